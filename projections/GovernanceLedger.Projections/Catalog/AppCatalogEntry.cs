@@ -1,0 +1,39 @@
+using GovernanceLedger.Contracts.Apps;
+
+namespace GovernanceLedger.Projections.Catalog;
+
+/// <summary>What a person sees about one app: its manifest, where it stands, and why.</summary>
+public sealed class AppCatalogEntry
+{
+    public string Id { get; set; } = "";
+    public string Status { get; set; } = "";
+    public string Owner { get; set; } = "";
+    public string? Description { get; set; }
+    public List<string> Scopes { get; set; } = [];
+    public List<string> Connectors { get; set; } = [];
+    public List<DatasetRequest> Datasets { get; set; } = [];
+    public List<string> PolicySets { get; set; } = [];
+    public string? Template { get; set; }
+    public string GeneratedBy { get; set; } = Generators.Human;
+    public string? CostCenter { get; set; }
+    public int? DataRetentionDays { get; set; }
+    public int ExpiresInDays { get; set; }
+    public List<PolicyFinding> Findings { get; set; } = [];
+    public int RequiredApprovals { get; set; }
+    public List<ApprovalEntry> Approvals { get; set; } = [];
+    public string? StatusReason { get; set; }
+    public DateTimeOffset RegisteredAt { get; set; }
+    public string RegisteredBy { get; set; } = "";
+    public DateTimeOffset? ApprovedAt { get; set; }
+    public DateTimeOffset? ExpiresAt { get; set; }
+    public DateTimeOffset? RetainUntil { get; set; }
+    public int TokensIssued { get; set; }
+    public DateTimeOffset? LastTokenAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+    /// <summary>The app stream's version, to send back as expected_version.</summary>
+    public long Version { get; set; }
+}
+
+public sealed record PolicyFinding(string PolicyId, int PolicyVersion, string Outcome, string Reason, IReadOnlyList<string> Findings);
+
+public sealed record ApprovalEntry(string Reviewer, string Decision, string Reason, DateTimeOffset At);

@@ -1,0 +1,82 @@
+using GovernanceLedger.Contracts.Apps;
+using Marten.Events.Aggregation;
+
+namespace GovernanceLedger.Projections.Catalog;
+
+/// <summary>Builds the catalog entry of each app from its lifecycle stream, inline with every append.</summary>
+public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEntry, string>
+{
+    public AppCatalogEntry Create(AppRegistered e)
+    {
+        var m = e.Manifest;
+        return new AppCatalogEntry
+        {
+            Id = e.AppId,
+            Status = AppStatus.PendingReview,
+            Owner = m.Owner,
+            Description = m.Description,
+            Scopes = [.. m.Scopes],
+            Connectors = [.. m.Connectors],
+            Datasets = [.. m.Datasets],
+            PolicySets = [.. m.PolicySets],
+            Template = m.Template,
+            GeneratedBy = m.GeneratedBy,
+            CostCenter = m.CostCenter,
+            DataRetentionDays = m.DataRetentionDays,
+            ExpiresInDays = m.ExpiresInDays,
+            RegisteredAt = e.At,
+            RegisteredBy = e.Actor,
+            UpdatedAt = e.At
+        };
+    }
+
+    public void Apply(PolicyChecked e, AppCatalogEntry app) =>
+        app.Findings.Add(new PolicyFinding(e.PolicyId, e.PolicyVersion, e.Outcome, e.Reason, e.Findings));
+
+    public void Apply(AppRoutedToReview e, AppCatalogEntry app)
+    {
+        app.RequiredApprovals = e.RequiredApprovals;
+        app.StatusReason = string.Join("; ", e.Reasons);
+        app.UpdatedAt = e.At;
+    }
+
+    public void Apply(ApprovalGiven e, AppCatalogEntry app)
+    {
+        app.Approvals.Add(new ApprovalEntry(e.Reviewer, "approve", e.Reason, e.At));
+        app.UpdatedAt = e.At;
+    }
+
+    public void Apply(AppApproved e, AppCatalogEntry app) =>
+        Move(app, AppStatus.Active, e.Reason, e.At, a => { a.ApprovedAt = e.At; a.ExpiresAt = e.ExpiresAt; });
+
+    public void Apply(AppRejected e, AppCatalogEntry app)
+    {
+        if (e.Actor != "ledger") app.Approvals.Add(new ApprovalEntry(e.Actor, "reject", e.Reason, e.At));
+        Move(app, AppStatus.Rejected, e.Reason, e.At);
+    }
+
+    public void Apply(AppPaused e, AppCatalogEntry app) => Move(app, AppStatus.Paused, e.Reason, e.At);
+    public void Apply(AppResumed e, AppCatalogEntry app) => Move(app, AppStatus.Active, e.Reason, e.At);
+    public void Apply(AppExpired e, AppCatalogEntry app) => Move(app, AppStatus.Expired, $"approval ran out at {e.ExpiresAt:O}", e.At);
+
+    public void Apply(AppRenewed e, AppCatalogEntry app) =>
+        Move(app, app.Status == AppStatus.Expired ? AppStatus.Active : app.Status, $"renewed until {e.ExpiresAt:O}", e.At,
+            a => a.ExpiresAt = e.ExpiresAt);
+
+    public void Apply(AppRetired e, AppCatalogEntry app) =>
+        Move(app, AppStatus.Retired, e.Reason, e.At, a => a.RetainUntil = e.RetainUntil);
+
+    public void Apply(AppTokenIssued e, AppCatalogEntry app)
+    {
+        app.TokensIssued++;
+        app.LastTokenAt = e.At;
+    }
+
+    private static void Move(AppCatalogEntry app, string status, string reason, DateTimeOffset at, Action<AppCatalogEntry>? also = null)
+    {
+        app.Status = status;
+        app.StatusReason = reason;
+        app.UpdatedAt = at;
+        also?.Invoke(app);
+    }
+}

@@ -1,0 +1,47 @@
+# Shared PostgreSQL helpers for run.sh and test.sh (sourced, not executed).
+# A local server is started only when no connection is given in the environment.
+
+pg_bin_dir() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  if [ -z "$dir" ] || [ ! -x "$dir/initdb" ]; then
+    echo "PostgreSQL server binaries not found; installing them with apt-get" >&2
+    if [ "$(id -u)" != 0 ]; then
+      echo "error: not root, cannot install PostgreSQL; install the 'postgresql' package or set GOVLEDGER_PG" >&2
+      return 1
+    fi
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2 || return 1
+    dir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  fi
+  echo "$dir"
+}
+
+# Run a PostgreSQL tool as the postgres OS user when we are root (initdb refuses root).
+as_pg_user() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# pg_start DATA_DIR PORT: initialise (first time) and start a server listening on 127.0.0.1:PORT.
+pg_start() {
+  local data="$1" port="$2" bin
+  bin=$(pg_bin_dir) || return 1
+  mkdir -p "$data"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$data"; fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    as_pg_user "$bin/initdb" -D "$data" -A trust -U postgres --encoding=UTF8 --locale=C.UTF-8 >"$data.initdb.log" 2>&1 \
+      || { echo "error: initdb failed, see $data.initdb.log" >&2; cat "$data.initdb.log" >&2; return 1; }
+  fi
+  if as_pg_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    echo "PostgreSQL already running on port $port (data: $data)" >&2
+    return 0
+  fi
+  as_pg_user "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c wal_level=logical -c max_connections=300 -c fsync=${PG_FSYNC:-on}" start >&2 \
+    || { echo "error: PostgreSQL did not start, log follows" >&2; cat "$data/server.log" >&2; return 1; }
+}
+
+pg_stop() {
+  local data="$1" bin
+  bin=$(pg_bin_dir) || return 1
+  as_pg_user "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs GovernanceLedger on its embedded default: a local PostgreSQL started by this script,
+# the ledger and the demo source database `salesdb` created and seeded, the host on 127.0.0.1:5080.
+# Set GOVLEDGER_PG (an Npgsql connection string without Database) to use an existing server instead.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source=lib/postgres.sh
+. scripts/lib/postgres.sh
+
+address=${GOVLEDGER_ADDRESS:-127.0.0.1}
+port=${GOVLEDGER_PORT:-5080}
+pg_port=${GOVLEDGER_PG_PORT:-55432}
+pg_data=${GOVLEDGER_PGDATA:-/var/tmp/govledger/pgdata}
+
+if [ -z "${GOVLEDGER_PG:-}" ]; then
+  mkdir -p "$(dirname "$pg_data")"
+  [ "$(id -u)" = 0 ] && chown postgres "$(dirname "$pg_data")"
+  pg_start "$pg_data" "$pg_port"
+  GOVLEDGER_PG="Host=127.0.0.1;Port=$pg_port;Username=postgres"
+  echo "PostgreSQL: 127.0.0.1:$pg_port (data in $pg_data; stop it with: pg_ctl -D $pg_data stop)"
+else
+  echo "PostgreSQL: using GOVLEDGER_PG from the environment"
+fi
+
+base="http://$address:$port"
+cat <<TXT
+
+GovernanceLedger is starting on $base (Development: demo data and a development token issuer).
+Try next, in another shell:
+  TOKEN=\$(curl -s -X POST $base/dev/tokens -H 'content-type: application/json' \\
+      -d '{"sub":"sales_ops@example.com","roles":["app-owner"]}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')
+  curl -s -X POST $base/apps -H "authorization: Bearer \$TOKEN" -H 'content-type: application/json' \\
+      -d '{"app_id":"my-first-app","owner":"sales_ops@example.com","scopes":["read:contacts"],"connectors":["postgres:salesdb"],"data_retention_days":30}'
+  curl -s $base/apps/my-first-app -H "authorization: Bearer \$TOKEN"
+  curl -s -X POST $base/apps/my-first-app/tokens -H "authorization: Bearer \$TOKEN"
+  API reference: $base/scalar   OpenAPI: $base/openapi/v1.json   Policies: $base/policies
+
+TXT
+
+export ASPNETCORE_ENVIRONMENT=${ASPNETCORE_ENVIRONMENT:-Development}
+export ConnectionStrings__Ledger="$GOVLEDGER_PG;Database=${GOVLEDGER_DB:-governance_ledger}"
+export ConnectionStrings__SalesDb="$GOVLEDGER_PG;Database=salesdb"
+export Demo__Seed=${Demo__Seed:-true}
+exec dotnet run --project src/GovernanceLedger -c Release -- --urls "$base"

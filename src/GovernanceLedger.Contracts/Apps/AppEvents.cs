@@ -1,0 +1,47 @@
+namespace GovernanceLedger.Contracts.Apps;
+
+// The app lifecycle stream, keyed by app_id. Every event names the app, the actor and the time;
+// actors are written "person:<sub>", "agent:<sub>" or "ledger" (the ledger deciding by policy).
+
+public sealed record AppRegistered(string AppId, AppManifest Manifest, string Actor, DateTimeOffset At);
+
+/// <summary>One policy's verdict on a registration: which policy, which version, and why.</summary>
+public sealed record PolicyChecked(
+    string AppId, string PolicyId, int PolicyVersion, string ContentHash,
+    string Outcome, string Reason, IReadOnlyList<string> Findings, string Actor, DateTimeOffset At);
+
+public sealed record AppRoutedToReview(
+    string AppId, int RequiredApprovals, IReadOnlyList<string> Reasons, string Actor, DateTimeOffset At);
+
+public sealed record ApprovalGiven(string AppId, string Reviewer, string Reason, DateTimeOffset At);
+
+public sealed record AppApproved(
+    string AppId, IReadOnlyList<string> Approvers, string Reason, DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At);
+
+public sealed record AppRejected(
+    string AppId, string Reason, string? PolicyId, int? PolicyVersion, string Actor, DateTimeOffset At);
+
+/// <summary>What the app may touch from now on: its scopes and its dataset fields.</summary>
+public sealed record AccessGranted(
+    string AppId, IReadOnlyList<string> Scopes, IReadOnlyList<DatasetRequest> Datasets, string Actor, DateTimeOffset At);
+
+public sealed record AccessRevoked(string AppId, IReadOnlyList<string> Scopes, string Reason, string Actor, DateTimeOffset At);
+
+/// <summary>A credential was handed out. The token itself is never stored, only its id.</summary>
+public sealed record AppTokenIssued(
+    string AppId, string TokenId, string KeyId, IReadOnlyList<string> Scopes, string? EndUser,
+    DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At);
+
+public sealed record TokensRevoked(string AppId, IReadOnlyList<string> TokenIds, string Reason, string Actor, DateTimeOffset At);
+
+public sealed record AppRenewed(
+    string AppId, DateTimeOffset PreviousExpiry, DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At);
+
+public sealed record AppPaused(string AppId, string Reason, string Actor, DateTimeOffset At);
+
+public sealed record AppResumed(string AppId, string Reason, string Actor, DateTimeOffset At);
+
+public sealed record AppExpired(string AppId, DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At);
+
+public sealed record AppRetired(
+    string AppId, string Reason, int? DataRetentionDays, DateTimeOffset? RetainUntil, string Actor, DateTimeOffset At);

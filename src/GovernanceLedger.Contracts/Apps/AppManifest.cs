@@ -1,0 +1,34 @@
+namespace GovernanceLedger.Contracts.Apps;
+
+/// <summary>
+/// What a builder declares about a micro app. The JSON form (snake_case) is validated against
+/// schemas/manifest.schema.json before it becomes this record.
+/// </summary>
+public sealed record AppManifest
+{
+    public required string AppId { get; init; }
+    public required string Owner { get; init; }
+    public string? Description { get; init; }
+    public IReadOnlyList<string> Scopes { get; init; } = [];
+    public IReadOnlyList<string> Connectors { get; init; } = [];
+    public IReadOnlyList<DatasetRequest> Datasets { get; init; } = [];
+    public int? DataRetentionDays { get; init; }
+    public int ExpiresInDays { get; init; } = AppDefaults.ExpiresInDays;
+    public string? CostCenter { get; init; }
+    public string GeneratedBy { get; init; } = Generators.Human;
+    public string? Template { get; init; }
+    public IReadOnlyList<string> PolicySets { get; init; } = [];
+}
+
+public sealed record DatasetRequest(string Name, IReadOnlyList<string> Fields);
+
+public static class Generators
+{
+    public const string Human = "human";
+    public const string Agent = "agent";
+}
+
+public static class AppDefaults
+{
+    public const int ExpiresInDays = 90;
+}

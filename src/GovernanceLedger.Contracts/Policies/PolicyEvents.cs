@@ -1,0 +1,20 @@
+namespace GovernanceLedger.Contracts.Policies;
+
+/// <summary>
+/// A policy file's content entered the ledger. Versions count up per policy id each time the
+/// content hash changes, so every decision can name exactly what was enforced.
+/// </summary>
+public sealed record PolicyPublished(
+    string PolicyId, int Version, string ContentHash, string Title, string Effect, string Source,
+    string Author, DateTimeOffset At);
+
+public static class PolicyOutcomes
+{
+    public const string Pass = "pass";
+    public const string Deny = "deny";
+    public const string Review = "review";
+    public const string TwoApprovers = "two_approvers";
+}
+
+/// <summary>A policy file was removed; from now on it no longer decides anything.</summary>
+public sealed record PolicyWithdrawn(string PolicyId, int LastVersion, string Author, DateTimeOffset At);

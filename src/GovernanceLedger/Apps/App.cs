@@ -1,0 +1,83 @@
+using GovernanceLedger.Contracts.Apps;
+
+namespace GovernanceLedger.Apps;
+
+/// <summary>
+/// The write model of one app: only what lifecycle decisions need, folded from its stream by
+/// <see cref="Replay"/>. Everything a person looks at comes from the catalog projection instead.
+/// </summary>
+public sealed record App
+{
+    public required string Id { get; init; }
+    public required string Status { get; init; }
+    public required string Owner { get; init; }
+    public required IReadOnlyList<string> Scopes { get; init; }
+    public IReadOnlyList<DatasetRequest> Datasets { get; init; } = [];
+    public int ExpiresInDays { get; init; }
+    public int? DataRetentionDays { get; init; }
+    public int RequiredApprovals { get; init; }
+    public IReadOnlyList<string> Approvers { get; init; } = [];
+    public DateTimeOffset? ExpiresAt { get; init; }
+    public string? PausedBy { get; init; }
+    /// <summary>Tokens handed out and not yet past their expiry, so retirement can revoke them by id.</summary>
+    public IReadOnlyDictionary<string, DateTimeOffset> LiveTokens { get; init; } = new Dictionary<string, DateTimeOffset>();
+
+    public bool IsExpiredAt(DateTimeOffset now) => ExpiresAt is { } at && now >= at;
+
+    /// <summary>Folds a stream (or freshly decided events on top of a known state) into the write model.</summary>
+    public static App Replay(IEnumerable<object> events, App? start = null) =>
+        events.Aggregate(start, (app, e) => e is AppRegistered r ? Create(r) : app!.Evolve(e))!;
+
+    public App Evolve(object e) => e switch
+    {
+        AppRoutedToReview x => Apply(x),
+        ApprovalGiven x => Apply(x),
+        AppApproved x => Apply(x),
+        AppRejected x => Apply(x),
+        AppPaused x => Apply(x),
+        AppResumed x => Apply(x),
+        AppExpired x => Apply(x),
+        AppRetired x => Apply(x),
+        AppRenewed x => Apply(x),
+        AppTokenIssued x => Apply(x),
+        TokensRevoked x => Apply(x),
+        _ => this
+    };
+
+    public static App Create(AppRegistered e) => new()
+    {
+        Id = e.AppId,
+        Status = AppStatus.PendingReview,
+        Owner = e.Manifest.Owner,
+        Scopes = e.Manifest.Scopes,
+        Datasets = e.Manifest.Datasets,
+        ExpiresInDays = e.Manifest.ExpiresInDays,
+        DataRetentionDays = e.Manifest.DataRetentionDays
+    };
+
+    public App Apply(AppRoutedToReview e) => this with { RequiredApprovals = e.RequiredApprovals };
+    public App Apply(ApprovalGiven e) => this with { Approvers = [.. Approvers, e.Reviewer] };
+    public App Apply(AppApproved e) => this with { Status = AppStatus.Active, ExpiresAt = e.ExpiresAt };
+    public App Apply(AppRejected _) => this with { Status = AppStatus.Rejected };
+    public App Apply(AppPaused e) => this with { Status = AppStatus.Paused, PausedBy = e.Actor };
+    public App Apply(AppResumed _) => this with { Status = AppStatus.Active, PausedBy = null };
+    public App Apply(AppExpired _) => this with { Status = AppStatus.Expired };
+    public App Apply(AppRetired _) => this with { Status = AppStatus.Retired };
+
+    // Renewing an expired app brings it back; a paused app stays paused until someone resumes it.
+    public App Apply(AppRenewed e) => this with
+    {
+        ExpiresAt = e.ExpiresAt,
+        Status = Status == AppStatus.Expired ? AppStatus.Active : Status
+    };
+
+    public App Apply(AppTokenIssued e) => this with
+    {
+        LiveTokens = LiveTokens.Where(t => t.Value > e.At).Append(new(e.TokenId, e.ExpiresAt)).ToDictionary()
+    };
+
+    public App Apply(TokensRevoked e) => this with
+    {
+        LiveTokens = LiveTokens.Where(t => !e.TokenIds.Contains(t.Key)).ToDictionary()
+    };
+}

@@ -1,0 +1,64 @@
+using System.Security.Claims;
+using GovernanceLedger.Apps.Expiring;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Security;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Wolverine;
+using Wolverine.Http;
+
+namespace GovernanceLedger.Apps.Approving;
+
+/// <summary>A reviewer's decision. expected_version, when sent, must match the app's stream version.</summary>
+public sealed record ApprovalRequest(string? Decision, string? Reason, long? ExpectedVersion);
+
+public static class Approve
+{
+    public static Decision Decide(App app, Caller reviewer, ApprovalRequest request, DateTimeOffset now)
+    {
+        if (request.Decision is not ("approve" or "reject"))
+            return Problem.Invalid("decision", "enum", "decision must be 'approve' or 'reject'.");
+        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 1000)
+            return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required for every review decision.");
+        if (!reviewer.IsReviewer)
+            return Problem.Forbidden("reviewer-role", "Only a security reviewer or a platform admin may decide on an app.");
+        if (reviewer.Owns(app.Owner))
+            return Problem.Forbidden("no-self-approval", "An owner cannot review their own app.");
+        if (app.Status != AppStatus.PendingReview)
+            return Problem.Conflict("not-pending", $"The app is {app.Status}, not pending review.");
+        if (app.Approvers.Contains(reviewer.Actor))
+            return Problem.Conflict("one-person-counts-once",
+                "You have already approved this app; the next approval must come from a different reviewer.");
+
+        if (request.Decision == "reject")
+            return Decision.Accept(new AppRejected(app.Id, request.Reason, null, null, reviewer.Actor, now));
+
+        var given = new ApprovalGiven(app.Id, reviewer.Actor, request.Reason, now);
+        var approvers = app.Approvers.Append(reviewer.Actor).ToList();
+        if (approvers.Count < app.RequiredApprovals)
+            return Decision.Accept(given);
+
+        var expiresAt = now.AddDays(app.ExpiresInDays);
+        return Decision.Accept(
+            given,
+            new AppApproved(app.Id, approvers, request.Reason, expiresAt, reviewer.Actor, now),
+            new AccessGranted(app.Id, app.Scopes, app.Datasets, reviewer.Actor, now));
+    }
+
+    [WolverinePost("/apps/{appId}/approvals", OperationId = "decideOnApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
+    [Tags("Apps")]
+    public static async Task<IResult> Post(
+        string appId, ApprovalRequest request, ClaimsPrincipal user, IDocumentSession session, IMessageBus bus,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var (_, after, version, _, problem) = await AppStream.DecideAsync(
+            session, appId, request.ExpectedVersion, app => Decide(app, Caller.From(user), request, now), ct);
+        if (problem is not null) return problem.ToResult();
+
+        if (after!.Status == AppStatus.Active && after.ExpiresAt is { } expiresAt)
+            await bus.ScheduleAsync(new ExpireApp(appId), expiresAt);
+        return Results.Ok(new AppStateResponse(after.Id, after.Status, version, after.ExpiresAt, after.Approvers, after.RequiredApprovals));
+    }
+}

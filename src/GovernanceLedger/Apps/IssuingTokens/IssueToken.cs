@@ -1,0 +1,86 @@
+using System.Security.Claims;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Security;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Wolverine.Http;
+
+namespace GovernanceLedger.Apps.IssuingTokens;
+
+/// <summary>
+/// Ask for an app token. scopes narrows the grant (never widens it). subject_token lets the owner
+/// exchange an end user's people token; anyone else who asks is themselves the end user.
+/// </summary>
+public sealed record TokenRequest(IReadOnlyList<string>? Scopes, string? SubjectToken, int? ExpiresIn, long? ExpectedVersion);
+
+public sealed record TokenResponse(string AccessToken, string TokenType, int ExpiresIn, string Scope, string TokenId);
+
+/// <summary>Who the token is for: the app, and the person behind it when there is one.</summary>
+public sealed record EndUser(string Subject, string? Email, string? Region);
+
+public static class IssueToken
+{
+    public static Decision Decide(
+        App app, Caller caller, TokenRequest request, EndUser? subject, EndUser callerAsUser, string tokenId, string keyId,
+        TimeSpan lifetime, DateTimeOffset now)
+    {
+        if (app.Status != AppStatus.Active || app.IsExpiredAt(now))
+            return Problem.Forbidden("app-not-active",
+                $"The app is {(app.IsExpiredAt(now) && app.Status == AppStatus.Active ? AppStatus.Expired : app.Status)}; only active apps receive tokens.");
+        var actsForApp = caller.IsAdmin || caller.Owns(app.Owner);
+        if (subject is not null && !actsForApp)
+            return Problem.Forbidden("exchange-by-owner", "Only the app's owner may exchange another person's token.");
+        // The owner asking for themselves gets a plain app token; anyone else is the end user behind it.
+        var endUser = subject ?? (actsForApp ? null : callerAsUser);
+
+        var scopes = request.Scopes ?? app.Scopes;
+        var ungranted = scopes.Select((s, i) => (s, i)).Where(x => !app.Scopes.Contains(x.s)).ToList();
+        if (ungranted.Count > 0)
+            return new Problem(StatusCodes.Status403Forbidden, "https://governance-ledger.dev/problems/forbidden", "Forbidden",
+                "A token can only carry scopes the app was granted.",
+                ungranted.Select(x => new Violation($"scopes[{x.i}]", "scope-not-granted", $"'{x.s}' is not granted to {app.Id}")).ToList());
+        if (scopes.Count == 0)
+            return Problem.Invalid("scopes", "minItems", "Ask for at least one scope.");
+
+        return Decision.Accept(new AppTokenIssued(app.Id, tokenId, keyId, scopes.Distinct().ToList(), endUser?.Subject,
+            now + lifetime, caller.Actor, now));
+    }
+
+    [WolverinePost("/apps/{appId}/tokens", OperationId = "issueAppToken"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
+    [Tags("Credentials")]
+    public static async Task<IResult> Post(
+        string appId, TokenRequest? request, ClaimsPrincipal user, IDocumentSession session, SigningKeys keys,
+        AppTokenWriter writer, PeopleTokenValidator people, TokenSettings settings, TimeProvider clock, CancellationToken ct)
+    {
+        request ??= new TokenRequest(null, null, null, null);
+        var caller = Caller.From(user);
+        if (request.ExpiresIn is { } seconds && (seconds < 60 || seconds > settings.MaxLifetime.TotalSeconds))
+            return Problem.Invalid("expires_in", "range", $"expires_in must be between 60 and {settings.MaxLifetime.TotalSeconds} seconds.").ToResult();
+
+        EndUser? subject = null;
+        if (request.SubjectToken is { } subjectToken)
+        {
+            var (person, error) = await people.ValidateAsync(subjectToken, ct);
+            if (person is null)
+                return Problem.Invalid("subject_token", "valid-people-token", $"The subject token was refused: {error}").ToResult();
+            subject = ToEndUser(person);
+        }
+
+        var key = await keys.ActiveAsync(ct);
+        var now = clock.GetUtcNow();
+        var lifetime = request.ExpiresIn is { } s ? TimeSpan.FromSeconds(s) : settings.DefaultLifetime;
+        var tokenId = Guid.NewGuid().ToString("N");
+        var (before, _, _, events, problem) = await AppStream.DecideAsync(session, appId, request.ExpectedVersion,
+            app => Decide(app, caller, request, subject, ToEndUser(user), tokenId, key.KeyId, lifetime, now), ct);
+        if (problem is not null) return problem.ToResult();
+
+        var issued = events.OfType<AppTokenIssued>().Single();
+        var token = writer.Write(key, before!, issued, issued.EndUser is null ? null : subject ?? ToEndUser(user));
+        return Results.Ok(new TokenResponse(token, "Bearer", (int)lifetime.TotalSeconds, string.Join(' ', issued.Scopes), tokenId));
+    }
+
+    private static EndUser ToEndUser(ClaimsPrincipal person) =>
+        new(person.FindFirstValue("sub") ?? throw new InvalidOperationException("people token without sub"),
+            person.FindFirstValue("email"), person.FindFirstValue("region"));
+}

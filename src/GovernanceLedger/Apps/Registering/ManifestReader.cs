@@ -1,0 +1,142 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Infrastructure;
+using Json.Schema;
+
+namespace GovernanceLedger.Apps.Registering;
+
+/// <summary>
+/// Turns a request body into a manifest, or into a problem that lists every violation of
+/// schemas/manifest.schema.json with the field's path and the rule it broke.
+/// </summary>
+public sealed partial class ManifestReader
+{
+    public const int MaxBytes = 64 * 1024;
+    private static readonly EvaluationOptions Options = new() { OutputFormat = OutputFormat.List, RequireFormatValidation = true };
+    private readonly JsonSchema _schema;
+
+    public ManifestReader(IHostEnvironment environment)
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "schemas", "manifest.schema.json");
+        if (!File.Exists(path))
+            path = Path.Combine(environment.ContentRootPath, "..", "..", "schemas", "manifest.schema.json");
+        _schema = JsonSchema.FromText(File.ReadAllText(path));
+    }
+
+    /// <summary>Reads at most <see cref="MaxBytes"/> of JSON from the body as an object.</summary>
+    public static async Task<(JsonObject? Body, Problem? Problem)> ReadObjectAsync(HttpRequest request, CancellationToken ct)
+    {
+        if (request.ContentLength > MaxBytes)
+            return (null, Problem.Invalid("", "maxBytes", $"The manifest must be at most {MaxBytes} bytes."));
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > MaxBytes)
+                return (null, Problem.Invalid("", "maxBytes", $"The manifest must be at most {MaxBytes} bytes."));
+        }
+        try
+        {
+            var node = JsonNode.Parse(buffer.ToArray(), documentOptions: new JsonDocumentOptions { MaxDepth = 16 });
+            return node is JsonObject obj
+                ? (obj, null)
+                : (null, Problem.Invalid("", "type", "The manifest must be a JSON object."));
+        }
+        catch (JsonException e)
+        {
+            return (null, Problem.Invalid("", "json", $"The body is not valid JSON: {e.Message}"));
+        }
+    }
+
+    public (AppManifest? Manifest, Problem? Problem) Validate(JsonObject body)
+    {
+        using var document = JsonDocument.Parse(body.ToJsonString());
+        var results = _schema.Evaluate(document.RootElement, Options);
+        if (!results.IsValid)
+        {
+            var violations = (results.Details ?? [])
+                .Where(d => d.Errors is { Count: > 0 })
+                .SelectMany(d => d.Errors!.SelectMany(e => ToViolations(d.InstanceLocation.ToString(), e.Key, e.Value)))
+                .Distinct()
+                .OrderBy(v => v.Field, StringComparer.Ordinal)
+                .ToArray();
+            return (null, Problem.Invalid($"The manifest breaks {violations.Length} rule(s) of manifest.schema.json.", violations));
+        }
+        return (ToManifest(body), null);
+    }
+
+    private static IEnumerable<Violation> ToViolations(string pointer, string keyword, string message)
+    {
+        var field = ToPath(pointer);
+        if (keyword == "required")
+        {
+            // The library reports missing properties on the parent object; name each one instead.
+            foreach (Match m in QuotedName().Matches(message))
+                yield return new Violation(Join(field, m.Groups[1].Value), "required", $"'{m.Groups[1].Value}' is required");
+            yield break;
+        }
+        if (keyword.Length == 0)
+        {
+            // additionalProperties: false reports the unknown member against the "false" schema.
+            yield return new Violation(field, "additionalProperties", $"'{field}' is not a manifest field");
+            yield break;
+        }
+        if (keyword == "pattern" && PatternHints.TryGetValue(FieldName(field), out var hint))
+            message = $"{message}: {hint}";
+        yield return new Violation(field, keyword, message);
+    }
+
+    private static readonly Dictionary<string, string> PatternHints = new()
+    {
+        ["app_id"] = "a lowercase slug of letters, digits and single hyphens, starting with a letter (e.g. internal-sales-quickview)",
+        ["owner"] = "an e-mail address without spaces or control characters",
+        ["description"] = "text without control characters",
+        ["scopes"] = "action:resource where action is read or write (e.g. read:contacts)",
+        ["connectors"] = "kind:name in lowercase (e.g. postgres:salesdb)",
+        ["cost_center"] = "letters, digits, '.', '_' or '-'",
+        ["template"] = "a lowercase template id",
+        ["name"] = "a lowercase identifier (letters, digits, '_')",
+        ["fields"] = "a lowercase identifier (letters, digits, '_')"
+    };
+
+    /// <summary>"datasets[0].fields[2]" is checked against the rule for "fields".</summary>
+    private static string FieldName(string path) =>
+        path.Split('.').Last() is var last && last.IndexOf('[') is var i and >= 0 ? last[..i] : path.Split('.').Last();
+
+    private static string Join(string parent, string child) => parent.Length == 0 ? child : $"{parent}.{child}";
+
+    /// <summary>"/datasets/0/fields/2" becomes "datasets[0].fields[2]".</summary>
+    private static string ToPath(string pointer) =>
+        string.Concat(pointer.Split('/', StringSplitOptions.RemoveEmptyEntries)
+            .Select((segment, i) => int.TryParse(segment, out _) ? $"[{segment}]" : i == 0 ? segment : $".{segment}"));
+
+    private static AppManifest ToManifest(JsonObject o)
+    {
+        static List<string> Strings(JsonNode? n) => n?.AsArray().Select(i => i!.GetValue<string>()).ToList() ?? [];
+        // JSON Schema counts 30.0 as an integer, so read through decimal rather than int.
+        static int? Int(JsonNode? n) => n is null ? null : (int)n.GetValue<decimal>();
+        return new AppManifest
+        {
+            AppId = o["app_id"]!.GetValue<string>(),
+            Owner = o["owner"]!.GetValue<string>(),
+            Description = o["description"]?.GetValue<string>(),
+            Scopes = Strings(o["scopes"]),
+            Connectors = Strings(o["connectors"]),
+            Datasets = o["datasets"]?.AsArray()
+                .Select(d => new DatasetRequest(d!["name"]!.GetValue<string>(), Strings(d["fields"]))).ToList() ?? [],
+            DataRetentionDays = Int(o["data_retention_days"]),
+            ExpiresInDays = Int(o["expires_in_days"]) ?? AppDefaults.ExpiresInDays,
+            CostCenter = o["cost_center"]?.GetValue<string>(),
+            GeneratedBy = o["generated_by"]?.GetValue<string>() ?? Generators.Human,
+            Template = o["template"]?.GetValue<string>(),
+            PolicySets = Strings(o["policy_sets"])
+        };
+    }
+
+    [GeneratedRegex("\"([^\"]+)\"")]
+    private static partial Regex QuotedName();
+}

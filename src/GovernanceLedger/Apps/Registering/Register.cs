@@ -1,0 +1,27 @@
+using System.Security.Claims;
+using GovernanceLedger.Security;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Wolverine;
+using Wolverine.Http;
+
+namespace GovernanceLedger.Apps.Registering;
+
+public static class Register
+{
+    /// <summary>Registers a micro app from its manifest; policies decide whether it is approved, reviewed or rejected.</summary>
+    [WolverinePost("/apps", OperationId = "registerApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
+    [Tags("Apps")]
+    public static async Task<IResult> Post(
+        HttpRequest request, ClaimsPrincipal user, ManifestReader reader, Registrar registrar,
+        IDocumentSession session, IMessageBus bus, CancellationToken ct)
+    {
+        var (body, problem) = await ManifestReader.ReadObjectAsync(request, ct);
+        if (problem is not null) return problem.ToResult();
+
+        var (manifest, invalid) = reader.Validate(body!);
+        if (invalid is not null) return invalid.ToResult();
+
+        return await registrar.RegisterAsync(manifest!, Caller.From(user), session, bus, ct);
+    }
+}

@@ -1,0 +1,36 @@
+using System.Security.Claims;
+using GovernanceLedger.Apps.Registering;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Security;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Wolverine;
+using Wolverine.Http;
+
+namespace GovernanceLedger.Apps.Templates;
+
+public static class RegisterFromTemplate
+{
+    /// <summary>Registers an app from a template; the body holds app_id, owner and any overrides.</summary>
+    [WolverinePost("/apps/from-template/{template}", OperationId = "registerAppFromTemplate"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
+    [Tags("Apps")]
+    public static async Task<IResult> Post(
+        string template, HttpRequest request, ClaimsPrincipal user, TemplateCatalog templates, ManifestReader reader,
+        Registrar registrar, IDocumentSession session, IMessageBus bus, CancellationToken ct)
+    {
+        if (templates.Find(template) is not { } found)
+            return Problem.NotFound($"No template '{template}'. Known: {string.Join(", ", templates.Templates.Select(t => t.Id))}.").ToResult();
+
+        var (body, problem) = await ManifestReader.ReadObjectAsync(request, ct);
+        if (problem is not null) return problem.ToResult();
+
+        var (manifest, invalid) = reader.Validate(TemplateCatalog.Merge(found, body!));
+        if (invalid is not null) return invalid.ToResult();
+
+        return await registrar.RegisterAsync(manifest!, Caller.From(user), session, bus, ct);
+    }
+
+    [WolverineGet("/templates", OperationId = "listTemplates"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
+    [Tags("Apps")]
+    public static IReadOnlyList<AppTemplate> List(TemplateCatalog templates) => templates.Templates;
+}

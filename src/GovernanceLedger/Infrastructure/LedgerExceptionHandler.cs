@@ -1,0 +1,47 @@
+using GovernanceLedger.Policies;
+using JasperFx;
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace GovernanceLedger.Infrastructure;
+
+/// <summary>
+/// Turns the exceptions that mean "someone else got there first" into 409 problem+json, and
+/// anything unexpected into a 500 problem without internals (the details go to the log).
+/// </summary>
+public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILogger<LedgerExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken ct)
+    {
+        var problem = exception switch
+        {
+            ConcurrencyException or JasperFx.Events.EventStreamUnexpectedMaxEventIdException =>
+                Problem.Conflict("stale-version", "The app changed while this request was being decided; reload it and try again."),
+            JasperFx.Events.ExistingStreamIdCollisionException or Marten.Exceptions.ExistingStreamIdCollisionException =>
+                Problem.Conflict("app-id-taken", "An app with this app_id was registered at the same moment."),
+            BadHttpRequestException bad =>
+                Problem.Invalid("", "request", bad.Message),
+            PolicyFileException policy =>
+                new Problem(StatusCodes.Status503ServiceUnavailable, "https://governance-ledger.dev/problems/policy-unavailable",
+                    "Policies unavailable", $"Policies could not be evaluated, so nothing was decided: {policy.Message}", []),
+            _ => null
+        };
+        if (problem is null)
+        {
+            logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
+            problem = new Problem(StatusCodes.Status500InternalServerError, "https://governance-ledger.dev/problems/internal",
+                "Internal error", "The request failed and nothing was recorded; the error is in the service log.", []);
+        }
+        else if (problem.Status >= 500)
+        {
+            logger.LogError(exception, "Request refused: {Detail}", problem.Detail);
+        }
+
+        context.Response.StatusCode = problem.Status;
+        return await problems.TryWriteAsync(new ProblemDetailsContext
+        {
+            HttpContext = context,
+            ProblemDetails = problem.ToProblemDetails(context.Request.Path),
+            Exception = exception
+        });
+    }
+}

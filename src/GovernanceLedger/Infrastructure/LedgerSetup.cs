@@ -1,0 +1,84 @@
+using System.Text.Json;
+using GovernanceLedger.Projections.Catalog;
+using GovernanceLedger.Security;
+using JasperFx;
+using JasperFx.Events;
+using JasperFx.Events.Projections;
+using Marten;
+using Npgsql;
+using Wolverine;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+namespace GovernanceLedger.Infrastructure;
+
+/// <summary>The ledger itself: Marten's event store on PostgreSQL, and Wolverine for handlers, outbox and schedules.</summary>
+public static class LedgerSetup
+{
+    public const string Schema = "ledger";
+
+    public static readonly JsonSerializerOptions ApiJson = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = null
+    };
+
+    public static WebApplicationBuilder AddLedger(this WebApplicationBuilder builder)
+    {
+        var connectionString = builder.Configuration.GetConnectionString("Ledger");
+        if (string.IsNullOrWhiteSpace(connectionString))
+            throw new InvalidOperationException(
+                "ConnectionStrings:Ledger is not set. Run ./scripts/run.sh, or set ConnectionStrings__Ledger to an Npgsql connection string.");
+        EnsureDatabaseExists(connectionString);
+
+        builder.Services.AddMarten(opts =>
+            {
+                opts.Connection(connectionString);
+                opts.DatabaseSchemaName = Schema;
+                opts.Events.StreamIdentity = StreamIdentity.AsString;
+                opts.Events.MetadataConfig.CorrelationIdEnabled = true;
+                opts.Events.MetadataConfig.CausationIdEnabled = true;
+                opts.Projections.Add<AppCatalogProjection>(ProjectionLifecycle.Inline);
+                opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
+                opts.Schema.For<SigningKeyRecord>();
+            })
+            .UseLightweightSessions()
+            .IntegrateWithWolverine();
+
+        builder.Host.UseWolverine(opts =>
+        {
+            opts.Policies.AutoApplyTransactions();
+            // Scheduled expiries must survive restarts, so local queues are backed by the outbox tables.
+            opts.Policies.UseDurableLocalQueues();
+        });
+        builder.Services.AddWolverineHttp();
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = ApiJson.PropertyNamingPolicy;
+            o.SerializerOptions.DictionaryKeyPolicy = null;
+        });
+        return builder;
+    }
+
+    /// <summary>Creates the ledger database on first run; the script-started server has only "postgres".</summary>
+    private static void EnsureDatabaseExists(string connectionString)
+    {
+        var target = new NpgsqlConnectionStringBuilder(connectionString);
+        if (string.IsNullOrEmpty(target.Database)) return;
+        var maintenance = new NpgsqlConnectionStringBuilder(connectionString) { Database = "postgres", Pooling = false };
+        using var connection = new NpgsqlConnection(maintenance.ConnectionString);
+        connection.Open();
+        using var exists = new NpgsqlCommand("select 1 from pg_database where datname = @name", connection);
+        exists.Parameters.AddWithValue("name", target.Database);
+        if (exists.ExecuteScalar() is not null) return;
+        using var create = new NpgsqlCommand($"create database \"{target.Database.Replace("\"", "\"\"")}\"", connection);
+        try
+        {
+            create.ExecuteNonQuery();
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateDatabase)
+        {
+            // Another process created it between the check and the create: that is what we wanted.
+        }
+    }
+}

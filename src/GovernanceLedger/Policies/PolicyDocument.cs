@@ -1,0 +1,63 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+using GovernanceLedger.Contracts.Policies;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace GovernanceLedger.Policies;
+
+/// <summary>One policy file as written by its author, parsed and checked but not yet compiled.</summary>
+public sealed partial record PolicyDocument(
+    string Id, string Title, string Owner, string Effect, string Findings, string Reason, string Source, string ContentHash)
+{
+    private static readonly string[] Effects = [PolicyOutcomes.Deny, PolicyOutcomes.Review, PolicyOutcomes.TwoApprovers];
+
+    [GeneratedRegex("^[a-z][a-z0-9-]{1,62}$")]
+    private static partial Regex IdPattern();
+
+    /// <summary>Parses YAML text; a broken file is refused with the file name and what is wrong.</summary>
+    public static PolicyDocument Parse(string source, string origin)
+    {
+        var yaml = new YamlStream();
+        try
+        {
+            yaml.Load(new StringReader(source));
+        }
+        catch (YamlException e)
+        {
+            throw new PolicyFileException(origin, $"not valid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.Message}");
+        }
+
+        if (yaml.Documents.Count != 1 || yaml.Documents[0].RootNode is not YamlMappingNode root)
+            throw new PolicyFileException(origin, "expected one YAML mapping with id, title, owner, effect, findings and reason");
+
+        string Required(string key)
+        {
+            if (!root.Children.TryGetValue(new YamlScalarNode(key), out var node) || node is not YamlScalarNode { Value: { Length: > 0 } value })
+                throw new PolicyFileException(origin, $"'{key}' is required and must be a non-empty string");
+            return value.Trim();
+        }
+
+        var id = Required("id");
+        if (!IdPattern().IsMatch(id))
+            throw new PolicyFileException(origin, $"'id' must be a lowercase slug, got '{id}'");
+        var effect = Required("effect");
+        if (!Effects.Contains(effect))
+            throw new PolicyFileException(origin, $"'effect' must be one of {string.Join(", ", Effects)}, got '{effect}'");
+
+        var known = new[] { "id", "title", "owner", "effect", "findings", "reason" };
+        var unknown = root.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value).Where(k => !known.Contains(k)).ToList();
+        if (unknown.Count > 0)
+            throw new PolicyFileException(origin, $"unknown keys: {string.Join(", ", unknown)}");
+
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(source.ReplaceLineEndings("\n"))));
+        return new PolicyDocument(id, Required("title"), Required("owner"), effect, Required("findings"), Required("reason"), source, hash);
+    }
+}
+
+public sealed class PolicyFileException(string origin, string problem)
+    : Exception($"Policy {origin}: {problem}")
+{
+    public string Origin { get; } = origin;
+}

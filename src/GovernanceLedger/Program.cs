@@ -1,0 +1,51 @@
+using GovernanceLedger.Apps;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Policies;
+using GovernanceLedger.Security;
+using GovernanceLedger.Telemetry;
+using Marten;
+using Scalar.AspNetCore;
+using Wolverine.Http;
+using Wolverine.Http.Marten;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddLedger();
+builder.AddLedgerTelemetry();
+builder.AddPeopleAuthentication();
+builder.AddCredentials();
+builder.AddPolicies();
+builder.AddApps();
+
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<LedgerExceptionHandler>();
+builder.Services.AddOpenApi();
+
+var app = builder.Build();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+
+app.MapOpenApi();
+app.MapScalarApiReference();
+app.MapPrometheusScrapingEndpoint();
+app.MapWolverineEndpoints(opts =>
+{
+    opts.MapMartenConcurrencyFailuresToConflict();
+});
+app.MapGet("/health", async (IDocumentStore store, PolicyEngine policies, CancellationToken ct) =>
+{
+    await using var session = store.QuerySession();
+    await session.QueryAsync<int>("select 1", ct);
+    return Results.Ok(new { status = "healthy", ledger = "reachable", policies_in_force = policies.Policies.Count });
+}).AllowAnonymous().WithTags("Operations");
+if (app.Environment.IsDevelopment())
+    app.MapDevelopmentIssuer();
+
+app.Run();
+
+/// <summary>Exposed for the integration tests' host.</summary>
+public partial class Program;

@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace GovernanceLedger.Telemetry;
+
+/// <summary>Traces and metrics for the ledger, tagged with app_id and owner so dashboards can slice by app.</summary>
+public sealed class LedgerTelemetry : IDisposable
+{
+    public const string Name = "GovernanceLedger";
+    public static readonly ActivitySource Source = new(Name);
+    private readonly Meter _meter = new(Name);
+
+    public LedgerTelemetry()
+    {
+        Registrations = _meter.CreateCounter<long>("ledger_app_registrations_total", description: "App registrations by outcome");
+        TokensIssued = _meter.CreateCounter<long>("ledger_app_tokens_issued_total", description: "App tokens issued");
+        Decisions = _meter.CreateCounter<long>("ledger_policy_decisions_total", description: "Policy verdicts by policy and outcome");
+    }
+
+    public Counter<long> Registrations { get; }
+    public Counter<long> TokensIssued { get; }
+    public Counter<long> Decisions { get; }
+
+    public void Dispose() => _meter.Dispose();
+}
+
+public static class TelemetrySetup
+{
+    public static WebApplicationBuilder AddLedgerTelemetry(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<LedgerTelemetry>();
+        var otlp = builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "governance-ledger"))
+            .WithTracing(t =>
+            {
+                t.AddAspNetCoreInstrumentation().AddSource(LedgerTelemetry.Name).AddSource("Wolverine").AddSource("Marten");
+                if (!string.IsNullOrWhiteSpace(otlp)) t.AddOtlpExporter();
+            })
+            .WithMetrics(m =>
+            {
+                m.AddAspNetCoreInstrumentation().AddMeter(LedgerTelemetry.Name).AddMeter("Wolverine").AddMeter("Marten");
+                m.AddPrometheusExporter();
+                if (!string.IsNullOrWhiteSpace(otlp)) m.AddOtlpExporter();
+            });
+        return builder;
+    }
+}
