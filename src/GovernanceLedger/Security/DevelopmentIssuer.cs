@@ -7,8 +7,9 @@ namespace GovernanceLedger.Security;
 /// <summary>
 /// Mints people tokens for local development. It is registered only in the Development
 /// environment and its key lives in memory: tokens die with the process, by design.
+/// It uses wall-clock time, like the bearer middleware that will check its tokens.
 /// </summary>
-public sealed class DevelopmentIssuer(TimeProvider clock)
+public sealed class DevelopmentIssuer
 {
     public const string Issuer = "urn:governance-ledger:development-issuer";
     public static readonly RsaSecurityKey SigningKey = new(RSA.Create(2048)) { KeyId = "dev-people-1" };
@@ -18,7 +19,7 @@ public sealed class DevelopmentIssuer(TimeProvider clock)
     public (string Token, int ExpiresIn) Mint(DevTokenRequest request, string audience)
     {
         var lifetime = TimeSpan.FromMinutes(Math.Clamp(request.ExpiresInMinutes ?? 60, 1, 24 * 60));
-        var now = clock.GetUtcNow().UtcDateTime;
+        var now = TimeProvider.System.GetUtcNow().UtcDateTime;
         var claims = new Dictionary<string, object>
         {
             ["sub"] = request.Sub,

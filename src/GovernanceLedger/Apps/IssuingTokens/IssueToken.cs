@@ -2,6 +2,7 @@ using System.Security.Claims;
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
+using GovernanceLedger.Telemetry;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Wolverine.Http;
@@ -51,7 +52,8 @@ public static class IssueToken
     [Tags("Credentials")]
     public static async Task<IResult> Post(
         string appId, TokenRequest? request, ClaimsPrincipal user, IDocumentSession session, SigningKeys keys,
-        AppTokenWriter writer, PeopleTokenValidator people, TokenSettings settings, TimeProvider clock, CancellationToken ct)
+        AppTokenWriter writer, PeopleTokenValidator people, TokenSettings settings, TimeProvider clock, LedgerTelemetry telemetry,
+        CancellationToken ct)
     {
         request ??= new TokenRequest(null, null, null, null);
         var caller = Caller.From(user);
@@ -76,6 +78,7 @@ public static class IssueToken
         if (problem is not null) return problem.ToResult();
 
         var issued = events.OfType<AppTokenIssued>().Single();
+        telemetry.TokensIssued.Add(1, new("app_id", appId), new("owner", before!.Owner));
         var token = writer.Write(key, before!, issued, issued.EndUser is null ? null : subject ?? ToEndUser(user));
         return Results.Ok(new TokenResponse(token, "Bearer", (int)lifetime.TotalSeconds, string.Join(' ', issued.Scopes), tokenId));
     }

@@ -5,12 +5,13 @@ using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
 using Marten;
 using Microsoft.Extensions.Options;
+using GovernanceLedger.Telemetry;
 using Wolverine;
 
 namespace GovernanceLedger.Apps.Registering;
 
 /// <summary>The steps shared by both ways to register: check the id is free, run policies, decide, start the stream.</summary>
-public sealed class Registrar(PolicyEngine policies, IOptionsMonitor<DataCatalog> catalog, TimeProvider clock)
+public sealed class Registrar(PolicyEngine policies, IOptionsMonitor<DataCatalog> catalog, TimeProvider clock, LedgerTelemetry telemetry)
 {
     public async Task<IResult> RegisterAsync(AppManifest manifest, Caller caller, IDocumentSession session, IMessageBus bus, CancellationToken ct)
     {
@@ -26,6 +27,9 @@ public sealed class Registrar(PolicyEngine policies, IOptionsMonitor<DataCatalog
         // StartStream fails on a duplicate id even under a race, which the exception handler answers with 409.
         session.Events.StartStream<App>(manifest.AppId, decision.Events.ToArray());
         var app = App.Replay(decision.Events);
+        telemetry.Registrations.Add(1, new("status", app.Status), new("owner", app.Owner), new("generated_by", manifest.GeneratedBy));
+        foreach (var verdict in verdicts)
+            telemetry.Decisions.Add(1, new("policy_id", verdict.PolicyId), new("outcome", verdict.Outcome));
         if (app.ExpiresAt is { } expiresAt)
             await bus.ScheduleAsync(new ExpireApp(app.Id), expiresAt);
 

@@ -1,0 +1,130 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Alba;
+using JasperFx.CommandLine;
+using Marten;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
+using Npgsql;
+using Wolverine;
+
+namespace GovernanceLedger.Tests;
+
+/// <summary>
+/// One real host (Development environment, so the development issuer exists) against a fresh
+/// PostgreSQL database created for this run. Tests share it and create their own apps.
+/// </summary>
+public sealed class LedgerFixture : IAsyncLifetime
+{
+    public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
+    public IAlbaHost Host { get; private set; } = null!;
+    public string ConnectionString { get; private set; } = "";
+    private string _database = "";
+
+    public static string ServerConnectionString =>
+        Environment.GetEnvironmentVariable("GOVLEDGER_PG")
+        ?? throw new InvalidOperationException(
+            "GOVLEDGER_PG is not set: run the suite with ./scripts/test.sh, which starts a throwaway PostgreSQL.");
+
+    public async Task InitializeAsync()
+    {
+        _database = $"ledger_test_{Guid.NewGuid():N}"[..24];
+        ConnectionString = new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = _database }.ConnectionString;
+        Host = await StartHostAsync(ConnectionString, "Development", Clock);
+    }
+
+    public static async Task<IAlbaHost> StartHostAsync(
+        string connectionString, string environment, TimeProvider clock, IDictionary<string, string?>? settings = null)
+    {
+        JasperFxEnvironment.AutoStartHost = true;
+        return await AlbaHost.For<Program>(x =>
+        {
+            x.UseEnvironment(environment);
+            x.UseSetting("ConnectionStrings:Ledger", connectionString);
+            foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+                x.UseSetting(key, value);
+            x.ConfigureServices(services =>
+            {
+                services.AddSingleton(clock);
+                services.RunWolverineInSoloMode();
+                services.DisableAllExternalWolverineTransports();
+            });
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Host.StopAsync();
+        await Host.DisposeAsync();
+        NpgsqlConnection.ClearAllPools();
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = "postgres" }.ConnectionString);
+        await connection.OpenAsync();
+        await using var drop = new NpgsqlCommand($"drop database if exists \"{_database}\" with (force)", connection);
+        await drop.ExecuteNonQueryAsync();
+    }
+
+    public HttpClient Client() => Host.Server.CreateClient();
+
+    /// <summary>A people token from the development issuer.</summary>
+    public async Task<string> PersonToken(string sub, params string[] roles) => await PersonToken(new JsonObject
+    {
+        ["sub"] = sub,
+        ["roles"] = new JsonArray(roles.Select(r => (JsonNode?)r).ToArray())
+    });
+
+    public async Task<string> PersonToken(JsonObject request)
+    {
+        var response = await Send(HttpMethod.Post, "/dev/tokens", request.ToJsonString(), null);
+        if (response.Status != 200) throw new InvalidOperationException($"dev token refused: {response.Status} {response.Text}");
+        return response.Json!["access_token"]!.GetValue<string>();
+    }
+
+    public Task<ApiResponse> Post(string path, object? body, string? token) =>
+        Send(HttpMethod.Post, path, body is null ? null : body as string ?? System.Text.Json.JsonSerializer.Serialize(body), token);
+
+    public Task<ApiResponse> Get(string path, string? token) => Send(HttpMethod.Get, path, null, token);
+
+    public async Task<ApiResponse> Send(HttpMethod method, string path, string? json, string? token)
+    {
+        using var client = Client();
+        using var request = new HttpRequestMessage(method, path);
+        if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+        if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        JsonNode? parsed = null;
+        try { parsed = text.Length > 0 ? JsonNode.Parse(text) : null; } catch (System.Text.Json.JsonException) { }
+        return new ApiResponse((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, text, parsed);
+    }
+
+    public async Task<long> EventCount()
+    {
+        await using var session = Host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+        return await session.Events.QueryAllRawEvents().LongCountAsync();
+    }
+
+    public async Task<IReadOnlyList<JasperFx.Events.IEvent>> StreamOf(string appId)
+    {
+        await using var session = Host.Services.GetRequiredService<IDocumentStore>().QuerySession();
+        return await session.Events.FetchStreamAsync(appId);
+    }
+}
+
+public sealed record ApiResponse(int Status, string? ContentType, string Text, JsonNode? Json)
+{
+    public string Str(string path) => Node(path)?.GetValue<string>() ?? throw new InvalidOperationException($"no '{path}' in {Text}");
+
+    public JsonNode? Node(string path) => path.Split('.').Aggregate(Json, (node, key) =>
+        node is null ? null : int.TryParse(key, out var i) ? node[i] : node[key]);
+
+    public override string ToString() => $"{Status} {Text}";
+}
+
+[CollectionDefinition(Name)]
+public sealed class LedgerCollection : ICollectionFixture<LedgerFixture>
+{
+    public const string Name = "ledger";
+}

@@ -1,0 +1,44 @@
+using GovernanceLedger.Tests;
+using Microsoft.IdentityModel.JsonWebTokens;
+using static GovernanceLedger.Tests.Scenarios;
+
+namespace GovernanceLedger.Tests.Security;
+
+[Collection(LedgerCollection.Name)]
+public sealed class Restart_and_environment_tests(LedgerFixture ledger)
+{
+    [Fact]
+    public async Task Signing_keys_survive_a_restart_so_tokens_issued_before_it_still_verify()
+    {
+        var appId = await ledger.ActiveApp("restart");
+        var token = new JsonWebToken((await ledger.Post($"/apps/{appId}/tokens", null, await ledger.PersonToken(Owner, "app-owner"))).Str("access_token"));
+
+        await using var second = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock);
+        using var client = second.Server.CreateClient();
+        var jwks = await client.GetStringAsync("/.well-known/jwks.json");
+
+        jwks.ShouldContain($"\"kid\":\"{token.Kid}\"");
+        using var policies = await client.GetAsync("/health");
+        policies.IsSuccessStatusCode.ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Outside_Development_the_development_issuer_does_not_exist()
+    {
+        await using var production = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Production", ledger.Clock,
+            new Dictionary<string, string?> { ["People:Authority"] = "https://login.example.invalid/" });
+        using var client = production.Server.CreateClient();
+
+        using var devTokens = await client.PostAsync("/dev/tokens", new StringContent("""{"sub":"x","roles":["platform-admin"]}""", System.Text.Encoding.UTF8, "application/json"));
+        devTokens.StatusCode.ShouldBe(System.Net.HttpStatusCode.NotFound);
+        using var apps = await client.GetAsync("/apps");
+        apps.StatusCode.ShouldBe(System.Net.HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Outside_Development_a_people_authority_is_required()
+    {
+        var error = await Should.ThrowAsync<Exception>(() => LedgerFixture.StartHostAsync(ledger.ConnectionString, "Production", ledger.Clock));
+        error.ToString().ShouldContain("People:Authority");
+    }
+}
