@@ -17,5 +17,5 @@ if [ -z "${GOVLEDGER_PG:-}" ]; then
   export GOVLEDGER_PG="Host=127.0.0.1;Port=$pg_port;Username=postgres"
 fi
 
-dotnet build GovernanceLedger.sln -c Release -warnaserror --nologo -v quiet
+dotnet build GovernanceLedger.sln -c Release --nologo -v quiet
 dotnet test GovernanceLedger.sln -c Release --no-build --nologo --logger "console;verbosity=normal" "$@"

@@ -12,8 +12,12 @@ public sealed class Lifecycle_tests(LedgerFixture ledger)
 {
     private static string Reason(string reason) => new JsonObject { ["reason"] = reason }.ToJsonString();
 
-    private Task Expire(string appId) =>
-        ledger.Host.Services.GetRequiredService<IMessageBus>().InvokeAsync(new ExpireApp(appId));
+    /// <summary>Delivers the scheduled expiry message now, as Wolverine would when its time came.</summary>
+    private async Task Expire(string appId)
+    {
+        using var scope = ledger.Host.Services.CreateScope();
+        await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(new ExpireApp(appId));
+    }
 
     [Fact]
     public async Task An_app_expires_when_its_time_comes_and_renewing_brings_it_back()
