@@ -1,4 +1,5 @@
 using GovernanceLedger.Apps;
+using GovernanceLedger.Demo;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
@@ -16,6 +17,7 @@ builder.AddPeopleAuthentication();
 builder.AddCredentials();
 builder.AddPolicies();
 builder.AddApps();
+builder.AddDemo();
 
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddProblemDetails();
