@@ -47,6 +47,8 @@ public static class LedgerSetup
 
         builder.Host.UseWolverine(opts =>
         {
+            // Handlers and endpoints live here, whichever process (tests, benchmarks) hosts the ledger.
+            opts.ApplicationAssembly = typeof(LedgerSetup).Assembly;
             opts.Policies.AutoApplyTransactions();
             // Scheduled expiries must survive restarts, so local queues are backed by the outbox tables.
             opts.Policies.UseDurableLocalQueues();

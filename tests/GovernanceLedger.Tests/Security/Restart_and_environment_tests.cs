@@ -18,8 +18,15 @@ public sealed class Restart_and_environment_tests(LedgerFixture ledger)
         var jwks = await client.GetStringAsync("/.well-known/jwks.json");
 
         jwks.ShouldContain($"\"kid\":\"{token.Kid}\"");
-        using var policies = await client.GetAsync("/health");
-        policies.IsSuccessStatusCode.ShouldBeTrue();
+
+        // The restarted host (a second one in this process) registers apps like the first.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/apps")
+        {
+            Content = new StringContent(ExampleManifest(NewAppId("after")).ToJsonString(), System.Text.Encoding.UTF8, "application/json")
+        };
+        request.Headers.Authorization = new("Bearer", await ledger.PersonToken(Owner, "app-owner"));
+        using var registered = await client.SendAsync(request);
+        ((int)registered.StatusCode).ShouldBe(201, await registered.Content.ReadAsStringAsync());
     }
 
     [Fact]

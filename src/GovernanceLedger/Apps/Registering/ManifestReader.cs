@@ -22,7 +22,8 @@ public sealed partial class ManifestReader
         var path = Path.Combine(AppContext.BaseDirectory, "schemas", "manifest.schema.json");
         if (!File.Exists(path))
             path = Path.Combine(environment.ContentRootPath, "..", "..", "schemas", "manifest.schema.json");
-        _schema = JsonSchema.FromText(File.ReadAllText(path));
+        // A registry of its own: the global one refuses a second host in the same process (tests, benchmarks).
+        _schema = JsonSchema.FromText(File.ReadAllText(path), new BuildOptions { SchemaRegistry = new SchemaRegistry() });
     }
 
     /// <summary>Reads at most <see cref="MaxBytes"/> of JSON from the body as an object.</summary>

@@ -1,0 +1,20 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+
+namespace GovernanceLedger.Benchmarks;
+
+public static class Runner
+{
+    // In-process: the host, PostgreSQL connection pools and generated Wolverine code stay warm across
+    // iterations, and every figure in one run comes from the same process on the same database.
+    public static void Main(string[] args)
+    {
+        var config = ManualConfig.Create(DefaultConfig.Instance)
+            .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance).WithIterationCount(8).WithWarmupCount(2))
+            .WithOptions(ConfigOptions.DisableOptimizationsValidator);
+        var summary = BenchmarkRunner.Run<ControlPlaneBenchmarks>(config, args);
+        ThroughputReport.Print(summary);
+    }
+}
