@@ -106,6 +106,11 @@ public sealed class LedgerFixture : IAsyncLifetime
         return await session.Events.QueryAllRawEvents().LongCountAsync();
     }
 
+    /// <summary>Token issuances of the app on the suite clock's current day.</summary>
+    public async Task<IReadOnlyList<GovernanceLedger.Contracts.Apps.AppTokenIssued>> TokensIssued(string appId) =>
+        (await StreamOf(GovernanceLedger.Apps.IssuingTokens.TokenStreams.For(appId, Clock.GetUtcNow())))
+            .Select(e => e.Data).OfType<GovernanceLedger.Contracts.Apps.AppTokenIssued>().ToList();
+
     public async Task<IReadOnlyList<JasperFx.Events.IEvent>> StreamOf(string appId)
     {
         await using var session = Host.Services.GetRequiredService<IDocumentStore>().QuerySession();

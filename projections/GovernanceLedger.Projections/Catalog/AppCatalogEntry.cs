@@ -27,8 +27,6 @@ public sealed class AppCatalogEntry
     public DateTimeOffset? ApprovedAt { get; set; }
     public DateTimeOffset? ExpiresAt { get; set; }
     public DateTimeOffset? RetainUntil { get; set; }
-    public int TokensIssued { get; set; }
-    public DateTimeOffset? LastTokenAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
     /// <summary>The app stream's version, to send back as expected_version.</summary>
     public long Version { get; set; }

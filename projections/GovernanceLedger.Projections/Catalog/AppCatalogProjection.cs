@@ -66,12 +66,6 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
     public void Apply(AppRetired e, AppCatalogEntry app) =>
         Move(app, AppStatus.Retired, e.Reason, e.At, a => a.RetainUntil = e.RetainUntil);
 
-    public void Apply(AppTokenIssued e, AppCatalogEntry app)
-    {
-        app.TokensIssued++;
-        app.LastTokenAt = e.At;
-    }
-
     private static void Move(AppCatalogEntry app, string status, string reason, DateTimeOffset at, Action<AppCatalogEntry>? also = null)
     {
         app.Status = status;

@@ -19,8 +19,6 @@ public sealed record App
     public IReadOnlyList<string> Approvers { get; init; } = [];
     public DateTimeOffset? ExpiresAt { get; init; }
     public string? PausedBy { get; init; }
-    /// <summary>Tokens handed out and not yet past their expiry, so retirement can revoke them by id.</summary>
-    public IReadOnlyDictionary<string, DateTimeOffset> LiveTokens { get; init; } = new Dictionary<string, DateTimeOffset>();
 
     public bool IsExpiredAt(DateTimeOffset now) => ExpiresAt is { } at && now >= at;
 
@@ -39,8 +37,6 @@ public sealed record App
         AppExpired x => Apply(x),
         AppRetired x => Apply(x),
         AppRenewed x => Apply(x),
-        AppTokenIssued x => Apply(x),
-        TokensRevoked x => Apply(x),
         _ => this
     };
 
@@ -69,15 +65,5 @@ public sealed record App
     {
         ExpiresAt = e.ExpiresAt,
         Status = Status == AppStatus.Expired ? AppStatus.Active : Status
-    };
-
-    public App Apply(AppTokenIssued e) => this with
-    {
-        LiveTokens = LiveTokens.Where(t => t.Value > e.At).Append(new(e.TokenId, e.ExpiresAt)).ToDictionary()
-    };
-
-    public App Apply(TokensRevoked e) => this with
-    {
-        LiveTokens = LiveTokens.Where(t => !e.TokenIds.Contains(t.Key)).ToDictionary()
     };
 }

@@ -9,15 +9,19 @@ namespace GovernanceLedger.Apps;
 /// </summary>
 public static class AppStream
 {
+    /// <summary>The app's current state and stream version, or null when no such app is in the ledger.</summary>
+    public static async Task<(App? App, long Version)> LoadAsync(IQuerySession session, string appId, CancellationToken ct)
+    {
+        var history = await session.Events.FetchStreamAsync(appId, token: ct);
+        return history.Count == 0 ? (null, 0) : (App.Replay(history.Select(e => e.Data)), history[^1].Version);
+    }
+
     public static async Task<AppDecision> DecideAsync(
         IDocumentSession session, string appId, long? expectedVersion, Func<App, Decision> decide, CancellationToken ct)
     {
-        var history = await session.Events.FetchStreamAsync(appId, token: ct);
-        if (history.Count == 0)
+        var (app, version) = await LoadAsync(session, appId, ct);
+        if (app is null)
             return new AppDecision(null, null, 0, [], Problem.NotFound($"No app with app_id '{appId}' is in the ledger."));
-
-        var version = history[^1].Version;
-        var app = App.Replay(history.Select(e => e.Data));
         if (expectedVersion is { } expected && expected != version)
             return new AppDecision(app, null, version, [], Problem.Conflict("stale-version",
                 $"expected_version is {expected} but the app is at version {version}; reload it and decide again."));

@@ -13,7 +13,7 @@ namespace GovernanceLedger.Apps.IssuingTokens;
 /// Ask for an app token. scopes narrows the grant (never widens it). subject_token lets the owner
 /// exchange an end user's people token; anyone else who asks is themselves the end user.
 /// </summary>
-public sealed record TokenRequest(IReadOnlyList<string>? Scopes, string? SubjectToken, int? ExpiresIn, long? ExpectedVersion);
+public sealed record TokenRequest(IReadOnlyList<string>? Scopes, string? SubjectToken, int? ExpiresIn);
 
 public sealed record TokenResponse(string AccessToken, string TokenType, int ExpiresIn, string Scope, string TokenId);
 
@@ -55,7 +55,7 @@ public static class IssueToken
         AppTokenWriter writer, PeopleTokenValidator people, TokenSettings settings, TimeProvider clock, LedgerTelemetry telemetry,
         CancellationToken ct)
     {
-        request ??= new TokenRequest(null, null, null, null);
+        request ??= new TokenRequest(null, null, null);
         var caller = Caller.From(user);
         if (request.ExpiresIn is { } seconds && (seconds < 60 || seconds > settings.MaxLifetime.TotalSeconds))
             return Problem.Invalid("expires_in", "range", $"expires_in must be between 60 and {settings.MaxLifetime.TotalSeconds} seconds.").ToResult();
@@ -69,18 +69,23 @@ public static class IssueToken
             subject = ToEndUser(person);
         }
 
+        var (app, _) = await AppStream.LoadAsync(session, appId, ct);
+        if (app is null)
+            return Problem.NotFound($"No app with app_id '{appId}' is in the ledger.").ToResult();
+
         var key = await keys.ActiveAsync(ct);
         var now = clock.GetUtcNow();
         var lifetime = request.ExpiresIn is { } s ? TimeSpan.FromSeconds(s) : settings.DefaultLifetime;
-        var tokenId = Guid.NewGuid().ToString("N");
-        var (before, _, _, events, problem) = await AppStream.DecideAsync(session, appId, request.ExpectedVersion,
-            app => Decide(app, caller, request, subject, ToEndUser(user), tokenId, key.KeyId, lifetime, now), ct);
-        if (problem is not null) return problem.ToResult();
+        var decision = Decide(app, caller, request, subject, ToEndUser(user), Guid.NewGuid().ToString("N"), key.KeyId, lifetime, now);
+        if (decision.Problem is { } problem) return problem.ToResult();
 
-        var issued = events.OfType<AppTokenIssued>().Single();
-        telemetry.TokensIssued.Add(1, new("app_id", appId), new("owner", before!.Owner));
-        var token = writer.Write(key, before!, issued, issued.EndUser is null ? null : subject ?? ToEndUser(user));
-        return Results.Ok(new TokenResponse(token, "Bearer", (int)lifetime.TotalSeconds, string.Join(' ', issued.Scopes), tokenId));
+        // A pause that commits while this request is in flight can still see one token out; the
+        // data plane refuses paused apps on every request, so that token opens nothing.
+        var issued = decision.Events.OfType<AppTokenIssued>().Single();
+        session.Events.Append(TokenStreams.For(appId, now), issued);
+        telemetry.TokensIssued.Add(1, new("app_id", appId), new("owner", app.Owner));
+        var token = writer.Write(key, app, issued, issued.EndUser is null ? null : subject ?? ToEndUser(user));
+        return Results.Ok(new TokenResponse(token, "Bearer", (int)lifetime.TotalSeconds, string.Join(' ', issued.Scopes), issued.TokenId));
     }
 
     private static EndUser ToEndUser(ClaimsPrincipal person) =>

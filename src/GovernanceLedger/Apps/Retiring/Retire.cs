@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using GovernanceLedger.Apps.IssuingTokens;
 using GovernanceLedger.Apps.Pausing;
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
@@ -12,7 +13,7 @@ namespace GovernanceLedger.Apps.Retiring;
 public static class Retire
 {
     /// <summary>Retirement is final: live tokens and grants are revoked and the retention deadline recorded.</summary>
-    public static Decision Decide(App app, Caller caller, LifecycleRequest request, DateTimeOffset now)
+    public static Decision Decide(App app, Caller caller, LifecycleRequest request, IReadOnlyList<string> liveTokens, DateTimeOffset now)
     {
         if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 1000)
             return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required to retire an app.");
@@ -22,9 +23,8 @@ public static class Retire
             return Problem.Conflict("retired", "The app is already retired.");
 
         var events = new List<object>();
-        var live = app.LiveTokens.Where(t => t.Value > now).Select(t => t.Key).ToList();
-        if (live.Count > 0)
-            events.Add(new TokensRevoked(app.Id, live, "app retired", caller.Actor, now));
+        if (liveTokens.Count > 0)
+            events.Add(new TokensRevoked(app.Id, liveTokens, "app retired", caller.Actor, now));
         if (app.Status is AppStatus.Active or AppStatus.Paused or AppStatus.Expired)
             events.Add(new AccessRevoked(app.Id, app.Scopes, "app retired", caller.Actor, now));
         var retainUntil = app.DataRetentionDays is { } days ? now.AddDays(days) : (DateTimeOffset?)null;
@@ -34,6 +34,10 @@ public static class Retire
 
     [WolverinePost("/apps/{appId}/retire", OperationId = "retireApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Lifecycle")]
-    public static Task<IResult> Post(string appId, LifecycleRequest request, ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct) =>
-        AppStream.RespondAsync(session, appId, request.ExpectedVersion, app => Decide(app, Caller.From(user), request, clock.GetUtcNow()), ct);
+    public static async Task<IResult> Post(string appId, LifecycleRequest request, ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var live = await TokenStreams.LiveTokenIdsAsync(session, appId, now, ct);
+        return await AppStream.RespondAsync(session, appId, request.ExpectedVersion, app => Decide(app, Caller.From(user), request, live, now), ct);
+    }
 }
