@@ -1,5 +1,6 @@
 using GovernanceLedger.Apps;
 using GovernanceLedger.Demo;
+using GovernanceLedger.Gateway;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
@@ -15,6 +16,9 @@ builder.AddLedger();
 builder.AddLedgerTelemetry();
 builder.AddPeopleAuthentication();
 builder.AddCredentials();
+builder.AddAppTokenAuthentication();
+builder.AddDataPlane();
+builder.AddGateway();
 builder.AddPolicies();
 builder.AddApps();
 builder.AddDemo();
@@ -44,6 +48,7 @@ app.MapGet("/health", async (IDocumentStore store, PolicyEngine policies, Cancel
     await session.QueryAsync<int>("select 1", ct);
     return Results.Ok(new { status = "healthy", ledger = "reachable", policies_in_force = policies.Policies.Count });
 }).AllowAnonymous().WithTags("Operations");
+app.MapGateway();
 if (app.Environment.IsDevelopment())
     app.MapDevelopmentIssuer();
 

@@ -18,6 +18,7 @@ public sealed class AppCatalogEntry
     public string? CostCenter { get; set; }
     public int? DataRetentionDays { get; set; }
     public int ExpiresInDays { get; set; }
+    public AppQuotas Quotas { get; set; } = new(null, null, null);
     public List<PolicyFinding> Findings { get; set; } = [];
     public int RequiredApprovals { get; set; }
     public List<ApprovalEntry> Approvals { get; set; } = [];

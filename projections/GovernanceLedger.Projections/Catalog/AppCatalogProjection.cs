@@ -24,6 +24,7 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
             CostCenter = m.CostCenter,
             DataRetentionDays = m.DataRetentionDays,
             ExpiresInDays = m.ExpiresInDays,
+            Quotas = m.Quotas ?? new AppQuotas(null, null, null),
             RegisteredAt = e.At,
             RegisteredBy = e.Actor,
             UpdatedAt = e.At

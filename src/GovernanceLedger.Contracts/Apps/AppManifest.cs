@@ -18,6 +18,19 @@ public sealed record AppManifest
     public string GeneratedBy { get; init; } = Generators.Human;
     public string? Template { get; init; }
     public IReadOnlyList<string> PolicySets { get; init; } = [];
+    /// <summary>Data-plane limits; null members fall back to the product defaults.</summary>
+    public AppQuotas? Quotas { get; init; }
+}
+
+public sealed record AppQuotas(int? RequestsPerDay, int? RequestsPerSecond, long? RowsPerDay)
+{
+    public const int DefaultRequestsPerDay = 1_000;
+    public const int DefaultRequestsPerSecond = 20;
+    public const long DefaultRowsPerDay = 10_000_000;
+
+    public int EffectiveRequestsPerDay => RequestsPerDay ?? DefaultRequestsPerDay;
+    public int EffectiveRequestsPerSecond => RequestsPerSecond ?? DefaultRequestsPerSecond;
+    public long EffectiveRowsPerDay => RowsPerDay ?? DefaultRowsPerDay;
 }
 
 public sealed record DatasetRequest(string Name, IReadOnlyList<string> Fields);

@@ -28,6 +28,9 @@ public sealed record Problem(int Status, string Type, string Title, string Detai
         new(StatusCodes.Status403Forbidden, "https://governance-ledger.dev/problems/forbidden", "Forbidden", detail,
             [new Violation("", rule, detail)]);
 
+    public static Problem Unavailable(string detail) =>
+        new(StatusCodes.Status503ServiceUnavailable, "https://governance-ledger.dev/problems/unavailable", "Service unavailable", detail, []);
+
     public ProblemDetails ToProblemDetails(string? instance = null)
     {
         var details = new ProblemDetails { Status = Status, Type = Type, Title = Title, Detail = Detail, Instance = instance };

@@ -5,7 +5,7 @@ using Wolverine.Http;
 namespace GovernanceLedger.Policies;
 
 public sealed record PolicyView(
-    string Id, int Version, string ContentHash, string Title, string Owner, string Effect, string Findings, string Reason, DateTimeOffset PublishedAt);
+    string Id, string Stage, int Version, string ContentHash, string Title, string Owner, string Effect, string Findings, string Reason, DateTimeOffset PublishedAt);
 
 public static class ListPolicies
 {
@@ -13,6 +13,6 @@ public static class ListPolicies
     [WolverineGet("/policies", OperationId = "listPolicies"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Policies")]
     public static IReadOnlyList<PolicyView> Get(PolicyEngine engine) =>
-        engine.Policies.Select(p => new PolicyView(p.Document.Id, p.Version, p.Document.ContentHash, p.Document.Title,
+        engine.Policies.Select(p => new PolicyView(p.Document.Id, p.Document.Stage, p.Version, p.Document.ContentHash, p.Document.Title,
             p.Document.Owner, p.Document.Effect, p.Document.Findings, p.Document.Reason, p.PublishedAt)).ToList();
 }

@@ -9,7 +9,8 @@ namespace GovernanceLedger.Policies;
 
 /// <summary>One policy file as written by its author, parsed and checked but not yet compiled.</summary>
 public sealed partial record PolicyDocument(
-    string Id, string Title, string Owner, string Effect, string Findings, string Reason, string Source, string ContentHash)
+    string Id, string Title, string Owner, string Effect, string Findings, string Reason, string Source, string ContentHash,
+    string Stage = PolicyStages.Registration)
 {
     private static readonly string[] Effects = [PolicyOutcomes.Deny, PolicyOutcomes.Review, PolicyOutcomes.TwoApprovers];
 
@@ -46,14 +47,27 @@ public sealed partial record PolicyDocument(
         if (!Effects.Contains(effect))
             throw new PolicyFileException(origin, $"'effect' must be one of {string.Join(", ", Effects)}, got '{effect}'");
 
-        var known = new[] { "id", "title", "owner", "effect", "findings", "reason" };
+        var stage = root.Children.TryGetValue(new YamlScalarNode("stage"), out var stageNode) && stageNode is YamlScalarNode { Value: { } stageValue }
+            ? stageValue.Trim()
+            : PolicyStages.Registration;
+        if (stage is not (PolicyStages.Registration or PolicyStages.Runtime))
+            throw new PolicyFileException(origin, $"'stage' must be {PolicyStages.Registration} or {PolicyStages.Runtime}, got '{stage}'");
+
+        var known = new[] { "id", "title", "owner", "effect", "findings", "reason", "stage" };
         var unknown = root.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value).Where(k => !known.Contains(k)).ToList();
         if (unknown.Count > 0)
             throw new PolicyFileException(origin, $"unknown keys: {string.Join(", ", unknown)}");
 
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(source.ReplaceLineEndings("\n"))));
-        return new PolicyDocument(id, Required("title"), Required("owner"), effect, Required("findings"), Required("reason"), source, hash);
+        return new PolicyDocument(id, Required("title"), Required("owner"), effect, Required("findings"), Required("reason"), source, hash, stage);
     }
+}
+
+/// <summary>When a policy decides: on a manifest at registration, or on each data-plane request.</summary>
+public static class PolicyStages
+{
+    public const string Registration = "registration";
+    public const string Runtime = "runtime";
 }
 
 public sealed class PolicyFileException(string origin, string problem)

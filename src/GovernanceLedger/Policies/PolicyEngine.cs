@@ -38,8 +38,11 @@ public sealed class PolicyEngine
         }
     }
 
-    public void Replace(IEnumerable<CompiledPolicy> policies) =>
+    public void Replace(IEnumerable<CompiledPolicy> policies)
+    {
         Volatile.Write(ref _policies, policies.OrderBy(p => p.Document.Id, StringComparer.Ordinal).ToList());
+        Interlocked.Increment(ref _generation);
+    }
 
     public IReadOnlyList<PolicyVerdict> Evaluate(AppManifest manifest, DataCatalog catalog)
     {
@@ -48,8 +51,24 @@ public sealed class PolicyEngine
             throw new InvalidOperationException("No policies are loaded; refusing to decide without them (fail closed).");
 
         var input = PolicyInput.From(manifest, catalog);
-        return policies.Select(p => Evaluate(p, input)).ToList();
+        return policies.Where(p => p.Document.Stage == PolicyStages.Registration).Select(p => Evaluate(p, input)).ToList();
     }
+
+    /// <summary>
+    /// Runtime policies over a data-plane request. Callers cache the verdicts per app state, token
+    /// scopes and route: the inputs are few and repeat, and CEL costs tens of microseconds a call.
+    /// </summary>
+    public IReadOnlyList<PolicyVerdict> EvaluateRuntime(IDictionary<string, object?> input)
+    {
+        var runtime = Policies.Where(p => p.Document.Stage == PolicyStages.Runtime).ToList();
+        if (runtime.Count == 0)
+            throw new InvalidOperationException("No runtime policies are loaded; refusing to serve without them (fail closed).");
+        return runtime.Select(p => Evaluate(p, input)).ToList();
+    }
+
+    /// <summary>Bumped whenever the policy set is replaced, so cached runtime verdicts are dropped.</summary>
+    public int Generation => Volatile.Read(ref _generation);
+    private int _generation;
 
     private static PolicyVerdict Evaluate(CompiledPolicy policy, IDictionary<string, object?> input)
     {

@@ -43,6 +43,25 @@ public sealed class SigningKeys(IDocumentStore store, TimeProvider clock, TokenS
         return (await RingAsync(ct)).Published.Where(k => k.PublishedUntil is null || k.PublishedUntil > now).ToList();
     }
 
+    /// <summary>
+    /// Verification keys for the token check on the request path: served from memory. An unknown
+    /// kid (a key rotated by another instance) reloads the ring, at most once every ten seconds.
+    /// </summary>
+    public IReadOnlyList<LedgerKey> VerificationKeys(string? kid)
+    {
+        var ring = _ring ?? RingAsync(CancellationToken.None).GetAwaiter().GetResult();
+        if (kid is not null && ring.Published.All(k => k.KeyId != kid) && clock.GetUtcNow() - _lastReload > TimeSpan.FromSeconds(10))
+        {
+            _lastReload = clock.GetUtcNow();
+            _ring = null;
+            ring = RingAsync(CancellationToken.None).GetAwaiter().GetResult();
+        }
+        var now = clock.GetUtcNow();
+        return ring.Published.Where(k => k.PublishedUntil is null || k.PublishedUntil > now).ToList();
+    }
+
+    private DateTimeOffset _lastReload = DateTimeOffset.MinValue;
+
     public async Task<LedgerKey> RotateAsync(string actor, CancellationToken ct = default)
     {
         await _gate.WaitAsync(ct);

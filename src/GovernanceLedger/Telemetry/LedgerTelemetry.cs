@@ -18,7 +18,18 @@ public sealed class LedgerTelemetry : IDisposable
         Registrations = _meter.CreateCounter<long>("ledger_app_registrations_total", description: "App registrations by outcome");
         TokensIssued = _meter.CreateCounter<long>("ledger_app_tokens_issued_total", description: "App tokens issued");
         Decisions = _meter.CreateCounter<long>("ledger_policy_decisions_total", description: "Policy verdicts by policy and outcome");
+        GatewayRequests = _meter.CreateCounter<long>("api_gateway_requests_total", description: "Gateway requests by app, route, status and decision");
+        GatewayDuration = _meter.CreateHistogram<double>("api_gateway_request_duration", unit: "ms", description: "Gateway latency to upstream response headers");
+        Queries = _meter.CreateCounter<long>("data_proxy_queries_total", description: "Data proxy queries by app, dataset, status and decision");
+        QueryDuration = _meter.CreateHistogram<double>("data_proxy_query_duration", unit: "ms", description: "Data proxy query latency");
+        QueryRows = _meter.CreateCounter<long>("data_proxy_rows_total", description: "Rows returned by the data proxy");
     }
+
+    public Counter<long> GatewayRequests { get; }
+    public Histogram<double> GatewayDuration { get; }
+    public Counter<long> Queries { get; }
+    public Histogram<double> QueryDuration { get; }
+    public Counter<long> QueryRows { get; }
 
     public Counter<long> Registrations { get; }
     public Counter<long> TokensIssued { get; }

@@ -11,7 +11,7 @@ public sealed class Service_surface_tests(LedgerFixture ledger)
         var health = await ledger.Get("/health", null);
         health.Status.ShouldBe(200);
         health.Str("status").ShouldBe("healthy");
-        health.Node("policies_in_force")!.GetValue<int>().ShouldBe(8);
+        health.Node("policies_in_force")!.GetValue<int>().ShouldBe(10);
     }
 
     [Fact]

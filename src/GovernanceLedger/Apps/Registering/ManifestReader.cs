@@ -134,7 +134,10 @@ public sealed partial class ManifestReader
             CostCenter = o["cost_center"]?.GetValue<string>(),
             GeneratedBy = o["generated_by"]?.GetValue<string>() ?? Generators.Human,
             Template = o["template"]?.GetValue<string>(),
-            PolicySets = Strings(o["policy_sets"])
+            PolicySets = Strings(o["policy_sets"]),
+            Quotas = o["quotas"] is JsonObject q
+                ? new AppQuotas(Int(q["requests_per_day"]), Int(q["requests_per_second"]), q["rows_per_day"] is { } rows ? (long)rows.GetValue<decimal>() : null)
+                : null
         };
     }
 

@@ -39,6 +39,8 @@ public sealed class TemplateCatalog
         if (overrides["policy_sets"] is JsonArray extra)
             sets.AddRange(extra.Select(s => s?.GetValueKind() == JsonValueKind.String ? s.GetValue<string>() : s?.ToJsonString() ?? "null"));
         merged["policy_sets"] = new JsonArray(sets.Distinct().Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
+        if (!overrides.ContainsKey("quotas") && template.Quotas is not null)
+            merged["quotas"] = template.Quotas.DeepClone();
         merged["template"] = template.Id;
         return merged;
     }

@@ -1,0 +1,77 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+
+namespace GovernanceLedger.Gateway;
+
+/// <summary>
+/// A small CRM-like contacts API and a survey-responses API, so the demo gateway routes front
+/// something real. It knows nothing of tokens: only the gateway may call it.
+/// </summary>
+public sealed class DemoUpstream : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private DemoUpstream(WebApplication app) => _app = app;
+
+    public string Url => _app.Urls.First();
+
+    public static async Task<DemoUpstream> StartAsync(string url)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls(url);
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var contacts = new ConcurrentDictionary<int, JsonObject>(Enumerable.Range(1, 50).ToDictionary(i => i, i => new JsonObject
+        {
+            ["contact_id"] = i, ["name"] = $"Contact {i}", ["email"] = $"contact{i}@example.com",
+            ["phone"] = $"+1 555 01{i:00}", ["company"] = $"Company {i % 7}"
+        }));
+        var responses = new ConcurrentBag<JsonObject>();
+        var nextContact = 50;
+
+        app.MapGet("/contacts", (int? limit) => contacts.Values.OrderBy(c => (int)c["contact_id"]!).Take(Math.Clamp(limit ?? 20, 1, 100)).ToList());
+        app.MapGet("/contacts/{id:int}", (int id) => contacts.TryGetValue(id, out var c) ? Results.Ok(c) : Results.NotFound());
+        app.MapPost("/contacts", (JsonObject body, HttpRequest request) =>
+        {
+            var id = Interlocked.Increment(ref nextContact);
+            body["contact_id"] = id;
+            body["created_by_app"] = request.Headers["X-App-Id"].ToString();
+            contacts[id] = body;
+            return Results.Created($"/contacts/{id}", body);
+        });
+        app.MapGet("/responses", () => responses.ToList());
+        app.MapPost("/responses", (JsonObject body, HttpRequest request) =>
+        {
+            body["received_from_app"] = request.Headers["X-App-Id"].ToString();
+            body["saw_authorization_header"] = request.Headers.ContainsKey("Authorization");
+            responses.Add(body);
+            return Results.Created("/responses", body);
+        });
+        app.MapGet("/echo-headers", (HttpRequest request) => request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()));
+        await app.StartAsync();
+        return new DemoUpstream(app);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>Starts the demo upstream beside the host when Gateway:DemoUpstreamUrl is set.</summary>
+public sealed class DemoUpstreamHost(Microsoft.Extensions.Options.IOptions<GatewayOptions> options, ILogger<DemoUpstreamHost> logger) : IHostedService
+{
+    private DemoUpstream? _upstream;
+
+    public async Task StartAsync(CancellationToken ct)
+    {
+        _upstream = await DemoUpstream.StartAsync(options.Value.DemoUpstreamUrl!);
+        logger.LogInformation("Demo upstream (contacts, survey responses) listening on {Url}", _upstream.Url);
+    }
+
+    public async Task StopAsync(CancellationToken ct)
+    {
+        if (_upstream is not null) await _upstream.DisposeAsync();
+    }
+}

@@ -1,0 +1,39 @@
+using GovernanceLedger.Infrastructure;
+
+namespace GovernanceLedger.Gateway;
+
+public static class GatewaySetup
+{
+    public static WebApplicationBuilder AddGateway(this WebApplicationBuilder builder)
+    {
+        builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection("Gateway"));
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton<BodySchemas>();
+        builder.Services.AddSingleton<GatewayProxy>();
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["Gateway:DemoUpstreamUrl"]))
+            builder.Services.AddHostedService<DemoUpstreamHost>();
+        return builder;
+    }
+
+    public static void MapGateway(this WebApplication app) =>
+        app.Map("/gw/{route}/{**rest}", (HttpContext context, string route, string? rest, GatewayProxy gateway) => gateway.HandleAsync(context, route, rest))
+            .AllowAnonymous()
+            .WithTags("Gateway")
+            .ExcludeFromDescription();
+}
+
+public static class DataPlaneSetup
+{
+    /// <summary>What both the gateway and the data proxy stand on: app tokens, the app directory, limits, the access ledger.</summary>
+    public static WebApplicationBuilder AddDataPlane(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<AppDirectory>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AppDirectory>());
+        builder.Services.AddSingleton<AccessLedger>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessLedger>());
+        builder.Services.AddSingleton<AccessRecorder>();
+        builder.Services.AddSingleton<UsageLimits>();
+        builder.Services.AddSingleton<DataPlaneGuard>();
+        return builder;
+    }
+}

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using GovernanceLedger.Contracts.Access;
+
+namespace GovernanceLedger.Infrastructure;
+
+/// <summary>Builds the access event of a data-plane request and waits until the ledger holds it.</summary>
+public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)
+{
+    public static string RequestId(HttpContext context)
+    {
+        if (context.Items.TryGetValue(nameof(RequestId), out var id) && id is string existing) return existing;
+        var fresh = Guid.CreateVersion7().ToString("N");
+        context.Items[nameof(RequestId)] = fresh;
+        return fresh;
+    }
+
+    public Task DeniedAsync(HttpContext context, string plane, string route, Denial denial, long startTimestamp) =>
+        RecordAsync(context, new AccessRecorded(
+            RequestId(context), denial.AppId, denial.ClaimedApp, denial.EndUser, denial.TokenId, plane, route,
+            context.Request.Method, Truncate(context.Request.Path.Value), denial.Status, Elapsed(startTimestamp),
+            context.Request.ContentLength ?? 0, 0, AccessDecisions.Deny, $"{denial.Rule}: {denial.Reason}",
+            denial.PolicyId, denial.PolicyVersion, Activity.Current?.TraceId.ToString(), clock.GetUtcNow()), denial.AppId);
+
+    public Task AllowedAsync(HttpContext context, string plane, string route, AppCaller caller, int status, long bytesOut, long startTimestamp, string reason) =>
+        RecordAsync(context, new AccessRecorded(
+            RequestId(context), caller.AppId, null, caller.EndUser, caller.TokenId, plane, route,
+            context.Request.Method, Truncate(context.Request.Path.Value), status, Elapsed(startTimestamp),
+            context.Request.ContentLength ?? 0, bytesOut, AccessDecisions.Allow, reason,
+            caller.PolicyId, caller.PolicyVersion, Activity.Current?.TraceId.ToString(), clock.GetUtcNow()), caller.AppId);
+
+    public Task RecordAsync(HttpContext context, object @event, string appId)
+    {
+        context.Response.Headers["X-Request-Id"] = RequestId(context);
+        return ledger.RecordAsync(AccessLedger.StreamFor(appId, clock.GetUtcNow()), @event);
+    }
+
+    public static double Elapsed(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
+
+    private static string Truncate(string? path) => path is null ? "" : path.Length <= 512 ? path : path[..512];
+
+    /// <summary>Problem+json for a refused data-plane request, with Retry-After when waiting helps.</summary>
+    public static IResult Refusal(Denial denial)
+    {
+        var problem = new Problem(denial.Status, $"https://governance-ledger.dev/problems/{denial.Rule}", denial.Status switch
+        {
+            401 => "Unauthenticated",
+            403 => "Forbidden",
+            429 => "Too many requests",
+            _ => "Refused"
+        }, denial.Reason, [new Violation("", denial.Rule, denial.Reason)]);
+        var result = problem.ToResult();
+        return denial.RetryAfter is { } retry ? new WithRetryAfter(result, retry) : result;
+    }
+
+    private sealed class WithRetryAfter(IResult inner, TimeSpan retry) : IResult
+    {
+        public Task ExecuteAsync(HttpContext context)
+        {
+            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return inner.ExecuteAsync(context);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Projections.Catalog;
+using Npgsql;
+
+namespace GovernanceLedger.Infrastructure;
+
+/// <summary>What the data plane needs to know about an app on every request, held in memory.</summary>
+public sealed record AppSnapshot(string AppId, string Status, string Owner, DateTimeOffset? ExpiresAt, IReadOnlyList<string> Scopes, AppQuotas Quotas)
+{
+    public bool IsActiveAt(DateTimeOffset now) => Status == AppStatus.Active && (ExpiresAt is null || now < ExpiresAt);
+}
+
+/// <summary>
+/// A local cache of app status fed by the catalog projection: it polls for rows changed since the
+/// last look (four times a second), so a pause or retirement reaches every request within a second
+/// without a database read per request. Until the first load completes, every app is unknown:
+/// the data plane fails closed.
+/// </summary>
+public sealed class AppDirectory(IConfiguration configuration, ILogger<AppDirectory> logger) : BackgroundService
+{
+    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
+    // mt_last_modified is the writing transaction's start time, so look back a little to catch slow commits.
+    private static readonly TimeSpan Overlap = TimeSpan.FromSeconds(5);
+    private readonly ConcurrentDictionary<string, AppSnapshot> _apps = new(StringComparer.Ordinal);
+    private DateTimeOffset _since = DateTimeOffset.MinValue;
+
+    public AppSnapshot? Find(string appId) => _apps.GetValueOrDefault(appId);
+
+    public bool Loaded { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stop)
+    {
+        await using var source = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await RefreshAsync(source, stop);
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                // Keep serving the last known state; the next poll tries again.
+                logger.LogWarning(e, "Could not refresh the app directory");
+            }
+            await Task.Delay(PollInterval, stop).ContinueWith(_ => { }, CancellationToken.None);
+        }
+    }
+
+    public async Task RefreshAsync(NpgsqlDataSource source, CancellationToken ct)
+    {
+        await using var command = source.CreateCommand(
+            $"select data, now() from {LedgerSetup.Schema}.mt_doc_appcatalogentry where mt_last_modified > @since");
+        command.Parameters.AddWithValue("since", _since == DateTimeOffset.MinValue ? DateTimeOffset.UnixEpoch : _since - Overlap);
+        DateTimeOffset? dbNow = null;
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var entry = JsonSerializer.Deserialize<AppCatalogEntry>(reader.GetString(0))!;
+                _apps[entry.Id] = new AppSnapshot(entry.Id, entry.Status, entry.Owner, entry.ExpiresAt, entry.Scopes, entry.Quotas);
+                dbNow = reader.GetFieldValue<DateTimeOffset>(1);
+            }
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            // No app has been registered yet, so the table does not exist: nothing to know.
+        }
+        if (dbNow is { } now) _since = now;
+        else if (_since == DateTimeOffset.MinValue) _since = DateTimeOffset.UnixEpoch.AddSeconds(1);
+        Loaded = true;
+    }
+}

@@ -1,0 +1,118 @@
+using System.Collections.Concurrent;
+using System.Security.Claims;
+using GovernanceLedger.Contracts.Policies;
+using GovernanceLedger.Policies;
+using GovernanceLedger.Security;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace GovernanceLedger.Infrastructure;
+
+/// <summary>The app behind an admitted data-plane request, as its token and the ledger say.</summary>
+public sealed record AppCaller(
+    string AppId, string? EndUser, string? EndUserRegion, string? TokenId, IReadOnlySet<string> Scopes, AppSnapshot App,
+    string PolicyId, int PolicyVersion);
+
+/// <summary>Why a data-plane request was refused, in a form both the response and the access event use.</summary>
+public sealed record Denial(
+    int Status, string Rule, string Reason, string AppId, string? ClaimedApp, string? EndUser, string? TokenId,
+    string? PolicyId = null, int? PolicyVersion = null, TimeSpan? RetryAfter = null)
+{
+    public const string Unauthenticated = "unauthenticated";
+}
+
+/// <summary>
+/// The checks every data-plane request passes, in order: a valid app token, an app the ledger
+/// knows, runtime policies (active app, required scopes), the per-second rate and the daily budget.
+/// </summary>
+public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, PolicyEngine policies, TimeProvider clock)
+{
+    private readonly ConcurrentDictionary<string, (int Generation, IReadOnlyList<PolicyVerdict> Verdicts)> _verdicts = new();
+
+    public async Task<(AppCaller? Caller, Denial? Denial)> AdmitAsync(HttpContext context, IReadOnlyList<string> requiredScopes, bool countRequest = true)
+    {
+        var auth = await context.AuthenticateAsync(AppTokenAuthentication.Scheme);
+        if (!auth.Succeeded || auth.Principal is null)
+            return (null, new Denial(StatusCodes.Status401Unauthorized, "app-token",
+                auth.Failure?.Message ?? "An app token (Authorization: Bearer) is required.",
+                Denial.Unauthenticated, UnverifiedSubject(context), null, null));
+
+        var principal = auth.Principal;
+        var subject = principal.FindFirstValue("sub") ?? "";
+        var tokenId = principal.FindFirstValue("jti");
+        var endUser = principal.FindFirstValue("user");
+        if (!subject.StartsWith("app:", StringComparison.Ordinal))
+            return (null, new Denial(StatusCodes.Status401Unauthorized, "app-token", "The token's subject is not an app.",
+                Denial.Unauthenticated, subject, endUser, tokenId));
+        var appId = subject["app:".Length..];
+
+        if (!directory.Loaded)
+            return (null, new Denial(StatusCodes.Status503ServiceUnavailable, "directory-loading",
+                "The app directory is still loading; try again shortly.", appId, null, endUser, tokenId));
+        if (directory.Find(appId) is not { } app)
+            return (null, new Denial(StatusCodes.Status403Forbidden, "unknown-app", $"No app '{appId}' is in the ledger.", appId, null, endUser, tokenId));
+
+        var scopes = principal.FindAll("scopes").Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
+        var verdicts = RuntimeVerdicts(app, scopes, requiredScopes);
+        if (verdicts.FirstOrDefault(v => v.Outcome == PolicyOutcomes.Deny) is { } deny)
+        {
+            return (null, new Denial(StatusCodes.Status403Forbidden, deny.PolicyId, deny.Reason, appId, null, endUser, tokenId, deny.PolicyId, deny.Version));
+        }
+        var deciding = verdicts.First(v => v.PolicyId == "runtime-scopes-required" || v.Outcome == PolicyOutcomes.Pass);
+
+        var (rateOk, rateRetry) = limits.TryRate(appId, app.Quotas);
+        if (!rateOk)
+            return (null, new Denial(StatusCodes.Status429TooManyRequests, "rate-limit",
+                $"More than {app.Quotas.EffectiveRequestsPerSecond} requests per second.", appId, null, endUser, tokenId, RetryAfter: rateRetry));
+        if (countRequest)
+        {
+            var (dayOk, dayRetry) = await limits.TryRequestAsync(appId, app.Quotas);
+            if (!dayOk)
+                return (null, new Denial(StatusCodes.Status429TooManyRequests, "daily-quota",
+                    $"The daily quota of {app.Quotas.EffectiveRequestsPerDay} requests is used up.", appId, null, endUser, tokenId, RetryAfter: dayRetry));
+        }
+
+        return (new AppCaller(appId, endUser, principal.FindFirstValue("user_region"), tokenId, scopes, app,
+            deciding.PolicyId, deciding.Version), null);
+    }
+
+    private IReadOnlyList<PolicyVerdict> RuntimeVerdicts(AppSnapshot app, IReadOnlySet<string> scopes, IReadOnlyList<string> required)
+    {
+        var active = app.IsActiveAt(clock.GetUtcNow());
+        var key = $"{app.AppId}|{app.Status}|{active}|{string.Join(' ', scopes.Order())}|{string.Join(' ', required)}|{string.Join(' ', app.Scopes)}";
+        var generation = policies.Generation;
+        if (_verdicts.TryGetValue(key, out var cached) && cached.Generation == generation) return cached.Verdicts;
+
+        var verdicts = policies.EvaluateRuntime(new Dictionary<string, object?>
+        {
+            ["app"] = new Dictionary<string, object?>
+            {
+                ["id"] = app.AppId,
+                ["status"] = app.Status,
+                ["active"] = active,
+                ["granted_scopes"] = app.Scopes.Select(s => (object?)s).ToList()
+            },
+            ["token"] = new Dictionary<string, object?> { ["scopes"] = scopes.Select(s => (object?)s).ToList() },
+            ["request"] = new Dictionary<string, object?> { ["required_scopes"] = required.Select(s => (object?)s).ToList() }
+        });
+        _verdicts[key] = (generation, verdicts);
+        return verdicts;
+    }
+
+    /// <summary>What an invalid token claims to be, for the denial record only; never trusted.</summary>
+    private static string? UnverifiedSubject(HttpContext context)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
+        try
+        {
+            var sub = new JsonWebToken(header["Bearer ".Length..].Trim()).Subject;
+            return sub is { Length: <= 200 } ? sub : sub?[..200];
+        }
+        catch (Exception e) when (e is ArgumentException or SecurityTokenMalformedException)
+        {
+            return null;
+        }
+    }
+}
