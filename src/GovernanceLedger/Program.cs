@@ -1,5 +1,6 @@
 using GovernanceLedger.Apps;
 using GovernanceLedger.Demo;
+using GovernanceLedger.DataProxy;
 using GovernanceLedger.Gateway;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
@@ -19,6 +20,7 @@ builder.AddCredentials();
 builder.AddAppTokenAuthentication();
 builder.AddDataPlane();
 builder.AddGateway();
+builder.AddDataProxy();
 builder.AddPolicies();
 builder.AddApps();
 builder.AddDemo();
@@ -49,6 +51,7 @@ app.MapGet("/health", async (IDocumentStore store, PolicyEngine policies, Cancel
     return Results.Ok(new { status = "healthy", ledger = "reachable", policies_in_force = policies.Policies.Count });
 }).AllowAnonymous().WithTags("Operations");
 app.MapGateway();
+app.MapDataProxy();
 if (app.Environment.IsDevelopment())
     app.MapDevelopmentIssuer();
 

@@ -3,7 +3,6 @@ using GovernanceLedger.Apps.Templates;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
 using Marten;
-using Npgsql;
 using Wolverine;
 
 namespace GovernanceLedger.Demo;
@@ -30,22 +29,8 @@ public sealed class DemoSeeder(
 
     private async Task SeedSalesDbAsync(string connectionString, CancellationToken ct)
     {
-        var target = new NpgsqlConnectionStringBuilder(connectionString);
-        await using (var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Database = "postgres", Pooling = false }.ConnectionString))
-        {
-            await admin.OpenAsync(ct);
-            await using var exists = new NpgsqlCommand("select 1 from pg_database where datname = @n", admin);
-            exists.Parameters.AddWithValue("n", target.Database!);
-            if (await exists.ExecuteScalarAsync(ct) is not null) return;
-            await using var create = new NpgsqlCommand($"create database \"{target.Database}\"", admin);
-            await create.ExecuteNonQueryAsync(ct);
-        }
-
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync(ct);
-        await using var seed = new NpgsqlCommand(SalesDbSql, connection);
-        await seed.ExecuteNonQueryAsync(ct);
-        logger.LogInformation("Created demo database {Database} with sales_data (row-level security by region) and customers", target.Database);
+        if (await SalesDemoDatabase.EnsureAsync(connectionString, ct))
+            logger.LogInformation("Created demo database salesdb: customers and sales_data under region row-level security");
     }
 
     private async Task SeedAppsAsync(CancellationToken ct)
@@ -76,32 +61,6 @@ public sealed class DemoSeeder(
         await session.SaveChangesAsync(ct);
         logger.LogInformation("Registered {Count} demo apps", manifests.Length);
     }
-
-    private const string SalesDbSql = """
-        create table customers (
-            customer_id int primary key, name text not null, email text not null, phone text not null,
-            region text not null, segment text not null);
-        create table sales_data (
-            order_id int primary key, customer_id int not null references customers, region text not null,
-            product text not null, amount numeric(12,2) not null, ordered_at timestamptz not null);
-        create table interactions (
-            interaction_id bigserial primary key, customer_id int not null references customers,
-            channel text not null, note text not null, created_at timestamptz not null default now());
-
-        insert into customers
-        select i, 'Customer ' || i, 'customer' || i || '@example.com', '+44 20 7946 ' || lpad(i::text, 4, '0'),
-               (array['EMEA','NA','APAC'])[1 + i % 3], (array['smb','mid','enterprise'])[1 + i % 3]
-        from generate_series(1, 300) i;
-        insert into sales_data
-        select i, 1 + i % 300, (array['EMEA','NA','APAC'])[1 + (i % 300) % 3], (array['widget','gadget','service'])[1 + i % 3],
-               round((50 + (i * 37) % 5000)::numeric, 2), timestamptz '2026-01-01' + (i || ' hours')::interval
-        from generate_series(1, 3000) i;
-
-        -- The product's example row-level security: a query sees only the region the proxy set.
-        alter table sales_data enable row level security;
-        alter table sales_data force row level security;
-        create policy sales_region_policy on sales_data using (region = current_setting('app.region', true));
-        """;
 }
 
 public static class DemoSetup

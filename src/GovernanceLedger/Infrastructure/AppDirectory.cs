@@ -7,7 +7,9 @@ using Npgsql;
 namespace GovernanceLedger.Infrastructure;
 
 /// <summary>What the data plane needs to know about an app on every request, held in memory.</summary>
-public sealed record AppSnapshot(string AppId, string Status, string Owner, DateTimeOffset? ExpiresAt, IReadOnlyList<string> Scopes, AppQuotas Quotas)
+public sealed record AppSnapshot(
+    string AppId, string Status, string Owner, DateTimeOffset? ExpiresAt, IReadOnlyList<string> Scopes, AppQuotas Quotas,
+    IReadOnlyList<DatasetRequest> Datasets)
 {
     public bool IsActiveAt(DateTimeOffset now) => Status == AppStatus.Active && (ExpiresAt is null || now < ExpiresAt);
 }
@@ -60,7 +62,7 @@ public sealed class AppDirectory(IConfiguration configuration, ILogger<AppDirect
             while (await reader.ReadAsync(ct))
             {
                 var entry = JsonSerializer.Deserialize<AppCatalogEntry>(reader.GetString(0))!;
-                _apps[entry.Id] = new AppSnapshot(entry.Id, entry.Status, entry.Owner, entry.ExpiresAt, entry.Scopes, entry.Quotas);
+                _apps[entry.Id] = new AppSnapshot(entry.Id, entry.Status, entry.Owner, entry.ExpiresAt, entry.Scopes, entry.Quotas, entry.Datasets);
                 dbNow = reader.GetFieldValue<DateTimeOffset>(1);
             }
         }

@@ -59,7 +59,8 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         {
             return (null, new Denial(StatusCodes.Status403Forbidden, deny.PolicyId, deny.Reason, appId, null, endUser, tokenId, deny.PolicyId, deny.Version));
         }
-        var deciding = verdicts.First(v => v.PolicyId == "runtime-scopes-required" || v.Outcome == PolicyOutcomes.Pass);
+        // An allowed request cites the scope policy: it is the one that granted this particular access.
+        var deciding = verdicts.FirstOrDefault(v => v.PolicyId == "runtime-scopes-required") ?? verdicts[0];
 
         var (rateOk, rateRetry) = limits.TryRate(appId, app.Quotas);
         if (!rateOk)

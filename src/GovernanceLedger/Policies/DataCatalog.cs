@@ -29,4 +29,13 @@ public sealed class DatasetEntry
     public List<string> Fields { get; init; } = [];
     public List<string> Pii { get; init; } = [];
     public bool Production { get; init; }
+    /// <summary>Connection string name of the source the data proxy reads (e.g. SalesDb); empty when the proxy does not serve it.</summary>
+    public string Source { get; init; } = "";
+    /// <summary>The curated view the proxy selects from, schema-qualified (e.g. curated.customers).</summary>
+    public string View { get; init; } = "";
+    /// <summary>The row-level-security key the proxy sets from the token (e.g. region sets app.region).</summary>
+    public string? RlsKey { get; init; }
+    public string RequiredScope { get; init; } = "";
+    /// <summary>How each PII field is masked for tokens without the PII scope: partial, hash or redact.</summary>
+    public Dictionary<string, string> Masking { get; init; } = new(StringComparer.Ordinal);
 }

@@ -1,0 +1,178 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Policies;
+using Marten;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace GovernanceLedger.DataProxy;
+
+/// <summary>A short-lived PostgreSQL login the proxy holds for one app on one source.</summary>
+public sealed record AppLogin(string AppId, string Source, string Role, DateTimeOffset ValidUntil, NpgsqlDataSource DataSource);
+
+/// <summary>
+/// Per-app database logins: LOGIN roles with VALID UNTIL a short time ahead, members of a per-app
+/// group role that may only SELECT the curated views (and the base-table columns behind them) of
+/// the datasets the app was granted. Rotated before they run out; minting and expiry are ledger
+/// events, the password never is. The proxy alone knows the password; apps never see one.
+/// </summary>
+public sealed class EphemeralCredentials(
+    IConfiguration configuration, IOptionsMonitor<DataCatalog> catalog, IOptionsMonitor<DataProxyOptions> options,
+    IDocumentStore store, TimeProvider clock, ILogger<EphemeralCredentials> logger) : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, AppLogin> _logins = new();
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new();
+    private readonly List<AppLogin> _retiring = [];
+
+    public static string StreamFor(string appId) => $"db-credentials:{appId}";
+
+    public async Task<AppLogin> LoginAsync(string appId, string source, IReadOnlyList<string> grantedDatasets, CancellationToken ct)
+    {
+        var key = $"{appId}|{source}";
+        var renewBefore = TimeSpan.FromMinutes(options.CurrentValue.CredentialLifetimeMinutes) / 3;
+        if (_logins.TryGetValue(key, out var login) && login.ValidUntil - clock.GetUtcNow() > renewBefore) return login;
+
+        var gate = _gates.GetOrAdd(key, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        try
+        {
+            if (_logins.TryGetValue(key, out login) && login.ValidUntil - clock.GetUtcNow() > renewBefore) return login;
+            var fresh = await MintAsync(appId, source, grantedDatasets, ct);
+            if (login is not null) lock (_retiring) _retiring.Add(login);
+            _logins[key] = fresh;
+            return fresh;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<AppLogin> MintAsync(string appId, string source, IReadOnlyList<string> grantedDatasets, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        var validUntil = now.AddMinutes(options.CurrentValue.CredentialLifetimeMinutes);
+        var slug = RoleSlug(appId);
+        var group = $"app_grp_{slug}";
+        var role = $"app_{slug}_{now:yyyyMMddHHmmss}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
+        var password = Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).Replace('+', 'x').Replace('/', 'y').TrimEnd('=');
+        var datasets = catalog.CurrentValue.DatasetList.Where(d => d.Source == source && grantedDatasets.Contains(d.Name)).ToList();
+
+        var adminConnection = configuration.GetConnectionString(source)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{source} is not configured for the data proxy.");
+        await using (var admin = new NpgsqlConnection(adminConnection))
+        {
+            await admin.OpenAsync(ct);
+            await using var tx = await admin.BeginTransactionAsync(ct);
+            var sql = new StringBuilder();
+            sql.AppendLine($"""
+                do $$ begin
+                  if not exists (select 1 from pg_roles where rolname = {Literal(group)}) then
+                    create role {Ident(group)} nologin;
+                  end if;
+                end $$;
+                """);
+            foreach (var dataset in datasets)
+            {
+                var (schema, view) = SplitView(dataset.View);
+                var columns = string.Join(", ", dataset.Fields.Select(Ident));
+                sql.AppendLine($"grant usage on schema {Ident(schema)} to {Ident(group)};");
+                sql.AppendLine($"grant select ({columns}) on {Ident(schema)}.{Ident(view)} to {Ident(group)};");
+                // security_invoker views check the base table as the caller: grant the same columns there.
+                sql.AppendLine($"grant select ({columns}) on public.{Ident(view)} to {Ident(group)};");
+            }
+            sql.AppendLine($"create role {Ident(role)} login password {Literal(password)} valid until {Literal(validUntil.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ssZ"))} in role {Ident(group)} connection limit 20;");
+            await using (var command = new NpgsqlCommand(sql.ToString(), admin, tx)) await command.ExecuteNonQueryAsync(ct);
+            await tx.CommitAsync(ct);
+        }
+
+        await using (var session = store.LightweightSession())
+        {
+            session.Events.Append(StreamFor(appId), new DatabaseCredentialMinted(appId, role, group, validUntil, "data-proxy", now));
+            await session.SaveChangesAsync(ct);
+        }
+        logger.LogInformation("Minted database login {Role} for {AppId}, valid until {ValidUntil:O}", role, appId, validUntil);
+
+        var builder = new NpgsqlConnectionStringBuilder(adminConnection)
+        {
+            Username = role, Password = password, MaxPoolSize = 20, ConnectionIdleLifetime = 60, ApplicationName = $"data-proxy:{appId}"
+        };
+        return new AppLogin(appId, source, role, validUntil, NpgsqlDataSource.Create(builder.ConnectionString));
+    }
+
+    /// <summary>Drops logins that were rotated out or have run out, and records each expiry.</summary>
+    public async Task SweepAsync(CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        List<AppLogin> done;
+        lock (_retiring)
+        {
+            done = _retiring.ToList();
+            _retiring.Clear();
+        }
+        foreach (var (key, login) in _logins)
+            if (login.ValidUntil <= now && _logins.TryRemove(new(key, login))) done.Add(login);
+
+        foreach (var login in done)
+        {
+            await login.DataSource.DisposeAsync();
+            await using (var admin = new NpgsqlConnection(configuration.GetConnectionString(login.Source)))
+            {
+                await admin.OpenAsync(ct);
+                await using var drop = new NpgsqlCommand($"drop role if exists {Ident(login.Role)}", admin);
+                await drop.ExecuteNonQueryAsync(ct);
+            }
+            await using var session = store.LightweightSession();
+            session.Events.Append(StreamFor(login.AppId), new DatabaseCredentialExpired(login.AppId, login.Role, "data-proxy", now));
+            await session.SaveChangesAsync(ct);
+        }
+    }
+
+    private static string RoleSlug(string appId)
+    {
+        var slug = appId.Replace('-', '_');
+        return slug.Length <= 28 ? slug : $"{slug[..20]}_{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(appId)))[..7]}";
+    }
+
+    private static (string Schema, string View) SplitView(string view) =>
+        view.Split('.') is [var schema, var name] ? (schema, name) : throw new InvalidOperationException($"Dataset view '{view}' must be schema-qualified.");
+
+    internal static string Ident(string name) => "\"" + name.Replace("\"", "\"\"") + "\"";
+
+    private static string Literal(string value) => "'" + value.Replace("'", "''") + "'";
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var login in _logins.Values) await login.DataSource.DisposeAsync();
+    }
+}
+
+public sealed class DataProxyOptions
+{
+    public int MaxRows { get; init; } = 1000;
+    public int StatementTimeoutSeconds { get; init; } = 5;
+    public int CredentialLifetimeMinutes { get; init; } = 15;
+    public string MaskingSalt { get; init; } = "";
+}
+
+/// <summary>Every minute: drop rotated-out and expired logins.</summary>
+public sealed class CredentialSweeper(EphemeralCredentials credentials, ILogger<CredentialSweeper> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMinutes(1));
+        while (await timer.WaitForNextTickAsync(stop).AsTask().ContinueWith(t => !t.IsCanceled && t.Result, CancellationToken.None))
+        {
+            try
+            {
+                await credentials.SweepAsync(stop);
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                logger.LogWarning(e, "Sweeping database logins failed; retrying in a minute");
+            }
+        }
+    }
+}

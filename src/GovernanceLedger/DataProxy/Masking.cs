@@ -1,0 +1,35 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace GovernanceLedger.DataProxy;
+
+/// <summary>
+/// PII masking for tokens without the PII scope. "partial" keeps enough to recognise a value
+/// (j***@example.com, *** 1234), "hash" gives a salted, stable token usable for joins and
+/// counting, "redact" removes the value.
+/// </summary>
+public sealed class Masking(byte[] salt)
+{
+    public object? Apply(string strategy, object? value)
+    {
+        if (value is null or DBNull) return null;
+        var text = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
+        return strategy switch
+        {
+            "partial" => Partial(text),
+            "redact" => "[redacted]",
+            _ => Hash(text)
+        };
+    }
+
+    public string Hash(string text) =>
+        "h:" + Convert.ToHexStringLower(HMACSHA256.HashData(salt, Encoding.UTF8.GetBytes(text)))[..20];
+
+    private static string Partial(string text)
+    {
+        var at = text.IndexOf('@');
+        if (at > 0) return text[..1] + "***" + text[at..];
+        var digits = new string(text.Where(char.IsDigit).ToArray());
+        return digits.Length >= 4 ? "*** " + digits[^4..] : "***";
+    }
+}

@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GovernanceLedger.Apps.Registering;
+using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Policies;
+using GovernanceLedger.Telemetry;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace GovernanceLedger.DataProxy;
+
+/// <summary>
+/// POST /data/{dataset}/query: admit the app, check the query against the dataset and the app's
+/// grant, run it under the app's own short-lived database login with the row-level-security
+/// context set in the transaction, mask PII, and commit QueryExecuted and the access event before
+/// answering.
+/// </summary>
+public sealed class QueryDataset(
+    DataPlaneGuard guard, AccessRecorder recorder, EphemeralCredentials credentials, UsageLimits limits, Masking masking,
+    IOptionsMonitor<DataCatalog> catalog, IOptionsMonitor<DataProxyOptions> options, LedgerTelemetry telemetry,
+    TimeProvider clock, ILogger<QueryDataset> logger)
+{
+    public const string Plane = "data";
+
+    public async Task<IResult> HandleAsync(HttpContext context, string datasetName)
+    {
+        var start = Stopwatch.GetTimestamp();
+        using var activity = LedgerTelemetry.Source.StartActivity("data.query");
+        activity?.SetTag("dataset", datasetName);
+        var route = $"data/{datasetName}";
+        var dataset = catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == datasetName && d.Source.Length > 0);
+        if (dataset is null)
+            return await RefuseAsync(context, route, new Denial(StatusCodes.Status404NotFound, "unknown-dataset",
+                $"No dataset '{datasetName}' is served by the data proxy.", Denial.Unauthenticated, null, null, null), start);
+
+        var (caller, denial) = await guard.AdmitAsync(context, [dataset.RequiredScope]);
+        if (denial is not null || caller is null)
+            return await RefuseAsync(context, route, denial!, start);
+        activity?.SetTag("app_id", caller.AppId);
+        activity?.SetTag("owner", caller.App.Owner);
+
+        var grant = caller.App.Datasets.FirstOrDefault(d => d.Name == dataset.Name);
+        if (grant is null)
+            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "dataset-not-granted",
+                $"{caller.AppId} was not granted the dataset {dataset.Name}."), start);
+
+        var (body, bodyProblem) = await ManifestReader.ReadObjectAsync(context.Request, context.RequestAborted);
+        if (bodyProblem is not null)
+            return await RefuseAsync(context, route, Deny(caller, 400, bodyProblem.Errors[0].Rule, bodyProblem.Detail), start, bodyProblem.Errors);
+        var (query, violations) = DatasetQuery.Parse(body!, dataset, options.CurrentValue.MaxRows);
+        if (query is null)
+            return await RefuseAsync(context, route, Deny(caller, 400, "query", "The query is invalid."), start, violations);
+
+        var ungranted = query.Fields.Concat(query.Filter.Select(c => c.Field)).Concat(query.OrderBy.Select(o => o.Field))
+            .Distinct().Where(f => !grant.Fields.Contains(f)).ToList();
+        if (ungranted.Count > 0)
+            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "field-not-granted",
+                $"Fields not granted to {caller.AppId}: {string.Join(", ", ungranted)}"), start);
+
+        var pii = dataset.Pii.ToHashSet(StringComparer.Ordinal);
+        var unmasked = caller.Scopes.Contains(catalog.CurrentValue.PiiScope) && caller.App.Scopes.Contains(catalog.CurrentValue.PiiScope);
+        var masked = unmasked ? [] : query.Fields.Where(pii.Contains).ToList();
+        // Filtering or sorting on a masked field would reveal it one comparison at a time.
+        var probing = unmasked ? [] : query.Filter.Select(c => c.Field).Concat(query.OrderBy.Select(o => o.Field)).Where(pii.Contains).Distinct().ToList();
+        if (probing.Count > 0)
+            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "masked-field-predicate",
+                $"Filtering or ordering on masked PII fields needs {catalog.CurrentValue.PiiScope}: {string.Join(", ", probing)}"), start);
+
+        var (budgetOk, budgetRetry, remaining) = await limits.RowBudgetAsync(caller.AppId, caller.App.Quotas);
+        if (!budgetOk)
+            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status429TooManyRequests, "daily-row-budget",
+                $"The daily budget of {caller.App.Quotas.EffectiveRowsPerDay} rows is used up.") with { RetryAfter = budgetRetry }, start);
+
+        var login = await credentials.LoginAsync(caller.AppId, dataset.Source, caller.App.Datasets.Select(d => d.Name).ToList(), context.RequestAborted);
+        var (sql, parameters) = query.ToSql(dataset.View);
+        var region = dataset.RlsKey is null ? null : caller.EndUserRegion;
+        var rows = new List<Dictionary<string, object?>>();
+        var truncated = false;
+        var queryStart = Stopwatch.GetTimestamp();
+        try
+        {
+            await using var connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
+            await using var tx = await connection.BeginTransactionAsync(context.RequestAborted);
+            await using (var setup = new NpgsqlCommand(
+                "select set_config('statement_timeout', $1, true), set_config('app.region', $2, true), set_config('app.app_id', $3, true), set_config('app.end_user', $4, true)",
+                connection, tx))
+            {
+                setup.Parameters.Add(new NpgsqlParameter { Value = $"{options.CurrentValue.StatementTimeoutSeconds}s" });
+                // No region in the token means no region: the RLS policy then matches nothing (fail closed).
+                setup.Parameters.Add(new NpgsqlParameter { Value = region ?? "" });
+                setup.Parameters.Add(new NpgsqlParameter { Value = caller.AppId });
+                setup.Parameters.Add(new NpgsqlParameter { Value = caller.EndUser ?? "" });
+                await setup.ExecuteNonQueryAsync(context.RequestAborted);
+            }
+            await using (var select = new NpgsqlCommand(sql, connection, tx))
+            {
+                foreach (var p in parameters) select.Parameters.Add(new NpgsqlParameter { Value = p });
+                await using var reader = await select.ExecuteReaderAsync(context.RequestAborted);
+                var budget = Math.Min(query.Limit, remaining);
+                while (await reader.ReadAsync(context.RequestAborted))
+                {
+                    if (rows.Count >= budget) { truncated = true; break; }
+                    var row = new Dictionary<string, object?>(query.Fields.Count);
+                    for (var i = 0; i < query.Fields.Count; i++)
+                    {
+                        var value = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                        var field = query.Fields[i];
+                        row[field] = masked.Contains(field) ? masking.Apply(dataset.Masking.GetValueOrDefault(field, "hash"), value) : value;
+                    }
+                    rows.Add(row);
+                }
+            }
+            await tx.CommitAsync(context.RequestAborted);
+        }
+        catch (PostgresException e)
+        {
+            // The app sees what went wrong in its own terms; the SQL and the server's text stay in the log.
+            logger.LogWarning(e, "Query on {Dataset} for {AppId} failed", dataset.Name, caller.AppId);
+            var (status, rule, reason) = e.SqlState switch
+            {
+                PostgresErrorCodes.QueryCanceled => (StatusCodes.Status504GatewayTimeout, "statement-timeout", $"The query ran longer than {options.CurrentValue.StatementTimeoutSeconds} s."),
+                PostgresErrorCodes.InvalidTextRepresentation or PostgresErrorCodes.NumericValueOutOfRange or PostgresErrorCodes.InvalidDatetimeFormat
+                    => (StatusCodes.Status400BadRequest, "value-type", "A filter value does not fit its field's type."),
+                _ => (StatusCodes.Status502BadGateway, "source-error", "The data source refused the query.")
+            };
+            return await RefuseAsync(context, route, Deny(caller, status, rule, reason), start);
+        }
+
+        var duration = AccessRecorder.Elapsed(queryStart);
+        var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
+        await limits.SpendRowsAsync(caller.AppId, rows.Count);
+        var now = clock.GetUtcNow();
+        await Task.WhenAll(
+            recorder.RecordAsync(context, new QueryExecuted(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, dataset.Name,
+                query.Fields, masked, query.Shape(pii), query.OrderBy.Select(o => (o.Descending ? "-" : "") + o.Field).ToList(), query.Limit,
+                rows.Count, bytes.Length, duration, login.Role, region, caller.PolicyId, caller.PolicyVersion,
+                Activity.Current?.TraceId.ToString(), now), caller.AppId),
+            recorder.AllowedAsync(context, Plane, route, caller, StatusCodes.Status200OK, bytes.Length, start, "served"));
+
+        var tags = new System.Diagnostics.TagList { { "app_id", caller.AppId }, { "dataset", dataset.Name }, { "status", 200 }, { "decision", "allow" } };
+        telemetry.Queries.Add(1, tags);
+        telemetry.QueryDuration.Record(duration, tags);
+        telemetry.QueryRows.Add(rows.Count, tags);
+        return Results.Bytes(bytes, "application/json");
+    }
+
+    private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
+        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion);
+
+    private async Task<IResult> RefuseAsync(HttpContext context, string route, Denial denial, long start, IReadOnlyList<Violation>? violations = null)
+    {
+        try
+        {
+            await recorder.DeniedAsync(context, Plane, route, denial, start);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Could not record a denial; answering 503");
+            return Problem.Unavailable("The ledger is unavailable, so the request is refused.").ToResult();
+        }
+        var tags = new System.Diagnostics.TagList { { "app_id", denial.AppId }, { "dataset", route }, { "status", denial.Status }, { "decision", "deny" } };
+        telemetry.Queries.Add(1, tags);
+        if (violations is { Count: > 0 })
+            return new Problem(denial.Status, "https://governance-ledger.dev/problems/validation", "The query is invalid", denial.Reason, violations).ToResult();
+        return AccessRecorder.Refusal(denial);
+    }
+}
+
+public sealed record QueryResponse(
+    string Dataset, IReadOnlyList<string> Fields, IReadOnlyList<string> MaskedFields, IReadOnlyList<Dictionary<string, object?>> Rows,
+    int RowCount, bool Truncated);

@@ -1,0 +1,68 @@
+using Npgsql;
+
+namespace GovernanceLedger.Demo;
+
+/// <summary>
+/// The demo source database: customers and sales_data in EMEA, NA and APAC under the product's
+/// region row-level-security policy, exposed to the data proxy as curated views.
+/// </summary>
+public static class SalesDemoDatabase
+{
+    /// <summary>Creates the database and its demo data if it does not exist yet. Returns true when it created it.</summary>
+    public static async Task<bool> EnsureAsync(string connectionString, CancellationToken ct = default)
+    {
+        var target = new NpgsqlConnectionStringBuilder(connectionString);
+        await using (var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Database = "postgres", Pooling = false }.ConnectionString))
+        {
+            await admin.OpenAsync(ct);
+            await using var exists = new NpgsqlCommand("select 1 from pg_database where datname = @n", admin);
+            exists.Parameters.AddWithValue("n", target.Database!);
+            if (await exists.ExecuteScalarAsync(ct) is not null) return false;
+            await using var create = new NpgsqlCommand($"create database \"{target.Database!.Replace("\"", "\"\"")}\"", admin);
+            await create.ExecuteNonQueryAsync(ct);
+        }
+
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync(ct);
+        await using var seed = new NpgsqlCommand(Sql, connection);
+        await seed.ExecuteNonQueryAsync(ct);
+        return true;
+    }
+
+    private const string Sql = """
+        create table customers (
+            customer_id int primary key, name text not null, email text not null, phone text not null,
+            region text not null, segment text not null);
+        create table sales_data (
+            order_id int primary key, customer_id int not null references customers, region text not null,
+            product text not null, amount numeric(12,2) not null, ordered_at timestamptz not null);
+        create table interactions (
+            interaction_id bigserial primary key, customer_id int not null references customers,
+            channel text not null, note text not null, created_at timestamptz not null default now());
+
+        insert into customers
+        select i, 'Customer ' || i, 'customer' || i || '@example.com', '+44 20 7946 ' || lpad(i::text, 4, '0'),
+               (array['EMEA','NA','APAC'])[1 + i % 3], (array['smb','mid','enterprise'])[1 + i % 3]
+        from generate_series(1, 300) i;
+        insert into sales_data
+        select i, 1 + i % 300, (array['EMEA','NA','APAC'])[1 + ((1 + i % 300) % 3)], (array['widget','gadget','service'])[1 + i % 3],
+               round((50 + (i * 37) % 5000)::numeric, 2), timestamptz '2026-01-01' + (i || ' hours')::interval
+        from generate_series(1, 3000) i;
+
+        -- The product's example policy: a session sees only the region the proxy set for it.
+        alter table sales_data enable row level security;
+        alter table sales_data force row level security;
+        create policy sales_region_policy on sales_data using (region = current_setting('app.region', true));
+        alter table customers enable row level security;
+        alter table customers force row level security;
+        create policy customers_region_policy on customers using (region = current_setting('app.region', true));
+
+        -- Curated views run with the caller's rights (security_invoker), so row-level security
+        -- applies to the app's own database role, never to the view owner.
+        create schema curated;
+        create view curated.customers with (security_invoker = true) as
+            select customer_id, name, email, phone, region, segment from customers;
+        create view curated.sales_data with (security_invoker = true) as
+            select order_id, customer_id, region, product, amount, ordered_at from sales_data;
+        """;
+}
