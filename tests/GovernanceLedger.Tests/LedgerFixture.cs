@@ -22,6 +22,8 @@ public sealed class LedgerFixture : IAsyncLifetime
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
     public IAlbaHost Host { get; private set; } = null!;
     public string ConnectionString { get; private set; } = "";
+    public string SalesConnectionString { get; private set; } = "";
+    public GovernanceLedger.Gateway.DemoUpstream Upstream { get; private set; } = null!;
     private string _database = "";
 
     public static string ServerConnectionString =>
@@ -33,8 +35,20 @@ public sealed class LedgerFixture : IAsyncLifetime
     {
         _database = $"ledger_test_{Guid.NewGuid():N}"[..24];
         ConnectionString = new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = _database }.ConnectionString;
-        Host = await StartHostAsync(ConnectionString, "Development", Clock);
+        SalesConnectionString = new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = _database.Replace("ledger_", "sales_") }.ConnectionString;
+        await GovernanceLedger.Demo.SalesDemoDatabase.EnsureAsync(SalesConnectionString);
+        Upstream = await GovernanceLedger.Gateway.DemoUpstream.StartAsync("http://127.0.0.1:0");
+        Host = await StartHostAsync(ConnectionString, "Development", Clock, DataPlaneSettings());
     }
+
+    /// <summary>The demo gateway routes pointed at this run's upstream, and this run's sales database.</summary>
+    public Dictionary<string, string?> DataPlaneSettings() => new()
+    {
+        ["Gateway:Routes:0:Upstream"] = Upstream.Url,
+        ["Gateway:Routes:1:Upstream"] = Upstream.Url,
+        ["Gateway:DemoUpstreamUrl"] = "",
+        ["ConnectionStrings:SalesDb"] = SalesConnectionString
+    };
 
     public static async Task<IAlbaHost> StartHostAsync(
         string connectionString, string environment, TimeProvider clock, IDictionary<string, string?>? settings = null)
@@ -59,14 +73,33 @@ public sealed class LedgerFixture : IAsyncLifetime
     {
         await Host.StopAsync();
         await Host.DisposeAsync();
+        await Upstream.DisposeAsync();
         NpgsqlConnection.ClearAllPools();
         await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = "postgres" }.ConnectionString);
         await connection.OpenAsync();
-        await using var drop = new NpgsqlCommand($"drop database if exists \"{_database}\" with (force)", connection);
-        await drop.ExecuteNonQueryAsync();
+        foreach (var database in new[] { _database, new NpgsqlConnectionStringBuilder(SalesConnectionString).Database! })
+        {
+            await using var drop = new NpgsqlCommand($"drop database if exists \"{database}\" with (force)", connection);
+            await drop.ExecuteNonQueryAsync();
+        }
     }
 
     public HttpClient Client() => Host.Server.CreateClient();
+
+    /// <summary>Polls until the condition holds (the app directory refreshes four times a second).</summary>
+    public static async Task Eventually(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(5));
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The condition did not hold in time.");
+            await Task.Delay(25);
+        }
+    }
+
+    /// <summary>Data-plane events (access and queries) of an app on the suite clock's day.</summary>
+    public async Task<IReadOnlyList<object>> AccessEvents(string appId) =>
+        (await StreamOf(GovernanceLedger.Infrastructure.AccessLedger.StreamFor(appId, Clock.GetUtcNow()))).Select(e => e.Data).ToList();
 
     /// <summary>A people token from the development issuer.</summary>
     public async Task<string> PersonToken(string sub, params string[] roles) => await PersonToken(new JsonObject
@@ -97,7 +130,9 @@ public sealed class LedgerFixture : IAsyncLifetime
         var text = await response.Content.ReadAsStringAsync();
         JsonNode? parsed = null;
         try { parsed = text.Length > 0 ? JsonNode.Parse(text) : null; } catch (System.Text.Json.JsonException) { }
-        return new ApiResponse((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, text, parsed);
+        return new ApiResponse((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, text, parsed,
+            response.Headers.TryGetValues("X-Request-Id", out var ids) ? ids.First() : null,
+            response.Headers.RetryAfter?.Delta?.TotalSeconds);
     }
 
     public async Task<long> EventCount()
@@ -118,7 +153,7 @@ public sealed class LedgerFixture : IAsyncLifetime
     }
 }
 
-public sealed record ApiResponse(int Status, string? ContentType, string Text, JsonNode? Json)
+public sealed record ApiResponse(int Status, string? ContentType, string Text, JsonNode? Json, string? RequestId = null, double? RetryAfter = null)
 {
     public string Str(string path) => Node(path)?.GetValue<string>() ?? throw new InvalidOperationException($"no '{path}' in {Text}");
 

@@ -13,7 +13,9 @@ public sealed class DemoUpstream : IAsyncDisposable
 
     private DemoUpstream(WebApplication app) => _app = app;
 
-    public string Url => _app.Urls.First();
+    /// <summary>The address actually bound (port 0 in the configuration becomes a real port).</summary>
+    public string Url => _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+        .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
 
     public static async Task<DemoUpstream> StartAsync(string url)
     {

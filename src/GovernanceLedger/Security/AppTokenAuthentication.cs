@@ -14,7 +14,7 @@ public static class AppTokenAuthentication
     public static WebApplicationBuilder AddAppTokenAuthentication(this WebApplicationBuilder builder)
     {
         builder.Services.AddAuthentication().AddJwtBearer(Scheme, _ => { });
-        builder.Services.AddOptions<JwtBearerOptions>(Scheme).Configure<SigningKeys, TokenSettings>((options, keys, settings) =>
+        builder.Services.AddOptions<JwtBearerOptions>(Scheme).Configure<SigningKeys, TokenSettings, TimeProvider>((options, keys, settings, clock) =>
         {
             options.MapInboundClaims = false;
             options.TokenValidationParameters = new TokenValidationParameters
@@ -30,7 +30,14 @@ public static class AppTokenAuthentication
                 ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
                 ClockSkew = TimeSpan.FromSeconds(15),
                 NameClaimType = "sub",
-                IssuerSigningKeyResolver = (_, _, kid, _) => keys.VerificationKeys(kid).Select(k => (SecurityKey)k.Key)
+                IssuerSigningKeyResolver = (_, _, kid, _) => keys.VerificationKeys(kid).Select(k => (SecurityKey)k.Key),
+                // The ledger's clock, not the machine's: token lifetimes and app expiry are judged on one time line.
+                LifetimeValidator = (notBefore, expires, _, parameters) =>
+                {
+                    var now = clock.GetUtcNow().UtcDateTime;
+                    return (notBefore is null || notBefore.Value - parameters.ClockSkew <= now)
+                        && expires is not null && now < expires.Value + parameters.ClockSkew;
+                }
             };
         });
         return builder;

@@ -13,7 +13,7 @@ public sealed class Restart_and_environment_tests(LedgerFixture ledger)
         var appId = await ledger.ActiveApp("restart");
         var token = new JsonWebToken((await ledger.Post($"/apps/{appId}/tokens", null, await ledger.PersonToken(Owner, "app-owner"))).Str("access_token"));
 
-        await using var second = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock);
+        await using var second = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, ledger.DataPlaneSettings());
         using var client = second.Server.CreateClient();
         var jwks = await client.GetStringAsync("/.well-known/jwks.json");
 

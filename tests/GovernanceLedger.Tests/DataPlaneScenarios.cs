@@ -1,0 +1,51 @@
+using Microsoft.Extensions.DependencyInjection;
+using System.Text.Json.Nodes;
+using static GovernanceLedger.Tests.Scenarios;
+
+namespace GovernanceLedger.Tests;
+
+/// <summary>Apps and app tokens for data-plane tests.</summary>
+public static class DataPlaneScenarios
+{
+    /// <summary>An auto-approved app on the CRM route and the sales datasets, with PII granted.</summary>
+    public static async Task<string> DataApp(this LedgerFixture ledger, string prefix, JsonObject? quotas = null, params string[] extraScopes)
+    {
+        var appId = NewAppId(prefix);
+        var manifest = ExampleManifest(appId)
+            .With("scopes", Strings(["read:contacts", "read:customers", "read:sales_data", "read:pii", .. extraScopes]))
+            .With("connectors", Strings("postgres:salesdb", "crm:contacts"))
+            .With("datasets", Datasets(
+                ("customers", ["customer_id", "name", "email", "phone", "region"]),
+                ("sales_data", ["order_id", "customer_id", "region", "amount"])));
+        if (quotas is not null) manifest["quotas"] = quotas;
+        var registered = await ledger.Register(manifest);
+        registered.Status.ShouldBe(201, registered.Text);
+        if (registered.Str("status") == "pending_review")
+        {
+            // Write scopes route the app to review; two distinct reviewers cover the broadest case.
+            foreach (var reviewer in new[] { Reviewer, SecondReviewer })
+            {
+                var decided = await ledger.Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"test data app"}""",
+                    await ledger.PersonToken(reviewer, "security-reviewer"));
+                if (decided.Str("status") == "active") break;
+            }
+        }
+        (await ledger.Get($"/apps/{appId}", await ledger.PersonToken(Admin, "platform-admin"))).Str("status").ShouldBe("active");
+        // The data plane learns of the app through its directory, which polls the catalog.
+        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
+        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId) is not null));
+        return appId;
+    }
+
+    /// <summary>An app token for an end user in a region, optionally narrowed to some scopes.</summary>
+    public static async Task<string> AppToken(this LedgerFixture ledger, string appId, string? region = "EMEA", params string[] scopes)
+    {
+        var person = new JsonObject { ["sub"] = $"user-{Guid.NewGuid():N}@example.com", ["roles"] = Strings() };
+        if (region is not null) person["region"] = region;
+        var user = await ledger.PersonToken(person);
+        var body = scopes.Length > 0 ? new JsonObject { ["scopes"] = Strings(scopes) }.ToJsonString() : null;
+        var issued = await ledger.Post($"/apps/{appId}/tokens", body, user);
+        issued.Status.ShouldBe(200, issued.Text);
+        return issued.Str("access_token");
+    }
+}
