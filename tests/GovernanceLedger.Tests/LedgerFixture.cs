@@ -71,9 +71,13 @@ public sealed class LedgerFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await Host.StopAsync();
-        await Host.DisposeAsync();
-        await Upstream.DisposeAsync();
+        if (Host is not null)
+        {
+            await Host.StopAsync();
+            await Host.DisposeAsync();
+        }
+        if (Upstream is not null) await Upstream.DisposeAsync();
+        if (_database.Length == 0 || Environment.GetEnvironmentVariable("GOVLEDGER_PG") is null) return;
         NpgsqlConnection.ClearAllPools();
         await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = "postgres" }.ConnectionString);
         await connection.OpenAsync();
@@ -87,7 +91,11 @@ public sealed class LedgerFixture : IAsyncLifetime
     public HttpClient Client() => Host.Server.CreateClient();
 
     /// <summary>Polls until the condition holds (the app directory refreshes four times a second).</summary>
-    public static async Task Eventually(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    public Task Eventually(Func<Task<bool>> condition, TimeSpan timeout) => EventuallyAsync(condition, timeout);
+
+    public static Task Eventually(Func<Task<bool>> condition) => EventuallyAsync(condition, null);
+
+    public static async Task EventuallyAsync(Func<Task<bool>> condition, TimeSpan? timeout)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(5));
         while (!await condition())

@@ -127,7 +127,7 @@ public sealed class Gateway_tests(LedgerFixture ledger)
         var clock = Stopwatch.StartNew();
         (await ledger.Post($"/apps/{appId}/pause", """{"reason":"anomaly"}""", await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
         ApiResponse? refused = null;
-        await LedgerFixture.Eventually(async () => (refused = await ledger.Get("/gw/crm/contacts", token)).Status == 403, TimeSpan.FromSeconds(3));
+        await LedgerFixture.EventuallyAsync(async () => (refused = await ledger.Get("/gw/crm/contacts", token)).Status == 403, TimeSpan.FromSeconds(3));
         clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(1));
         refused!.Text.ShouldContain("app is paused");
         (await RecordedFor(appId, refused)).PolicyId.ShouldBe("runtime-app-must-be-active");

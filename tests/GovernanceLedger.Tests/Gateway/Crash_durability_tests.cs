@@ -1,0 +1,141 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using GovernanceLedger.Contracts.Access;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GovernanceLedger.Tests.Gateway;
+
+/// <summary>
+/// Runs the real host as a separate process, drives traffic through its gateway, kills it with
+/// SIGKILL mid-stream, restarts it, and checks that every response a client received has its
+/// access event in the ledger.
+/// </summary>
+[Collection(LedgerCollection.Name)]
+public sealed class Crash_durability_tests(LedgerFixture ledger, Xunit.Abstractions.ITestOutputHelper output)
+{
+    private static string HostAssembly()
+    {
+        var testBin = AppContext.BaseDirectory;
+        var hostBin = testBin.Replace(Path.Combine("tests", "GovernanceLedger.Tests"), Path.Combine("src", "GovernanceLedger"));
+        var dll = Path.Combine(hostBin, "GovernanceLedger.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException($"Build the host first: {dll} is missing.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private Process StartHost(int port)
+    {
+        var info = new ProcessStartInfo("dotnet", [HostAssembly(), "--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(HostAssembly())!
+        };
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        info.Environment["ConnectionStrings__Ledger"] = ledger.ConnectionString;
+        info.Environment["ConnectionStrings__SalesDb"] = ledger.SalesConnectionString;
+        info.Environment["Gateway__Routes__0__Upstream"] = ledger.Upstream.Url;
+        info.Environment["Gateway__DemoUpstreamUrl"] = "";
+        info.Environment["Demo__Seed"] = "false";
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitHealthy(HttpClient client, Process process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited) throw new InvalidOperationException($"The host exited with {process.ExitCode} while starting.");
+            try
+            {
+                using var health = await client.GetAsync("/health");
+                if (health.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException("The host did not become healthy.");
+    }
+
+    [Fact]
+    public async Task Killing_the_host_during_traffic_loses_no_access_event_for_a_served_response()
+    {
+        var appId = await ledger.DataApp("crash", new JsonObject { ["requests_per_second"] = 100_000, ["requests_per_day"] = 100_000_000 });
+        var token = await ledger.AppToken(appId);
+        var port = FreePort();
+        using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
+        client.DefaultRequestHeaders.Authorization = new("Bearer", token);
+
+        var host = StartHost(port);
+        var served = new ConcurrentBag<string>();
+        try
+        {
+            await WaitHealthy(client, host);
+            await ledger.Eventually(async () => (await client.GetAsync("/gw/crm/contacts?limit=1")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(10));
+
+            using var stop = new CancellationTokenSource();
+            var workers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        using var response = await client.GetAsync("/gw/crm/contacts?limit=1", stop.Token);
+                        var body = await response.Content.ReadAsStringAsync(stop.Token);
+                        if (response.StatusCode == HttpStatusCode.OK && body.StartsWith('['))
+                            served.Add(response.Headers.GetValues("X-Request-Id").Single());
+                    }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+                    {
+                        if (host.HasExited) return;   // the host is gone: nothing more can be served
+                    }
+                }
+            })).ToList();
+
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            host.Kill(entireProcessTree: true);   // SIGKILL: no shutdown hooks, no flush
+            await host.WaitForExitAsync();
+            var servedBeforeKill = served.Count;
+            stop.CancelAfter(TimeSpan.FromSeconds(2));
+            await Task.WhenAll(workers);
+            served.Count.ShouldBe(servedBeforeKill);
+            servedBeforeKill.ShouldBeGreaterThan(50, "traffic should have flowed before the kill");
+        }
+        finally
+        {
+            if (!host.HasExited) host.Kill(entireProcessTree: true);
+        }
+
+        // Restart on the same ledger and count served responses against recorded events.
+        var restarted = StartHost(port);
+        try
+        {
+            await WaitHealthy(client, restarted);
+            var recorded = (await ledger.AccessEvents(appId)).OfType<AccessRecorded>()
+                .Where(a => a.Decision == AccessDecisions.Allow && a.Status == 200).Select(a => a.RequestId).ToHashSet();
+            var missing = served.Where(id => !recorded.Contains(id)).ToList();
+            output.WriteLine($"served before SIGKILL: {served.Count}; allowed access events recorded: {recorded.Count}; missing: {missing.Count}");
+            missing.ShouldBeEmpty($"{missing.Count} of {served.Count} served responses have no access event");
+            (await client.GetAsync("/gw/crm/contacts?limit=1")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+        finally
+        {
+            restarted.Kill(entireProcessTree: true);
+            await restarted.WaitForExitAsync();
+        }
+    }
+}
