@@ -16,4 +16,10 @@ if [ -z "${GOVLEDGER_PG:-}" ]; then
   export GOVLEDGER_PG="Host=127.0.0.1;Port=$pg_port;Username=postgres"
 fi
 
-dotnet run --project tests/GovernanceLedger.Benchmarks -c Release -- --filter '*' "$@"
+# ./scripts/bench.sh            control-plane micro benchmarks (BenchmarkDotNet)
+# ./scripts/bench.sh dataplane  gateway vs bare YARP, proxied vs direct queries (optional seconds per measurement)
+if [ "${1:-}" = "dataplane" ]; then
+  dotnet run --project tests/GovernanceLedger.Benchmarks -c Release -- "$@"
+else
+  dotnet run --project tests/GovernanceLedger.Benchmarks -c Release -- --filter '*' "$@"
+fi

@@ -9,8 +9,14 @@ public static class Runner
 {
     // In-process: the host, PostgreSQL connection pools and generated Wolverine code stay warm across
     // iterations, and every figure in one run comes from the same process on the same database.
-    public static void Main(string[] args)
+    public static async Task Main(string[] args)
     {
+        if (args is ["dataplane", ..])
+        {
+            var seconds = args.Length > 1 && int.TryParse(args[1], out var s) ? s : 10;
+            await DataPlane.DataPlaneBenchmark.RunAsync(TimeSpan.FromSeconds(seconds));
+            return;
+        }
         var config = ManualConfig.Create(DefaultConfig.Instance)
             .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance).WithIterationCount(8).WithWarmupCount(2))
             .WithOptions(ConfigOptions.DisableOptimizationsValidator);

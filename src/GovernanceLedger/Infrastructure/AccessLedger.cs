@@ -1,10 +1,11 @@
 using System.Threading.Channels;
 using Marten;
+using Npgsql;
 
 namespace GovernanceLedger.Infrastructure;
 
 /// <summary>
-/// Group commit for data-plane events. Requests hand their event over and wait; one writer appends
+/// Group commit for data-plane events. Requests hand their event over and wait; a writer appends
 /// everything that queued up meanwhile in a single transaction and then releases them all. A
 /// response is sent only after its event is committed, so a killed host never leaves a served
 /// response without its event, yet the ledger sees a few large batches instead of many small ones.
@@ -12,7 +13,12 @@ namespace GovernanceLedger.Infrastructure;
 public sealed class AccessLedger(IDocumentStore store, ILogger<AccessLedger> logger) : BackgroundService
 {
     public const int MaxBatch = 2_000;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    // Several writers overlap their commits. Each stream belongs to one writer, so two writers of
+    // this process never append to the same stream at once.
+    public const int Writers = 3;
+    private const int Attempts = 3;
+    private readonly Channel<Pending>[] _queues = Enumerable.Range(0, Writers)
+        .Select(_ => Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true })).ToArray();
 
     private sealed record Pending(string StreamId, object Event, TaskCompletionSource Committed);
 
@@ -22,46 +28,71 @@ public sealed class AccessLedger(IDocumentStore store, ILogger<AccessLedger> log
     public Task RecordAsync(string streamId, object @event)
     {
         var pending = new Pending(streamId, @event, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!_queue.Writer.TryWrite(pending))
+        var queue = _queues[(int)((uint)StringComparer.Ordinal.GetHashCode(streamId) % Writers)];
+        if (!queue.Writer.TryWrite(pending))
             throw new InvalidOperationException("The access ledger is shutting down; the request is not served.");
         return pending.Committed.Task;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stop)
+    protected override Task ExecuteAsync(CancellationToken stop) =>
+        Task.WhenAll(_queues.Select(queue => Task.Run(() => WriteAsync(queue, stop), CancellationToken.None)));
+
+    private async Task WriteAsync(Channel<Pending> queue, CancellationToken stop)
     {
         var batch = new List<Pending>(MaxBatch);
-        while (await WaitAsync(stop))
+        while (await WaitAsync(queue, stop))
         {
             batch.Clear();
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var pending)) batch.Add(pending);
-            try
+            while (batch.Count < MaxBatch && queue.Reader.TryRead(out var pending)) batch.Add(pending);
+            for (var attempt = 1; ; attempt++)
             {
-                await using var session = store.LightweightSession();
-                foreach (var stream in batch.GroupBy(p => p.StreamId))
-                    session.Events.Append(stream.Key, stream.Select(p => p.Event).ToArray());
-                await session.SaveChangesAsync(CancellationToken.None);
-                foreach (var pending in batch) pending.Committed.TrySetResult();
-            }
-            catch (Exception e)
-            {
-                // Fail closed: every waiting request learns its event was not written and is not served.
-                logger.LogError(e, "Could not append {Count} access events", batch.Count);
-                foreach (var pending in batch) pending.Committed.TrySetException(e);
+                try
+                {
+                    await AppendAsync(batch);
+                    foreach (var pending in batch) pending.Committed.TrySetResult();
+                    break;
+                }
+                catch (Exception e) when (attempt < Attempts && IsConcurrentAppend(e))
+                {
+                    // Another instance appended to one of these streams at the same version: the whole
+                    // transaction rolled back, so appending the batch again writes each event once.
+                    logger.LogDebug(e, "Concurrent append to an access stream; retrying batch of {Count}", batch.Count);
+                }
+                catch (Exception e)
+                {
+                    // Fail closed: every waiting request learns its event was not written and is not served.
+                    logger.LogError(e, "Could not append {Count} access events", batch.Count);
+                    foreach (var pending in batch) pending.Committed.TrySetException(e);
+                    break;
+                }
             }
         }
     }
 
-    private async Task<bool> WaitAsync(CancellationToken stop)
+    private async Task AppendAsync(List<Pending> batch)
+    {
+        await using var session = store.LightweightSession();
+        foreach (var stream in batch.GroupBy(p => p.StreamId))
+            session.Events.Append(stream.Key, stream.Select(p => p.Event).ToArray());
+        await session.SaveChangesAsync(CancellationToken.None);
+    }
+
+    private static bool IsConcurrentAppend(Exception e) =>
+        e is JasperFx.ConcurrencyException or JasperFx.Events.EventStreamUnexpectedMaxEventIdException
+        || e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation }
+        || e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+
+    private static async Task<bool> WaitAsync(Channel<Pending> queue, CancellationToken stop)
     {
         try
         {
-            return await _queue.Reader.WaitToReadAsync(stop);
+            return await queue.Reader.WaitToReadAsync(stop);
         }
         catch (OperationCanceledException)
         {
             // Stopping: refuse new work, but still commit what already waits.
-            _queue.Writer.TryComplete();
-            return _queue.Reader.TryPeek(out _);
+            queue.Writer.TryComplete();
+            return queue.Reader.TryPeek(out _);
         }
     }
 }

@@ -36,6 +36,9 @@ public static class LedgerSetup
                 opts.Connection(connectionString);
                 opts.DatabaseSchemaName = Schema;
                 opts.Events.StreamIdentity = StreamIdentity.AsString;
+                // Quick appends skip Marten's per-event version bookkeeping round trips; stream versions and
+                // the (stream, version) key still refuse a concurrent append at the same version.
+                opts.Events.AppendMode = EventAppendMode.Quick;
                 opts.Events.MetadataConfig.CorrelationIdEnabled = true;
                 opts.Events.MetadataConfig.CausationIdEnabled = true;
                 opts.Projections.Add<AppCatalogProjection>(ProjectionLifecycle.Inline);

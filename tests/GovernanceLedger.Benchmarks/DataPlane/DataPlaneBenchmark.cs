@@ -1,0 +1,221 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using GovernanceLedger.Demo;
+using GovernanceLedger.Gateway;
+using Npgsql;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace GovernanceLedger.Benchmarks.DataPlane;
+
+/// <summary>
+/// The governed gateway against a bare YARP route to the same upstream, and proxied dataset queries
+/// against the same query run directly with Npgsql; one load generator, one run. The ledger host runs
+/// as its own process, as it would in production.
+/// </summary>
+public static class DataPlaneBenchmark
+{
+    public static async Task RunAsync(TimeSpan duration)
+    {
+        var server = Environment.GetEnvironmentVariable("GOVLEDGER_PG")
+            ?? throw new InvalidOperationException("GOVLEDGER_PG is not set: run ./scripts/bench.sh dataplane");
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var ledgerDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_ledger_{suffix}" }.ConnectionString;
+        var salesDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_sales_{suffix}" }.ConnectionString;
+        await SalesDemoDatabase.EnsureAsync(salesDb);
+
+        await using var upstream = await DemoUpstream.StartAsync("http://127.0.0.1:0");
+        await using var bare = await BareYarp.StartAsync(upstream.Url);
+        var port = FreePort();
+        using var host = StartLedger(port, ledgerDb, salesDb, upstream.Url);
+        try
+        {
+            var baseUrl = $"http://127.0.0.1:{port}";
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256, PooledConnectionLifetime = TimeSpan.FromMinutes(10) });
+            await WaitHealthy(http, baseUrl, host);
+            var appToken = await PrepareAppAsync(http, baseUrl);
+
+            async Task<bool> Bare()
+            {
+                using var response = await http.GetAsync($"{bare.Url}/contacts?limit=1");
+                await response.Content.CopyToAsync(Stream.Null);
+                return response.IsSuccessStatusCode;
+            }
+            async Task<bool> Governed()
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"{baseUrl}/gw/crm/contacts?limit=1");
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", appToken);
+                using var response = await http.SendAsync(request);
+                await response.Content.CopyToAsync(Stream.Null);
+                return response.IsSuccessStatusCode;
+            }
+
+            Console.WriteLine($"Gateway: {duration.TotalSeconds:0} s per measurement, 2 cores shared by load generator, ledger host, upstream and PostgreSQL");
+            await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(3), Bare);
+            await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(3), Governed);
+            var bareMax = await LoadGenerator.ClosedLoopAsync("bare YARP, saturation (32 workers)", 32, duration, Bare);
+            var govMax = await LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed);
+            var half = bareMax.PerSecond / 2;
+            var bareHalf = await LoadGenerator.OpenLoopAsync($"bare YARP at {half:N0} req/s", half, duration, Bare);
+            var govHalf = await LoadGenerator.OpenLoopAsync($"governed gateway at {half:N0} req/s", half, duration, Governed);
+            foreach (var r in new[] { bareMax, govMax, bareHalf, govHalf }) Console.WriteLine("  " + r);
+            Console.WriteLine($"  governed/bare throughput at saturation: {govMax.PerSecond / bareMax.PerSecond:0.000}   (target >= 0.7)");
+            Console.WriteLine($"  added p99 at half of bare saturation:   {govHalf.P99Ms - bareHalf.P99Ms:0.000} ms   (target <= 1 ms)");
+
+            // Proxied dataset query against the same query run directly with Npgsql under the same RLS context.
+            var queryBody = """{"fields":["order_id","region","amount"],"filter":[{"field":"amount","op":"gt","value":100}],"order_by":["order_id"],"limit":20}""";
+            async Task<bool> Proxied()
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/data/sales_data/query")
+                {
+                    Content = new StringContent(queryBody, Encoding.UTF8, "application/json")
+                };
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", appToken);
+                using var response = await http.SendAsync(request);
+                await response.Content.CopyToAsync(Stream.Null);
+                return response.IsSuccessStatusCode;
+            }
+            await using var direct = NpgsqlDataSource.Create(salesDb);
+            async Task<bool> Direct()
+            {
+                await using var connection = await direct.OpenConnectionAsync();
+                await using var tx = await connection.BeginTransactionAsync();
+                await using (var setup = new NpgsqlCommand("select set_config('app.region', $1, true)", connection, tx))
+                {
+                    setup.Parameters.Add(new NpgsqlParameter { Value = "EMEA" });
+                    await setup.ExecuteNonQueryAsync();
+                }
+                await using var select = new NpgsqlCommand(
+                    "select order_id, region, amount from curated.sales_data where amount::numeric > $1 order by order_id limit 21", connection, tx);
+                select.Parameters.Add(new NpgsqlParameter { Value = 100m });
+                var rows = new List<object[]>();
+                await using (var reader = await select.ExecuteReaderAsync())
+                    while (await reader.ReadAsync()) { var row = new object[3]; reader.GetValues(row); rows.Add(row); }
+                await tx.CommitAsync();
+                System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(rows);
+                return true;
+            }
+            await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Proxied);
+            await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Direct);
+            var directResult = await LoadGenerator.ClosedLoopAsync("direct Npgsql query (8 workers)", 8, duration, Direct);
+            var proxiedResult = await LoadGenerator.ClosedLoopAsync("proxied dataset query (8 workers)", 8, duration, Proxied);
+            Console.WriteLine("Data proxy:");
+            Console.WriteLine("  " + directResult);
+            Console.WriteLine("  " + proxiedResult);
+            Console.WriteLine($"  proxied/direct query throughput: {proxiedResult.PerSecond / directResult.PerSecond:0.000}   (target >= 0.5)");
+            if (LoadGenerator.FirstError is { } error) Console.WriteLine($"First error seen: {error.Split('\n')[0]}");
+        }
+        finally
+        {
+            host.Kill(entireProcessTree: true);
+            await host.WaitForExitAsync();
+        }
+    }
+
+    private static async Task<string> PrepareAppAsync(HttpClient http, string baseUrl)
+    {
+        async Task<JsonNode> Post(string path, string? json, string? token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + path);
+            if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+            if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var response = await http.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {body}");
+            return JsonNode.Parse(body)!;
+        }
+        var owner = (await Post("/dev/tokens", """{"sub":"bench@example.com","roles":["app-owner"]}""", null))["access_token"]!.GetValue<string>();
+        await Post("/apps", """
+            {"app_id":"bench-app","owner":"bench@example.com","scopes":["read:contacts","read:sales_data"],
+             "connectors":["postgres:salesdb","crm:contacts"],
+             "datasets":[{"name":"sales_data","fields":["order_id","region","amount"]}],
+             "quotas":{"requests_per_day":100000000,"requests_per_second":100000,"rows_per_day":100000000000}}
+            """, owner);
+        var user = (await Post("/dev/tokens", """{"sub":"bench.user@example.com","region":"EMEA"}""", null))["access_token"]!.GetValue<string>();
+        var token = (await Post("/apps/bench-app/tokens", """{"expires_in":3600}""", user))["access_token"]!.GetValue<string>();
+        await Task.Delay(1000);   // let the host's app directory pick the app up
+        return token;
+    }
+
+    private static Process StartLedger(int port, string ledgerDb, string salesDb, string upstream)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "GovernanceLedger.dll");
+        var info = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory
+        };
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        info.Environment["ConnectionStrings__Ledger"] = ledgerDb;
+        info.Environment["ConnectionStrings__SalesDb"] = salesDb;
+        info.Environment["Gateway__Routes__0__Upstream"] = upstream;
+        info.Environment["Gateway__DemoUpstreamUrl"] = "";
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Tokens__MaxLifetime"] = "02:00:00";
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line && line.Contains("fail")) Console.Error.WriteLine(line); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitHealthy(HttpClient http, string baseUrl, Process process)
+    {
+        for (var i = 0; i < 300; i++)
+        {
+            if (process.HasExited) throw new InvalidOperationException($"The ledger host exited with {process.ExitCode}.");
+            try
+            {
+                using var response = await http.GetAsync($"{baseUrl}/health");
+                if (response.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException("The ledger host did not become healthy.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>The comparison point: YARP forwarding to the same upstream with nothing else in the way.</summary>
+public sealed class BareYarp : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private BareYarp(WebApplication app, string url) { _app = app; Url = url; }
+    public string Url { get; }
+
+    public static async Task<BareYarp> StartAsync(string upstream)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        builder.Services.AddHttpForwarder();
+        var app = builder.Build();
+        var client = new HttpMessageInvoker(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, UseCookies = false });
+        var forwarder = app.Services.GetRequiredService<IHttpForwarder>();
+        // A RequestDelegate, so nothing but YARP writes the response.
+        app.Map("/{**rest}", async context =>
+        {
+            await forwarder.SendAsync(context, upstream, client, ForwarderRequestConfig.Empty, HttpTransformer.Default);
+        });
+        await app.StartAsync();
+        var url = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First();
+        return new BareYarp(app, url);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
