@@ -18,7 +18,7 @@ fi
 
 # ./scripts/bench.sh            control-plane micro benchmarks (BenchmarkDotNet)
 # ./scripts/bench.sh dataplane  gateway vs bare YARP, proxied vs direct queries (optional seconds per measurement)
-if [ "${1:-}" = "dataplane" ]; then
+if [ "${1:-}" = "dataplane" ] || [ "${1:-}" = "appendprobe" ]; then
   dotnet run --project tests/GovernanceLedger.Benchmarks -c Release -- "$@"
 else
   dotnet run --project tests/GovernanceLedger.Benchmarks -c Release -- --filter '*' "$@"

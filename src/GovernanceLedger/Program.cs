@@ -34,8 +34,13 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
-app.UseAuthentication();
-app.UseAuthorization();
+// Data-plane requests carry app tokens, which the guard checks itself; trying them as people tokens
+// first would only cost a signature check and an exception per request.
+app.UseWhen(context => !AppTokenAuthentication.IsDataPlane(context.Request.Path), branch =>
+{
+    branch.UseAuthentication();
+    branch.UseAuthorization();
+});
 
 app.MapOpenApi();
 app.MapScalarApiReference();

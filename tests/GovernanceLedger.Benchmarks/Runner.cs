@@ -11,6 +11,11 @@ public static class Runner
     // iterations, and every figure in one run comes from the same process on the same database.
     public static async Task Main(string[] args)
     {
+        if (args is ["appendprobe", ..])
+        {
+            await DataPlane.AppendProbe.RunAsync();
+            return;
+        }
         if (args is ["dataplane", ..])
         {
             var seconds = args.Length > 1 && int.TryParse(args[1], out var s) ? s : 10;

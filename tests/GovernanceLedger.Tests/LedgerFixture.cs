@@ -106,8 +106,15 @@ public sealed class LedgerFixture : IAsyncLifetime
     }
 
     /// <summary>Data-plane events (access and queries) of an app on the suite clock's day.</summary>
-    public async Task<IReadOnlyList<object>> AccessEvents(string appId) =>
-        (await StreamOf(GovernanceLedger.Infrastructure.AccessLedger.StreamFor(appId, Clock.GetUtcNow()))).Select(e => e.Data).ToList();
+    public Task<IReadOnlyList<object>> AccessEvents(string appId) => AccessEvents(appId, Clock.GetUtcNow());
+
+    public async Task<IReadOnlyList<object>> AccessEvents(string appId, DateTimeOffset day)
+    {
+        var events = new List<JasperFx.Events.IEvent>();
+        foreach (var stream in GovernanceLedger.Infrastructure.AccessLedger.StreamsFor(appId, day))
+            events.AddRange(await StreamOf(stream));
+        return events.OrderBy(e => e.Sequence).Select(e => e.Data).ToList();
+    }
 
     /// <summary>A people token from the development issuer.</summary>
     public async Task<string> PersonToken(string sub, params string[] roles) => await PersonToken(new JsonObject

@@ -5,7 +5,9 @@ using Npgsql;
 namespace GovernanceLedger.Infrastructure;
 
 /// <summary>
-/// Group commit for data-plane events. Requests hand their event over and wait; a writer appends
+/// Group commit for data-plane events. Each app's day is split over one stream per writer
+/// ("access:{app}:{day}:{shard}"), so a busy app's commits overlap instead of queueing behind each
+/// other; a writer alone appends to its shard streams within this process. Requests hand their event over and wait; a writer appends
 /// everything that queued up meanwhile in a single transaction and then releases them all. A
 /// response is sent only after its event is committed, so a killed host never leaves a served
 /// response without its event, yet the ledger sees a few large batches instead of many small ones.
@@ -13,22 +15,28 @@ namespace GovernanceLedger.Infrastructure;
 public sealed class AccessLedger(IDocumentStore store, ILogger<AccessLedger> logger) : BackgroundService
 {
     public const int MaxBatch = 2_000;
-    // Several writers overlap their commits. Each stream belongs to one writer, so two writers of
-    // this process never append to the same stream at once.
+    // Several writers overlap their commits; each writer owns one shard of every app's day.
     public const int Writers = 3;
     private const int Attempts = 3;
     private readonly Channel<Pending>[] _queues = Enumerable.Range(0, Writers)
         .Select(_ => Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true })).ToArray();
 
+    private int _next;
+
     private sealed record Pending(string StreamId, object Event, TaskCompletionSource Committed);
 
-    public static string StreamFor(string appId, DateTimeOffset at) => $"access:{appId}:{at.UtcDateTime:yyyy-MM-dd}";
+    /// <summary>The prefix of every access stream of an app on a day; one stream per shard follows it.</summary>
+    public static string StreamPrefix(string appId, DateTimeOffset at) => $"access:{appId}:{at.UtcDateTime:yyyy-MM-dd}:";
+
+    public static IReadOnlyList<string> StreamsFor(string appId, DateTimeOffset at) =>
+        Enumerable.Range(0, Writers).Select(shard => StreamPrefix(appId, at) + shard).ToList();
 
     /// <summary>Completes when the event is durably in the ledger; throws when it could not be written.</summary>
-    public Task RecordAsync(string streamId, object @event)
+    public Task RecordAsync(string appId, DateTimeOffset at, object @event)
     {
-        var pending = new Pending(streamId, @event, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-        var queue = _queues[(int)((uint)StringComparer.Ordinal.GetHashCode(streamId) % Writers)];
+        var shard = (int)((uint)Interlocked.Increment(ref _next) % Writers);
+        var pending = new Pending(StreamPrefix(appId, at) + shard, @event, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var queue = _queues[shard];
         if (!queue.Writer.TryWrite(pending))
             throw new InvalidOperationException("The access ledger is shutting down; the request is not served.");
         return pending.Committed.Task;

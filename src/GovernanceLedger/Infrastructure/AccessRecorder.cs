@@ -31,7 +31,7 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)
     public Task RecordAsync(HttpContext context, object @event, string appId)
     {
         context.Response.Headers["X-Request-Id"] = RequestId(context);
-        return ledger.RecordAsync(AccessLedger.StreamFor(appId, clock.GetUtcNow()), @event);
+        return ledger.RecordAsync(appId, clock.GetUtcNow(), @event);
     }
 
     public static double Elapsed(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;

@@ -74,7 +74,7 @@ public sealed class UsageLimits(IConfiguration configuration, TimeProvider clock
 
     private Task<DailyCounter> TodayAsync(string appId)
     {
-        var stream = AccessLedger.StreamFor(appId, clock.GetUtcNow());
+        var stream = AccessLedger.StreamPrefix(appId, clock.GetUtcNow());
         var lazy = _daily.GetOrAdd(stream, s => new Lazy<Task<DailyCounter>>(() => SeedAsync(s)));
         if (lazy.Value.IsFaulted) _daily.TryRemove(new(stream, lazy));   // try the seed again next time
         return lazy.Value;
@@ -86,9 +86,9 @@ public sealed class UsageLimits(IConfiguration configuration, TimeProvider clock
         await using var command = _source.CreateCommand($"""
             select count(*) filter (where type = 'access_recorded' and data->>'{nameof(AccessRecorded.Decision)}' = '{AccessDecisions.Allow}'),
                    coalesce(sum((data->>'{nameof(QueryExecuted.Rows)}')::bigint) filter (where type = 'query_executed'), 0)
-            from {LedgerSetup.Schema}.mt_events where stream_id = @stream
+            from {LedgerSetup.Schema}.mt_events where stream_id = any(@streams)
             """);
-        command.Parameters.AddWithValue("stream", stream);
+        command.Parameters.AddWithValue("streams", Enumerable.Range(0, AccessLedger.Writers).Select(shard => stream + shard).ToArray());
         try
         {
             await using var reader = await command.ExecuteReaderAsync();

@@ -11,12 +11,18 @@ public static class AppTokenAuthentication
 {
     public const string Scheme = "app";
 
+    /// <summary>Gateway and data-proxy paths authenticate apps themselves; people authentication stays out of their way.</summary>
+    public static bool IsDataPlane(PathString path) => path.StartsWithSegments("/gw") || path.StartsWithSegments("/data");
+
     public static WebApplicationBuilder AddAppTokenAuthentication(this WebApplicationBuilder builder)
     {
         builder.Services.AddAuthentication().AddJwtBearer(Scheme, _ => { });
-        builder.Services.AddOptions<JwtBearerOptions>(Scheme).Configure<SigningKeys, TokenSettings, TimeProvider>((options, keys, settings, clock) =>
+        builder.Services.AddSingleton<CachingTokenHandler>();
+        builder.Services.AddOptions<JwtBearerOptions>(Scheme).Configure<SigningKeys, TokenSettings, TimeProvider, CachingTokenHandler>((options, keys, settings, clock, tokenHandler) =>
         {
             options.MapInboundClaims = false;
+            options.TokenHandlers.Clear();
+            options.TokenHandlers.Add(tokenHandler);
             options.TokenValidationParameters = new TokenValidationParameters
             {
                 ValidIssuer = settings.Issuer,

@@ -44,13 +44,15 @@ public static class TelemetrySetup
     {
         builder.Services.AddSingleton<LedgerTelemetry>();
         var otlp = builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
-        builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "governance-ledger"))
-            .WithTracing(t =>
-            {
-                t.AddAspNetCoreInstrumentation().AddSource(LedgerTelemetry.Name).AddSource("Wolverine").AddSource("Marten");
-                if (!string.IsNullOrWhiteSpace(otlp)) t.AddOtlpExporter();
-            })
+        var telemetry = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "governance-ledger"));
+        // Spans cost on every request; record them only when there is somewhere to send them.
+        if (!string.IsNullOrWhiteSpace(otlp))
+            telemetry.WithTracing(t => t
+                .AddAspNetCoreInstrumentation()
+                .AddSource(LedgerTelemetry.Name).AddSource("Wolverine").AddSource("Marten")
+                .AddOtlpExporter());
+        telemetry
             .WithMetrics(m =>
             {
                 m.AddAspNetCoreInstrumentation().AddMeter(LedgerTelemetry.Name).AddMeter("Wolverine").AddMeter("Marten");

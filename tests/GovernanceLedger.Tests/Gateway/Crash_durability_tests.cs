@@ -138,8 +138,7 @@ public sealed class Crash_durability_tests(LedgerFixture ledger, Xunit.Abstracti
         try
         {
             await WaitHealthy(client, restarted);
-            var recorded = (await ledger.StreamOf(GovernanceLedger.Infrastructure.AccessLedger.StreamFor(appId, DateTimeOffset.UtcNow)))
-                .Select(e => e.Data).OfType<AccessRecorded>()
+            var recorded = (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>()
                 .Where(a => a.Decision == AccessDecisions.Allow && a.Status == 200).Select(a => a.RequestId).ToHashSet();
             var missing = served.Where(id => !recorded.Contains(id)).ToList();
             output.WriteLine($"served before SIGKILL: {served.Count}; allowed access events recorded: {recorded.Count}; missing: {missing.Count}");
