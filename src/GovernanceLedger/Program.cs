@@ -1,4 +1,5 @@
 using GovernanceLedger.Apps;
+using GovernanceLedger.Audit;
 using GovernanceLedger.Demo;
 using GovernanceLedger.DataProxy;
 using GovernanceLedger.Gateway;
@@ -21,6 +22,7 @@ builder.AddAppTokenAuthentication();
 builder.AddDataPlane();
 builder.AddGateway();
 builder.AddDataProxy();
+builder.AddAudit();
 builder.AddPolicies();
 builder.AddApps();
 builder.AddDemo();

@@ -150,10 +150,11 @@ public sealed class LedgerFixture : IAsyncLifetime
             response.Headers.RetryAfter?.Delta?.TotalSeconds);
     }
 
+    /// <summary>Events in the ledger, leaving out the chain's own signed checkpoints, which arrive on their own schedule.</summary>
     public async Task<long> EventCount()
     {
         await using var session = Host.Services.GetRequiredService<IDocumentStore>().QuerySession();
-        return await session.Events.QueryAllRawEvents().LongCountAsync();
+        return await session.Events.QueryAllRawEvents().Where(e => e.StreamKey != "ledger-checkpoints").LongCountAsync();
     }
 
     /// <summary>Token issuances of the app on the suite clock's current day.</summary>

@@ -13,7 +13,15 @@ public static class SecuritySetup
         builder.Services.AddSingleton<SigningKeys>();
         builder.Services.AddSingleton<AppTokenWriter>();
         builder.Services.AddSingleton<PeopleTokenValidator>();
+        builder.Services.AddHostedService<SigningKeyWarmup>();
         return builder;
+    }
+
+    /// <summary>Loads (or on first run creates) the signing key at start-up, not on the first request that needs it.</summary>
+    private sealed class SigningKeyWarmup(SigningKeys keys) : IHostedService
+    {
+        public async Task StartAsync(CancellationToken ct) => await keys.ActiveAsync(ct);
+        public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
     }
 
     /// <summary>POST /dev/tokens mints people tokens. Mapped only in Development; nowhere else does it exist.</summary>
