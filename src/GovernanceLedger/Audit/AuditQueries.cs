@@ -1,0 +1,66 @@
+using System.Text.Json.Nodes;
+using GovernanceLedger.Apps.IssuingTokens;
+using GovernanceLedger.DataProxy;
+using GovernanceLedger.Infrastructure;
+using Npgsql;
+
+namespace GovernanceLedger.Audit;
+
+/// <summary>
+/// Reads the ledger for auditors. An app's events live in a known set of streams (its lifecycle,
+/// its token, credential and per-day access streams), so timelines are index lookups by stream id.
+/// </summary>
+public sealed class AuditQueries(IConfiguration configuration) : IAsyncDisposable
+{
+    private const string S = LedgerSetup.Schema;
+    private readonly NpgsqlDataSource _source = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
+
+    /// <summary>
+    /// The app's streams: its lifecycle and credential streams by name, its token and access streams
+    /// (one per day, and per shard) by prefix, which the text_pattern_ops index on stream_id serves.
+    /// </summary>
+    private const string AppStreams = "(stream_id = any($1) or stream_id like $2 or stream_id like $3)";
+
+    private static object[] AppStreamValues(string appId) =>
+    [
+        new[] { appId, EphemeralCredentials.StreamFor(appId) },
+        Like(AccessLedger.StreamPrefix(appId, DateTimeOffset.UnixEpoch)[..^"1970-01-01:".Length]),
+        Like(TokenStreams.For(appId, DateTimeOffset.UnixEpoch)[..^"1970-01-01".Length])
+    ];
+
+    private static string Like(string prefix) => prefix.Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
+
+    public Task<AuditPage> TimelineAsync(string appId, DateTimeOffset from, DateTimeOffset to, long cursor, int limit, CancellationToken ct) =>
+        PageAsync($"{AppStreams} and timestamp >= $4 and timestamp < $5 and seq_id > $6", [.. AppStreamValues(appId), from, to, cursor], limit, ct);
+
+    public Task<AuditPage> DenialsAsync(string? appId, DateTimeOffset from, DateTimeOffset to, long cursor, int limit, CancellationToken ct) =>
+        appId is null
+            ? PageAsync("type = 'access_recorded' and timestamp >= $1 and timestamp < $2 and seq_id > $3 and data->>'Decision' = 'deny'",
+                [from, to, cursor], limit, ct)
+            : PageAsync("stream_id like $1 and timestamp >= $2 and timestamp < $3 and seq_id > $4 and type = 'access_recorded' and data->>'Decision' = 'deny'",
+                [AppStreamValues(appId)[1], from, to, cursor], limit, ct);
+
+    public Task<AuditPage> AccessAsync(string dataset, string? field, DateTimeOffset from, DateTimeOffset to, long cursor, int limit, CancellationToken ct) =>
+        field is null
+            ? PageAsync("type = 'query_executed' and timestamp >= $1 and timestamp < $2 and seq_id > $3 and data->>'Dataset' = $4",
+                [from, to, cursor, dataset], limit, ct)
+            : PageAsync("type = 'query_executed' and timestamp >= $1 and timestamp < $2 and seq_id > $3 and data->>'Dataset' = $4 and data->'Fields' ? $5",
+                [from, to, cursor, dataset, field], limit, ct);
+
+    private async Task<AuditPage> PageAsync(string where, object[] values, int limit, CancellationToken ct)
+    {
+        await using var command = _source.CreateCommand(
+            $"select seq_id, stream_id, version, type, timestamp, correlation_id, data::text from {S}.mt_events where {where} order by seq_id limit {limit + 1}");
+        foreach (var value in values) command.Parameters.Add(new NpgsqlParameter { Value = value });
+        var items = new List<AuditEvent>(Math.Min(limit, 1000));
+        await using (var reader = await command.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct))
+                items.Add(new AuditEvent(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3),
+                    reader.GetFieldValue<DateTimeOffset>(4), reader.IsDBNull(5) ? null : reader.GetString(5), JsonNode.Parse(reader.GetString(6))));
+        var more = items.Count > limit;
+        if (more) items.RemoveAt(items.Count - 1);
+        return new AuditPage(items, more ? items[^1].Sequence : null);
+    }
+
+    public ValueTask DisposeAsync() => _source.DisposeAsync();
+}
