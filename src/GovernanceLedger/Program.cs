@@ -1,5 +1,6 @@
 using GovernanceLedger.Apps;
 using GovernanceLedger.Audit;
+using GovernanceLedger.Chargeback;
 using GovernanceLedger.Demo;
 using GovernanceLedger.DataProxy;
 using GovernanceLedger.Gateway;
@@ -23,6 +24,7 @@ builder.AddDataPlane();
 builder.AddGateway();
 builder.AddDataProxy();
 builder.AddAudit();
+builder.AddChargeback();
 builder.AddPolicies();
 builder.AddApps();
 builder.AddDemo();

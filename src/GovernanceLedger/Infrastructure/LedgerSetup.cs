@@ -42,6 +42,7 @@ public static class LedgerSetup
                 opts.Events.MetadataConfig.CorrelationIdEnabled = true;
                 opts.Events.MetadataConfig.CausationIdEnabled = true;
                 opts.Projections.Add<AppCatalogProjection>(ProjectionLifecycle.Inline);
+                opts.Projections.Add<GovernanceLedger.Projections.Chargeback.UsageDayProjection>(ProjectionLifecycle.Inline);
                 opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
                 opts.Schema.For<SigningKeyRecord>();
             })
