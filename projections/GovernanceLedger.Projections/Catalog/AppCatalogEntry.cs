@@ -29,8 +29,9 @@ public sealed class AppCatalogEntry
     public DateTimeOffset? ExpiresAt { get; set; }
     public DateTimeOffset? RetainUntil { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
-    /// <summary>The app stream's version, to send back as expected_version.</summary>
-    public long Version { get; set; }
+    /// <summary>The app stream's version, to send back as expected_version. Set from the last event applied, live or in a rebuild.</summary>
+    [System.Text.Json.Serialization.JsonPropertyName("version")]
+    public long StreamVersion { get; set; }
 }
 
 public sealed record PolicyFinding(string PolicyId, int PolicyVersion, string Outcome, string Reason, IReadOnlyList<string> Findings);

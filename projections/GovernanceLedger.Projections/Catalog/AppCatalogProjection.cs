@@ -67,6 +67,18 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
     public void Apply(AppRetired e, AppCatalogEntry app) =>
         Move(app, AppStatus.Retired, e.Reason, e.At, a => a.RetainUntil = e.RetainUntil);
 
+    // Grants and revocations change nothing shown here but the time; handling them keeps every lifecycle
+    // event flowing through the projection, so live and rebuilt entries end on the same stream version.
+    public void Apply(AccessGranted e, AppCatalogEntry app) => app.UpdatedAt = e.At;
+    public void Apply(AccessRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;
+    public void Apply(TokensRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;
+
+    public override AppCatalogEntry ApplyMetadata(AppCatalogEntry snapshot, JasperFx.Events.IEvent lastEvent)
+    {
+        snapshot.StreamVersion = lastEvent.Version;
+        return snapshot;
+    }
+
     private static void Move(AppCatalogEntry app, string status, string reason, DateTimeOffset at, Action<AppCatalogEntry>? also = null)
     {
         app.Status = status;
