@@ -18,7 +18,8 @@ fi
 
 # ./scripts/bench.sh            control-plane micro benchmarks (BenchmarkDotNet)
 # ./scripts/bench.sh dataplane  gateway vs bare YARP, proxied vs direct queries (optional seconds per measurement)
-if [ "${1:-}" = "dataplane" ] || [ "${1:-}" = "appendprobe" ]; then
+# ./scripts/bench.sh audit [events]  the read side at one million events (or the number given)
+if [ "${1:-}" = "dataplane" ] || [ "${1:-}" = "appendprobe" ] || [ "${1:-}" = "audit" ]; then
   dotnet run --project tests/GovernanceLedger.Benchmarks -c Release -- "$@"
 else
   dotnet run --project tests/GovernanceLedger.Benchmarks -c Release -- --filter '*' "$@"

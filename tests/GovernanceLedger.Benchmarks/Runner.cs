@@ -11,6 +11,12 @@ public static class Runner
     // iterations, and every figure in one run comes from the same process on the same database.
     public static async Task Main(string[] args)
     {
+        if (args is ["audit", ..])
+        {
+            var events = args.Length > 1 && int.TryParse(args[1], out var n) ? n : 1_000_000;
+            await Audit.AuditScaleBenchmark.RunAsync(events);
+            return;
+        }
         if (args is ["appendprobe", ..])
         {
             await DataPlane.AppendProbe.RunAsync();

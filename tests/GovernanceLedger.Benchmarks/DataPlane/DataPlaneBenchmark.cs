@@ -140,7 +140,7 @@ public static class DataPlaneBenchmark
         return token;
     }
 
-    private static Process StartLedger(int port, string ledgerDb, string salesDb, string upstream)
+    public static Process StartLedger(int port, string ledgerDb, string salesDb, string upstream)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "GovernanceLedger.dll");
         var info = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
@@ -162,7 +162,7 @@ public static class DataPlaneBenchmark
         return process;
     }
 
-    private static async Task WaitHealthy(HttpClient http, string baseUrl, Process process)
+    public static async Task WaitHealthy(HttpClient http, string baseUrl, Process process)
     {
         for (var i = 0; i < 300; i++)
         {
@@ -178,7 +178,7 @@ public static class DataPlaneBenchmark
         throw new TimeoutException("The ledger host did not become healthy.");
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
