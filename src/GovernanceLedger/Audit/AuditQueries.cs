@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using GovernanceLedger.Apps.IssuingTokens;
 using GovernanceLedger.DataProxy;
 using GovernanceLedger.Infrastructure;
@@ -31,14 +30,15 @@ public sealed class AuditQueries(IConfiguration configuration) : IAsyncDisposabl
     private static string Like(string prefix) => prefix.Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
 
     public Task<AuditPage> TimelineAsync(string appId, DateTimeOffset from, DateTimeOffset to, long cursor, int limit, CancellationToken ct) =>
-        PageAsync($"{AppStreams} and timestamp >= $4 and timestamp < $5 and seq_id > $6", [.. AppStreamValues(appId), from, to, cursor], limit, ct);
+        PageAsync($"{AppStreams} and timestamp >= $4 and timestamp < $5 and seq_id > $6", [.. AppStreamValues(appId), from, to, cursor], limit, ct,
+            byStream: true);
 
     public Task<AuditPage> DenialsAsync(string? appId, DateTimeOffset from, DateTimeOffset to, long cursor, int limit, CancellationToken ct) =>
         appId is null
             ? PageAsync("type = 'access_recorded' and timestamp >= $1 and timestamp < $2 and seq_id > $3 and data->>'Decision' = 'deny'",
                 [from, to, cursor], limit, ct)
             : PageAsync("stream_id like $1 and timestamp >= $2 and timestamp < $3 and seq_id > $4 and type = 'access_recorded' and data->>'Decision' = 'deny'",
-                [AppStreamValues(appId)[1], from, to, cursor], limit, ct);
+                [AppStreamValues(appId)[1], from, to, cursor], limit, ct, byStream: true);
 
     public Task<AuditPage> AccessAsync(string dataset, string? field, DateTimeOffset from, DateTimeOffset to, long cursor, int limit, CancellationToken ct) =>
         field is null
@@ -47,16 +47,23 @@ public sealed class AuditQueries(IConfiguration configuration) : IAsyncDisposabl
             : PageAsync("type = 'query_executed' and timestamp >= $1 and timestamp < $2 and seq_id > $3 and data->>'Dataset' = $4 and data->'Fields' ? $5",
                 [from, to, cursor, dataset, field], limit, ct);
 
-    private async Task<AuditPage> PageAsync(string where, object[] values, int limit, CancellationToken ct)
+    /// <summary>
+    /// byStream: the app's own streams are a small part of the ledger, so find them by stream id first
+    /// and sort that handful ("offset 0" keeps PostgreSQL from walking the whole sequence instead).
+    /// </summary>
+    private async Task<AuditPage> PageAsync(string where, object[] values, int limit, CancellationToken ct, bool byStream = false)
     {
-        await using var command = _source.CreateCommand(
-            $"select seq_id, stream_id, version, type, timestamp, correlation_id, data::text from {S}.mt_events where {where} order by seq_id limit {limit + 1}");
+        const string columns = "seq_id, stream_id, version, type, timestamp, correlation_id, data::text";
+        var sql = byStream
+            ? $"select {columns} from (select * from {S}.mt_events where {where} offset 0) e order by seq_id limit {limit + 1}"
+            : $"select {columns} from {S}.mt_events where {where} order by seq_id limit {limit + 1}";
+        await using var command = _source.CreateCommand(sql);
         foreach (var value in values) command.Parameters.Add(new NpgsqlParameter { Value = value });
         var items = new List<AuditEvent>(Math.Min(limit, 1000));
         await using (var reader = await command.ExecuteReaderAsync(ct))
             while (await reader.ReadAsync(ct))
                 items.Add(new AuditEvent(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3),
-                    reader.GetFieldValue<DateTimeOffset>(4), reader.IsDBNull(5) ? null : reader.GetString(5), JsonNode.Parse(reader.GetString(6))));
+                    reader.GetFieldValue<DateTimeOffset>(4), reader.IsDBNull(5) ? null : reader.GetString(5), new RawJson(reader.GetString(6))));
         var more = items.Count > limit;
         if (more) items.RemoveAt(items.Count - 1);
         return new AuditPage(items, more ? items[^1].Sequence : null);

@@ -38,7 +38,8 @@ public sealed class LedgerChainer(IConfiguration configuration, IDocumentStore s
             link bytea not null,
             kind text not null,
             chained_at timestamptz not null default now());
-        create index if not exists ix_mt_events_type_timestamp on {S}.mt_events (type, timestamp);
+        drop index if exists {S}.ix_mt_events_type_timestamp;
+        create index if not exists ix_mt_events_type_seq on {S}.mt_events (type, seq_id);
         create index if not exists ix_mt_events_stream_prefix on {S}.mt_events (stream_id text_pattern_ops);
         create or replace function {S}.refuse_ledger_rewrite() returns trigger language plpgsql as $$
         begin

@@ -1,13 +1,31 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using GovernanceLedger.Infrastructure;
 
 namespace GovernanceLedger.Audit;
 
-/// <summary>One ledger event as auditors read it.</summary>
+/// <summary>One ledger event as auditors read it; Data is the stored JSON, passed through untouched.</summary>
 public sealed record AuditEvent(
-    long Sequence, string Stream, long Version, string Type, DateTimeOffset RecordedAt, string? CorrelationId, JsonNode? Data);
+    long Sequence, string Stream, long Version, string Type, DateTimeOffset RecordedAt, string? CorrelationId, RawJson Data);
+
+/// <summary>JSON text written as-is into a response: pages of events are relayed, not re-parsed.</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(RawJsonConverter))]
+public sealed record RawJson(string Text)
+{
+    public override string ToString() => Text;
+}
+
+public sealed class RawJsonConverter : System.Text.Json.Serialization.JsonConverter<RawJson>
+{
+    public override RawJson Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        using var document = JsonDocument.ParseValue(ref reader);
+        return new RawJson(document.RootElement.GetRawText());
+    }
+
+    public override void Write(Utf8JsonWriter writer, RawJson value, JsonSerializerOptions options) =>
+        writer.WriteRawValue(value.Text, skipInputValidation: true);
+}
 
 public sealed record AuditPage(IReadOnlyList<AuditEvent> Items, long? NextCursor);
 
@@ -36,7 +54,7 @@ public static class AuditResults
             foreach (var e in page.Items)
                 csv.Append(e.Sequence).Append(',').Append(e.RecordedAt.UtcDateTime.ToString("O")).Append(',').Append(Csv(e.Stream)).Append(',')
                     .Append(e.Version).Append(',').Append(Csv(e.Type)).Append(',').Append(Csv(e.CorrelationId ?? "")).Append(',')
-                    .Append(Csv(e.Data?.ToJsonString() ?? "")).Append('\n');
+                    .Append(Csv(e.Data.Text)).Append('\n');
             return Results.Text(csv.ToString(), "text/csv");
         }
         return Results.Json(page, LedgerSetup.ApiJson);

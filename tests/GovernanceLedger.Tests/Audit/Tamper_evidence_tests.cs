@@ -192,6 +192,28 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task The_exported_chain_checks_out_offline_exactly_as_the_readme_describes()
+    {
+        var seqs = await ChainedApp();
+        using var client = ledger.Client();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", await ledger.PersonToken("auditor@example.com", "auditor"));
+        var lines = (await client.GetStringAsync($"/audit/chain-export?to={seqs.Max()}")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Length.ShouldBeGreaterThanOrEqualTo(seqs.Length);
+
+        var previous = new byte[32];
+        foreach (var line in lines)
+        {
+            var e = System.Text.Json.Nodes.JsonNode.Parse(line)!;
+            var canonical = $"{e["sequence"]}|{e["stream"]}|{e["version"]}|{e["type"]}|{e["timestamp"]}|{e["data"]!.GetValue<string>()}";
+            var content = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(canonical));
+            var link = System.Security.Cryptography.SHA256.HashData([.. previous, .. content]);
+            Convert.ToHexStringLower(content).ShouldBe(e["content_hash"]!.GetValue<string>(), $"content at {e["sequence"]}");
+            Convert.ToHexStringLower(link).ShouldBe(e["link"]!.GetValue<string>(), $"link at {e["sequence"]}");
+            previous = link;
+        }
+    }
+
+    [Fact]
     public async Task Verify_is_for_auditors_and_security_only()
     {
         (await ledger.Get("/audit/verify", await ledger.PersonToken(Owner, "app-owner"))).Status.ShouldBe(403);
