@@ -35,17 +35,45 @@ public sealed class AuditQueries(IConfiguration configuration) : IAsyncDisposabl
 
     public Task<AuditPage> DenialsAsync(string? appId, DateTimeOffset from, DateTimeOffset to, long cursor, int limit, CancellationToken ct) =>
         appId is null
-            ? PageAsync("type = 'access_recorded' and timestamp >= $1 and timestamp < $2 and seq_id > $3 and data->>'Decision' = 'deny'",
-                [from, to, cursor], limit, ct)
+            ? ChunkedAsync("type = 'access_recorded' and timestamp >= $1 and timestamp < $2 and data->>'Decision' = 'deny'", [from, to], cursor, limit, ct)
             : PageAsync("stream_id like $1 and timestamp >= $2 and timestamp < $3 and seq_id > $4 and type = 'access_recorded' and data->>'Decision' = 'deny'",
                 [AppStreamValues(appId)[1], from, to, cursor], limit, ct, byStream: true);
 
     public Task<AuditPage> AccessAsync(string dataset, string? field, DateTimeOffset from, DateTimeOffset to, long cursor, int limit, CancellationToken ct) =>
         field is null
-            ? PageAsync("type = 'query_executed' and timestamp >= $1 and timestamp < $2 and seq_id > $3 and data->>'Dataset' = $4",
-                [from, to, cursor, dataset], limit, ct)
-            : PageAsync("type = 'query_executed' and timestamp >= $1 and timestamp < $2 and seq_id > $3 and data->>'Dataset' = $4 and data->'Fields' ? $5",
-                [from, to, cursor, dataset, field], limit, ct);
+            ? ChunkedAsync("type = 'query_executed' and timestamp >= $1 and timestamp < $2 and data->>'Dataset' = $3", [from, to, dataset], cursor, limit, ct)
+            : ChunkedAsync("type = 'query_executed' and timestamp >= $1 and timestamp < $2 and data->>'Dataset' = $3 and data->'Fields' ? $4",
+                [from, to, dataset, field], cursor, limit, ct);
+
+    /// <summary>
+    /// Searches across all apps walk the sequence in slices of <see cref="Slice"/> events, each a
+    /// bounded range on the (type, seq_id) index, until a page is full. PostgreSQL cannot estimate
+    /// JSON predicates, and left to itself it scans the whole table to sort a few hundred rows.
+    /// </summary>
+    private async Task<AuditPage> ChunkedAsync(string where, object[] values, long cursor, int limit, CancellationToken ct)
+    {
+        const long Slice = 20_000;
+        long head;
+        await using (var max = _source.CreateCommand($"select coalesce(max(seq_id), 0) from {S}.mt_events"))
+            head = (long)(await max.ExecuteScalarAsync(ct))!;
+        var items = new List<AuditEvent>();
+        var after = values.Length;
+        var slice = $"{where} and seq_id > ${after + 1} and seq_id <= ${after + 2}";
+        for (var low = cursor; low < head; low += Slice)
+        {
+            object[] bounds = [.. values, low, low + Slice];
+            if (items.Count == limit)
+            {
+                // The page is full: one more match anywhere ahead means there is a next page.
+                if ((await PageAsync(slice, bounds, 1, ct)).Items.Count > 0) return new AuditPage(items, items[^1].Sequence);
+                continue;
+            }
+            var page = await PageAsync(slice, bounds, limit - items.Count, ct);
+            items.AddRange(page.Items);
+            if (page.NextCursor is not null) return new AuditPage(items, items[^1].Sequence);
+        }
+        return new AuditPage(items, null);
+    }
 
     /// <summary>
     /// byStream: the app's own streams are a small part of the ledger, so find them by stream id first
