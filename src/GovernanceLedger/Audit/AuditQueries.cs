@@ -82,8 +82,9 @@ public sealed class AuditQueries(IConfiguration configuration) : IAsyncDisposabl
     private async Task<AuditPage> PageAsync(string where, object[] values, int limit, CancellationToken ct, bool byStream = false)
     {
         const string columns = "seq_id, stream_id, version, type, timestamp, correlation_id, data::text";
+        // byStream: sort only sequence numbers, then fetch the page's rows, so the sort never carries event bodies.
         var sql = byStream
-            ? $"select {columns} from (select * from {S}.mt_events where {where} offset 0) e order by seq_id limit {limit + 1}"
+            ? $"select {columns} from {S}.mt_events where seq_id in (select seq_id from (select seq_id from {S}.mt_events where {where} offset 0) s order by seq_id limit {limit + 1}) order by seq_id"
             : $"select {columns} from {S}.mt_events where {where} order by seq_id limit {limit + 1}";
         await using var command = _source.CreateCommand(sql);
         foreach (var value in values) command.Parameters.Add(new NpgsqlParameter { Value = value });

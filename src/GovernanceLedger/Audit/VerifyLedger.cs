@@ -43,7 +43,7 @@ public sealed class LedgerVerifier(IConfiguration configuration, SigningKeys key
             if (await head.ExecuteScalarAsync(ct) is byte[] link) previous = link;
         }
 
-        var recordedLinks = new Dictionary<long, byte[]>();
+        // Only what the follow-up checks need is kept: the chain itself is streamed, not held in memory.
         var recordedContentAt = new Dictionary<long, byte[]>();
         var mismatches = new List<ChainedEvent>();
         var checkpoints = new List<(long Seq, ChainCheckpointed Checkpoint)>();
@@ -65,8 +65,6 @@ public sealed class LedgerVerifier(IConfiguration configuration, SigningKeys key
                 var kind = reader.GetString(3);
                 lastChained = seq;
                 checkedEvents++;
-                recordedLinks[seq] = recordedLink;
-                recordedContentAt[seq] = recordedContent;
 
                 var expectedLink = HashChain.Link(previous, recordedContent);
                 if (!CryptographicOperations.FixedTimeEquals(expectedLink, recordedLink))
@@ -83,7 +81,10 @@ public sealed class LedgerVerifier(IConfiguration configuration, SigningKeys key
                     reader.GetFieldValue<DateTimeOffset>(8), reader.GetString(9));
                 var actual = HashChain.ContentHash(e);
                 if (!CryptographicOperations.FixedTimeEquals(actual, recordedContent))
+                {
                     mismatches.Add(e);
+                    recordedContentAt[seq] = recordedContent;
+                }
                 if (e.Type == "chain_checkpointed")
                     checkpoints.Add((seq, JsonSerializer.Deserialize<ChainCheckpointed>(e.Data)!));
             }
@@ -99,6 +100,14 @@ public sealed class LedgerVerifier(IConfiguration configuration, SigningKeys key
                 Problem(moved.Sequence, "reordered", $"This event was chained at sequence {original}: events were moved.");
             else
                 Problem(moved.Sequence, "edited", "The event's stored content no longer matches what was chained.");
+        }
+
+        var recordedLinks = new Dictionary<long, byte[]>();
+        await using (var links = source.CreateCommand($"select seq_id, link from {S}.chain_links where seq_id = any($1)"))
+        {
+            links.Parameters.Add(new NpgsqlParameter { Value = checkpoints.Select(c => c.Checkpoint.UpToSequence).ToArray() });
+            await using var reader = await links.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) recordedLinks[reader.GetInt64(0)] = reader.GetFieldValue<byte[]>(1);
         }
 
         var published = await keys.PublishedAsync(ct);
