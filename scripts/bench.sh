@@ -6,15 +6,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 . scripts/lib/postgres.sh
 
-if [ -z "${GOVLEDGER_PG:-}" ]; then
-  scratch=$(mktemp -d /tmp/govledger-bench.XXXXXX)
-  [ "$(id -u)" = 0 ] && chown postgres "$scratch"
-  pg_port=${GOVLEDGER_BENCH_PG_PORT:-55434}
-  cleanup() { pg_stop "$scratch/data"; rm -rf "$scratch"; }
-  trap cleanup EXIT
-  pg_start "$scratch/data" "$pg_port"
-  export GOVLEDGER_PG="Host=127.0.0.1;Port=$pg_port;Username=postgres"
-fi
+pg_throwaway bench "${GOVLEDGER_BENCH_PG_PORT:-55434}"
 
 # ./scripts/bench.sh            control-plane micro benchmarks (BenchmarkDotNet)
 # ./scripts/bench.sh dataplane  gateway vs bare YARP, proxied vs direct queries (optional seconds per measurement)

@@ -7,15 +7,7 @@ cd "$root"
 # shellcheck source=lib/postgres.sh
 . scripts/lib/postgres.sh
 
-if [ -z "${GOVLEDGER_PG:-}" ]; then
-  scratch=$(mktemp -d /tmp/govledger-test.XXXXXX)
-  [ "$(id -u)" = 0 ] && chown postgres "$scratch"
-  pg_port=${GOVLEDGER_TEST_PG_PORT:-55433}
-  cleanup() { pg_stop "$scratch/data"; rm -rf "$scratch"; }
-  trap cleanup EXIT
-  PG_FSYNC=off pg_start "$scratch/data" "$pg_port"
-  export GOVLEDGER_PG="Host=127.0.0.1;Port=$pg_port;Username=postgres"
-fi
+PG_FSYNC=off pg_throwaway test "${GOVLEDGER_TEST_PG_PORT:-55433}"
 
 dotnet build GovernanceLedger.sln -c Release --nologo -v quiet
 dotnet test GovernanceLedger.sln -c Release --no-build --nologo --logger "console;verbosity=normal" "$@"

@@ -45,3 +45,15 @@ pg_stop() {
   bin=$(pg_bin_dir) || return 1
   as_pg_user "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
 }
+
+# pg_throwaway NAME PORT: unless GOVLEDGER_PG is set, start a scratch server that is stopped and
+# removed when the calling script exits, and export GOVLEDGER_PG for it.
+pg_throwaway() {
+  local name="$1" port="$2"
+  [ -n "${GOVLEDGER_PG:-}" ] && return 0
+  PG_SCRATCH=$(mktemp -d "/tmp/govledger-$name.XXXXXX")
+  [ "$(id -u)" = 0 ] && chown postgres "$PG_SCRATCH"
+  trap 'pg_stop "$PG_SCRATCH/data"; rm -rf "$PG_SCRATCH"' EXIT
+  PG_FSYNC=${PG_FSYNC:-on} pg_start "$PG_SCRATCH/data" "$port" || return 1
+  export GOVLEDGER_PG="Host=127.0.0.1;Port=$port;Username=postgres"
+}
