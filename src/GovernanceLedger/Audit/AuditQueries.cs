@@ -9,10 +9,10 @@ namespace GovernanceLedger.Audit;
 /// Reads the ledger for auditors. An app's events live in a known set of streams (its lifecycle,
 /// its token, credential and per-day access streams), so timelines are index lookups by stream id.
 /// </summary>
-public sealed class AuditQueries(IConfiguration configuration) : IAsyncDisposable
+public sealed class AuditQueries(LedgerDatabase ledger)
 {
     private const string S = LedgerSetup.Schema;
-    private readonly NpgsqlDataSource _source = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
+    private readonly NpgsqlDataSource _source = ledger.Source;
 
     /// <summary>
     /// The app's streams: its lifecycle and credential streams by name, its token and access streams
@@ -98,5 +98,4 @@ public sealed class AuditQueries(IConfiguration configuration) : IAsyncDisposabl
         return new AuditPage(items, more ? items[^1].Sequence : null);
     }
 
-    public ValueTask DisposeAsync() => _source.DisposeAsync();
 }

@@ -14,11 +14,10 @@ public static class ExportChain
 {
     [WolverineGet("/audit/chain-export", OperationId = "exportChain"), Authorize(Policy = AuditSetup.AuditorPolicy)]
     [Tags("Audit")]
-    public static async Task Get(long? from, long? to, HttpContext context, IConfiguration configuration, CancellationToken ct)
+    public static async Task Get(long? from, long? to, HttpContext context, LedgerDatabase ledger, CancellationToken ct)
     {
         context.Response.ContentType = "application/x-ndjson";
-        await using var source = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
-        await using var command = source.CreateCommand($"""
+        await using var command = ledger.Source.CreateCommand($"""
             select l.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data::text, l.content_hash, l.link
             from {LedgerSetup.Schema}.chain_links l join {LedgerSetup.Schema}.mt_events e on e.seq_id = l.seq_id
             where l.seq_id between $1 and $2 order by l.seq_id

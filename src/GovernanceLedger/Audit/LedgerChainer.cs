@@ -13,7 +13,7 @@ namespace GovernanceLedger.Audit;
 /// committed event, then signs a checkpoint every <see cref="CheckpointEvery"/> events or minute.
 /// It also makes the events table and the chain append-only: UPDATE, DELETE and TRUNCATE raise.
 /// </summary>
-public sealed class LedgerChainer(IConfiguration configuration, IDocumentStore store, SigningKeys keys, TimeProvider clock, ILogger<LedgerChainer> logger)
+public sealed class LedgerChainer(LedgerDatabase ledger, IDocumentStore store, SigningKeys keys, TimeProvider clock, ILogger<LedgerChainer> logger)
     : BackgroundService
 {
     public const int CheckpointEvery = 1000;
@@ -62,7 +62,7 @@ public sealed class LedgerChainer(IConfiguration configuration, IDocumentStore s
 
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
-        await using var source = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
+        var source = ledger.Source;
         var ready = false;
         while (!stop.IsCancellationRequested)
         {

@@ -21,7 +21,7 @@ public sealed record VerificationReport(
 /// signed checkpoints. Reports the first broken sequence number and why: edited, deleted, reordered,
 /// inserted behind the ledger's back, a rewritten chain, or a missing or forged checkpoint.
 /// </summary>
-public sealed class LedgerVerifier(IConfiguration configuration, SigningKeys keys)
+public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys)
 {
     private const string S = LedgerSetup.Schema;
     private const int MaxProblems = 100;
@@ -29,7 +29,7 @@ public sealed class LedgerVerifier(IConfiguration configuration, SigningKeys key
     public async Task<VerificationReport> VerifyAsync(long from, long to, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        await using var source = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
+        var source = ledger.Source;
         var problems = new List<ChainProblem>();
         void Problem(long seq, string reason, string detail)
         {

@@ -20,7 +20,7 @@ public sealed record AppSnapshot(
 /// without a database read per request. Until the first load completes, every app is unknown:
 /// the data plane fails closed.
 /// </summary>
-public sealed class AppDirectory(IConfiguration configuration, ILogger<AppDirectory> logger) : BackgroundService
+public sealed class AppDirectory(LedgerDatabase ledger, ILogger<AppDirectory> logger) : BackgroundService
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
     // mt_last_modified is the writing transaction's start time, so look back a little to catch slow commits.
@@ -34,7 +34,7 @@ public sealed class AppDirectory(IConfiguration configuration, ILogger<AppDirect
 
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
-        await using var source = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
+        var source = ledger.Source;
         while (!stop.IsCancellationRequested)
         {
             try

@@ -49,6 +49,7 @@ public static class LedgerSetup
             .UseLightweightSessions()
             .IntegrateWithWolverine();
 
+        builder.Services.AddSingleton<LedgerDatabase>();
         builder.Host.UseWolverine(opts =>
         {
             // Handlers and endpoints live here, whichever process (tests, benchmarks) hosts the ledger.

@@ -11,11 +11,10 @@ namespace GovernanceLedger.Infrastructure;
 /// counters live in memory and are seeded from the day's access stream the first time an app is
 /// seen that day, so a restart does not hand out a fresh budget.
 /// </summary>
-public sealed class UsageLimits(IConfiguration configuration, TimeProvider clock) : IAsyncDisposable
+public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock) : IDisposable
 {
     private readonly ConcurrentDictionary<string, (int PerSecond, TokenBucketRateLimiter Limiter)> _limiters = new();
     private readonly ConcurrentDictionary<string, Lazy<Task<DailyCounter>>> _daily = new();
-    private NpgsqlDataSource? _source;
 
     public sealed class DailyCounter(long requests, long rows)
     {
@@ -82,8 +81,7 @@ public sealed class UsageLimits(IConfiguration configuration, TimeProvider clock
 
     private async Task<DailyCounter> SeedAsync(string stream)
     {
-        _source ??= NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
-        await using var command = _source.CreateCommand($"""
+        await using var command = ledger.Source.CreateCommand($"""
             select count(*) filter (where type = 'access_recorded' and data->>'{nameof(AccessRecorded.Decision)}' = '{AccessDecisions.Allow}'),
                    coalesce(sum((data->>'{nameof(QueryExecuted.Rows)}')::bigint) filter (where type = 'query_executed'), 0)
             from {LedgerSetup.Schema}.mt_events where stream_id = any(@streams)
@@ -101,9 +99,8 @@ public sealed class UsageLimits(IConfiguration configuration, TimeProvider clock
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public void Dispose()
     {
         foreach (var (_, limiter) in _limiters.Values) limiter.Dispose();
-        if (_source is not null) await _source.DisposeAsync();
     }
 }
