@@ -7,6 +7,7 @@ using GovernanceLedger.Gateway;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
+using GovernanceLedger.Streaming;
 using GovernanceLedger.Telemetry;
 using Marten;
 using Scalar.AspNetCore;
@@ -25,6 +26,7 @@ builder.AddGateway();
 builder.AddDataProxy();
 builder.AddAudit();
 builder.AddChargeback();
+builder.AddStreaming();
 builder.AddPolicies();
 builder.AddApps();
 builder.AddDemo();
@@ -61,6 +63,7 @@ app.MapGet("/health", async (IDocumentStore store, PolicyEngine policies, Cancel
 }).AllowAnonymous().WithTags("Operations");
 app.MapGateway();
 app.MapDataProxy();
+app.MapStreaming();
 if (app.Environment.IsDevelopment())
     app.MapDevelopmentIssuer();
 

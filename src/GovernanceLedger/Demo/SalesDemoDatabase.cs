@@ -4,7 +4,8 @@ namespace GovernanceLedger.Demo;
 
 /// <summary>
 /// The demo source database: customers and sales_data in EMEA, NA and APAC under the product's
-/// region row-level-security policy, exposed to the data proxy as curated views.
+/// region row-level-security policy, exposed to the data proxy as curated views; and orders, the
+/// source of the curated topic sales.events.v1.
 /// </summary>
 public static class SalesDemoDatabase
 {
@@ -64,5 +65,17 @@ public static class SalesDemoDatabase
             select customer_id, name, email, phone, region, segment from customers;
         create view curated.sales_data with (security_invoker = true) as
             select order_id, customer_id, region, product, amount, ordered_at from sales_data;
+
+        -- Orders change all day: change data capture publishes them to the curated topic sales.events.v1.
+        -- Full replica identity puts the whole old row in updates and deletes, for the events' "before".
+        create table orders (
+            order_id bigint primary key, customer_email text not null, region text not null, product text not null,
+            amount numeric(12,2) not null, status text not null default 'placed', updated_at timestamptz not null default now());
+        alter table orders replica identity full;
+        alter table customers replica identity full;
+        insert into orders (order_id, customer_email, region, product, amount)
+        select i, 'customer' || (1 + i % 300) || '@example.com', (array['EMEA','NA','APAC'])[1 + i % 3],
+               (array['widget','gadget','service'])[1 + i % 3], round((20 + (i * 13) % 900)::numeric, 2)
+        from generate_series(1, 100) i;
         """;
 }

@@ -50,8 +50,8 @@ public sealed partial record PolicyDocument(
         var stage = root.Children.TryGetValue(new YamlScalarNode("stage"), out var stageNode) && stageNode is YamlScalarNode { Value: { } stageValue }
             ? stageValue.Trim()
             : PolicyStages.Registration;
-        if (stage is not (PolicyStages.Registration or PolicyStages.Runtime))
-            throw new PolicyFileException(origin, $"'stage' must be {PolicyStages.Registration} or {PolicyStages.Runtime}, got '{stage}'");
+        if (stage is not (PolicyStages.Registration or PolicyStages.Runtime or PolicyStages.Topic))
+            throw new PolicyFileException(origin, $"'stage' must be {PolicyStages.Registration}, {PolicyStages.Runtime} or {PolicyStages.Topic}, got '{stage}'");
 
         var known = new[] { "id", "title", "owner", "effect", "findings", "reason", "stage" };
         var unknown = root.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value).Where(k => !known.Contains(k)).ToList();
@@ -68,6 +68,7 @@ public static class PolicyStages
 {
     public const string Registration = "registration";
     public const string Runtime = "runtime";
+    public const string Topic = "topic";
 }
 
 public sealed class PolicyFileException(string origin, string problem)

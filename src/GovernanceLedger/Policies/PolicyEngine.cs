@@ -66,6 +66,15 @@ public sealed class PolicyEngine
         return runtime.Select(p => Evaluate(p, input)).ToList();
     }
 
+    /// <summary>Policies of one stage (topic requests, for instance) over their input; none loaded means deny.</summary>
+    public IReadOnlyList<PolicyVerdict> EvaluateStage(string stage, IDictionary<string, object?> input)
+    {
+        var policies = Policies.Where(p => p.Document.Stage == stage).ToList();
+        if (policies.Count == 0)
+            throw new InvalidOperationException($"No {stage} policies are loaded; refusing to decide without them (fail closed).");
+        return policies.Select(p => Evaluate(p, input)).ToList();
+    }
+
     /// <summary>Bumped whenever the policy set is replaced, so cached runtime verdicts are dropped.</summary>
     public int Generation => Volatile.Read(ref _generation);
     private int _generation;

@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Avro;
+using Avro.Generic;
+using Confluent.Kafka;
+using GovernanceLedger.Chargeback;
+using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Contracts.Chargeback;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Projections.Chargeback;
+using GovernanceLedger.Streaming.Kafka;
+using Marten;
+using Npgsql;
+
+namespace GovernanceLedger.Streaming.AuditStream;
+
+/// <summary>
+/// Publishes the ledger to Kafka in ledger order: every chained event to the audit topic (keyed by app),
+/// and a priced line for every billable access or query to the chargeback topic. It follows the hash
+/// chain, so it only sees the gap-free, committed prefix of the sequence, and it stores its position
+/// only after the brokers acknowledged the batch: a restart resumes without a gap (at worst it repeats
+/// the last unacknowledged batch; `sequence` lets consumers drop repeats).
+/// </summary>
+public sealed class AuditRelay(
+    LedgerDatabase ledger, IDocumentStore store, KafkaSettings settings, AvroTopics avro, TimeProvider clock,
+    IHostApplicationLifetime lifetime, ILogger<AuditRelay> logger) : BackgroundService
+{
+    public const int BatchSize = 2000;
+    private const string S = LedgerSetup.Schema;
+    private const string RelayName = "audit-relay";
+    private RecordSchema? _audit;
+    private RecordSchema? _chargeback;
+    private IReadOnlyList<RateCardChanged> _cards = [];
+    private DateTimeOffset _cardsRead = DateTimeOffset.MinValue;
+    private long _published;
+
+    /// <summary>The last ledger sequence the brokers acknowledged.</summary>
+    public long Published => Volatile.Read(ref _published);
+
+    /// <summary>Append-to-publish lag of the events in each acknowledged batch, in milliseconds (for the benchmark).</summary>
+    public event Action<IReadOnlyList<double>>? BatchPublished;
+
+    public static string SetupSql => $"""
+        create table if not exists {S}.stream_relays (name text primary key, position bigint not null, updated_at timestamptz not null default now());
+        """;
+
+    protected override async Task ExecuteAsync(CancellationToken stop)
+    {
+        // The registry may be this very host: wait until it serves requests.
+        await lifetime.WaitUntilStartedAsync(stop);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                // A fresh producer after any failure: an idempotent producer's fatal errors are not recoverable in place.
+                using var producer = new ProducerBuilder<string, byte[]>(settings.Producer("governance-ledger-audit")).Build();
+                await using (var setup = ledger.Source.CreateCommand(SetupSql)) await setup.ExecuteNonQueryAsync(stop);
+                // One relay per ledger: the instance holding this session lock publishes.
+                await using var lockConnection = await ledger.Source.OpenConnectionAsync(stop);
+                await using (var tryLock = new NpgsqlCommand("select pg_try_advisory_lock(7300577)", lockConnection))
+                    if (await tryLock.ExecuteScalarAsync(stop) is not true)
+                    {
+                        await Task.Delay(2000, stop);
+                        continue;
+                    }
+                _audit ??= await avro.LatestAsync(settings.AuditTopic);
+                _chargeback ??= await avro.LatestAsync(settings.ChargebackTopic);
+                var position = await PositionAsync(stop);
+                Volatile.Write(ref _published, position);
+                while (!stop.IsCancellationRequested)
+                {
+                    var sent = await PublishNextAsync(producer, position, stop);
+                    if (sent.Count == 0)
+                    {
+                        await Task.Delay(100, stop);
+                        continue;
+                    }
+                    position = sent.Last;
+                    await SavePositionAsync(position, stop);
+                    Volatile.Write(ref _published, position);
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "Publishing the audit stream failed; retrying from the last acknowledged position");
+                await Task.Delay(1000, stop).ContinueWith(_ => { }, CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task<(int Count, long Last)> PublishNextAsync(IProducer<string, byte[]> producer, long after, CancellationToken ct)
+    {
+        var rows = new List<LedgerRow>();
+        await using (var command = ledger.Source.CreateCommand($"""
+            select e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.correlation_id, e.causation_id, e.data::text, c.link
+            from {S}.chain_links c join {S}.mt_events e on e.seq_id = c.seq_id
+            where c.seq_id > $1 order by c.seq_id limit {BatchSize}
+            """))
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = after });
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                rows.Add(new LedgerRow(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3),
+                    reader.GetFieldValue<DateTimeOffset>(4), reader.IsDBNull(5) ? null : reader.GetString(5),
+                    reader.IsDBNull(6) ? null : reader.GetString(6), reader.GetString(7), Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(8))));
+        }
+        if (rows.Count == 0) return (0, after);
+
+        await RefreshRateCardsAsync(ct);
+        // Produce in sequence order and await the whole batch: with an idempotent producer the brokers
+        // keep that order per partition through retries, and nothing is acknowledged out of turn.
+        var deliveries = new List<Task>(rows.Count * 2);
+        foreach (var row in rows)
+        {
+            var fields = JsonDocument.Parse(row.Data).RootElement;
+            var appId = Text(fields, "AppId");
+            var key = appId ?? row.StreamId;
+            deliveries.Add(ProduceAsync(producer, settings.AuditTopic, key, await avro.SerializeAsync(settings.AuditTopic, Envelope(row, fields, appId))));
+            if (Line(row, fields) is { } line)
+                deliveries.Add(ProduceAsync(producer, settings.ChargebackTopic, line.AppId, await avro.SerializeAsync(settings.ChargebackTopic, ChargebackRecord(row, line))));
+        }
+        await Task.WhenAll(deliveries);
+        var now = clock.GetUtcNow();
+        BatchPublished?.Invoke(rows.Select(r => (now - r.Timestamp).TotalMilliseconds).ToList());
+        return (rows.Count, rows[^1].Sequence);
+    }
+
+    private static Task ProduceAsync(IProducer<string, byte[]> producer, string topic, string key, byte[] value) =>
+        producer.ProduceAsync(topic, new Message<string, byte[]> { Key = key, Value = value });
+
+    private GenericRecord Envelope(LedgerRow row, JsonElement fields, string? appId)
+    {
+        var record = new GenericRecord(_audit!);
+        record.Add("sequence", row.Sequence);
+        record.Add("stream_id", row.StreamId);
+        record.Add("stream_version", row.Version);
+        record.Add("event_type", row.Type);
+        record.Add("app_id", appId);
+        record.Add("actor", Text(fields, "Actor") ?? (appId is null ? null : $"app:{appId}"));
+        record.Add("occurred_at", Micros(row.Timestamp));
+        record.Add("correlation_id", row.CorrelationId);
+        record.Add("causation_id", row.CausationId);
+        record.Add("data", row.Data);
+        record.Add("chain_link", row.Link);
+        return record;
+    }
+
+    private (string AppId, UsageDay Usage, string Kind)? Line(LedgerRow row, JsonElement fields)
+    {
+        if (row.Type == "access_recorded")
+        {
+            var e = fields.Deserialize<AccessRecorded>()!;
+            if (e.Decision != AccessDecisions.Allow) return null;
+            return (e.AppId, new UsageDay { AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Requests = 1, Bytes = e.BytesOut }, "request");
+        }
+        if (row.Type == "query_executed")
+        {
+            var e = fields.Deserialize<QueryExecuted>()!;
+            return (e.AppId, new UsageDay { AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Rows = e.Rows, ComputeMilliseconds = (decimal)e.DurationMs }, "query");
+        }
+        return null;
+    }
+
+    private GenericRecord ChargebackRecord(LedgerRow row, (string AppId, UsageDay Usage, string Kind) line)
+    {
+        var card = RateCards.InForce(_cards, line.Usage.Day);
+        var record = new GenericRecord(_chargeback!);
+        record.Add("sequence", row.Sequence);
+        record.Add("app_id", line.AppId);
+        record.Add("day", line.Usage.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
+        record.Add("kind", line.Kind);
+        record.Add("requests", line.Usage.Requests);
+        record.Add("rows", line.Usage.Rows);
+        record.Add("bytes", line.Usage.Bytes);
+        record.Add("compute_ms", (double)line.Usage.ComputeMilliseconds);
+        record.Add("currency", card?.Currency ?? "");
+        record.Add("amount", ReadChargeback.Price(line.Usage, card).ToString(CultureInfo.InvariantCulture));
+        record.Add("occurred_at", Micros(row.Timestamp));
+        return record;
+    }
+
+    private async Task RefreshRateCardsAsync(CancellationToken ct)
+    {
+        if (clock.GetUtcNow() - _cardsRead < TimeSpan.FromSeconds(10)) return;
+        await using var session = store.QuerySession();
+        _cards = await RateCards.CardsAsync(session, ct);
+        _cardsRead = clock.GetUtcNow();
+    }
+
+    private async Task<long> PositionAsync(CancellationToken ct)
+    {
+        await using var command = ledger.Source.CreateCommand($"select position from {S}.stream_relays where name = '{RelayName}'");
+        return await command.ExecuteScalarAsync(ct) is long position ? position : 0;
+    }
+
+    private async Task SavePositionAsync(long position, CancellationToken ct)
+    {
+        await using var command = ledger.Source.CreateCommand($"""
+            insert into {S}.stream_relays (name, position) values ('{RelayName}', $1)
+            on conflict (name) do update set position = excluded.position, updated_at = now()
+            """);
+        command.Parameters.Add(new NpgsqlParameter { Value = position });
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    private static string? Text(JsonElement fields, string name) =>
+        fields.ValueKind == JsonValueKind.Object && fields.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    /// <summary>Avro's timestamp-micros logical type takes a UTC DateTime.</summary>
+    private static DateTime Micros(DateTimeOffset at) => at.UtcDateTime;
+
+    private sealed record LedgerRow(long Sequence, string StreamId, long Version, string Type, DateTimeOffset Timestamp,
+        string? CorrelationId, string? CausationId, string Data, string Link);
+}

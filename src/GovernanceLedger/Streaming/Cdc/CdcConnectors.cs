@@ -1,0 +1,94 @@
+using System.Collections.Concurrent;
+using GovernanceLedger.Contracts.Streaming;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Streaming.Kafka;
+using Marten;
+using Npgsql;
+
+namespace GovernanceLedger.Streaming.Cdc;
+
+/// <summary>
+/// Runs every declared connector. At start-up it reads the declarations from the ledger; a new
+/// declaration replaces the running worker of the same id. One instance per ledger runs them
+/// (advisory lock), so two hosts never read the same slot.
+/// </summary>
+public sealed class CdcConnectors(
+    IServiceProvider services, IDocumentStore store, LedgerDatabase ledger, IConfiguration configuration,
+    IHostApplicationLifetime lifetime, ILogger<CdcConnectors> logger) : BackgroundService
+{
+    private readonly ConcurrentDictionary<string, (CdcConnectorWorker Worker, CancellationTokenSource Stop, Task Run)> _running = new();
+    private CancellationToken _stopping;
+    private volatile bool _leader;
+
+    public static string StreamOf(string connectorId) => $"cdc-connector:{connectorId}";
+
+    public IReadOnlyDictionary<string, CdcConnectorWorker> Running => _running.ToDictionary(r => r.Key, r => r.Value.Worker);
+
+    public string? ConnectionStringFor(string sourceDatabase) => configuration.GetConnectionString(sourceDatabase);
+
+    protected override async Task ExecuteAsync(CancellationToken stop)
+    {
+        _stopping = stop;
+        await lifetime.WaitUntilStartedAsync(stop);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await using var lockConnection = await ledger.Source.OpenConnectionAsync(stop);
+                await using (var tryLock = new NpgsqlCommand("select pg_try_advisory_lock(7300631)", lockConnection))
+                    if (await tryLock.ExecuteScalarAsync(stop) is not true)
+                    {
+                        await Task.Delay(2000, stop);
+                        continue;
+                    }
+                _leader = true;
+                await using (var session = store.QuerySession())
+                {
+                    var declared = await session.Events.QueryRawEventDataOnly<CdcConnectorDeclared>().ToListAsync(stop);
+                    foreach (var latest in declared.GroupBy(d => d.ConnectorId).Select(g => g.Last()))
+                        Start(latest);
+                }
+                await Task.Delay(Timeout.Infinite, stop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "Starting CDC connectors failed; retrying");
+                await Task.Delay(2000, stop).ContinueWith(_ => { }, CancellationToken.None);
+            }
+        }
+        await Task.WhenAll(_running.Values.Select(r => r.Run));
+    }
+
+    /// <summary>A Debezium-format change from Kafka Connect: published by the connector that allows its table.</summary>
+    public Task AcceptExternalAsync(DebeziumChange change, CancellationToken ct)
+    {
+        var row = DebeziumIntakeHandler.ToRowChange(change)
+            ?? throw new InvalidOperationException("The Debezium event has no source.table or an unknown op; it cannot be routed.");
+        var worker = _running.Values.Select(r => r.Worker).FirstOrDefault(w => w.Connector.Table(row.Table) is not null)
+            ?? throw new InvalidOperationException($"No declared CDC connector allows table '{row.Table}'; the change is not published.");
+        return worker.PublishExternalAsync(row, ct);
+    }
+
+    /// <summary>Starts (or restarts with the new declaration) one connector, if this instance runs connectors.</summary>
+    public void Start(CdcConnectorDeclared declared)
+    {
+        if (!_leader) return;
+        var connection = ConnectionStringFor(declared.SourceDatabase)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{declared.SourceDatabase} is not set.");
+        var state = new CdcConnectorState(declared.ConnectorId, declared.SourceDatabase, connection, declared.Dataset, declared.TargetTopic, declared.Tables);
+        var worker = new CdcConnectorWorker(state, ledger, store, services.GetRequiredService<KafkaSettings>(), services.GetRequiredService<AvroTopics>(),
+            services.GetRequiredService<ChangeRecords>(), services.GetRequiredService<TimeProvider>(), logger);
+        if (_running.TryRemove(declared.ConnectorId, out var previous))
+        {
+            previous.Stop.Cancel();
+            previous.Run.Wait(TimeSpan.FromSeconds(10));
+        }
+        var cancel = CancellationTokenSource.CreateLinkedTokenSource(_stopping);
+        _running[declared.ConnectorId] = (worker, cancel, Task.Run(() => worker.RunAsync(cancel.Token)));
+        logger.LogInformation("CDC connector {Connector} streams {Tables} to {Topic}", state.Id, string.Join(", ", state.Tables.Select(t => t.Table)), state.TargetTopic);
+    }
+}

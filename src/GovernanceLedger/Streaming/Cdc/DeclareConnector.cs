@@ -1,0 +1,82 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using GovernanceLedger.Contracts.Streaming;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Policies;
+using GovernanceLedger.Security;
+using GovernanceLedger.Streaming.Topics;
+using Marten;
+using Microsoft.Extensions.Options;
+
+namespace GovernanceLedger.Streaming.Cdc;
+
+public sealed record DeclareConnectorRequest(
+    [property: JsonPropertyName("connector_id")] string? ConnectorId,
+    [property: JsonPropertyName("source")] string? Source,
+    [property: JsonPropertyName("dataset")] string? Dataset,
+    [property: JsonPropertyName("target_topic")] string? TargetTopic,
+    [property: JsonPropertyName("tables")] List<DeclaredTable>? Tables);
+
+public sealed record DeclaredTable(
+    [property: JsonPropertyName("table")] string? Table,
+    [property: JsonPropertyName("key")] List<string>? Key,
+    [property: JsonPropertyName("columns")] List<string>? Columns);
+
+/// <summary>
+/// POST /cdc/connectors (platform admin): a connector is a ledger event naming its source, the allowed
+/// tables and columns, and a provisioned curated topic. Columns must be fields of the curated dataset;
+/// the dataset's PII tags decide the masking, so a connector cannot publish a PII column in clear.
+/// </summary>
+public static class DeclareConnector
+{
+    public static async Task<IResult> HandleAsync(HttpContext http, IDocumentStore store, CdcConnectors connectors,
+        IOptionsMonitor<DataCatalog> catalog, TimeProvider clock, CancellationToken ct)
+    {
+        var caller = Caller.From(http.User);
+        if (!caller.IsAdmin) return Problem.Forbidden("platform-admin", "Declaring a CDC connector needs the platform-admin role.").ToResult();
+        DeclareConnectorRequest? body;
+        try
+        {
+            body = await JsonSerializer.DeserializeAsync<DeclareConnectorRequest>(http.Request.Body, cancellationToken: ct);
+        }
+        catch (JsonException e)
+        {
+            return Problem.Invalid("", "json", $"The body is not valid JSON: {e.Message}").ToResult();
+        }
+
+        var errors = new List<Violation>();
+        if (body?.ConnectorId is not { Length: > 0 } id || !System.Text.RegularExpressions.Regex.IsMatch(id, "^[a-z][a-z0-9-]{1,40}$"))
+            errors.Add(new("connector_id", "slug", "connector_id is required: lowercase letters, digits and dashes, 2 to 41 characters."));
+        if (body?.Source is not { Length: > 0 } source || connectors.ConnectionStringFor(source) is null)
+            errors.Add(new("source", "known-source", $"source must name a configured source database (ConnectionStrings), got '{body?.Source}'."));
+        var dataset = body?.Dataset is { } name && catalog.CurrentValue.Datasets.TryGetValue(name, out var d) ? d : null;
+        if (dataset is null) errors.Add(new("dataset", "curated-dataset", $"dataset must be a curated dataset of the catalog, got '{body?.Dataset}'."));
+        if (body?.TargetTopic is not { Length: > 0 }) errors.Add(new("target_topic", "required", "target_topic is required."));
+        if (body?.Tables is not { Count: > 0 }) errors.Add(new("tables", "required", "tables must list at least one allowed table."));
+        var tables = new List<CdcTable>();
+        for (var i = 0; body?.Tables is not null && i < body.Tables.Count; i++)
+        {
+            var t = body.Tables[i];
+            if (t.Table is not { Length: > 0 } || !System.Text.RegularExpressions.Regex.IsMatch(t.Table, "^[a-z_][a-z0-9_]*(\\.[a-z_][a-z0-9_]*)?$"))
+                errors.Add(new($"tables[{i}].table", "identifier", "table must be a plain lowercase identifier, optionally schema-qualified."));
+            if (t.Key is not { Count: > 0 }) errors.Add(new($"tables[{i}].key", "required", "key must name the primary-key columns."));
+            if (t.Columns is not { Count: > 0 }) errors.Add(new($"tables[{i}].columns", "required", "columns must list the allowed columns."));
+            foreach (var column in (t.Columns ?? []).Concat(t.Key ?? []).Distinct())
+                if (dataset is not null && !dataset.Fields.Contains(column))
+                    errors.Add(new($"tables[{i}].columns", "curated-field", $"column '{column}' is not a field of dataset '{dataset.Name}'."));
+            if (dataset is not null && t.Table is not null)
+                tables.Add(new CdcTable(t.Table, t.Key ?? [], t.Columns ?? [],
+                    (t.Columns ?? []).Where(dataset.Pii.Contains).ToDictionary(c => c, c => dataset.Masking.GetValueOrDefault(c, "hash"))));
+        }
+        if (errors.Count > 0) return Problem.Invalid("The connector declaration is invalid.", [.. errors]).ToResult();
+
+        await using var session = store.LightweightSession();
+        if (!await TopicRequests.IsProvisionedAsync(session, body!.TargetTopic!, ct))
+            return Problem.Conflict("topic-provisioned", $"Topic '{body.TargetTopic}' has not been provisioned: request it through POST /topics/requests first.").ToResult();
+        var declared = new CdcConnectorDeclared(body.ConnectorId!, body.Source!, dataset!.Name, body.TargetTopic!, tables, caller.Actor, clock.GetUtcNow());
+        session.Events.Append(CdcConnectors.StreamOf(declared.ConnectorId), declared);
+        await session.SaveChangesAsync(ct);
+        connectors.Start(declared);
+        return Results.Json(declared, LedgerSetup.ApiJson, statusCode: StatusCodes.Status201Created);
+    }
+}

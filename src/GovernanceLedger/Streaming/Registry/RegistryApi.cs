@@ -1,0 +1,140 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GovernanceLedger.Security;
+
+namespace GovernanceLedger.Streaming.Registry;
+
+/// <summary>
+/// A Confluent-compatible schema registry under /registry: any Confluent client can use
+/// http://host:port/registry as its registry URL. Reads are open (consumers must resolve schema ids);
+/// registrations and compatibility changes need a platform admin and are recorded in the ledger.
+/// Errors carry Confluent's error_code and message beside the problem+json fields.
+/// </summary>
+public static class RegistryApi
+{
+    private const string ContentType = "application/vnd.schemaregistry.v1+json";
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = null };
+
+    public static void MapSchemaRegistry(this IEndpointRouteBuilder app)
+    {
+        var registry = app.MapGroup("/registry").WithTags("Schema registry");
+
+        registry.MapGet("/subjects", async (SchemaRegistryLedger r, CancellationToken ct) => Ok(await r.SubjectsAsync(ct))).AllowAnonymous();
+
+        registry.MapGet("/subjects/{subject}/versions", async (string subject, SchemaRegistryLedger r, CancellationToken ct) =>
+            await r.SubjectAsync(subject, ct) is { Versions.Count: > 0 } entry
+                ? Ok(entry.Versions.Select(v => v.Version))
+                : SubjectMissing(subject)).AllowAnonymous();
+
+        registry.MapGet("/subjects/{subject}/versions/{version}", async (string subject, string version, SchemaRegistryLedger r, CancellationToken ct) =>
+            await r.VersionAsync(subject, version, ct) is { } v ? Ok(View(v))
+            : await r.SubjectAsync(subject, ct) is null ? SubjectMissing(subject)
+            : Error(new RegistryError(404, 40402, $"Version '{version}' of subject '{subject}' not found.", "version", "exists"))).AllowAnonymous();
+
+        registry.MapGet("/subjects/{subject}/versions/{version}/schema", async (string subject, string version, SchemaRegistryLedger r, CancellationToken ct) =>
+            await r.VersionAsync(subject, version, ct) is { } v
+                ? Results.Text(v.Schema, ContentType)
+                : Error(new RegistryError(404, 40402, $"Version '{version}' of subject '{subject}' not found.", "version", "exists"))).AllowAnonymous();
+
+        registry.MapGet("/schemas/ids/{id:int}", async (int id, SchemaRegistryLedger r, CancellationToken ct) =>
+            await r.SchemaAsync(id, ct) is { } s
+                ? Ok(new Dictionary<string, object> { ["schema"] = s.Schema })
+                : Error(new RegistryError(404, 40403, $"Schema {id} not found.", "id", "exists"))).AllowAnonymous();
+
+        registry.MapPost("/subjects/{subject}/versions", async (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) =>
+        {
+            var (body, bad) = await ReadAsync(http, ct);
+            if (bad is not null) return Error(bad);
+            var caller = Caller.From(http.User);
+            if (!caller.IsAdmin)
+                return Error(new RegistryError(403, 40301, "Registering schemas needs the platform-admin role.", "", "platform-admin"));
+            var (registered, error) = await r.RegisterAsync(subject, Text(body, "schema")!, Text(body, "schemaType"), caller.Actor, ct);
+            return error is not null ? Error(error) : Ok(new Dictionary<string, object> { ["id"] = registered!.Id });
+        }).RequireAuthorization();
+
+        registry.MapPost("/subjects/{subject}", async (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) =>
+        {
+            var (body, bad) = await ReadAsync(http, ct);
+            if (bad is not null) return Error(bad);
+            var (_, invalid) = SchemaRegistryLedger.Parse(Text(body, "schema"), Text(body, "schemaType"));
+            if (invalid is not null) return Error(invalid);
+            if (await r.SubjectAsync(subject, ct) is null) return SubjectMissing(subject);
+            return await r.LookupAsync(subject, Text(body, "schema")!, ct) is { } found
+                ? Ok(View(found))
+                : Error(new RegistryError(404, 40403, $"The schema is not registered under subject '{subject}'.", "schema", "registered"));
+        }).AllowAnonymous();
+
+        registry.MapPost("/compatibility/subjects/{subject}/versions/{version}", async (string subject, string version, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) =>
+        {
+            var (body, bad) = await ReadAsync(http, ct);
+            if (bad is not null) return Error(bad);
+            var (reasons, error) = await r.CheckAsync(subject, version, Text(body, "schema")!, Text(body, "schemaType"), ct);
+            if (error is not null) return Error(error);
+            return Ok(new Dictionary<string, object> { ["is_compatible"] = reasons!.Count == 0, ["messages"] = reasons });
+        }).AllowAnonymous();
+
+        registry.MapGet("/config", async (SchemaRegistryLedger r, CancellationToken ct) =>
+            Ok(new Dictionary<string, object> { ["compatibilityLevel"] = await r.CompatibilityAsync(null, true, ct) })).AllowAnonymous();
+
+        registry.MapGet("/config/{subject}", async (string subject, bool? defaultToGlobal, SchemaRegistryLedger r, CancellationToken ct) =>
+        {
+            var level = await r.CompatibilityAsync(subject, defaultToGlobal ?? false, ct);
+            return level.Length > 0
+                ? Ok(new Dictionary<string, object> { ["compatibilityLevel"] = level })
+                : Error(new RegistryError(404, 40408, $"Subject '{subject}' has no compatibility level of its own.", "subject", "config"));
+        }).AllowAnonymous();
+
+        registry.MapPut("/config", (HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(null, http, r, ct)).RequireAuthorization();
+        registry.MapPut("/config/{subject}", (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(subject, http, r, ct)).RequireAuthorization();
+    }
+
+    private static async Task<IResult> SetLevelAsync(string? subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct)
+    {
+        var (body, bad) = await ReadAsync(http, ct);
+        if (bad is not null) return Error(bad);
+        var caller = Caller.From(http.User);
+        if (!caller.IsAdmin)
+            return Error(new RegistryError(403, 40301, "Changing compatibility needs the platform-admin role.", "", "platform-admin"));
+        var level = Text(body, "compatibility")?.ToUpperInvariant();
+        var error = await r.SetCompatibilityAsync(subject, level, caller.Actor, ct);
+        return error is not null ? Error(error) : Ok(new Dictionary<string, object> { ["compatibility"] = level! });
+    }
+
+    private static async Task<(JsonObject? Body, RegistryError? Error)> ReadAsync(HttpContext http, CancellationToken ct)
+    {
+        try
+        {
+            return await JsonNode.ParseAsync(http.Request.Body, cancellationToken: ct) is JsonObject body
+                ? (body, null)
+                : (null, new RegistryError(422, 42201, "The body must be a JSON object.", "", "json-object"));
+        }
+        catch (JsonException e)
+        {
+            return (null, new RegistryError(422, 42201, $"The body is not valid JSON: {e.Message}", "", "json"));
+        }
+    }
+
+    private static string? Text(JsonObject? body, string name) =>
+        body?[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+
+    private static Dictionary<string, object> View(SchemaVersionView v) => new()
+    {
+        ["subject"] = v.Subject, ["version"] = v.Version, ["id"] = v.Id, ["schema"] = v.Schema
+    };
+
+    private static IResult Ok(object value) => Results.Json(value, Json, ContentType);
+
+    private static IResult SubjectMissing(string subject) =>
+        Error(new RegistryError(404, 40401, $"Subject '{subject}' not found.", "subject", "exists"));
+
+    private static IResult Error(RegistryError e) => Results.Json(new Dictionary<string, object>
+    {
+        ["type"] = "https://governance-ledger.dev/problems/schema-registry",
+        ["title"] = e.Status == 409 ? "Incompatible schema" : "Schema registry request refused",
+        ["status"] = e.Status,
+        ["detail"] = e.Message,
+        ["errors"] = new[] { new { field = e.Field, rule = e.Rule, message = e.Message } },
+        ["error_code"] = e.ErrorCode,
+        ["message"] = e.Message
+    }, Json, "application/problem+json", e.Status);
+}

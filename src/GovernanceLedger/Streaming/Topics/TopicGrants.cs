@@ -1,0 +1,76 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using GovernanceLedger.Contracts.Streaming;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Security;
+using Marten;
+
+namespace GovernanceLedger.Streaming.Topics;
+
+/// <summary>Whether an app may read a curated topic now; kept beside the grant and revoke events.</summary>
+public sealed class TopicGrant
+{
+    public string Id { get; set; } = "";
+    public string AppId { get; set; } = "";
+    public string Topic { get; set; } = "";
+    public string ConsumerGroup { get; set; } = "";
+    public bool Active { get; set; }
+    public static string IdFor(string appId, string topic) => $"{appId}:{topic}";
+}
+
+public sealed record TopicGrantRequest(
+    [property: JsonPropertyName("app_id")] string? AppId,
+    [property: JsonPropertyName("reason")] string? Reason);
+
+/// <summary>
+/// POST /topics/{topic}/grants and DELETE /topics/{topic}/grants/{app_id} (security reviewers): the
+/// read:topic:&lt;name&gt; grant. It is recorded in the app's own stream so its timeline shows it, and
+/// names the consumer group derived from the app id, the only group the app may read with.
+/// </summary>
+public static class TopicGrants
+{
+    public static string ConsumerGroupOf(string appId) => $"app.{appId}";
+    public static string ScopeOf(string topic) => $"read:topic:{topic}";
+
+    public static async Task<IResult> GrantAsync(string topic, HttpContext http, IDocumentStore store, TimeProvider clock, CancellationToken ct)
+    {
+        var caller = Caller.From(http.User);
+        if (!caller.IsReviewer) return Problem.Forbidden("reviewer", "Granting topic access needs the security-reviewer or platform-admin role.").ToResult();
+        TopicGrantRequest? body;
+        try { body = await JsonSerializer.DeserializeAsync<TopicGrantRequest>(http.Request.Body, cancellationToken: ct); }
+        catch (JsonException e) { return Problem.Invalid("", "json", $"The body is not valid JSON: {e.Message}").ToResult(); }
+        var errors = new List<Violation>();
+        if (body?.AppId is not { Length: > 0 }) errors.Add(new("app_id", "required", "app_id is required."));
+        if (body?.Reason is not { Length: > 0 }) errors.Add(new("reason", "required", "reason is required."));
+        if (errors.Count > 0) return Problem.Invalid("The grant is invalid.", [.. errors]).ToResult();
+
+        await using var session = store.LightweightSession();
+        if (await session.LoadAsync<GovernanceLedger.Projections.Catalog.AppCatalogEntry>(body!.AppId!, ct) is not { } app)
+            return Problem.NotFound($"App '{body.AppId}' is not registered.").ToResult();
+        if (app.Status != GovernanceLedger.Contracts.Apps.AppStatus.Active)
+            return Problem.Conflict("app-active", $"App '{app.Id}' is {app.Status}; only active apps get topic grants.").ToResult();
+        if (!await TopicRequests.IsProvisionedAsync(session, topic, ct))
+            return Problem.NotFound($"Topic '{topic}' has not been provisioned.").ToResult();
+        var granted = new TopicAccessGranted(app.Id, topic, ConsumerGroupOf(app.Id), body.Reason!, caller.Actor, clock.GetUtcNow());
+        session.Events.Append(app.Id, granted);
+        session.Store(new TopicGrant { Id = TopicGrant.IdFor(app.Id, topic), AppId = app.Id, Topic = topic, ConsumerGroup = granted.ConsumerGroup, Active = true });
+        await session.SaveChangesAsync(ct);
+        return Results.Json(granted, LedgerSetup.ApiJson, statusCode: StatusCodes.Status201Created);
+    }
+
+    public static async Task<IResult> RevokeAsync(string topic, string appId, string? reason, HttpContext http, IDocumentStore store, TimeProvider clock, CancellationToken ct)
+    {
+        var caller = Caller.From(http.User);
+        if (!caller.IsReviewer) return Problem.Forbidden("reviewer", "Revoking topic access needs the security-reviewer or platform-admin role.").ToResult();
+        if (reason is not { Length: > 0 }) return Problem.Invalid("reason", "required", "reason is required (query string).").ToResult();
+        await using var session = store.LightweightSession();
+        var grant = await session.LoadAsync<TopicGrant>(TopicGrant.IdFor(appId, topic), ct);
+        if (grant is not { Active: true }) return Problem.NotFound($"App '{appId}' holds no grant on topic '{topic}'.").ToResult();
+        grant.Active = false;
+        session.Store(grant);
+        var revoked = new TopicAccessRevoked(appId, topic, reason, caller.Actor, clock.GetUtcNow());
+        session.Events.Append(appId, revoked);
+        await session.SaveChangesAsync(ct);
+        return Results.Json(revoked, LedgerSetup.ApiJson);
+    }
+}

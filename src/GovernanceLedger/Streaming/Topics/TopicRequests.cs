@@ -1,0 +1,97 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using GovernanceLedger.Contracts.Streaming;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Policies;
+using GovernanceLedger.Security;
+using GovernanceLedger.Streaming.Kafka;
+using Marten;
+
+namespace GovernanceLedger.Streaming.Topics;
+
+public sealed record TopicRequest(
+    [property: JsonPropertyName("topic")] string? Topic,
+    [property: JsonPropertyName("partitions")] int? Partitions,
+    [property: JsonPropertyName("retention_days")] int? RetentionDays,
+    [property: JsonPropertyName("owner")] string? Owner,
+    [property: JsonPropertyName("purpose")] string? Purpose);
+
+/// <summary>
+/// POST /topics/requests: a topic request is a ledger event, decided by the `topic` stage policies
+/// against the topic policy (allowed topics, max partitions, retention). Allowed requests are created
+/// on the cluster (with a dead-letter topic beside them); refused ones get 403 naming each broken rule.
+/// </summary>
+public static class TopicRequests
+{
+    public static string StreamOf(string topic) => $"topic:{topic}";
+
+    public static async Task<bool> IsProvisionedAsync(IQuerySession session, string topic, CancellationToken ct) =>
+        (await session.Events.FetchStreamAsync(StreamOf(topic), token: ct)).Any(e => e.Data is TopicProvisioned);
+
+    public static async Task<IResult> HandleAsync(HttpContext http, IDocumentStore store, PolicyEngine policies, KafkaSettings settings,
+        KafkaTopics topics, TimeProvider clock, CancellationToken ct)
+    {
+        var caller = Caller.From(http.User);
+        if (!caller.IsAdmin && !caller.Has(Role.AppOwner))
+            return Problem.Forbidden("topic-requester", "Requesting a topic needs the app-owner or platform-admin role.").ToResult();
+        TopicRequest? body;
+        try
+        {
+            body = await JsonSerializer.DeserializeAsync<TopicRequest>(http.Request.Body, cancellationToken: ct);
+        }
+        catch (JsonException e)
+        {
+            return Problem.Invalid("", "json", $"The body is not valid JSON: {e.Message}").ToResult();
+        }
+        var errors = new List<Violation>();
+        if (body?.Topic is not { Length: > 0 } topic || !System.Text.RegularExpressions.Regex.IsMatch(topic, "^[a-z0-9][a-z0-9._-]{0,200}$"))
+            errors.Add(new("topic", "topic-name", "topic is required: lowercase letters, digits, dots, dashes and underscores."));
+        if (body?.Partitions is null) errors.Add(new("partitions", "required", "partitions is required."));
+        if (body?.RetentionDays is null) errors.Add(new("retention_days", "required", "retention_days is required."));
+        if (body?.Purpose is not { Length: > 0 }) errors.Add(new("purpose", "required", "purpose is required: say what the topic carries and for whom."));
+        if (errors.Count > 0) return Problem.Invalid("The topic request is invalid.", [.. errors]).ToResult();
+
+        var request = new TopicRequested(body!.Topic!, body.Partitions!.Value, body.RetentionDays!.Value, body.Owner ?? caller.Email ?? caller.Subject,
+            body.Purpose!, caller.Actor, clock.GetUtcNow());
+        var verdicts = policies.EvaluateStage(PolicyStages.Topic, new Dictionary<string, object?>
+        {
+            ["request"] = new Dictionary<string, object?>
+            {
+                ["topic"] = request.Topic, ["partitions"] = (long)request.Partitions, ["retention_days"] = (long)request.RetentionDays
+            },
+            ["policy"] = new Dictionary<string, object?>
+            {
+                ["allowed_topics"] = settings.TopicPolicy.AllowedTopics.Cast<object?>().ToList(),
+                ["max_partitions"] = (long)settings.TopicPolicy.MaxPartitions,
+                ["retention_days"] = (long)settings.TopicPolicy.RetentionDays
+            }
+        });
+        var deciding = verdicts.FirstOrDefault(v => v.Fired) ?? verdicts[0];
+
+        await using var session = store.LightweightSession();
+        session.Events.Append(StreamOf(request.Topic), request);
+        if (verdicts.Any(v => v.Fired))
+        {
+            var reasons = verdicts.Where(v => v.Fired).SelectMany(v => v.Findings.Count > 0 ? v.Findings : [v.Reason]).ToList();
+            session.Events.Append(StreamOf(request.Topic), new TopicRequestDenied(request.Topic, deciding.PolicyId, deciding.Version, reasons, "ledger", clock.GetUtcNow()));
+            await session.SaveChangesAsync(ct);
+            return new Problem(StatusCodes.Status403Forbidden, "https://governance-ledger.dev/problems/topic-policy", "The topic request breaks the topic policy",
+                $"{deciding.PolicyId} v{deciding.Version}: {string.Join("; ", reasons)}",
+                reasons.Select(r => new Violation(FieldOf(r), deciding.PolicyId, r)).ToList()).ToResult();
+        }
+
+        // Created before the event is committed: a failed creation leaves only the request recorded, never a false "provisioned".
+        await topics.EnsureAsync(request.Topic, request.Partitions, request.RetentionDays, ct);
+        await topics.EnsureAsync($"{request.Topic}.dlq", 1, request.RetentionDays, ct);
+        var provisioned = new TopicProvisioned(request.Topic, request.Partitions, request.RetentionDays, topics.ClusterName,
+            deciding.PolicyId, deciding.Version, "ledger", clock.GetUtcNow());
+        session.Events.Append(StreamOf(request.Topic), provisioned);
+        await session.SaveChangesAsync(ct);
+        return Results.Json(provisioned, LedgerSetup.ApiJson, statusCode: StatusCodes.Status201Created);
+    }
+
+    private static string FieldOf(string finding) =>
+        finding.StartsWith("topic ", StringComparison.Ordinal) ? "topic"
+        : finding.StartsWith("partitions", StringComparison.Ordinal) ? "partitions"
+        : finding.StartsWith("retention_days", StringComparison.Ordinal) ? "retention_days" : "";
+}
