@@ -17,7 +17,7 @@ namespace GovernanceLedger.Tests;
 /// One real host (Development environment, so the development issuer exists) against a fresh
 /// PostgreSQL database created for this run. Tests share it and create their own apps.
 /// </summary>
-public sealed class LedgerFixture : IAsyncLifetime
+public class LedgerFixture : IAsyncLifetime
 {
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.UtcNow);
     public IAlbaHost Host { get; private set; } = null!;
@@ -31,18 +31,29 @@ public sealed class LedgerFixture : IAsyncLifetime
         ?? throw new InvalidOperationException(
             "GOVLEDGER_PG is not set: run the suite with ./scripts/test.sh, which starts a throwaway PostgreSQL.");
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         _database = $"ledger_test_{Guid.NewGuid():N}"[..24];
         ConnectionString = new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = _database }.ConnectionString;
         SalesConnectionString = new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = _database.Replace("ledger_", "sales_") }.ConnectionString;
         await GovernanceLedger.Demo.SalesDemoDatabase.EnsureAsync(SalesConnectionString);
         Upstream = await GovernanceLedger.Gateway.DemoUpstream.StartAsync("http://127.0.0.1:0");
-        Host = await StartHostAsync(ConnectionString, "Development", Clock, DataPlaneSettings());
+        Host = await StartHostAsync(ConnectionString, "Development", Clock, DataPlaneSettings(), ConfigureServices);
+    }
+
+    /// <summary>Extra services of a fixture's host (the streaming fixture adds its mock Kafka cluster).</summary>
+    protected virtual void ConfigureServices(IServiceCollection services) { }
+
+    /// <summary>Stops the host and starts a new one on the same databases, as a redeploy would.</summary>
+    public async Task RestartAsync(IDictionary<string, string?>? settings = null)
+    {
+        await Host.StopAsync();
+        await Host.DisposeAsync();
+        Host = await StartHostAsync(ConnectionString, "Development", Clock, settings ?? DataPlaneSettings(), ConfigureServices);
     }
 
     /// <summary>The demo gateway routes pointed at this run's upstream, and this run's sales database.</summary>
-    public Dictionary<string, string?> DataPlaneSettings() => new()
+    public virtual Dictionary<string, string?> DataPlaneSettings() => new()
     {
         ["Gateway:Routes:0:Upstream"] = Upstream.Url,
         ["Gateway:Routes:1:Upstream"] = Upstream.Url,
@@ -51,7 +62,8 @@ public sealed class LedgerFixture : IAsyncLifetime
     };
 
     public static async Task<IAlbaHost> StartHostAsync(
-        string connectionString, string environment, TimeProvider clock, IDictionary<string, string?>? settings = null)
+        string connectionString, string environment, TimeProvider clock, IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? configure = null)
     {
         JasperFxEnvironment.AutoStartHost = true;
         return await AlbaHost.For<Program>(x =>
@@ -65,11 +77,12 @@ public sealed class LedgerFixture : IAsyncLifetime
                 services.AddSingleton(clock);
                 services.RunWolverineInSoloMode();
                 services.DisableAllExternalWolverineTransports();
+                configure?.Invoke(services);
             });
         });
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (Host is not null)
         {

@@ -74,7 +74,7 @@ public sealed class CdcConnectorWorker(
 
     private async Task StreamAsync(CancellationToken stop)
     {
-        await PrepareSourceAsync(stop);
+        await PrepareSourceAsync(connector, stop);
         var stored = await StoredLsnAsync(stop);
         using var producer = new ProducerBuilder<string, byte[]>(settings.Producer($"governance-ledger-cdc-{connector.Id}")).Build();
         await using var replication = new LogicalReplicationConnection(connector.SourceConnectionString);
@@ -205,7 +205,7 @@ public sealed class CdcConnectorWorker(
     }
 
     /// <summary>A publication of exactly the allowed tables, and the connector's slot; both survive restarts.</summary>
-    private async Task PrepareSourceAsync(CancellationToken ct)
+    public static async Task PrepareSourceAsync(CdcConnectorState connector, CancellationToken ct)
     {
         await using var source = new NpgsqlConnection(connector.SourceConnectionString);
         await source.OpenAsync(ct);

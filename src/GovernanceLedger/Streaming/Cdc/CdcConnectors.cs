@@ -73,13 +73,23 @@ public sealed class CdcConnectors(
         return worker.PublishExternalAsync(row, ct);
     }
 
+    /// <summary>
+    /// Creates the connector's publication and slot now, so every change committed after the declaration
+    /// is captured even before a worker runs. Fails (and nothing is declared) when the source refuses.
+    /// </summary>
+    public Task PrepareAsync(CdcConnectorDeclared declared, CancellationToken ct) =>
+        CdcConnectorWorker.PrepareSourceAsync(State(declared), ct);
+
+    private CdcConnectorState State(CdcConnectorDeclared declared) =>
+        new(declared.ConnectorId, declared.SourceDatabase,
+            ConnectionStringFor(declared.SourceDatabase) ?? throw new InvalidOperationException($"ConnectionStrings:{declared.SourceDatabase} is not set."),
+            declared.Dataset, declared.TargetTopic, declared.Tables);
+
     /// <summary>Starts (or restarts with the new declaration) one connector, if this instance runs connectors.</summary>
     public void Start(CdcConnectorDeclared declared)
     {
         if (!_leader) return;
-        var connection = ConnectionStringFor(declared.SourceDatabase)
-            ?? throw new InvalidOperationException($"ConnectionStrings:{declared.SourceDatabase} is not set.");
-        var state = new CdcConnectorState(declared.ConnectorId, declared.SourceDatabase, connection, declared.Dataset, declared.TargetTopic, declared.Tables);
+        var state = State(declared);
         var worker = new CdcConnectorWorker(state, ledger, store, services.GetRequiredService<KafkaSettings>(), services.GetRequiredService<AvroTopics>(),
             services.GetRequiredService<ChangeRecords>(), services.GetRequiredService<TimeProvider>(), logger);
         if (_running.TryRemove(declared.ConnectorId, out var previous))

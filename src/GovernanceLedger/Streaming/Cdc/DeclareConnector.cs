@@ -74,6 +74,15 @@ public static class DeclareConnector
         if (!await TopicRequests.IsProvisionedAsync(session, body!.TargetTopic!, ct))
             return Problem.Conflict("topic-provisioned", $"Topic '{body.TargetTopic}' has not been provisioned: request it through POST /topics/requests first.").ToResult();
         var declared = new CdcConnectorDeclared(body.ConnectorId!, body.Source!, dataset!.Name, body.TargetTopic!, tables, caller.Actor, clock.GetUtcNow());
+        try
+        {
+            await connectors.PrepareAsync(declared, ct);
+        }
+        catch (Npgsql.PostgresException e)
+        {
+            return new Problem(StatusCodes.Status502BadGateway, "https://governance-ledger.dev/problems/cdc-source", "The source database refused the connector",
+                $"{e.SqlState}: {e.MessageText}", [new Violation("source", "logical-replication", e.MessageText)]).ToResult();
+        }
         session.Events.Append(CdcConnectors.StreamOf(declared.ConnectorId), declared);
         await session.SaveChangesAsync(ct);
         connectors.Start(declared);

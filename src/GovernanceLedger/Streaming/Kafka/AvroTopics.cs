@@ -22,7 +22,8 @@ public sealed class AvroTopics : IDisposable
     {
         if (string.IsNullOrWhiteSpace(settings.SchemaRegistryUrl))
             throw new InvalidOperationException("Kafka:SchemaRegistryUrl is not set; point it at a Confluent-compatible registry, for example this ledger's /registry.");
-        _registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = settings.SchemaRegistryUrl });
+        // The latest version is re-read at most every second, so a registered evolution is used within about two seconds.
+        _registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = settings.SchemaRegistryUrl, LatestCacheTtlSecs = 1 });
         _serializer = new AvroSerializer<GenericRecord>(_registry, new AvroSerializerConfig { AutoRegisterSchemas = false });
     }
 

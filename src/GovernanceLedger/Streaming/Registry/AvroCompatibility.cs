@@ -23,31 +23,74 @@ public static class AvroCompatibility
         var reasons = new List<string>();
         foreach (var (version, old) in against)
         {
-            if (backward && !candidate.CanRead(old))
+            if (backward && !Reads(candidate, old))
                 reasons.Add($"{level}: the new schema cannot read data written with version {version}" + Explain(candidate, old));
-            if (forward && !old.CanRead(candidate))
+            if (forward && !Reads(old, candidate))
                 reasons.Add($"{level}: version {version} cannot read data written with the new schema" + Explain(old, candidate));
         }
         return reasons;
     }
 
-    /// <summary>Names the fields that break resolution when both sides are records; Avro itself only answers yes or no.</summary>
+    /// <summary>
+    /// Avro schema resolution. Schema.CanRead decides primitives (with promotions), enums and fixed, but is
+    /// lenient with unions: a writer union is readable only if every branch is, so unions and records are walked here.
+    /// </summary>
+    public static bool Reads(Schema reader, Schema writer) => Reads(reader, writer, []);
+
+    private static bool Reads(Schema reader, Schema writer, HashSet<(string, string)> seen)
+    {
+        if (writer is UnionSchema writerUnion) return writerUnion.Schemas.All(w => Reads(reader, w, seen));
+        if (reader is UnionSchema readerUnion) return readerUnion.Schemas.Any(r => Reads(r, writer, seen));
+        switch (reader, writer)
+        {
+            case (RecordSchema r, RecordSchema w):
+                if (r.Name != w.Name) return false;
+                // A recursive record already being compared is assumed readable, as resolution would find it.
+                if (!seen.Add((r.Fullname, w.Fullname))) return true;
+                return r.Fields.All(f => w.TryGetField(f.Name, out var old) ? Reads(f.Schema, old.Schema, seen) : f.DefaultValue is not null);
+            case (ArraySchema r, ArraySchema w):
+                return Reads(r.ItemSchema, w.ItemSchema, seen);
+            case (MapSchema r, MapSchema w):
+                return Reads(r.ValueSchema, w.ValueSchema, seen);
+            default:
+                return reader.CanRead(writer);
+        }
+    }
+
+    /// <summary>Names the fields that break resolution, down nested records; Avro itself only answers yes or no.</summary>
     private static string Explain(Schema reader, Schema writer)
     {
-        if (reader is not RecordSchema r || writer is not RecordSchema w) return $" ({writer.Name} is not readable as {reader.Name})";
         var details = new List<string>();
-        foreach (var field in r.Fields)
+        Explain(RecordOf(reader), RecordOf(writer), "", details, []);
+        return details.Count > 0 ? $": {string.Join("; ", details)}" : $" ({Describe(writer)} is not readable as {Describe(reader)})";
+    }
+
+    private static void Explain(RecordSchema? reader, RecordSchema? writer, string path, List<string> details, HashSet<string> seen)
+    {
+        if (reader is null || writer is null || !seen.Add(path + reader.Fullname)) return;
+        foreach (var field in reader.Fields)
         {
-            if (!w.TryGetField(field.Name, out var old))
+            var name = path + field.Name;
+            if (!writer.TryGetField(field.Name, out var old))
             {
-                if (field.DefaultValue is null) details.Add($"field '{field.Name}' is missing on one side and has no default");
+                if (field.DefaultValue is null) details.Add($"field '{name}' is missing on one side and has no default");
                 continue;
             }
-            if (!field.Schema.CanRead(old.Schema))
-                details.Add($"field '{field.Name}' changed type from {Describe(old.Schema)} to {Describe(field.Schema)}");
+            if (Reads(field.Schema, old.Schema)) continue;
+            var (innerReader, innerWriter) = (RecordOf(field.Schema), RecordOf(old.Schema));
+            if (innerReader is not null && innerWriter is not null && innerReader.Name == innerWriter.Name)
+                Explain(innerReader, innerWriter, name + ".", details, seen);
+            else
+                details.Add($"field '{name}' changed type from {Describe(old.Schema)} to {Describe(field.Schema)}");
         }
-        return details.Count > 0 ? $": {string.Join("; ", details)}" : "";
     }
+
+    private static RecordSchema? RecordOf(Schema schema) => schema switch
+    {
+        RecordSchema r => r,
+        UnionSchema u => u.Schemas.OfType<RecordSchema>().FirstOrDefault(),
+        _ => null
+    };
 
     private static string Describe(Schema schema) => schema switch
     {
