@@ -42,4 +42,11 @@ export ASPNETCORE_ENVIRONMENT=${ASPNETCORE_ENVIRONMENT:-Development}
 export ConnectionStrings__Ledger="$GOVLEDGER_PG;Database=${GOVLEDGER_DB:-governance_ledger}"
 export ConnectionStrings__SalesDb="$GOVLEDGER_PG;Database=salesdb"
 export Demo__Seed=${Demo__Seed:-true}
+# Kafka: embedded (librdkafka's in-memory mock cluster, not durable) unless a cluster is given.
+if [ -n "${GOVLEDGER_KAFKA:-}" ]; then
+  export Kafka__Mode=cluster Kafka__BootstrapServers="$GOVLEDGER_KAFKA"
+else
+  export Kafka__Mode=${Kafka__Mode:-embedded}
+fi
+export Kafka__SchemaRegistryUrl=${Kafka__SchemaRegistryUrl:-$base/registry}
 exec dotnet run --project src/GovernanceLedger -c Release -- --urls "$base"

@@ -18,7 +18,15 @@ public static class SalesDemoDatabase
             await admin.OpenAsync(ct);
             await using var exists = new NpgsqlCommand("select 1 from pg_database where datname = @n", admin);
             exists.Parameters.AddWithValue("n", target.Database!);
-            if (await exists.ExecuteScalarAsync(ct) is not null) return false;
+            if (await exists.ExecuteScalarAsync(ct) is not null)
+            {
+                // Databases created before orders existed get the table on their next start.
+                await using var existing = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+                await existing.OpenAsync(ct);
+                await using var orders = new NpgsqlCommand($"do $$ begin if to_regclass('public.orders') is null then {OrdersSql.Replace("$$", "")} end if; end $$;", existing);
+                await orders.ExecuteNonQueryAsync(ct);
+                return false;
+            }
             await using var create = new NpgsqlCommand($"create database \"{target.Database!.Replace("\"", "\"\"")}\"", admin);
             await create.ExecuteNonQueryAsync(ct);
         }
@@ -65,9 +73,11 @@ public static class SalesDemoDatabase
             select customer_id, name, email, phone, region, segment from customers;
         create view curated.sales_data with (security_invoker = true) as
             select order_id, customer_id, region, product, amount, ordered_at from sales_data;
+        """ + OrdersSql;
 
-        -- Orders change all day: change data capture publishes them to the curated topic sales.events.v1.
-        -- Full replica identity puts the whole old row in updates and deletes, for the events' "before".
+    /// <summary>Orders change all day: change data capture publishes them to the curated topic sales.events.v1.
+    /// Full replica identity puts the whole old row in updates and deletes, for the events' "before".</summary>
+    private const string OrdersSql = """
         create table orders (
             order_id bigint primary key, customer_email text not null, region text not null, product text not null,
             amount numeric(12,2) not null, status text not null default 'placed', updated_at timestamptz not null default now());

@@ -11,7 +11,7 @@ public sealed class Service_surface_tests(LedgerFixture ledger)
         var health = await ledger.Get("/health", null);
         health.Status.ShouldBe(200);
         health.Str("status").ShouldBe("healthy");
-        health.Node("policies_in_force")!.GetValue<int>().ShouldBe(10);
+        health.Node("policies_in_force")!.GetValue<int>().ShouldBe(11);
     }
 
     [Fact]
@@ -67,7 +67,8 @@ public sealed class Service_surface_tests(LedgerFixture ledger)
         var env = Environment(ledgerService);
         env["ConnectionStrings__Ledger"].ShouldContain("Host=postgres");
         env["Kafka__BootstrapServers"].ShouldBe("kafka:9092");
-        env["SchemaRegistry__Url"].ShouldBe("http://schema-registry:8081");
+        env["Kafka__Mode"].ShouldBe("cluster");
+        env["Kafka__SchemaRegistryUrl"].ShouldBe("http://schema-registry:8081");
         env["OTEL_EXPORTER_OTLP_ENDPOINT"].ShouldBe("http://otel-collector:4317");
         var dependsOn = ((YamlMappingNode)ledgerService["depends_on"]).Children.Keys.Select(k => k.ToString()).ToList();
         dependsOn.ShouldBe(["postgres", "kafka", "schema-registry", "otel-collector"], ignoreOrder: true);

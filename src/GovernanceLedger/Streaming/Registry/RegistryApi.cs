@@ -13,7 +13,8 @@ namespace GovernanceLedger.Streaming.Registry;
 public static class RegistryApi
 {
     private const string ContentType = "application/vnd.schemaregistry.v1+json";
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = null };
+    // Schemas are JSON inside JSON: relaxed escaping keeps their quotes readable (still valid JSON).
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = null, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void MapSchemaRegistry(this IEndpointRouteBuilder app)
     {
