@@ -17,6 +17,12 @@ public static class Runner
             await Audit.AuditScaleBenchmark.RunAsync(events);
             return;
         }
+        if (args is ["streaming", ..])
+        {
+            var rows = args.Length > 1 && int.TryParse(args[1], out var r) ? r : 50_000;
+            await Streaming.StreamingBenchmark.RunAsync(rows, produceMessages: 200_000, lagSeconds: 20);
+            return;
+        }
         if (args is ["appendprobe", ..])
         {
             await DataPlane.AppendProbe.RunAsync();

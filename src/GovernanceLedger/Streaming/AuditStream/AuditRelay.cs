@@ -73,7 +73,7 @@ public sealed class AuditRelay(
                     var sent = await PublishNextAsync(producer, position, stop);
                     if (sent.Count == 0)
                     {
-                        await Task.Delay(100, stop);
+                        await Task.Delay(20, stop);
                         continue;
                     }
                     position = sent.Last;

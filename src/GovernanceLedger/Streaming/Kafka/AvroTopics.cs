@@ -14,7 +14,10 @@ public sealed class AvroTopics : IDisposable
 {
     private readonly CachedSchemaRegistryClient _registry;
     private readonly AvroSerializer<GenericRecord> _serializer;
-    private readonly Dictionary<string, (RecordSchema Schema, DateTimeOffset FetchedAt)> _latest = [];
+    private readonly Dictionary<string, (RecordSchema Schema, string Text, DateTimeOffset FetchedAt)> _latest = [];
+    // Keyed by schema instance (LatestAsync hands out the same instance until the schema changes), weakly, so
+    // superseded schemas do not pile up.
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<RecordSchema, Dictionary<string, RegisteredWriter>> _writers = new();
     private readonly Lock _gate = new();
     private static readonly TimeSpan LatestTtl = TimeSpan.FromSeconds(1);
 
@@ -31,9 +34,56 @@ public sealed class AvroTopics : IDisposable
 
     public static string ValueSubject(string topic) => $"{topic}-value";
 
-    /// <summary>Confluent wire format (magic byte, schema id, Avro body); throws when the schema is not registered.</summary>
-    public Task<byte[]> SerializeAsync(string topic, GenericRecord record) =>
+    /// <summary>
+    /// Confluent wire format (magic byte, big-endian schema id, Avro body). The id comes from the registry's
+    /// lookup of this exact schema under the topic's subject, once per schema: an unregistered schema throws,
+    /// as Confluent's serializer does with auto-registration off. Writers are cached per schema, so the
+    /// per-record cost is the Avro encoding alone.
+    /// </summary>
+    public async ValueTask<byte[]> SerializeAsync(string topic, GenericRecord record)
+    {
+        var writer = Writer(topic, record.Schema) ?? await RegisteredWriterAsync(topic, record.Schema);
+        return writer.Write(record);
+    }
+
+    /// <summary>Confluent's own serializer, kept for comparison and for schemas outside the cache.</summary>
+    public Task<byte[]> SerializeWithConfluentAsync(string topic, GenericRecord record) =>
         _serializer.SerializeAsync(record, new SerializationContext(MessageComponentType.Value, topic));
+
+    private RegisteredWriter? Writer(string topic, RecordSchema schema)
+    {
+        lock (_gate) return _writers.TryGetValue(schema, out var byTopic) && byTopic.TryGetValue(topic, out var writer) ? writer : null;
+    }
+
+    private async Task<RegisteredWriter> RegisteredWriterAsync(string topic, RecordSchema schema)
+    {
+        var id = await _registry.GetSchemaIdAsync(ValueSubject(topic), new Confluent.SchemaRegistry.Schema(schema.ToString(), SchemaType.Avro));
+        var writer = new RegisteredWriter(id, schema);
+        lock (_gate) _writers.GetOrCreateValue(schema)[topic] = writer;
+        return writer;
+    }
+
+    private sealed class RegisteredWriter(int id, RecordSchema schema)
+    {
+        private readonly GenericDatumWriter<GenericRecord> _writer = new(schema);
+        private readonly Lock _gate = new();
+        private readonly MemoryStream _buffer = new();
+
+        public byte[] Write(GenericRecord record)
+        {
+            lock (_gate)
+            {
+                _buffer.SetLength(0);
+                _buffer.WriteByte(0);
+                _buffer.WriteByte((byte)(id >> 24));
+                _buffer.WriteByte((byte)(id >> 16));
+                _buffer.WriteByte((byte)(id >> 8));
+                _buffer.WriteByte((byte)id);
+                _writer.Write(record, new Avro.IO.BinaryEncoder(_buffer));
+                return _buffer.ToArray();
+            }
+        }
+    }
 
     /// <summary>The newest schema registered for the topic, re-read at most once a second so evolutions are picked up.</summary>
     public async Task<RecordSchema> LatestAsync(string topic)
@@ -42,9 +92,14 @@ public sealed class AvroTopics : IDisposable
             if (_latest.TryGetValue(topic, out var cached) && DateTimeOffset.UtcNow - cached.FetchedAt < LatestTtl)
                 return cached.Schema;
         var latest = await _registry.GetLatestSchemaAsync(ValueSubject(topic));
-        var schema = (RecordSchema)Avro.Schema.Parse(latest.SchemaString);
-        lock (_gate) _latest[topic] = (schema, DateTimeOffset.UtcNow);
-        return schema;
+        lock (_gate)
+        {
+            var schema = _latest.TryGetValue(topic, out var known) && known.Text == latest.SchemaString
+                ? known.Schema
+                : (RecordSchema)Avro.Schema.Parse(latest.SchemaString);
+            _latest[topic] = (schema, latest.SchemaString, DateTimeOffset.UtcNow);
+            return schema;
+        }
     }
 
     public void Dispose()
