@@ -38,8 +38,11 @@ public class LedgerFixture : IAsyncLifetime
         SalesConnectionString = new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = _database.Replace("ledger_", "sales_") }.ConnectionString;
         await GovernanceLedger.Demo.SalesDemoDatabase.EnsureAsync(SalesConnectionString);
         Upstream = await GovernanceLedger.Gateway.DemoUpstream.StartAsync("http://127.0.0.1:0");
-        Host = await StartHostAsync(ConnectionString, "Development", Clock, DataPlaneSettings(), ConfigureServices);
+        Host = await StartHostAsync(ConnectionString, "Development", Clock, DataPlaneSettings(), ConfigureServices, ExternalTransports);
     }
+
+    /// <summary>Whether Wolverine's external transports (Kafka) run in this fixture's host.</summary>
+    protected virtual bool ExternalTransports => false;
 
     /// <summary>Extra services of a fixture's host (the streaming fixture adds its mock Kafka cluster).</summary>
     protected virtual void ConfigureServices(IServiceCollection services) { }
@@ -49,7 +52,7 @@ public class LedgerFixture : IAsyncLifetime
     {
         await Host.StopAsync();
         await Host.DisposeAsync();
-        Host = await StartHostAsync(ConnectionString, "Development", Clock, settings ?? DataPlaneSettings(), ConfigureServices);
+        Host = await StartHostAsync(ConnectionString, "Development", Clock, settings ?? DataPlaneSettings(), ConfigureServices, ExternalTransports);
     }
 
     /// <summary>The demo gateway routes pointed at this run's upstream, and this run's sales database.</summary>
@@ -63,7 +66,7 @@ public class LedgerFixture : IAsyncLifetime
 
     public static async Task<IAlbaHost> StartHostAsync(
         string connectionString, string environment, TimeProvider clock, IDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? configure = null)
+        Action<IServiceCollection>? configure = null, bool externalTransports = false)
     {
         JasperFxEnvironment.AutoStartHost = true;
         return await AlbaHost.For<Program>(x =>
@@ -76,7 +79,7 @@ public class LedgerFixture : IAsyncLifetime
             {
                 services.AddSingleton(clock);
                 services.RunWolverineInSoloMode();
-                services.DisableAllExternalWolverineTransports();
+                if (!externalTransports) services.DisableAllExternalWolverineTransports();
                 configure?.Invoke(services);
             });
         });

@@ -124,4 +124,28 @@ public sealed class Cdc_tests(StreamingFixture ledger)
         all.Count(m => OrderId(m.Message.Value) == 9202).ShouldBe(1);
         all.Where(m => OrderId(m.Message.Value) == 9201).Select(m => (string)m.Message.Value["op"]).ShouldBe(["c", "u"]);
     }
+
+    [Fact]
+    public async Task Debezium_events_from_kafka_connect_go_through_the_same_connector_masking_and_schema()
+    {
+        await ledger.OrdersConnector();
+        using var producer = new Confluent.Kafka.ProducerBuilder<string, string>(new Confluent.Kafka.ProducerConfig { BootstrapServers = ledger.Kafka.BootstrapServers }).Build();
+        await producer.ProduceAsync(StreamingFixture.DebeziumTopic, new Confluent.Kafka.Message<string, string>
+        {
+            Key = "9401",
+            Value = """
+                {"schema":null,"payload":{"before":null,
+                 "after":{"order_id":9401,"customer_email":"ivy@example.com","region":"NA","product":"gadget","amount":42.5,"status":"placed","internal_note":"never published"},
+                 "op":"c","source":{"connector":"postgresql","db":"salesdb","schema":"public","table":"orders","lsn":"123456","txId":77,"ts_ms":1790000000000},"ts_ms":1790000000100}}
+                """
+        });
+        var messages = await ledger.ReadAvroAsync(StreamingScenarios.SalesTopic, r => r.Any(m => OrderId(m.Message.Value) == 9401));
+        var change = messages.Single(m => OrderId(m.Message.Value) == 9401).Message;
+        change.Key.ShouldBe("orders:9401");
+        var after = (GenericRecord)change.Value["after"];
+        after["customer_email"].ShouldBe("i***@example.com");
+        after["amount"].ShouldBe(42.5);
+        change.Value.ToString()!.ShouldNotContain("never published");
+        ((GenericRecord)change.Value["source"])["lsn"].ShouldBe("123456");
+    }
 }

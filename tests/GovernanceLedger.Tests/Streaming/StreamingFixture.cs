@@ -30,8 +30,14 @@ public sealed class StreamingFixture : LedgerFixture
         _relay.Run(ForwardAsync);
         await _relay.StartAsync();
         RegistryUrl = _relay.Urls.First() + "/registry";
+        // Kafka Connect would own this topic; the mock cluster cannot auto-create it for Wolverine's listener.
+        Kafka.CreateTopic(DebeziumTopic, 1);
         await base.InitializeAsync();
     }
+
+    public const string DebeziumTopic = "connect.salesdb.orders";
+
+    protected override bool ExternalTransports => true;
 
     public override Dictionary<string, string?> DataPlaneSettings()
     {
@@ -39,6 +45,7 @@ public sealed class StreamingFixture : LedgerFixture
         settings["Kafka:Mode"] = KafkaModes.Cluster;
         settings["Kafka:BootstrapServers"] = Kafka.BootstrapServers;
         settings["Kafka:SchemaRegistryUrl"] = RegistryUrl;
+        settings["Kafka:DebeziumTopic"] = DebeziumTopic;
         return settings;
     }
 
