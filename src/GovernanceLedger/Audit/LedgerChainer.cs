@@ -40,7 +40,9 @@ public sealed class LedgerChainer(LedgerDatabase ledger, IDocumentStore store, S
             chained_at timestamptz not null default now());
         drop index if exists {S}.ix_mt_events_type_timestamp;
         create index if not exists ix_mt_events_type_seq on {S}.mt_events (type, seq_id);
-        create index if not exists ix_mt_events_stream_prefix on {S}.mt_events (stream_id text_pattern_ops);
+        drop index if exists {S}.ix_mt_events_stream_prefix;
+        create index if not exists ix_mt_events_stream_seq on {S}.mt_events (stream_id text_pattern_ops, seq_id);
+        create index if not exists ix_mt_streams_id_prefix on {S}.mt_streams (id text_pattern_ops);
         create or replace function {S}.refuse_ledger_rewrite() returns trigger language plpgsql as $$
         begin
             raise exception 'the ledger is append-only: % on %.% is refused', tg_op, tg_table_schema, tg_table_name
