@@ -23,6 +23,9 @@ public sealed class LedgerTelemetry : IDisposable
         Queries = _meter.CreateCounter<long>("data_proxy_queries_total", description: "Data proxy queries by app, dataset, status and decision");
         QueryDuration = _meter.CreateHistogram<double>("data_proxy_query_duration", unit: "ms", description: "Data proxy query latency");
         QueryRows = _meter.CreateCounter<long>("data_proxy_rows_total", description: "Rows returned by the data proxy");
+        AuditStreamEvents = _meter.CreateCounter<long>("audit_stream_events_total", description: "Ledger events acknowledged on the audit topic");
+        AuditStreamLag = _meter.CreateHistogram<double>("audit_stream_lag", unit: "ms", description: "Ledger append to broker acknowledgement, per event");
+        CdcChanges = _meter.CreateCounter<long>("cdc_changes_total", description: "CDC changes by connector and outcome (published or dead_lettered)");
     }
 
     public Counter<long> GatewayRequests { get; }
@@ -30,6 +33,10 @@ public sealed class LedgerTelemetry : IDisposable
     public Counter<long> Queries { get; }
     public Histogram<double> QueryDuration { get; }
     public Counter<long> QueryRows { get; }
+
+    public Counter<long> AuditStreamEvents { get; }
+    public Histogram<double> AuditStreamLag { get; }
+    public Counter<long> CdcChanges { get; }
 
     public Counter<long> Registrations { get; }
     public Counter<long> TokensIssued { get; }

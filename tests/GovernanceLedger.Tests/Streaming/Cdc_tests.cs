@@ -56,6 +56,12 @@ public sealed class Cdc_tests(StreamingFixture ledger)
         ((string)source["lsn"]).ShouldContain("/");
         // Nothing on the topic carries the clear e-mail address.
         messages.ShouldAllBe(m => !m.Message.Value.ToString()!.Contains("carol@example.com"));
+        // The worker counts a transaction once the brokers acknowledged it, which may be just after a consumer saw it.
+        await LedgerFixture.EventuallyAsync(async () =>
+        {
+            var metrics = (await ledger.Get("/metrics", null)).Text;
+            return metrics.Contains("connector=\"salesdb-orders\",outcome=\"published\"") && metrics.Contains("audit_stream_events_total");
+        }, TimeSpan.FromSeconds(10));
     }
 
     [Fact]

@@ -64,5 +64,11 @@ public sealed class Registry_tests(StreamingFixture ledger)
         var wrongType = await ledger.Post($"/registry/subjects/{subject}/versions", """{"schema":"{}","schemaType":"PROTOBUF"}""", admin);
         wrongType.Json!["errors"]![0]!["rule"]!.GetValue<string>().ShouldBe("avro-only");
         (await ledger.Get($"/registry/subjects/{subject}/versions", null)).Json!["error_code"]!.GetValue<int>().ShouldBe(40401);
+
+        // Append-only: nothing registered can be deleted, by anyone.
+        var delete = await ledger.Send(HttpMethod.Delete, "/registry/subjects/sales.events.v1-value", null, admin);
+        delete.Status.ShouldBe(405);
+        delete.Json!["errors"]![0]!["rule"]!.GetValue<string>().ShouldBe("append-only");
+        (await ledger.Get("/registry/subjects/sales.events.v1-value/versions", null)).Status.ShouldBe(200);
     }
 }

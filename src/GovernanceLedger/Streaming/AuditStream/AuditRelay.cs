@@ -24,7 +24,7 @@ namespace GovernanceLedger.Streaming.AuditStream;
 /// </summary>
 public sealed class AuditRelay(
     LedgerDatabase ledger, IDocumentStore store, KafkaSettings settings, AvroTopics avro, TimeProvider clock,
-    IHostApplicationLifetime lifetime, ILogger<AuditRelay> logger) : BackgroundService
+    IHostApplicationLifetime lifetime, Telemetry.LedgerTelemetry telemetry, ILogger<AuditRelay> logger) : BackgroundService
 {
     public const int BatchSize = 2000;
     private const string S = LedgerSetup.Schema;
@@ -125,8 +125,12 @@ public sealed class AuditRelay(
                 deliveries.Add(ProduceAsync(producer, settings.ChargebackTopic, line.AppId, await avro.SerializeAsync(settings.ChargebackTopic, ChargebackRecord(row, line))));
         }
         await Task.WhenAll(deliveries);
-        var now = clock.GetUtcNow();
-        BatchPublished?.Invoke(rows.Select(r => (now - r.Timestamp).TotalMilliseconds).ToList());
+        // Lag is wall-clock business: append time comes from PostgreSQL, whatever the ledger's own clock says.
+        var now = TimeProvider.System.GetUtcNow();
+        var lags = rows.Select(r => (now - r.Timestamp).TotalMilliseconds).ToList();
+        telemetry.AuditStreamEvents.Add(rows.Count);
+        foreach (var lag in lags) telemetry.AuditStreamLag.Record(lag);
+        BatchPublished?.Invoke(lags);
         return (rows.Count, rows[^1].Sequence);
     }
 

@@ -29,8 +29,8 @@ public sealed record CdcConnectorState(string Id, string SourceDatabase, string 
 /// produce and store repeats that transaction, and the key plus source.lsn lets consumers drop it.
 /// </summary>
 public sealed class CdcConnectorWorker(
-    CdcConnectorState connector, LedgerDatabase ledger, IDocumentStore store, KafkaSettings settings, AvroTopics avro,
-    ChangeRecords records, TimeProvider clock, ILogger logger)
+    CdcConnectorState connector, DateTimeOffset declaredAt, LedgerDatabase ledger, IDocumentStore store, KafkaSettings settings, AvroTopics avro,
+    ChangeRecords records, TimeProvider clock, Telemetry.LedgerTelemetry telemetry, ILogger logger) : IDisposable
 {
     private const string S = LedgerSetup.Schema;
     public long Published;
@@ -39,6 +39,17 @@ public sealed class CdcConnectorWorker(
     private readonly Lock _externalGate = new();
 
     public CdcConnectorState Connector => connector;
+    public DateTimeOffset DeclaredAt => declaredAt;
+
+    public void Dispose()
+    {
+        lock (_externalGate)
+        {
+            _external?.Flush(TimeSpan.FromSeconds(10));
+            _external?.Dispose();
+            _external = null;
+        }
+    }
 
     /// <summary>Changes that arrive from Kafka Connect rather than from the replication slot.</summary>
     public Task PublishExternalAsync(RowChange change, CancellationToken ct)
@@ -175,6 +186,9 @@ public sealed class CdcConnectorWorker(
             session.Events.Append(CdcConnectors.StreamOf(connector.Id), rejections);
             await session.SaveChangesAsync(ct);
         }
+        var tag = new KeyValuePair<string, object?>("connector", connector.Id);
+        telemetry.CdcChanges.Add(changes.Count - rejections.Count, tag, new("outcome", "published"));
+        if (rejections.Count > 0) telemetry.CdcChanges.Add(rejections.Count, tag, new("outcome", "dead_lettered"));
         Interlocked.Add(ref Published, changes.Count - rejections.Count);
         Interlocked.Add(ref Rejected, rejections.Count);
     }

@@ -63,15 +63,44 @@ public sealed class CdcConnectors(
         await Task.WhenAll(_running.Values.Select(r => r.Run));
     }
 
-    /// <summary>A Debezium-format change from Kafka Connect: published by the connector that allows its table.</summary>
-    public Task AcceptExternalAsync(DebeziumChange change, CancellationToken ct)
+    /// <summary>
+    /// A Debezium-format change from Kafka Connect, published by the declared connector that allows its
+    /// table. Every instance can do this (no replication slot is involved), so the intake does not wait
+    /// for the instance that runs the slots; declarations are re-read from the ledger when a table is unknown.
+    /// </summary>
+    public async Task AcceptExternalAsync(DebeziumChange change, CancellationToken ct)
     {
         var row = DebeziumIntakeHandler.ToRowChange(change)
             ?? throw new InvalidOperationException("The Debezium event has no source.table or an unknown op; it cannot be routed.");
-        var worker = _running.Values.Select(r => r.Worker).FirstOrDefault(w => w.Connector.Table(row.Table) is not null)
-            ?? throw new InvalidOperationException($"No declared CDC connector allows table '{row.Table}'; the change is not published.");
-        return worker.PublishExternalAsync(row, ct);
+        var worker = Intake(row.Table);
+        if (worker is null)
+        {
+            await using var session = store.QuerySession();
+            var declared = await session.Events.QueryRawEventDataOnly<CdcConnectorDeclared>().ToListAsync(ct);
+            foreach (var latest in declared.GroupBy(d => d.ConnectorId).Select(g => g.Last()))
+                if (!_intake.TryGetValue(latest.ConnectorId, out var known) || known.DeclaredAt != latest.At)
+                    Replace(latest);
+            worker = Intake(row.Table)
+                ?? throw new InvalidOperationException($"No declared CDC connector allows table '{row.Table}'; the change is not published.");
+        }
+        await worker.PublishExternalAsync(row, ct);
     }
+
+    private readonly ConcurrentDictionary<string, CdcConnectorWorker> _intake = new();
+
+    private void Replace(CdcConnectorDeclared declared)
+    {
+        var fresh = Worker(State(declared), declared.At);
+        if (_intake.TryGetValue(declared.ConnectorId, out var old)) old.Dispose();
+        _intake[declared.ConnectorId] = fresh;
+    }
+
+    private CdcConnectorWorker? Intake(string table) => _intake.Values.FirstOrDefault(w => w.Connector.Table(table) is not null);
+
+    private CdcConnectorWorker Worker(CdcConnectorState state, DateTimeOffset declaredAt) =>
+        new(state, declaredAt, ledger, store, services.GetRequiredService<KafkaSettings>(), services.GetRequiredService<AvroTopics>(),
+            services.GetRequiredService<ChangeRecords>(), services.GetRequiredService<TimeProvider>(),
+            services.GetRequiredService<Telemetry.LedgerTelemetry>(), logger);
 
     /// <summary>
     /// Creates the connector's publication and slot now, so every change committed after the declaration
@@ -88,10 +117,10 @@ public sealed class CdcConnectors(
     /// <summary>Starts (or restarts with the new declaration) one connector, if this instance runs connectors.</summary>
     public void Start(CdcConnectorDeclared declared)
     {
+        Replace(declared);
         if (!_leader) return;
         var state = State(declared);
-        var worker = new CdcConnectorWorker(state, ledger, store, services.GetRequiredService<KafkaSettings>(), services.GetRequiredService<AvroTopics>(),
-            services.GetRequiredService<ChangeRecords>(), services.GetRequiredService<TimeProvider>(), logger);
+        var worker = Worker(state, declared.At);
         if (_running.TryRemove(declared.ConnectorId, out var previous))
         {
             previous.Stop.Cancel();

@@ -85,6 +85,14 @@ public static class RegistryApi
                 : Error(new RegistryError(404, 40408, $"Subject '{subject}' has no compatibility level of its own.", "subject", "config"));
         }).AllowAnonymous();
 
+        registry.MapGet("/schemas/types", () => Ok(new[] { "AVRO" })).AllowAnonymous();
+
+        // The ledger is append-only: a schema that was registered stays on record, with who registered it.
+        registry.MapDelete("/subjects/{subject}", (string subject) => Error(new RegistryError(405, 40501,
+            $"Subjects are never deleted: every version of '{subject}' stays in the ledger. Set its compatibility or register a new version instead.", "subject", "append-only")));
+        registry.MapDelete("/subjects/{subject}/versions/{version}", (string subject, string version) => Error(new RegistryError(405, 40501,
+            $"Schema versions are never deleted: version {version} of '{subject}' stays in the ledger.", "version", "append-only")));
+
         registry.MapPut("/config", (HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(null, http, r, ct)).RequireAuthorization();
         registry.MapPut("/config/{subject}", (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(subject, http, r, ct)).RequireAuthorization();
     }
