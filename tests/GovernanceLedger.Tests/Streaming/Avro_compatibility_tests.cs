@@ -1,0 +1,47 @@
+using Avro;
+using GovernanceLedger.Streaming.Registry;
+
+namespace GovernanceLedger.Tests.Streaming;
+
+/// <summary>The compatibility levels themselves, decided without a host: Avro resolution plus the transitive rule.</summary>
+public sealed class Avro_compatibility_tests
+{
+    private static Schema Probe(string fields) => Schema.Parse($$"""{"type":"record","name":"Probe","fields":[{{fields}}]}""");
+
+    private static readonly Schema V1 = Probe("""{"name":"id","type":"long"}""");
+    private static readonly Schema V2 = Probe("""{"name":"id","type":"long"},{"name":"note","type":"string","default":"none"}""");
+    private static readonly Schema V3 = Probe("""{"name":"id","type":"long"},{"name":"note","type":"string"}""");
+
+    [Fact]
+    public void Backward_checks_only_the_latest_version_and_backward_transitive_checks_them_all()
+    {
+        AvroCompatibility.Check("BACKWARD", V3, [(1, V1), (2, V2)]).ShouldBeEmpty();
+        var transitive = AvroCompatibility.Check("BACKWARD_TRANSITIVE", V3, [(1, V1), (2, V2)]);
+        transitive.Count.ShouldBe(1);
+        transitive[0].ShouldContain("version 1");
+        transitive[0].ShouldContain("field 'note' is missing on one side and has no default");
+    }
+
+    [Fact]
+    public void Forward_full_and_none_apply_their_own_direction()
+    {
+        // Removing a field without a default: old readers cannot read new data (FORWARD), new readers can read old (BACKWARD).
+        AvroCompatibility.Check("BACKWARD", V1, [(1, V3)]).ShouldBeEmpty();
+        AvroCompatibility.Check("FORWARD", V1, [(1, V3)]).ShouldNotBeEmpty();
+        AvroCompatibility.Check("FULL", V1, [(1, V3)]).ShouldNotBeEmpty();
+        AvroCompatibility.Check("FULL", V2, [(1, V1)]).ShouldBeEmpty();
+        AvroCompatibility.Check("NONE", Probe("""{"name":"id","type":"string"}"""), [(1, V1)]).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void Unions_are_resolved_branch_by_branch_and_promotions_are_allowed()
+    {
+        var nullableDouble = Probe("""{"name":"id","type":["null","double"],"default":null}""");
+        var nullableString = Probe("""{"name":"id","type":["null","string"],"default":null}""");
+        var nullableLong = Probe("""{"name":"id","type":["null","long"],"default":null}""");
+        AvroCompatibility.Reads(nullableString, nullableDouble).ShouldBeFalse();
+        AvroCompatibility.Reads(nullableDouble, nullableLong).ShouldBeTrue("long promotes to double");
+        AvroCompatibility.Check("BACKWARD", nullableString, [(1, nullableDouble)]).Single()
+            .ShouldContain("field 'id' changed type from null|double to null|string");
+    }
+}
