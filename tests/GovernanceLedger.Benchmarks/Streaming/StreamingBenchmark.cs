@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using static GovernanceLedger.Benchmarks.LedgerHttp;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -43,7 +44,7 @@ public static partial class StreamingBenchmark
             await DataPlaneBenchmark.WaitHealthy(http, baseUrl, host);
             var kafka = await bootstrap.Task.WaitAsync(TimeSpan.FromSeconds(30));
             Console.WriteLine($"Ledger host on {baseUrl}, Kafka embedded at {kafka}; 2 cores shared by this process, the host, librdkafka and PostgreSQL (fsync on)");
-            var admin = await Token(http, baseUrl);
+            var admin = await Token(http, baseUrl, """{"sub":"bench.admin@example.com","roles":["platform-admin"]}""");
             await Post(http, baseUrl, "/topics/requests", """{"topic":"sales.events.v1","partitions":3,"retention_days":7,"purpose":"benchmark"}""", admin);
             await Post(http, baseUrl, "/cdc/connectors", """{"connector_id":"bench-orders","source":"SalesDb","dataset":"orders","target_topic":"sales.events.v1","tables":[{"table":"orders","key":["order_id"],"columns":["order_id","customer_email","region","product","amount","status"]}]}""", admin);
 
@@ -247,22 +248,5 @@ public static partial class StreamingBenchmark
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync();
-    }
-
-    private static async Task<string> Token(HttpClient http, string baseUrl)
-    {
-        using var response = await http.PostAsync($"{baseUrl}/dev/tokens",
-            new StringContent("""{"sub":"bench.admin@example.com","roles":["platform-admin"]}""", Encoding.UTF8, "application/json"));
-        var json = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-        return json["access_token"]!.GetValue<string>();
-    }
-
-    private static async Task Post(HttpClient http, string baseUrl, string path, string body, string token)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        using var response = await http.SendAsync(request);
-        if (!response.IsSuccessStatusCode)
-            throw new InvalidOperationException($"{path} answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
     }
 }

@@ -117,7 +117,8 @@ public sealed class AuditRelay(
         var deliveries = new List<Task>(rows.Count * 2);
         foreach (var row in rows)
         {
-            var fields = JsonDocument.Parse(row.Data).RootElement;
+            using var document = JsonDocument.Parse(row.Data);
+            var fields = document.RootElement;
             var appId = Text(fields, "AppId");
             var key = appId ?? row.StreamId;
             deliveries.Add(ProduceAsync(producer, settings.AuditTopic, key, await avro.SerializeAsync(settings.AuditTopic, Envelope(row, fields, appId))));
