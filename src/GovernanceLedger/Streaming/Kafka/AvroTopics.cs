@@ -68,6 +68,7 @@ public sealed class AvroTopics : IDisposable
         private readonly GenericDatumWriter<GenericRecord> _writer = new(schema);
         private readonly Lock _gate = new();
         private readonly MemoryStream _buffer = new();
+        private Avro.IO.BinaryEncoder? _encoder;
 
         public byte[] Write(GenericRecord record)
         {
@@ -79,7 +80,7 @@ public sealed class AvroTopics : IDisposable
                 _buffer.WriteByte((byte)(id >> 16));
                 _buffer.WriteByte((byte)(id >> 8));
                 _buffer.WriteByte((byte)id);
-                _writer.Write(record, new Avro.IO.BinaryEncoder(_buffer));
+                _writer.Write(record, _encoder ??= new Avro.IO.BinaryEncoder(_buffer));
                 return _buffer.ToArray();
             }
         }
