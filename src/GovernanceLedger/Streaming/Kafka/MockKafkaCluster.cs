@@ -26,6 +26,9 @@ public sealed partial class MockKafkaCluster : IDisposable
     {
         var conf = rd_kafka_conf_new();
         var error = new StringBuilder(512);
+        // The cluster's own client never connects anywhere; its "no bootstrap.servers" notice would only confuse.
+        if (rd_kafka_conf_set(conf, "log_level", "4", error, (UIntPtr)error.Capacity) != 0)
+            throw new InvalidOperationException($"librdkafka refused a setting for the mock cluster's client: {error}");
         _handle = rd_kafka_new(1, conf, error, (UIntPtr)error.Capacity);
         if (_handle == IntPtr.Zero)
             throw new InvalidOperationException($"librdkafka refused to create the mock cluster's client: {error}");
@@ -97,6 +100,7 @@ public sealed partial class MockKafkaCluster : IDisposable
     }
 
     [LibraryImport(Library)] private static partial IntPtr rd_kafka_conf_new();
+    [DllImport(Library)] private static extern int rd_kafka_conf_set(IntPtr conf, string name, string value, StringBuilder errstr, UIntPtr errstrSize);
     [DllImport(Library)] private static extern IntPtr rd_kafka_new(int type, IntPtr conf, StringBuilder errstr, UIntPtr errstrSize);
     [LibraryImport(Library)] private static partial void rd_kafka_destroy(IntPtr rk);
     [LibraryImport(Library)] private static partial IntPtr rd_kafka_mock_cluster_new(IntPtr rk, int brokerCount);
