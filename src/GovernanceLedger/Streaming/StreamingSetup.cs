@@ -59,7 +59,13 @@ public static class StreamingSetup
         builder.Services.ConfigureWolverine(opts =>
         {
             var kafka = opts.UseKafka(settings.BootstrapServers);
-            kafka.ConfigureConsumers(c => c.AutoOffsetReset = Confluent.Kafka.AutoOffsetReset.Earliest);
+            kafka.ConfigureConsumers(c =>
+            {
+                c.AutoOffsetReset = Confluent.Kafka.AutoOffsetReset.Earliest;
+                // A restarted instance takes its partitions back within seconds rather than after the default 45 s session.
+                c.SessionTimeoutMs = 10_000;
+                c.HeartbeatIntervalMs = 2_000;
+            });
             if (settings.DebeziumTopic.Length > 0)
                 opts.ListenToKafkaTopic(settings.DebeziumTopic).ReceiveRawJson<DebeziumChange>();
         });

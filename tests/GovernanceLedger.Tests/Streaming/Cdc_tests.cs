@@ -12,7 +12,7 @@ namespace GovernanceLedger.Tests.Streaming;
 [Collection(StreamingCollection.Name)]
 public sealed class Cdc_tests(StreamingFixture ledger)
 {
-    private static long OrderId(GenericRecord envelope) =>
+    public static long OrderId(GenericRecord envelope) =>
         (long)((GenericRecord)(envelope["after"] ?? envelope["before"]))["order_id"];
 
     /// <summary>Edits the Order record's field list inside the envelope schema.</summary>
@@ -145,7 +145,8 @@ public sealed class Cdc_tests(StreamingFixture ledger)
                  "op":"c","source":{"connector":"postgresql","db":"salesdb","schema":"public","table":"orders","lsn":"123456","txId":77,"ts_ms":1790000000000},"ts_ms":1790000000100}}
                 """
         });
-        var messages = await ledger.ReadAvroAsync(StreamingScenarios.SalesTopic, r => r.Any(m => OrderId(m.Message.Value) == 9401));
+        // After the fixture's host restarts, the listener's group may first wait out the old member's session.
+        var messages = await ledger.ReadAvroAsync(StreamingScenarios.SalesTopic, r => r.Any(m => OrderId(m.Message.Value) == 9401), TimeSpan.FromSeconds(60));
         var change = messages.Single(m => OrderId(m.Message.Value) == 9401).Message;
         change.Key.ShouldBe("orders:9401");
         var after = (GenericRecord)change.Value["after"];

@@ -16,7 +16,7 @@ namespace GovernanceLedger.Tests.Streaming;
 /// the ledger's own /registry reachable over real TCP, because Confluent's clients speak plain HTTP.
 /// A small Kestrel relay forwards that port to the in-memory test server.
 /// </summary>
-public sealed class StreamingFixture : LedgerFixture
+public class StreamingFixture : LedgerFixture
 {
     public MockKafkaCluster Kafka { get; } = new();
     public string RegistryUrl { get; private set; } = "";

@@ -17,7 +17,10 @@ namespace GovernanceLedger.Streaming.Cdc;
 public sealed record CdcConnectorState(string Id, string SourceDatabase, string SourceConnectionString, string Dataset, string TargetTopic, IReadOnlyList<CdcTable> Tables)
 {
     public CdcTable? Table(string name) => Tables.FirstOrDefault(t => t.Table == name);
-    public string Slot => $"govledger_{Id.Replace('-', '_')}";
+    /// <summary>Replication slots are per server, not per database: the source database's name is folded in.</summary>
+    public string Slot => $"govledger_{Id.Replace('-', '_')}_{SourceHash}";
+    private string SourceHash => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+        System.Text.Encoding.UTF8.GetBytes(new NpgsqlConnectionStringBuilder(SourceConnectionString).Database ?? "")))[..8];
     public string Publication => Slot;
     public string DeadLetterTopic => $"{TargetTopic}.dlq";
 }
