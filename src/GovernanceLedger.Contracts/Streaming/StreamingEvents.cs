@@ -40,3 +40,6 @@ public sealed record CdcTable(string Table, IReadOnlyList<string> Key, IReadOnly
 public sealed record CdcEventRejected(
     string ConnectorId, string Table, string Operation, string Lsn, string TargetTopic, string DeadLetterTopic,
     string Reason, string Actor, DateTimeOffset At);
+
+/// <summary>A connector was stopped for good: its replication slot and publication were dropped at the source.</summary>
+public sealed record CdcConnectorRetired(string ConnectorId, string Reason, string Actor, DateTimeOffset At);

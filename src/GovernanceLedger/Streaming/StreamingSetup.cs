@@ -86,6 +86,7 @@ public static class StreamingSetup
         app.MapGet("/topics/{topic}/records", (HttpContext context, string topic, int? max, int? wait_ms, ReadTopic reader) =>
             reader.HandleAsync(context, topic, max, wait_ms)).AllowAnonymous().WithTags("Streaming");
         app.MapPost("/cdc/connectors", DeclareConnector.HandleAsync).RequireAuthorization().WithTags("Streaming");
+        app.MapDelete("/cdc/connectors/{connectorId}", RetireConnector.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapGet("/cdc/connectors", (CdcConnectors connectors) => Results.Json(connectors.Running.Select(r => new
         {
             connector_id = r.Key, published = Interlocked.Read(ref r.Value.Published), rejected = Interlocked.Read(ref r.Value.Rejected)

@@ -50,3 +50,39 @@ public sealed class Connector_declaration_tests(StreamingFixture ledger)
         refused.Text.ShouldContain("has not been provisioned");
     }
 }
+
+[Collection(StreamingCollection.Name)]
+public sealed class Connector_retirement_tests(StreamingFixture ledger)
+{
+    private async Task<bool> SlotExistsAsync(string prefix)
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(ledger.SalesConnectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("select count(*) from pg_replication_slots where slot_name like $1 and database = current_database()", connection)
+            { Parameters = { new() { Value = prefix + "%" } } };
+        return (long)(await command.ExecuteScalarAsync())! > 0;
+    }
+
+    [Fact]
+    public async Task Retiring_a_connector_drops_its_slot_and_publication_and_is_recorded()
+    {
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        (await ledger.Post("/topics/requests", """{"topic":"crm.updates.v2","partitions":2,"retention_days":7,"purpose":"customer changes"}""", admin)).Status.ShouldBe(201);
+        var declared = await ledger.Post("/cdc/connectors", """
+            {"connector_id":"crm-customers","source":"SalesDb","dataset":"customers","target_topic":"crm.updates.v2",
+             "tables":[{"table":"customers","key":["customer_id"],"columns":["customer_id","name","email","phone","region","segment"]}]}
+            """, admin);
+        declared.Status.ShouldBe(201, declared.Text);
+        declared.Json!["tables"]![0]!["masking"]!["email"]!.GetValue<string>().ShouldBe("partial");
+        (await SlotExistsAsync("govledger_crm_customers_")).ShouldBeTrue();
+
+        (await ledger.Send(HttpMethod.Delete, "/cdc/connectors/crm-customers", null, admin)).Status.ShouldBe(400, "a reason is required");
+        (await ledger.Send(HttpMethod.Delete, "/cdc/connectors/crm-customers?reason=x", null, await ledger.PersonToken(Owner, "app-owner"))).Status.ShouldBe(403);
+        var retired = await ledger.Send(HttpMethod.Delete, "/cdc/connectors/crm-customers?reason=crm+moved+to+its+own+database", null, admin);
+        retired.Status.ShouldBe(200, retired.Text);
+        (await SlotExistsAsync("govledger_crm_customers_")).ShouldBeFalse();
+        (await ledger.Get("/cdc/connectors", admin)).Text.ShouldNotContain("crm-customers");
+        (await ledger.StreamOf("cdc-connector:crm-customers")).Select(e => e.Data.GetType().Name).ShouldBe(["CdcConnectorDeclared", "CdcConnectorRetired"]);
+        (await ledger.Send(HttpMethod.Delete, "/cdc/connectors/crm-customers?reason=again", null, admin)).Status.ShouldBe(404);
+    }
+}

@@ -243,6 +243,30 @@ public sealed class CdcConnectorWorker(
         }
     }
 
+    /// <summary>Drops the slot (waiting briefly if a stopping worker still holds it) and the publication.</summary>
+    public static async Task DropSourceAsync(CdcConnectorState connector, CancellationToken ct)
+    {
+        await using var source = new NpgsqlConnection(connector.SourceConnectionString);
+        await source.OpenAsync(ct);
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await using var drop = new NpgsqlCommand(
+                    "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1", source)
+                    { Parameters = { new() { Value = connector.Slot } } };
+                await drop.ExecuteNonQueryAsync(ct);
+                break;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 20)
+            {
+                await Task.Delay(250, ct);
+            }
+        }
+        await using var publication = new NpgsqlCommand($"drop publication if exists {connector.Publication}", source);
+        await publication.ExecuteNonQueryAsync(ct);
+    }
+
     private static string Quote(string table) => string.Join(".", table.Split('.').Select(p => "\"" + p.Replace("\"", "\"\"") + "\""));
 
     private async Task<NpgsqlLogSequenceNumber?> StoredLsnAsync(CancellationToken ct)

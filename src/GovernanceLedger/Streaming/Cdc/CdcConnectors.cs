@@ -42,12 +42,8 @@ public sealed class CdcConnectors(
                         continue;
                     }
                 _leader = true;
-                await using (var session = store.QuerySession())
-                {
-                    var declared = await session.Events.QueryRawEventDataOnly<CdcConnectorDeclared>().ToListAsync(stop);
-                    foreach (var latest in declared.GroupBy(d => d.ConnectorId).Select(g => g.Last()))
-                        Start(latest);
-                }
+                foreach (var latest in await DeclaredAsync(stop))
+                    Start(latest);
                 await Task.Delay(Timeout.Infinite, stop);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -75,9 +71,7 @@ public sealed class CdcConnectors(
         var worker = Intake(row.Table);
         if (worker is null)
         {
-            await using var session = store.QuerySession();
-            var declared = await session.Events.QueryRawEventDataOnly<CdcConnectorDeclared>().ToListAsync(ct);
-            foreach (var latest in declared.GroupBy(d => d.ConnectorId).Select(g => g.Last()))
+            foreach (var latest in await DeclaredAsync(ct))
                 if (!_intake.TryGetValue(latest.ConnectorId, out var known) || known.DeclaredAt != latest.At)
                     Replace(latest);
             worker = Intake(row.Table)
@@ -87,6 +81,33 @@ public sealed class CdcConnectors(
     }
 
     private readonly ConcurrentDictionary<string, CdcConnectorWorker> _intake = new();
+
+    /// <summary>The latest declaration of every connector that has not been retired since.</summary>
+    public async Task<IReadOnlyList<CdcConnectorDeclared>> DeclaredAsync(CancellationToken ct)
+    {
+        await using var session = store.QuerySession();
+        var declared = await session.Events.QueryRawEventDataOnly<CdcConnectorDeclared>().ToListAsync(ct);
+        var retired = (await session.Events.QueryRawEventDataOnly<CdcConnectorRetired>().ToListAsync(ct))
+            .GroupBy(r => r.ConnectorId).ToDictionary(g => g.Key, g => g.Max(r => r.At));
+        return declared.GroupBy(d => d.ConnectorId).Select(g => g.Last())
+            .Where(d => !retired.TryGetValue(d.ConnectorId, out var at) || at < d.At).ToList();
+    }
+
+    /// <summary>Stops a connector here and drops its slot and publication at the source, so the source keeps no WAL for it.</summary>
+    public async Task RetireAsync(CdcConnectorDeclared declared, CancellationToken ct)
+    {
+        if (_running.TryRemove(declared.ConnectorId, out var running))
+        {
+            await running.Stop.CancelAsync();
+            await running.Run.WaitAsync(TimeSpan.FromSeconds(10), ct);
+        }
+        if (_intake.TryRemove(declared.ConnectorId, out var intake)) intake.Dispose();
+        await CdcConnectorWorker.DropSourceAsync(State(declared), ct);
+        // A later declaration under the same id starts from its own new slot, not from this position.
+        await using var forget = ledger.Source.CreateCommand($"delete from {LedgerSetup.Schema}.cdc_positions where connector = $1");
+        forget.Parameters.Add(new NpgsqlParameter { Value = declared.ConnectorId });
+        await forget.ExecuteNonQueryAsync(ct);
+    }
 
     private void Replace(CdcConnectorDeclared declared)
     {
