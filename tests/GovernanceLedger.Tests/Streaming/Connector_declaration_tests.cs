@@ -76,6 +76,12 @@ public sealed class Connector_retirement_tests(StreamingFixture ledger)
         declared.Json!["tables"]![0]!["masking"]!["email"]!.GetValue<string>().ShouldBe("partial");
         (await SlotExistsAsync("govledger_crm_customers_")).ShouldBeTrue();
 
+        // A new slot starts with a snapshot: every existing customer arrives once as a read, PII masked.
+        var snapshot = await ledger.ReadAvroAsync("crm.updates.v2", r => r.Count(m => (string)m.Message.Value["op"] == "r") >= 300);
+        var reads = snapshot.Where(m => (string)m.Message.Value["op"] == "r").Select(m => (Avro.Generic.GenericRecord)m.Message.Value["after"]).ToList();
+        reads.Select(r => (long)r["customer_id"]).Distinct().Count().ShouldBe(300);
+        reads.ShouldAllBe(r => ((string)r["email"]).Contains("***@example.com") && ((string)r["phone"]).StartsWith("*** "));
+
         (await ledger.Send(HttpMethod.Delete, "/cdc/connectors/crm-customers", null, admin)).Status.ShouldBe(400, "a reason is required");
         (await ledger.Send(HttpMethod.Delete, "/cdc/connectors/crm-customers?reason=x", null, await ledger.PersonToken(Owner, "app-owner"))).Status.ShouldBe(403);
         var retired = await ledger.Send(HttpMethod.Delete, "/cdc/connectors/crm-customers?reason=crm+moved+to+its+own+database", null, admin);

@@ -31,7 +31,7 @@ public sealed record CdcConnectorState(string Id, string SourceDatabase, string 
 /// end LSN stored and confirmed to PostgreSQL. A restart resumes after the stored LSN; a crash between
 /// produce and store repeats that transaction, and the key plus source.lsn lets consumers drop it.
 /// </summary>
-public sealed class CdcConnectorWorker(
+public sealed partial class CdcConnectorWorker(
     CdcConnectorState connector, DateTimeOffset declaredAt, LedgerDatabase ledger, IDocumentStore store, KafkaSettings settings, AvroTopics avro,
     ChangeRecords records, TimeProvider clock, Telemetry.LedgerTelemetry telemetry, ILogger logger) : IDisposable
 {
@@ -88,7 +88,7 @@ public sealed class CdcConnectorWorker(
 
     private async Task StreamAsync(CancellationToken stop)
     {
-        await PrepareSourceAsync(connector, stop);
+        await PrepareSourceAsync(stop);
         var stored = await StoredLsnAsync(stop);
         using var producer = new ProducerBuilder<string, byte[]>(settings.Producer($"governance-ledger-cdc-{connector.Id}")).Build();
         await using var replication = new LogicalReplicationConnection(connector.SourceConnectionString);
@@ -220,54 +220,6 @@ public sealed class CdcConnectorWorker(
         }
         return values;
     }
-
-    /// <summary>A publication of exactly the allowed tables, and the connector's slot; both survive restarts.</summary>
-    public static async Task PrepareSourceAsync(CdcConnectorState connector, CancellationToken ct)
-    {
-        await using var source = new NpgsqlConnection(connector.SourceConnectionString);
-        await source.OpenAsync(ct);
-        var tables = string.Join(", ", connector.Tables.Select(t => Quote(t.Table)));
-        await using (var exists = new NpgsqlCommand("select 1 from pg_publication where pubname = $1", source) { Parameters = { new() { Value = connector.Publication } } })
-        {
-            var sql = await exists.ExecuteScalarAsync(ct) is null
-                ? $"create publication {connector.Publication} for table {tables}"
-                : $"alter publication {connector.Publication} set table {tables}";
-            await using var publication = new NpgsqlCommand(sql, source);
-            await publication.ExecuteNonQueryAsync(ct);
-        }
-        await using var slot = new NpgsqlCommand("select 1 from pg_replication_slots where slot_name = $1", source) { Parameters = { new() { Value = connector.Slot } } };
-        if (await slot.ExecuteScalarAsync(ct) is null)
-        {
-            await using var create = new NpgsqlCommand("select pg_create_logical_replication_slot($1, 'pgoutput')", source) { Parameters = { new() { Value = connector.Slot } } };
-            await create.ExecuteNonQueryAsync(ct);
-        }
-    }
-
-    /// <summary>Drops the slot (waiting briefly if a stopping worker still holds it) and the publication.</summary>
-    public static async Task DropSourceAsync(CdcConnectorState connector, CancellationToken ct)
-    {
-        await using var source = new NpgsqlConnection(connector.SourceConnectionString);
-        await source.OpenAsync(ct);
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                await using var drop = new NpgsqlCommand(
-                    "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1", source)
-                    { Parameters = { new() { Value = connector.Slot } } };
-                await drop.ExecuteNonQueryAsync(ct);
-                break;
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 20)
-            {
-                await Task.Delay(250, ct);
-            }
-        }
-        await using var publication = new NpgsqlCommand($"drop publication if exists {connector.Publication}", source);
-        await publication.ExecuteNonQueryAsync(ct);
-    }
-
-    private static string Quote(string table) => string.Join(".", table.Split('.').Select(p => "\"" + p.Replace("\"", "\"\"") + "\""));
 
     private async Task<NpgsqlLogSequenceNumber?> StoredLsnAsync(CancellationToken ct)
     {

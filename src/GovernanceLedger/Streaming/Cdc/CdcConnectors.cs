@@ -125,10 +125,14 @@ public sealed class CdcConnectors(
 
     /// <summary>
     /// Creates the connector's publication and slot now, so every change committed after the declaration
-    /// is captured even before a worker runs. Fails (and nothing is declared) when the source refuses.
+    /// is captured even before a worker runs; a new slot first publishes the rows already there (snapshot).
+    /// Fails (and nothing is declared) when the source refuses. Returns the snapshot's row count.
     /// </summary>
-    public Task PrepareAsync(CdcConnectorDeclared declared, CancellationToken ct) =>
-        CdcConnectorWorker.PrepareSourceAsync(State(declared), ct);
+    public async Task<long> PrepareAsync(CdcConnectorDeclared declared, CancellationToken ct)
+    {
+        using var worker = Worker(State(declared), declared.At);
+        return await worker.PrepareSourceAsync(ct);
+    }
 
     private CdcConnectorState State(CdcConnectorDeclared declared) =>
         new(declared.ConnectorId, declared.SourceDatabase,

@@ -82,6 +82,16 @@ public sealed class ChangeRecords(Masking masking)
 
     public object? Mask(string rule, string value) => masking.Apply(rule, value);
 
+    /// <summary>A JSON column value as PostgreSQL's text output would give it (booleans as t/f), for rows read as JSON.</summary>
+    public static string? Text(System.Text.Json.JsonElement value) => value.ValueKind switch
+    {
+        System.Text.Json.JsonValueKind.Null => null,
+        System.Text.Json.JsonValueKind.String => value.GetString(),
+        System.Text.Json.JsonValueKind.True => "t",
+        System.Text.Json.JsonValueKind.False => "f",
+        _ => value.GetRawText()
+    };
+
     /// <summary>Consumers drop repeats after a crash by this key plus source.lsn.</summary>
     public static string Key(RowChange change, CdcTable table)
     {

@@ -26,14 +26,7 @@ public class DebeziumIntakeHandler
         string? Text(Dictionary<string, JsonElement>? map, string key) =>
             map is not null && map.TryGetValue(key, out var v) && v.ValueKind != JsonValueKind.Null ? (v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText()) : null;
         Dictionary<string, string?>? Row(Dictionary<string, JsonElement>? row) =>
-            row?.ToDictionary(kv => kv.Key, kv => kv.Value.ValueKind switch
-            {
-                JsonValueKind.Null => null,
-                JsonValueKind.String => kv.Value.GetString(),
-                JsonValueKind.True => "t",
-                JsonValueKind.False => "f",
-                _ => kv.Value.GetRawText()
-            });
+            row?.ToDictionary(kv => kv.Key, kv => ChangeRecords.Text(kv.Value));
         var table = Text(change.Source, "table");
         if (table is null || change.Op is not ("c" or "u" or "d" or "r")) return null;
         var ts = long.TryParse(Text(change.Source, "ts_ms"), out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : DateTimeOffset.UtcNow;

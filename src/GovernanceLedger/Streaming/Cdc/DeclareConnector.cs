@@ -74,9 +74,10 @@ public static class DeclareConnector
         if (!await TopicRequests.IsProvisionedAsync(session, body!.TargetTopic!, ct))
             return Problem.Conflict("topic-provisioned", $"Topic '{body.TargetTopic}' has not been provisioned: request it through POST /topics/requests first.").ToResult();
         var declared = new CdcConnectorDeclared(body.ConnectorId!, body.Source!, dataset!.Name, body.TargetTopic!, tables, caller.Actor, clock.GetUtcNow());
+        long snapshotRows;
         try
         {
-            await connectors.PrepareAsync(declared, ct);
+            snapshotRows = await connectors.PrepareAsync(declared, ct);
         }
         catch (Npgsql.PostgresException e)
         {
@@ -86,6 +87,7 @@ public static class DeclareConnector
         session.Events.Append(CdcConnectors.StreamOf(declared.ConnectorId), declared);
         await session.SaveChangesAsync(ct);
         connectors.Start(declared);
+        http.Response.Headers["X-Snapshot-Rows"] = snapshotRows.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Results.Json(declared, LedgerSetup.ApiJson, statusCode: StatusCodes.Status201Created);
     }
 }
