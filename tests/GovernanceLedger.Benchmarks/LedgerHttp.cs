@@ -4,9 +4,21 @@ using System.Text.Json.Nodes;
 
 namespace GovernanceLedger.Benchmarks;
 
-/// <summary>The few HTTP calls benchmarks make to a ledger host: development tokens, GET and POST with a bearer.</summary>
+/// <summary>How benchmarks reach a ledger host: development tokens, GET and POST with a bearer, and a store that appends directly.</summary>
 public static class LedgerHttp
 {
+    /// <summary>A Marten store over the host's ledger with the host's event settings; the host owns the schema, this store only appends.</summary>
+    public static Marten.DocumentStore AppendingStore(string ledgerDb) => Marten.DocumentStore.For(o =>
+    {
+        o.Connection(ledgerDb);
+        o.DatabaseSchemaName = "ledger";
+        o.Events.StreamIdentity = JasperFx.Events.StreamIdentity.AsString;
+        o.Events.AppendMode = JasperFx.Events.EventAppendMode.Quick;
+        o.Events.MetadataConfig.CorrelationIdEnabled = true;
+        o.Events.MetadataConfig.CausationIdEnabled = true;
+        o.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
+    });
+
     public static async Task<string> Token(HttpClient http, string baseUrl, string body) =>
         JsonNode.Parse(await Post(http, baseUrl, "/dev/tokens", body, null))!["access_token"]!.GetValue<string>();
 

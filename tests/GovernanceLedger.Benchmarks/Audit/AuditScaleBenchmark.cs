@@ -38,17 +38,7 @@ public static class AuditScaleBenchmark
             for (var a = 0; a < apps; a++)
                 await Post(http, baseUrl, "/apps", $$"""{"app_id":"scale-app-{{a}}","owner":"owner{{a % 20}}@example.com","scopes":["read:customers"],"connectors":["postgres:salesdb"],"cost_center":"CC-{{a % 7}}"}""", admin);
 
-            await using var store = DocumentStore.For(o =>
-            {
-                o.Connection(ledgerDb);
-                o.DatabaseSchemaName = "ledger";
-                o.Events.StreamIdentity = StreamIdentity.AsString;
-                o.Events.AppendMode = EventAppendMode.Quick;
-                o.Events.MetadataConfig.CorrelationIdEnabled = true;
-                o.Events.MetadataConfig.CausationIdEnabled = true;
-                // The host owns the schema; this store only appends.
-                o.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
-            });
+            await using var store = LedgerHttp.AppendingStore(ledgerDb);
             var random = new Random(42);
             var seeded = 0;
             var append = Stopwatch.StartNew();

@@ -151,16 +151,7 @@ public static partial class StreamingBenchmark
 
     private static async Task AuditLagAsync(string kafka, string ledgerDb, int seconds)
     {
-        await using var store = DocumentStore.For(o =>
-        {
-            o.Connection(ledgerDb);
-            o.DatabaseSchemaName = "ledger";
-            o.Events.StreamIdentity = StreamIdentity.AsString;
-            o.Events.AppendMode = EventAppendMode.Quick;
-            o.Events.MetadataConfig.CorrelationIdEnabled = true;
-            o.Events.MetadataConfig.CausationIdEnabled = true;
-            o.AutoCreateSchemaObjects = JasperFx.AutoCreate.None;
-        });
+        await using var store = LedgerHttp.AppendingStore(ledgerDb);
         using var consumer = Consumer(kafka, "governance.audit.v1", latest: true);
         const int rate = 5000;
         const int batch = 100;

@@ -54,6 +54,10 @@ public sealed class Topic_governance_tests(StreamingFixture ledger)
         var invalid = await ledger.Post("/topics/requests", """{"topic":"Bad Topic!"}""", owner);
         invalid.Status.ShouldBe(400);
         invalid.Json!["errors"]!.AsArray().Select(e => e!["field"]!.GetValue<string>()).ShouldBe(["topic", "partitions", "retention_days", "purpose"]);
+        var malformed = await ledger.Post("/topics/requests", """{"topic": "sales.events.v1", "partitions": "many"}""", owner);
+        malformed.Status.ShouldBe(400);
+        malformed.Json!["errors"]![0]!["rule"]!.GetValue<string>().ShouldBe("json");
+        malformed.Json!["errors"]![0]!["field"]!.GetValue<string>().ShouldBe("partitions");
     }
 
     [Fact]

@@ -34,15 +34,8 @@ public static class DeclareConnector
     {
         var caller = Caller.From(http.User);
         if (!caller.IsAdmin) return Problem.Forbidden("platform-admin", "Declaring a CDC connector needs the platform-admin role.").ToResult();
-        DeclareConnectorRequest? body;
-        try
-        {
-            body = await JsonSerializer.DeserializeAsync<DeclareConnectorRequest>(http.Request.Body, cancellationToken: ct);
-        }
-        catch (JsonException e)
-        {
-            return Problem.Invalid("", "json", $"The body is not valid JSON: {e.Message}").ToResult();
-        }
+        var (body, malformed) = await JsonBody.ReadAsync<DeclareConnectorRequest>(http.Request, ct);
+        if (malformed is not null) return malformed.ToResult();
 
         var errors = new List<Violation>();
         if (body?.ConnectorId is not { Length: > 0 } id || !System.Text.RegularExpressions.Regex.IsMatch(id, "^[a-z][a-z0-9-]{1,40}$"))

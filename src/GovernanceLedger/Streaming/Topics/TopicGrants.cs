@@ -36,9 +36,8 @@ public static class TopicGrants
     {
         var caller = Caller.From(http.User);
         if (!caller.IsReviewer) return Problem.Forbidden("reviewer", "Granting topic access needs the security-reviewer or platform-admin role.").ToResult();
-        TopicGrantRequest? body;
-        try { body = await JsonSerializer.DeserializeAsync<TopicGrantRequest>(http.Request.Body, cancellationToken: ct); }
-        catch (JsonException e) { return Problem.Invalid("", "json", $"The body is not valid JSON: {e.Message}").ToResult(); }
+        var (body, malformed) = await JsonBody.ReadAsync<TopicGrantRequest>(http.Request, ct);
+        if (malformed is not null) return malformed.ToResult();
         var errors = new List<Violation>();
         if (body?.AppId is not { Length: > 0 }) errors.Add(new("app_id", "required", "app_id is required."));
         if (body?.Reason is not { Length: > 0 }) errors.Add(new("reason", "required", "reason is required."));

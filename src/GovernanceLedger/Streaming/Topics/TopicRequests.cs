@@ -34,15 +34,8 @@ public static class TopicRequests
         var caller = Caller.From(http.User);
         if (!caller.IsAdmin && !caller.Has(Role.AppOwner))
             return Problem.Forbidden("topic-requester", "Requesting a topic needs the app-owner or platform-admin role.").ToResult();
-        TopicRequest? body;
-        try
-        {
-            body = await JsonSerializer.DeserializeAsync<TopicRequest>(http.Request.Body, cancellationToken: ct);
-        }
-        catch (JsonException e)
-        {
-            return Problem.Invalid("", "json", $"The body is not valid JSON: {e.Message}").ToResult();
-        }
+        var (body, malformed) = await JsonBody.ReadAsync<TopicRequest>(http.Request, ct);
+        if (malformed is not null) return malformed.ToResult();
         var errors = new List<Violation>();
         if (body?.Topic is not { Length: > 0 } topic || !System.Text.RegularExpressions.Regex.IsMatch(topic, "^[a-z0-9][a-z0-9._-]{0,200}$"))
             errors.Add(new("topic", "topic-name", "topic is required: lowercase letters, digits, dots, dashes and underscores."));
