@@ -13,7 +13,6 @@ namespace GovernanceLedger.Streaming.Kafka;
 public sealed class AvroTopics : IDisposable
 {
     private readonly CachedSchemaRegistryClient _registry;
-    private readonly AvroSerializer<GenericRecord> _serializer;
     private readonly Dictionary<string, (RecordSchema Schema, string Text, DateTimeOffset FetchedAt)> _latest = [];
     // Keyed by schema instance (LatestAsync hands out the same instance until the schema changes), weakly, so
     // superseded schemas do not pile up.
@@ -27,7 +26,6 @@ public sealed class AvroTopics : IDisposable
             throw new InvalidOperationException("Kafka:SchemaRegistryUrl is not set; point it at a Confluent-compatible registry, for example this ledger's /registry.");
         // The latest version is re-read at most every second, so a registered evolution is used within about two seconds.
         _registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = settings.SchemaRegistryUrl, LatestCacheTtlSecs = 1 });
-        _serializer = new AvroSerializer<GenericRecord>(_registry, new AvroSerializerConfig { AutoRegisterSchemas = false });
     }
 
     public ISchemaRegistryClient Registry => _registry;
@@ -45,10 +43,6 @@ public sealed class AvroTopics : IDisposable
         var writer = Writer(topic, record.Schema) ?? await RegisteredWriterAsync(topic, record.Schema);
         return writer.Write(record);
     }
-
-    /// <summary>Confluent's own serializer, kept for comparison and for schemas outside the cache.</summary>
-    public Task<byte[]> SerializeWithConfluentAsync(string topic, GenericRecord record) =>
-        _serializer.SerializeAsync(record, new SerializationContext(MessageComponentType.Value, topic));
 
     private RegisteredWriter? Writer(string topic, RecordSchema schema)
     {
