@@ -9,7 +9,7 @@ using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
 using GovernanceLedger.Streaming;
 using GovernanceLedger.Telemetry;
-using Marten;
+using GovernanceLedger.Operations;
 using Scalar.AspNetCore;
 using Wolverine.Http;
 using Wolverine.Http.Marten;
@@ -40,6 +40,9 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseMiddleware<MetricsScrapeGuard>();
+// Every control-plane body is strict JSON before any endpoint sees it (the data plane checks its own).
+app.UseMiddleware<StrictJsonMiddleware>();
 // Data-plane requests carry app tokens, which the guard checks itself; trying them as people tokens
 // first would only cost a signature check and an exception per request.
 app.UseWhen(context => !AppTokenAuthentication.IsDataPlane(context.Request.Path), branch =>
@@ -55,12 +58,7 @@ app.MapWolverineEndpoints(opts =>
 {
     opts.MapMartenConcurrencyFailuresToConflict();
 });
-app.MapGet("/health", async (IDocumentStore store, PolicyEngine policies, CancellationToken ct) =>
-{
-    await using var session = store.QuerySession();
-    await session.QueryAsync<int>("select 1", ct);
-    return Results.Ok(new { status = "healthy", ledger = "reachable", policies_in_force = policies.Policies.Count });
-}).AllowAnonymous().WithTags("Operations");
+app.MapHealth();
 app.MapGateway();
 app.MapDataProxy();
 app.MapStreaming();

@@ -7,7 +7,10 @@ namespace GovernanceLedger.Tests;
 /// <summary>Apps and app tokens for data-plane tests.</summary>
 public static class DataPlaneScenarios
 {
-    /// <summary>An auto-approved app on the CRM route and the sales datasets, with PII granted.</summary>
+    /// <summary>The group every test end user belongs to, and every data app serves.</summary>
+    public const string EndUsers = "test-end-users";
+
+    /// <summary>An app on the CRM route and the sales datasets, with PII granted.</summary>
     public static async Task<string> DataApp(this LedgerFixture ledger, string prefix, JsonObject? quotas = null, params string[] extraScopes)
     {
         var appId = NewAppId(prefix);
@@ -18,6 +21,7 @@ public static class DataPlaneScenarios
                 ("customers", ["customer_id", "name", "email", "phone", "region"]),
                 ("sales_data", ["order_id", "customer_id", "region", "amount"])));
         if (quotas is not null) manifest["quotas"] = quotas;
+        manifest["audience"] = new JsonObject { ["groups"] = Strings(EndUsers) };
         var registered = await ledger.Register(manifest);
         registered.Status.ShouldBe(201, registered.Text);
         if (registered.Str("status") == "pending_review")
@@ -40,7 +44,7 @@ public static class DataPlaneScenarios
     /// <summary>An app token for an end user in a region, optionally narrowed to some scopes.</summary>
     public static async Task<string> AppToken(this LedgerFixture ledger, string appId, string? region = "EMEA", params string[] scopes)
     {
-        var person = new JsonObject { ["sub"] = $"user-{Guid.NewGuid():N}@example.com", ["roles"] = Strings() };
+        var person = new JsonObject { ["sub"] = $"user-{Guid.NewGuid():N}@example.com", ["roles"] = Strings(), ["groups"] = Strings(EndUsers) };
         if (region is not null) person["region"] = region;
         var user = await ledger.PersonToken(person);
         var body = scopes.Length > 0 ? new JsonObject { ["scopes"] = Strings(scopes) }.ToJsonString() : null;

@@ -24,6 +24,7 @@ public class LedgerFixture : IAsyncLifetime
     public string ConnectionString { get; private set; } = "";
     public string SalesConnectionString { get; private set; } = "";
     public GovernanceLedger.Gateway.DemoUpstream Upstream { get; private set; } = null!;
+    public const string ScrapeToken = "test-scrape-token";
     private string _database = "";
 
     public static string ServerConnectionString =>
@@ -60,6 +61,15 @@ public class LedgerFixture : IAsyncLifetime
     {
         ["Gateway:Routes:0:Upstream"] = Upstream.Url,
         ["Gateway:Routes:1:Upstream"] = Upstream.Url,
+        // A route for the gateway's own tests: header echo, an upstream failure, unmaskable and nested PII.
+        ["Gateway:Routes:2:Name"] = "diag",
+        ["Gateway:Routes:2:Upstream"] = Upstream.Url,
+        ["Gateway:Routes:2:Dataset"] = "contacts",
+        ["Gateway:Routes:2:Paths:0:Method"] = "GET", ["Gateway:Routes:2:Paths:0:Pattern"] = "/echo-headers", ["Gateway:Routes:2:Paths:0:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:2:Paths:1:Method"] = "GET", ["Gateway:Routes:2:Paths:1:Pattern"] = "/boom", ["Gateway:Routes:2:Paths:1:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:2:Paths:2:Method"] = "GET", ["Gateway:Routes:2:Paths:2:Pattern"] = "/export", ["Gateway:Routes:2:Paths:2:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:2:Paths:3:Method"] = "GET", ["Gateway:Routes:2:Paths:3:Pattern"] = "/contacts-nested", ["Gateway:Routes:2:Paths:3:Scopes:0"] = "read:contacts",
+        ["Metrics:ScrapeToken"] = ScrapeToken,
         ["Gateway:DemoUpstreamUrl"] = "",
         ["ConnectionStrings:SalesDb"] = SalesConnectionString
     };

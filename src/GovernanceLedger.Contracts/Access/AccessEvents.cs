@@ -11,12 +11,27 @@ public static class AccessDecisions
 
 /// <summary>
 /// One gateway or data-proxy request, allowed or denied. AppId is "unauthenticated" when no valid
-/// token was presented; ClaimedApp then holds whatever the token claimed, unverified.
+/// token was presented; ClaimedApp then holds whatever the token claimed, unverified. Text that
+/// comes from the request is cut to documented sizes (AccessFieldSizes). MaskedFields names the
+/// PII fields masked in the response.
 /// </summary>
 public sealed record AccessRecorded(
     string RequestId, string AppId, string? ClaimedApp, string? EndUser, string? TokenId,
     string Plane, string Route, string Method, string Path, int Status, double LatencyMs, long BytesIn, long BytesOut,
-    string Decision, string Reason, string? PolicyId, int? PolicyVersion, string? TraceId, DateTimeOffset At);
+    string Decision, string Reason, string? PolicyId, int? PolicyVersion, string? TraceId, DateTimeOffset At,
+    IReadOnlyList<string>? MaskedFields = null);
+
+/// <summary>The most characters an access event keeps of each field that a request can influence.</summary>
+public static class AccessFieldSizes
+{
+    public const int ClaimedApp = 128;
+    public const int EndUser = 254;
+    public const int TokenId = 64;
+    public const int Route = 64;
+    public const int Method = 16;
+    public const int Path = 256;
+    public const int Reason = 512;
+}
 
 /// <summary>A proxied dataset query: what was read, what was masked, and the filter's shape.</summary>
 public sealed record QueryExecuted(

@@ -32,6 +32,10 @@ public sealed record AppTokenIssued(
     string AppId, string TokenId, string KeyId, IReadOnlyList<string> Scopes, string? EndUser,
     DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At);
 
+/// <summary>A token request was refused: who asked, for whom, and the rule that refused it.</summary>
+public sealed record AppTokenRefused(
+    string AppId, string? EndUser, string Rule, string Reason, string Actor, DateTimeOffset At);
+
 public sealed record TokensRevoked(string AppId, IReadOnlyList<string> TokenIds, string Reason, string Actor, DateTimeOffset At);
 
 public sealed record AppRenewed(

@@ -20,7 +20,12 @@ public sealed record AppManifest
     public IReadOnlyList<string> PolicySets { get; init; } = [];
     /// <summary>Data-plane limits; null members fall back to the product defaults.</summary>
     public AppQuotas? Quotas { get; init; }
+    /// <summary>Who may use the app as its end user; null means the owner alone.</summary>
+    public AppAudience? Audience { get; init; }
 }
+
+/// <summary>People (lowercase e-mail addresses) and groups (from the people token's groups claim) an app serves.</summary>
+public sealed record AppAudience(IReadOnlyList<string> People, IReadOnlyList<string> Groups);
 
 public sealed record AppQuotas(int? RequestsPerDay, int? RequestsPerSecond, long? RowsPerDay)
 {

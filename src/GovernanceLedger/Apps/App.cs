@@ -19,6 +19,8 @@ public sealed record App
     public IReadOnlyList<string> Approvers { get; init; } = [];
     public DateTimeOffset? ExpiresAt { get; init; }
     public string? PausedBy { get; init; }
+    /// <summary>Who may use the app as its end user; null is the owner alone.</summary>
+    public AppAudience? Audience { get; init; }
 
     public bool IsExpiredAt(DateTimeOffset now) => ExpiresAt is { } at && now >= at;
 
@@ -48,8 +50,18 @@ public sealed record App
         Scopes = e.Manifest.Scopes,
         Datasets = e.Manifest.Datasets,
         ExpiresInDays = e.Manifest.ExpiresInDays,
-        DataRetentionDays = e.Manifest.DataRetentionDays
+        DataRetentionDays = e.Manifest.DataRetentionDays,
+        Audience = e.Manifest.Audience
     };
+
+    /// <summary>Whether a person may use this app as its end user: the owner always, others only when the audience names them.</summary>
+    public bool Serves(string subject, string? email, IReadOnlySet<string> groups)
+    {
+        var names = new[] { subject, email }.OfType<string>().Select(n => n.ToLowerInvariant()).ToList();
+        if (names.Contains(Owner, StringComparer.OrdinalIgnoreCase)) return true;
+        if (Audience is null) return false;
+        return names.Any(Audience.People.Contains) || groups.Any(Audience.Groups.Contains);
+    }
 
     public App Apply(AppRoutedToReview e) => this with { RequiredApprovals = e.RequiredApprovals };
     public App Apply(ApprovalGiven e) => this with { Approvers = [.. Approvers, e.Reviewer] };

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using Microsoft.Extensions.Options;
@@ -15,14 +13,6 @@ public static class DataProxySetup
         builder.Services.AddSingleton<EphemeralCredentials>();
         builder.Services.AddHostedService<CredentialSweeper>();
         builder.Services.AddSingleton<QueryDataset>();
-        builder.Services.AddSingleton(sp =>
-        {
-            var configured = sp.GetRequiredService<IOptions<DataProxyOptions>>().Value.MaskingSalt;
-            if (configured.Length > 0) return new Masking(Encoding.UTF8.GetBytes(configured));
-            // Without a configured salt, hashes are stable only for this process's lifetime.
-            sp.GetRequiredService<ILogger<Masking>>().LogWarning("DataProxy:MaskingSalt is not set; PII hashes will change on restart");
-            return new Masking(RandomNumberGenerator.GetBytes(32));
-        });
         return builder;
     }
 
@@ -41,8 +31,7 @@ public static class DataProxySetup
                 await recorder.DeniedAsync(context, QueryDataset.Plane, "data", denial!, start);
                 return AccessRecorder.Refusal(denial!);
             }
-            var piiScope = catalog.CurrentValue.PiiScope;
-            var unmasked = caller.Scopes.Contains(piiScope) && caller.App.Scopes.Contains(piiScope);
+            var unmasked = caller.MayReadPii(catalog.CurrentValue.PiiScope);
             var datasets = catalog.CurrentValue.DatasetList
                 .Where(d => d.Source.Length > 0 && caller.App.Datasets.Any(g => g.Name == d.Name) && caller.Scopes.Contains(d.RequiredScope))
                 .Select(d =>
@@ -52,7 +41,7 @@ public static class DataProxySetup
                     {
                         name = d.Name,
                         fields,
-                        masked_fields = unmasked ? [] : fields.Where(d.Pii.Contains).Select(f => new { field = f, masking = d.Masking.GetValueOrDefault(f, "hash") }).ToList(),
+                        masked_fields = unmasked ? [] : fields.Where(d.Pii.Contains).Select(f => new { field = f, masking = d.MaskingFor(f) }).ToList(),
                         row_level_security = d.RlsKey,
                         required_scope = d.RequiredScope
                     };

@@ -39,7 +39,6 @@ public sealed class QueryDataset(
         if (denial is not null || caller is null)
             return await RefuseAsync(context, route, denial!, start);
         activity?.SetTag("app_id", caller.AppId);
-        activity?.SetTag("owner", caller.App.Owner);
 
         var grant = caller.App.Datasets.FirstOrDefault(d => d.Name == dataset.Name);
         if (grant is null)
@@ -60,7 +59,7 @@ public sealed class QueryDataset(
                 $"Fields not granted to {caller.AppId}: {string.Join(", ", ungranted)}"), start);
 
         var pii = dataset.Pii.ToHashSet(StringComparer.Ordinal);
-        var unmasked = caller.Scopes.Contains(catalog.CurrentValue.PiiScope) && caller.App.Scopes.Contains(catalog.CurrentValue.PiiScope);
+        var unmasked = caller.MayReadPii(catalog.CurrentValue.PiiScope);
         var masked = unmasked ? [] : query.Fields.Where(pii.Contains).ToList();
         // Filtering or sorting on a masked field would reveal it one comparison at a time.
         var probing = unmasked ? [] : query.Filter.Select(c => c.Field).Concat(query.OrderBy.Select(o => o.Field)).Where(pii.Contains).Distinct().ToList();
@@ -107,7 +106,7 @@ public sealed class QueryDataset(
                     {
                         var value = reader.IsDBNull(i) ? null : reader.GetValue(i);
                         var field = query.Fields[i];
-                        row[field] = masked.Contains(field) ? masking.Apply(dataset.Masking.GetValueOrDefault(field, "hash"), value) : value;
+                        row[field] = masked.Contains(field) ? masking.Apply(dataset.MaskingFor(field), value) : value;
                     }
                     rows.Add(row);
                 }

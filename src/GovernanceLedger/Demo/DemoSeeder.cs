@@ -15,7 +15,7 @@ public sealed class DemoSeeder(
     IServiceProvider services, IConfiguration configuration, PolicyPublisher policiesLoaded, ILogger<DemoSeeder> logger) : IHostedService
 {
     private static readonly Caller Platform = new("demo-seeder@example.com", "demo-seeder@example.com",
-        new HashSet<string> { Role.PlatformAdmin }, IsAgent: false);
+        new HashSet<string> { Role.PlatformAdmin }, IsAgent: false, Groups: new HashSet<string>());
 
     public async Task StartAsync(CancellationToken ct)
     {

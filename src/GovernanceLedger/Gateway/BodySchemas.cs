@@ -17,7 +17,7 @@ public sealed class BodySchemas(IHostEnvironment environment)
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32 });
+            document = JsonDocument.Parse(body, StrictJson.DocumentOptions);
         }
         catch (JsonException e)
         {
@@ -39,6 +39,7 @@ public sealed class BodySchemas(IHostEnvironment environment)
     {
         var path = Path.Combine(AppContext.BaseDirectory, "schemas", file);
         if (!File.Exists(path)) path = Path.Combine(environment.ContentRootPath, "..", "..", "schemas", file);
-        return JsonSchema.FromText(File.ReadAllText(path), new BuildOptions { SchemaRegistry = new SchemaRegistry() });
+        return JsonSchema.FromText(Identifiers.AnchorSchemaPatterns(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!).ToJsonString(),
+            new BuildOptions { SchemaRegistry = new SchemaRegistry() });
     }
 }

@@ -50,6 +50,15 @@ public sealed class DemoUpstream : IAsyncDisposable
             return Results.Created("/responses", body);
         });
         app.MapGet("/echo-headers", (HttpRequest request) => request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()));
+        // Misbehaving answers, for the gateway's own checks: an error page full of internals, and PII in CSV.
+        app.MapGet("/boom", () => Results.Text("System.InvalidOperationException: boom\n   at Demo.Upstream.Handler() in /home/build/src/Upstream.cs:line 42",
+            "text/plain", statusCode: 500));
+        app.MapGet("/export", () => Results.Text(string.Join("\n", contacts.Values.Take(3).Select(c => $"{c["name"]},{c["email"]}")), "text/csv"));
+        app.MapGet("/contacts-nested", () => new JsonObject
+        {
+            ["page"] = new JsonObject { ["items"] = new JsonArray(contacts.Values.Take(2).Select(c => (JsonNode?)c.DeepClone()).ToArray()) },
+            ["Email"] = "owner@example.com"
+        });
         await app.StartAsync();
         return new DemoUpstream(app);
     }

@@ -1,23 +1,30 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Policies;
 using GovernanceLedger.Telemetry;
 using Microsoft.Extensions.Options;
 using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.Transforms;
 
 namespace GovernanceLedger.Gateway;
 
 /// <summary>
-/// /gw/{route}/{**rest}: admit the app (token, status, scopes, rate, quota), validate the body,
-/// forward with YARP, and commit the access event before the response is sent. Denials are
-/// committed before the refusal is written.
+/// /gw/{route}/{**rest}: find the exposed path, admit the app (token, status, scopes, rate, quota),
+/// check the body, forward with YARP under the gateway's own identity headers, mask PII in the
+/// answer, and commit the access event before the response is sent. Denials are committed before
+/// the refusal is written; an unexpected failure is recorded too.
 /// </summary>
 public sealed class GatewayProxy(
-    IHttpForwarder forwarder, DataPlaneGuard guard, AccessRecorder recorder, BodySchemas schemas,
-    IOptionsMonitor<GatewayOptions> options, LedgerTelemetry telemetry, ILogger<GatewayProxy> logger)
+    IHttpForwarder forwarder, DataPlaneGuard guard, AccessRecorder recorder, BodySchemas schemas, Masking masking,
+    IOptionsMonitor<GatewayOptions> options, IOptionsMonitor<DataCatalog> catalog, LedgerTelemetry telemetry, ILogger<GatewayProxy> logger)
 {
     public const string Plane = "gateway";
+    private const string UnknownRoute = "unknown";
+    private AccessRecorder Recorder => recorder;
+    private Masking Masking => masking;
+    private ILogger Logger => logger;
     private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
     {
         UseProxy = false,
@@ -29,57 +36,106 @@ public sealed class GatewayProxy(
         ConnectTimeout = TimeSpan.FromSeconds(10)
     });
 
-    private AccessRecorder Recorder => recorder;
-    private ILogger Logger => logger;
-
-    public async Task HandleAsync(HttpContext context, string route, string? rest)
+    public async Task HandleAsync(HttpContext context, string route)
     {
         var start = Stopwatch.GetTimestamp();
         using var activity = LedgerTelemetry.Source.StartActivity("gateway.request");
-        activity?.SetTag("gateway.route", route);
         var config = options.CurrentValue;
         var target = config.Routes.FirstOrDefault(r => string.Equals(r.Name, route, StringComparison.Ordinal));
+        var label = target?.Name ?? UnknownRoute;
+        activity?.SetTag("gateway.route", label);
+        try
+        {
+            await ServeAsync(context, target, label, config, start, activity);
+        }
+        catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        {
+            // Whatever went wrong, the attempt is in the ledger and the caller learns nothing of the internals.
+            logger.LogError(e, "Gateway request on route {Route} failed", label);
+            var caller = context.Items[nameof(AppCaller)] as AppCaller;
+            await RefuseAsync(context, label, new Denial(StatusCodes.Status500InternalServerError, "internal-error",
+                "The gateway could not handle the request.", caller?.AppId ?? Denial.Unauthenticated, null, caller?.EndUser, caller?.TokenId), start);
+        }
+    }
 
-        var (caller, denial) = target is null
-            ? (null, new Denial(StatusCodes.Status404NotFound, "unknown-route", $"No gateway route '{route}'.", Denial.Unauthenticated, null, null, null))
-            : !target.Scopes.TryGetValue(context.Request.Method, out var required)
-                ? (null, new Denial(StatusCodes.Status405MethodNotAllowed, "method-not-allowed",
-                    $"Route '{route}' does not accept {context.Request.Method}.", Denial.Unauthenticated, null, null, null))
-                : await guard.AdmitAsync(context, required);
+    private async Task ServeAsync(HttpContext context, GatewayRoute? target, string label, GatewayOptions config, long start, Activity? activity)
+    {
+        if (target is null)
+        {
+            await RefuseAsync(context, label, new Denial(StatusCodes.Status404NotFound, "unknown-route",
+                "No such gateway route.", Denial.Unauthenticated, null, null, null), start);
+            return;
+        }
 
-        if (caller is not null && target!.BodySchema is { } schema && context.Request.Method is "POST" or "PUT" or "PATCH")
-            denial = await ValidateBodyAsync(context, caller, schema, config.MaxBodyBytes);
-
+        var path = RemainderOf(context.Request.Path, target.Name);
+        var (outcome, exposed) = RouteMatch.Find(target, context.Request.Method, path);
+        var (caller, denial) = await guard.AdmitAsync(context, exposed?.Scopes ?? [], countRequest: exposed is not null);
+        denial ??= outcome switch
+        {
+            RouteMatch.Outcome.NotExposed => Deny(caller!, StatusCodes.Status404NotFound, "path-not-exposed",
+                $"Route '{target.Name}' does not expose this path."),
+            RouteMatch.Outcome.MethodNotAllowed => Deny(caller!, StatusCodes.Status405MethodNotAllowed, "method-not-allowed",
+                $"Route '{target.Name}' does not accept {context.Request.Method} on this path."),
+            _ => await CheckBodyAsync(context, caller!, exposed!, config.MaxBodyBytes)
+        };
         if (denial is not null || caller is null)
         {
-            denial ??= new Denial(StatusCodes.Status403Forbidden, "not-admitted", "The request was not admitted.", Denial.Unauthenticated, null, null, null);
-            activity?.SetTag("app_id", denial.AppId);
-            await RefuseAsync(context, route, denial, start);
+            activity?.SetTag("app_id", denial?.AppId);
+            await RefuseAsync(context, label, denial!, start);
             return;
         }
 
         activity?.SetTag("app_id", caller.AppId);
-        activity?.SetTag("owner", caller.App.Owner);
-        context.Items[nameof(AppCaller)] = caller;
-        context.Items["gateway.route"] = route;
-        context.Items["gateway.start"] = start;
-        var error = await forwarder.SendAsync(context, target!.Upstream, _client, ForwarderRequestConfig.Empty,
-            new Transformer(this, rest ?? ""));
-        if (error != ForwarderError.None && !context.Items.ContainsKey("gateway.recorded"))
+        var dataset = target.Dataset is { } name ? catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == name) : null;
+        var exchange = new Exchange(this, caller, target.Name, path, start,
+            dataset is { Pii.Count: > 0 } && !caller.MayReadPii(catalog.CurrentValue.PiiScope) ? dataset : null, config.MaxMaskedResponseBytes);
+        var error = await forwarder.SendAsync(context, target.Upstream, _client, ForwarderRequestConfig.Empty, exchange);
+        if (error != ForwarderError.None && !exchange.Recorded)
         {
             // The upstream failed before answering: nothing was served, but the attempt is recorded.
             var failure = context.Features.Get<IForwarderErrorFeature>()?.Exception?.Message ?? error.ToString();
-            logger.LogWarning("Gateway route {Route} failed: {Error}", route, failure);
-            await recorder.AllowedAsync(context, Plane, route, caller, context.Response.StatusCode, 0, start, $"upstream error: {error}");
+            logger.LogWarning("Gateway route {Route} failed: {Error}", target.Name, failure);
+            await recorder.AllowedAsync(context, Plane, target.Name, caller, context.Response.StatusCode, 0, start, $"upstream error: {error}");
         }
-        Count(caller.AppId, route, context.Response.StatusCode, "allow", start);
+        Count(caller.AppId, label, context.Response.StatusCode, "allow", start);
     }
 
-    private async Task RefuseAsync(HttpContext context, string route, Denial denial, long start)
+    /// <summary>The path after /gw/{route}, as the server decoded it (an encoded '/' stays encoded and is refused).</summary>
+    private static string RemainderOf(PathString path, string route)
+    {
+        var full = path.Value ?? "";
+        var prefix = "/gw/" + route;
+        return full.Length > prefix.Length ? full[prefix.Length..] : "";
+    }
+
+    private async Task<Denial?> CheckBodyAsync(HttpContext context, AppCaller caller, ExposedPath exposed, int maxBytes)
+    {
+        var request = context.Request;
+        if (!StrictJson.HasBody(request))
+            return exposed.BodySchema is null ? null : Deny(caller, StatusCodes.Status400BadRequest, "body-required", "This request needs a JSON body.");
+        if (exposed.BodySchema is null)
+            return Deny(caller, StatusCodes.Status400BadRequest, "body-not-allowed", $"{request.Method} on this path takes no body.");
+
+        request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: maxBytes + 1);
+        var (bytes, problem) = await StrictJson.ReadAsync(request, maxBytes, "The request body", context.RequestAborted);
+        if (problem is not null)
+            return Deny(caller, problem.Status, problem.Errors.FirstOrDefault()?.Rule ?? "body", problem.Detail);
+        request.Body.Position = 0;
+
+        var violations = schemas.Validate(exposed.BodySchema, bytes!);
+        if (violations.Count == 0) return null;
+        var detail = string.Join("; ", violations.Select(v => $"{(v.Field.Length == 0 ? "(body)" : v.Field)}: {v.Rule}"));
+        return Deny(caller, StatusCodes.Status400BadRequest, "body-schema", $"The body does not match {exposed.BodySchema}: {detail}");
+    }
+
+    private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
+        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion);
+
+    private async Task RefuseAsync(HttpContext context, string label, Denial denial, long start)
     {
         try
         {
-            await recorder.DeniedAsync(context, Plane, route, denial, start);
+            await recorder.DeniedAsync(context, Plane, label, denial, start);
         }
         catch (Exception e)
         {
@@ -87,79 +143,130 @@ public sealed class GatewayProxy(
             await Problem.Unavailable("The ledger is unavailable, so the request is refused.").ToResult().ExecuteAsync(context);
             return;
         }
-        Count(denial.AppId, route, denial.Status, "deny", start);
+        Count(denial.AppId, label, denial.Status, "deny", start);
         await AccessRecorder.Refusal(denial).ExecuteAsync(context);
     }
 
-    private async Task<Denial?> ValidateBodyAsync(HttpContext context, AppCaller caller, string schema, int maxBytes)
+    private void Count(string appId, string label, int status, string decision, long start)
     {
-        context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: maxBytes + 1);
-        using var buffer = new MemoryStream();
-        try
-        {
-            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-        }
-        catch (IOException)
-        {
-            return new Denial(StatusCodes.Status413PayloadTooLarge, "max-body-bytes", $"Request bodies are limited to {maxBytes} bytes.",
-                caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion);
-        }
-        if (buffer.Length > maxBytes)
-            return new Denial(StatusCodes.Status413PayloadTooLarge, "max-body-bytes", $"Request bodies are limited to {maxBytes} bytes.",
-                caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion);
-        context.Request.Body.Position = 0;
-
-        var violations = schemas.Validate(schema, buffer.GetBuffer().AsMemory(0, (int)buffer.Length));
-        if (violations.Count == 0) return null;
-        var detail = string.Join("; ", violations.Select(v => $"{(v.Field.Length == 0 ? "(body)" : v.Field)}: {v.Rule}"));
-        return new Denial(StatusCodes.Status400BadRequest, "body-schema", $"The body does not match {schema}: {detail}",
-            caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion);
-    }
-
-    private void Count(string appId, string route, int status, string decision, long start)
-    {
-        var tags = new TagList { { "app_id", appId }, { "route", route }, { "status", status }, { "decision", decision } };
+        var tags = new TagList { { "app_id", appId }, { "route", label }, { "status", status }, { "decision", decision } };
         telemetry.GatewayRequests.Add(1, tags);
         telemetry.GatewayDuration.Record(AccessRecorder.Elapsed(start), tags);
     }
 
-    /// <summary>Rewrites the path, strips the app token, and commits the access event once the upstream has answered.</summary>
-    private sealed class Transformer(GatewayProxy gateway, string rest) : HttpTransformer
+    /// <summary>
+    /// One forwarded request: the path and identity headers on the way out; on the way back, the upstream's
+    /// failures replaced by a problem, PII masked, and the access event committed before anything is sent.
+    /// </summary>
+    private sealed class Exchange(
+        GatewayProxy gateway, AppCaller caller, string route, string path, long start, DatasetEntry? maskBy, int maxMaskedBytes) : HttpTransformer
     {
+        public bool Recorded { get; private set; }
+
         public override async ValueTask TransformRequestAsync(HttpContext context, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken ct)
         {
             await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, ct);
-            var caller = (AppCaller)context.Items[nameof(AppCaller)]!;
-            proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, "/" + rest, context.Request.QueryString);
-            proxyRequest.Headers.Authorization = null;
-            proxyRequest.Headers.Remove("Cookie");
-            proxyRequest.Headers.TryAddWithoutValidation("X-App-Id", caller.AppId);
-            if (caller.EndUser is { } user) proxyRequest.Headers.TryAddWithoutValidation("X-End-User", user);
-            proxyRequest.Headers.TryAddWithoutValidation("X-Request-Id", AccessRecorder.RequestId(context));
-            proxyRequest.Headers.Host = null;
+            proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, path, context.Request.QueryString);
+            UpstreamHeaders.Rewrite(proxyRequest, context, caller);
+            // The gateway masks by reading the body: ask for it uncompressed.
+            proxyRequest.Headers.AcceptEncoding.Clear();
         }
 
         public override async ValueTask<bool> TransformResponseAsync(HttpContext context, HttpResponseMessage? proxyResponse, CancellationToken ct)
         {
             if (proxyResponse is null) return await base.TransformResponseAsync(context, proxyResponse, ct);
-            var caller = (AppCaller)context.Items[nameof(AppCaller)]!;
-            var route = (string)context.Items["gateway.route"]!;
-            var start = (long)context.Items["gateway.start"]!;
+            var upstreamStatus = (int)proxyResponse.StatusCode;
             try
             {
-                await gateway.Recorder.AllowedAsync(context, Plane, route, caller, (int)proxyResponse.StatusCode,
-                    proxyResponse.Content.Headers.ContentLength ?? 0, start, "served");
-                context.Items["gateway.recorded"] = true;
+                if (upstreamStatus >= 500)
+                {
+                    // The upstream's own error page may carry stack traces and paths: the app gets a problem citing the status.
+                    await RecordAsync(context, StatusCodes.Status502BadGateway, 0, $"upstream answered {upstreamStatus}", null);
+                    await new Problem(StatusCodes.Status502BadGateway, "https://governance-ledger.dev/problems/upstream-error", "Upstream error",
+                        $"The upstream of route '{route}' answered {upstreamStatus}.", [new Violation("", "upstream-status", upstreamStatus.ToString(System.Globalization.CultureInfo.InvariantCulture))])
+                        .ToResult().ExecuteAsync(context);
+                    return false;
+                }
+                if (maskBy is not null && HasBody(proxyResponse))
+                    return await ServeMaskedAsync(context, proxyResponse, upstreamStatus, ct);
+
+                await RecordAsync(context, upstreamStatus, proxyResponse.Content.Headers.ContentLength ?? 0, "served", null);
             }
-            catch (Exception e)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Nothing is served without its access event (fail closed).
                 gateway.Logger.LogError(e, "Could not record an access; answering 503 instead of the upstream response");
-                context.Items["gateway.recorded"] = true;
+                Recorded = true;
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 return false;
             }
-            return await base.TransformResponseAsync(context, proxyResponse, ct);
+            var proxied = await base.TransformResponseAsync(context, proxyResponse, ct);
+            UpstreamHeaders.StripInternals(context.Response);
+            return proxied;
+        }
+
+        private async ValueTask<bool> ServeMaskedAsync(HttpContext context, HttpResponseMessage proxyResponse, int upstreamStatus, CancellationToken ct)
+        {
+            var content = proxyResponse.Content;
+            var json = StrictJson.IsJsonMediaType(content.Headers.ContentType?.ToString()) && content.Headers.ContentEncoding.Count == 0;
+            byte[]? body = null;
+            if (json && (content.Headers.ContentLength ?? 0) <= maxMaskedBytes)
+            {
+                body = await ReadBoundedAsync(content, maxMaskedBytes, ct);
+            }
+            JsonNode? document = null;
+            if (body is not null)
+            {
+                try
+                {
+                    document = JsonNode.Parse(body, documentOptions: StrictJson.DocumentOptions);
+                }
+                catch (JsonException)
+                {
+                    document = null;
+                }
+            }
+            if (document is null)
+            {
+                // A response that cannot be read cannot be masked: it is not passed on unmasked.
+                await RecordAsync(context, StatusCodes.Status502BadGateway, 0, "upstream response cannot be masked", null);
+                await new Problem(StatusCodes.Status502BadGateway, "https://governance-ledger.dev/problems/unmaskable-response", "Upstream response refused",
+                    $"Route '{route}' carries PII and its upstream's answer is not JSON the gateway can mask.", []).ToResult().ExecuteAsync(context);
+                return false;
+            }
+
+            var masked = ResponseMasking.Mask(document, maskBy!, gateway.Masking);
+            var bytes = JsonSerializer.SerializeToUtf8Bytes(document);
+            await RecordAsync(context, upstreamStatus, bytes.Length, "served", masked);
+            await base.TransformResponseAsync(context, proxyResponse, ct);
+            UpstreamHeaders.StripInternals(context.Response);
+            context.Response.Headers.ContentLength = bytes.Length;
+            context.Response.ContentType = "application/json; charset=utf-8";
+            await context.Response.Body.WriteAsync(bytes, ct);
+            return false;
+        }
+
+        private static bool HasBody(HttpResponseMessage response) =>
+            response.StatusCode is not (HttpStatusCode.NoContent or HttpStatusCode.NotModified) && response.Content.Headers.ContentLength != 0;
+
+        private static async Task<byte[]?> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct)
+        {
+            await using var stream = await content.ReadAsStreamAsync(ct);
+            using var buffer = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await stream.ReadAsync(chunk, ct)) > 0)
+            {
+                buffer.Write(chunk, 0, read);
+                if (buffer.Length > max) return null;
+            }
+            return buffer.ToArray();
+        }
+
+        private async Task RecordAsync(HttpContext context, int status, long bytesOut, string reason, IReadOnlyList<string>? masked)
+        {
+            await gateway.Recorder.AllowedAsync(context, Plane, route, caller, status, bytesOut, start, reason, masked);
+            Recorded = true;
         }
     }
 }

@@ -16,7 +16,7 @@ public static class GatewaySetup
     }
 
     public static void MapGateway(this WebApplication app) =>
-        app.Map("/gw/{route}/{**rest}", (HttpContext context, string route, string? rest, GatewayProxy gateway) => gateway.HandleAsync(context, route, rest))
+        app.Map("/gw/{route}/{**rest}", (HttpContext context, string route, GatewayProxy gateway) => gateway.HandleAsync(context, route))
             .AllowAnonymous()
             .WithTags("Gateway")
             .ExcludeFromDescription();
@@ -34,6 +34,14 @@ public static class DataPlaneSetup
         builder.Services.AddSingleton<AccessRecorder>();
         builder.Services.AddSingleton<UsageLimits>();
         builder.Services.AddSingleton<DataPlaneGuard>();
+        builder.Services.AddSingleton(sp =>
+        {
+            var configured = sp.GetRequiredService<IConfiguration>()["DataProxy:MaskingSalt"] ?? "";
+            if (configured.Length > 0) return new Masking(System.Text.Encoding.UTF8.GetBytes(configured));
+            // Without a configured salt, hashes are stable only for this process's lifetime.
+            sp.GetRequiredService<ILogger<Masking>>().LogWarning("DataProxy:MaskingSalt is not set; PII hashes will change on restart");
+            return new Masking(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        });
         return builder;
     }
 }

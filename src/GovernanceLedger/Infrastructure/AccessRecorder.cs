@@ -16,17 +16,22 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)
 
     public Task DeniedAsync(HttpContext context, string plane, string route, Denial denial, long startTimestamp) =>
         RecordAsync(context, new AccessRecorded(
-            RequestId(context), denial.AppId, denial.ClaimedApp, denial.EndUser, denial.TokenId, plane, route,
-            context.Request.Method, Truncate(context.Request.Path.Value), denial.Status, Elapsed(startTimestamp),
-            context.Request.ContentLength ?? 0, 0, AccessDecisions.Deny, $"{denial.Rule}: {denial.Reason}",
+            RequestId(context), denial.AppId, Cut(denial.ClaimedApp, AccessFieldSizes.ClaimedApp), Cut(denial.EndUser, AccessFieldSizes.EndUser),
+            Cut(denial.TokenId, AccessFieldSizes.TokenId), plane, Cut(route, AccessFieldSizes.Route)!,
+            Cut(context.Request.Method, AccessFieldSizes.Method)!, Cut(context.Request.Path.Value ?? "", AccessFieldSizes.Path)!, denial.Status,
+            Elapsed(startTimestamp), context.Request.ContentLength ?? 0, 0, AccessDecisions.Deny,
+            Cut($"{denial.Rule}: {denial.Reason}", AccessFieldSizes.Reason)!,
             denial.PolicyId, denial.PolicyVersion, Activity.Current?.TraceId.ToString(), clock.GetUtcNow()), denial.AppId);
 
-    public Task AllowedAsync(HttpContext context, string plane, string route, AppCaller caller, int status, long bytesOut, long startTimestamp, string reason) =>
+    public Task AllowedAsync(
+        HttpContext context, string plane, string route, AppCaller caller, int status, long bytesOut, long startTimestamp, string reason,
+        IReadOnlyList<string>? maskedFields = null) =>
         RecordAsync(context, new AccessRecorded(
-            RequestId(context), caller.AppId, null, caller.EndUser, caller.TokenId, plane, route,
-            context.Request.Method, Truncate(context.Request.Path.Value), status, Elapsed(startTimestamp),
-            context.Request.ContentLength ?? 0, bytesOut, AccessDecisions.Allow, reason,
-            caller.PolicyId, caller.PolicyVersion, Activity.Current?.TraceId.ToString(), clock.GetUtcNow()), caller.AppId);
+            RequestId(context), caller.AppId, null, Cut(caller.EndUser, AccessFieldSizes.EndUser), Cut(caller.TokenId, AccessFieldSizes.TokenId),
+            plane, Cut(route, AccessFieldSizes.Route)!, Cut(context.Request.Method, AccessFieldSizes.Method)!,
+            Cut(context.Request.Path.Value ?? "", AccessFieldSizes.Path)!, status, Elapsed(startTimestamp),
+            context.Request.ContentLength ?? 0, bytesOut, AccessDecisions.Allow, Cut(reason, AccessFieldSizes.Reason)!,
+            caller.PolicyId, caller.PolicyVersion, Activity.Current?.TraceId.ToString(), clock.GetUtcNow(), maskedFields), caller.AppId);
 
     public Task RecordAsync(HttpContext context, object @event, string appId)
     {
@@ -36,7 +41,7 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)
 
     public static double Elapsed(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
 
-    private static string Truncate(string? path) => path is null ? "" : path.Length <= 512 ? path : path[..512];
+    private static string? Cut(string? text, int max) => text is null ? null : text.Length <= max ? text : text[..max];
 
     /// <summary>Problem+json for a refused data-plane request, with Retry-After when waiting helps.</summary>
     public static IResult Refusal(Denial denial)

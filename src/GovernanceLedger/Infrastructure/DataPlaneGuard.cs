@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
+using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Contracts.Policies;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
@@ -12,7 +13,11 @@ namespace GovernanceLedger.Infrastructure;
 /// <summary>The app behind an admitted data-plane request, as its token and the ledger say.</summary>
 public sealed record AppCaller(
     string AppId, string? EndUser, string? EndUserRegion, string? TokenId, IReadOnlySet<string> Scopes, AppSnapshot App,
-    string PolicyId, int PolicyVersion);
+    string PolicyId, int PolicyVersion)
+{
+    /// <summary>PII is shown only when both the token and the app's grant carry the PII scope.</summary>
+    public bool MayReadPii(string piiScope) => Scopes.Contains(piiScope) && App.Scopes.Contains(piiScope);
+}
 
 /// <summary>Why a data-plane request was refused, in a form both the response and the access event use.</summary>
 public sealed record Denial(
@@ -35,7 +40,13 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         var auth = await context.AuthenticateAsync(AppTokenAuthentication.Scheme);
         if (!auth.Succeeded || auth.Principal is null)
             return (null, new Denial(StatusCodes.Status401Unauthorized, "app-token",
-                auth.Failure?.Message ?? "An app token (Authorization: Bearer) is required.",
+                // One plain sentence: the library's message names key ids and internals an attacker should not see.
+                auth.Failure switch
+                {
+                    null => "An app token (Authorization: Bearer) is required.",
+                    SecurityTokenExpiredException => "The app token has expired.",
+                    _ => "The app token is not valid."
+                },
                 Denial.Unauthenticated, UnverifiedSubject(context), null, null));
 
         var principal = auth.Principal;
@@ -109,7 +120,7 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         try
         {
             var sub = new JsonWebToken(header["Bearer ".Length..].Trim()).Subject;
-            return sub is { Length: <= 200 } ? sub : sub?[..200];
+            return sub is null ? null : StrictJson.Bounded(sub, AccessFieldSizes.ClaimedApp);
         }
         catch (Exception e) when (e is ArgumentException or SecurityTokenMalformedException)
         {

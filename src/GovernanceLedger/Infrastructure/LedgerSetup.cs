@@ -63,6 +63,7 @@ public static class LedgerSetup
         {
             o.SerializerOptions.PropertyNamingPolicy = ApiJson.PropertyNamingPolicy;
             o.SerializerOptions.DictionaryKeyPolicy = null;
+            o.SerializerOptions.AllowDuplicateProperties = false;
         });
         return builder;
     }

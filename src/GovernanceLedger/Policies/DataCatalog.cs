@@ -38,4 +38,6 @@ public sealed class DatasetEntry
     public string RequiredScope { get; init; } = "";
     /// <summary>How each PII field is masked for tokens without the PII scope: partial, hash or redact.</summary>
     public Dictionary<string, string> Masking { get; init; } = new(StringComparer.Ordinal);
+
+    public string MaskingFor(string field) => Masking.GetValueOrDefault(field, "hash");
 }

@@ -44,13 +44,13 @@ public sealed class PolicyEngine
         Interlocked.Increment(ref _generation);
     }
 
-    public IReadOnlyList<PolicyVerdict> Evaluate(AppManifest manifest, DataCatalog catalog)
+    public IReadOnlyList<PolicyVerdict> Evaluate(AppManifest manifest, DataCatalog catalog, AppQuotas ceiling)
     {
         var policies = Policies;
         if (policies.Count == 0)
             throw new InvalidOperationException("No policies are loaded; refusing to decide without them (fail closed).");
 
-        var input = PolicyInput.From(manifest, catalog);
+        var input = PolicyInput.From(manifest, catalog, ceiling);
         return policies.Where(p => p.Document.Stage == PolicyStages.Registration).Select(p => Evaluate(p, input)).ToList();
     }
 

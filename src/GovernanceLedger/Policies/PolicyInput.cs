@@ -8,7 +8,8 @@ namespace GovernanceLedger.Policies;
 /// </summary>
 public static class PolicyInput
 {
-    public static IDictionary<string, object?> From(AppManifest m, DataCatalog catalog)
+    /// <param name="ceiling">The most the app may ask for without review: its template's quotas, else the product defaults.</param>
+    public static IDictionary<string, object?> From(AppManifest m, DataCatalog catalog, AppQuotas ceiling)
     {
         var connectors = catalog.Connectors;
         var datasets = catalog.Datasets;
@@ -27,6 +28,14 @@ public static class PolicyInput
             .SelectMany(c => connectors[c].Scopes)
             .ToHashSet(StringComparer.Ordinal);
         var unofferedScopes = m.Scopes.Where(s => !offered.Contains(s)).ToList();
+        var quotas = m.Quotas ?? new AppQuotas(null, null, null);
+        var aboveCeiling = new List<string>();
+        if (quotas.EffectiveRequestsPerDay > ceiling.EffectiveRequestsPerDay)
+            aboveCeiling.Add($"requests_per_day {quotas.EffectiveRequestsPerDay} > {ceiling.EffectiveRequestsPerDay}");
+        if (quotas.EffectiveRequestsPerSecond > ceiling.EffectiveRequestsPerSecond)
+            aboveCeiling.Add($"requests_per_second {quotas.EffectiveRequestsPerSecond} > {ceiling.EffectiveRequestsPerSecond}");
+        if (quotas.EffectiveRowsPerDay > ceiling.EffectiveRowsPerDay)
+            aboveCeiling.Add($"rows_per_day {quotas.EffectiveRowsPerDay} > {ceiling.EffectiveRowsPerDay}");
         var writeResources = m.Scopes.Where(s => s.StartsWith("write:", StringComparison.Ordinal)).Select(s => s["write:".Length..]).ToList();
 
         return new Dictionary<string, object?>
@@ -70,7 +79,10 @@ public static class PolicyInput
                 ["write_resources"] = List(writeResources),
                 ["unknown_datasets"] = List(unknownDatasets),
                 ["unknown_fields"] = List(unknownFields),
-                ["unoffered_scopes"] = List(unofferedScopes)
+                ["unoffered_scopes"] = List(unofferedScopes),
+                ["quotas_above_ceiling"] = List(aboveCeiling),
+                ["audience_people"] = List(m.Audience?.People ?? []),
+                ["audience_groups"] = List(m.Audience?.Groups ?? [])
             },
             ["settings"] = new Dictionary<string, object?>
             {

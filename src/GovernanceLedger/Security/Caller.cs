@@ -3,9 +3,17 @@ using System.Security.Claims;
 namespace GovernanceLedger.Security;
 
 /// <summary>The person (or agent) behind a control-plane request, as their bearer token says.</summary>
-public sealed record Caller(string Subject, string? Email, IReadOnlySet<string> Roles, bool IsAgent)
+public sealed record Caller(string Subject, string? Email, IReadOnlySet<string> Roles, bool IsAgent, IReadOnlySet<string> Groups)
 {
     public string Actor => IsAgent ? $"agent:{Subject}" : $"person:{Subject}";
+
+    /// <summary>
+    /// The human behind the token, whatever it claims to be acting as: an agent token and a person token
+    /// of the same subject are the same person when it comes to counting approvals.
+    /// </summary>
+    public string Person => $"person:{Subject}";
+
+    public bool MayRegister => Has(Role.AppOwner) || Has(Role.PlatformAdmin);
 
     public bool Has(string role) => Roles.Contains(role);
     public bool IsAdmin => Has(Role.PlatformAdmin);
@@ -24,7 +32,8 @@ public sealed record Caller(string Subject, string? Email, IReadOnlySet<string> 
         var roles = user.FindAll(PeopleAuthentication.RoleClaim).Concat(user.FindAll(ClaimTypes.Role))
             .Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
         var isAgent = string.Equals(user.FindFirstValue("actor_type"), "agent", StringComparison.Ordinal);
-        return new Caller(subject, email, roles, isAgent);
+        var groups = user.FindAll("groups").Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
+        return new Caller(subject, email, roles, isAgent, groups);
     }
 }
 

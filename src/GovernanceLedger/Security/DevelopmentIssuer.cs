@@ -29,6 +29,7 @@ public sealed class DevelopmentIssuer
         };
         if (request.ActorType is { } actorType) claims["actor_type"] = actorType;
         if (request.Region is { } region) claims["region"] = region;
+        if (request.Groups is { Length: > 0 } groups) claims["groups"] = groups;
 
         var token = Handler.CreateToken(new SecurityTokenDescriptor
         {
@@ -45,4 +46,4 @@ public sealed class DevelopmentIssuer
 }
 
 public sealed record DevTokenRequest(
-    string Sub, string[]? Roles, string? Email, string? Region, string? ActorType, int? ExpiresInMinutes);
+    string Sub, string[]? Roles, string? Email, string? Region, string? ActorType, int? ExpiresInMinutes, string[]? Groups = null);

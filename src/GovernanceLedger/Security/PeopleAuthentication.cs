@@ -31,6 +31,20 @@ public static class PeopleAuthentication
             {
                 options.MapInboundClaims = false;
                 options.Audience = audience;
+                // Refusals are one plain sentence: no library error codes, key ids or parser internals.
+                options.IncludeErrorDetails = false;
+                options.Events = new JwtBearerEvents
+                {
+                    OnChallenge = async context =>
+                    {
+                        context.HandleResponse();
+                        context.Response.Headers.WWWAuthenticate = "Bearer";
+                        await Plain(context.Response, StatusCodes.Status401Unauthorized, "Unauthenticated",
+                            "Sign in first: this needs a valid people token (Authorization: Bearer).");
+                    },
+                    OnForbidden = context => Plain(context.Response, StatusCodes.Status403Forbidden, "Forbidden",
+                        "Your roles do not allow this request.")
+                };
                 options.TokenValidationParameters = new TokenValidationParameters
                 {
                     ValidateIssuer = true,
@@ -60,14 +74,26 @@ public static class PeopleAuthentication
         builder.Services.AddAuthorizationBuilder()
             .SetFallbackPolicy(null)
             .AddPolicy(Policies.Person, p => p.RequireAuthenticatedUser())
+            .AddPolicy(Policies.Registrant, p => p.RequireRole(Role.AppOwner, Role.PlatformAdmin))
             .AddPolicy(Policies.Reviewer, p => p.RequireRole(Role.SecurityReviewer, Role.PlatformAdmin))
             .AddPolicy(Policies.Admin, p => p.RequireRole(Role.PlatformAdmin));
         return builder;
     }
 
+    private static Task Plain(HttpResponse response, int status, string title, string sentence)
+    {
+        response.StatusCode = status;
+        return Results.Problem(new Microsoft.AspNetCore.Mvc.ProblemDetails
+        {
+            Status = status, Title = title, Detail = sentence, Type = $"https://governance-ledger.dev/problems/{title.ToLowerInvariant()}"
+        }).ExecuteAsync(response.HttpContext);
+    }
+
     public static class Policies
     {
         public const string Person = "person";
+        /// <summary>Registering an app: app owners and platform admins.</summary>
+        public const string Registrant = "registrant";
         public const string Reviewer = "reviewer";
         public const string Admin = "admin";
     }

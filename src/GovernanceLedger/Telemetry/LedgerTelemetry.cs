@@ -6,7 +6,7 @@ using OpenTelemetry.Trace;
 
 namespace GovernanceLedger.Telemetry;
 
-/// <summary>Traces and metrics for the ledger, tagged with app_id and owner so dashboards can slice by app.</summary>
+/// <summary>Traces and metrics for the ledger, tagged with app_id (never a person) so dashboards can slice by app.</summary>
 public sealed class LedgerTelemetry : IDisposable
 {
     public const string Name = "GovernanceLedger";

@@ -132,8 +132,12 @@ public static class DataPlaneBenchmark
             {"app_id":"bench-app","owner":"bench@example.com","scopes":["read:contacts","read:sales_data"],
              "connectors":["postgres:salesdb","crm:contacts"],
              "datasets":[{"name":"sales_data","fields":["order_id","region","amount"]}],
-             "quotas":{"requests_per_day":100000000,"requests_per_second":100000,"rows_per_day":100000000000}}
+             "quotas":{"requests_per_day":100000000,"requests_per_second":100000,"rows_per_day":100000000000},
+             "audience":{"people":["bench.user@example.com"]}}
             """, owner);
+        // Quotas above the defaults are a reviewer's call.
+        var reviewer = (await Post("/dev/tokens", """{"sub":"bench.reviewer@example.com","roles":["security-reviewer"]}""", null))["access_token"]!.GetValue<string>();
+        await Post("/apps/bench-app/approvals", """{"decision":"approve","reason":"load test quotas"}""", reviewer);
         var user = (await Post("/dev/tokens", """{"sub":"bench.user@example.com","region":"EMEA"}""", null))["access_token"]!.GetValue<string>();
         var token = (await Post("/apps/bench-app/tokens", """{"expires_in":3600}""", user))["access_token"]!.GetValue<string>();
         await Task.Delay(1000);   // let the host's app directory pick the app up

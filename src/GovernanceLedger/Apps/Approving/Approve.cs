@@ -23,28 +23,35 @@ public static class Approve
             return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required for every review decision.");
         if (!reviewer.IsReviewer)
             return Problem.Forbidden("reviewer-role", "Only a security reviewer or a platform admin may decide on an app.");
+        if (reviewer.IsAgent)
+            return Problem.Forbidden("agents-never-approve", "An agent cannot decide on an app; a person must.");
         if (reviewer.Owns(app.Owner))
             return Problem.Forbidden("no-self-approval", "An owner cannot review their own app.");
         if (app.Status != AppStatus.PendingReview)
             return Problem.Conflict("not-pending", $"The app is {app.Status}, not pending review.");
-        if (app.Approvers.Contains(reviewer.Actor))
+        // One human counts once, whatever their token says they act as.
+        if (app.Approvers.Select(PersonOf).Contains(reviewer.Person))
             return Problem.Conflict("one-person-counts-once",
                 "You have already approved this app; the next approval must come from a different reviewer.");
 
         if (request.Decision == "reject")
             return Decision.Accept(new AppRejected(app.Id, request.Reason, null, null, reviewer.Actor, now));
 
-        var given = new ApprovalGiven(app.Id, reviewer.Actor, request.Reason, now);
-        var approvers = app.Approvers.Append(reviewer.Actor).ToList();
+        var given = new ApprovalGiven(app.Id, reviewer.Person, request.Reason, now);
+        var approvers = app.Approvers.Append(reviewer.Person).ToList();
         if (approvers.Count < app.RequiredApprovals)
             return Decision.Accept(given);
 
         var expiresAt = now.AddDays(app.ExpiresInDays);
         return Decision.Accept(
             given,
-            new AppApproved(app.Id, approvers, request.Reason, expiresAt, reviewer.Actor, now),
-            new AccessGranted(app.Id, app.Scopes, app.Datasets, reviewer.Actor, now));
+            new AppApproved(app.Id, approvers, request.Reason, expiresAt, reviewer.Person, now),
+            new AccessGranted(app.Id, app.Scopes, app.Datasets, reviewer.Person, now));
     }
+
+    /// <summary>Approvals recorded before agents were refused may name "agent:sub": the same person as "person:sub".</summary>
+    private static string PersonOf(string actor) =>
+        actor.StartsWith("agent:", StringComparison.Ordinal) ? "person:" + actor["agent:".Length..] : actor;
 
     [WolverinePost("/apps/{appId}/approvals", OperationId = "decideOnApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Apps")]

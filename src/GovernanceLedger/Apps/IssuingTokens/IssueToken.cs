@@ -18,7 +18,7 @@ public sealed record TokenRequest(IReadOnlyList<string>? Scopes, string? Subject
 public sealed record TokenResponse(string AccessToken, string TokenType, int ExpiresIn, string Scope, string TokenId);
 
 /// <summary>Who the token is for: the app, and the person behind it when there is one.</summary>
-public sealed record EndUser(string Subject, string? Email, string? Region);
+public sealed record EndUser(string Subject, string? Email, string? Region, IReadOnlySet<string> Groups);
 
 public static class IssueToken
 {
@@ -29,11 +29,14 @@ public static class IssueToken
         if (app.Status != AppStatus.Active || app.IsExpiredAt(now))
             return Problem.Forbidden("app-not-active",
                 $"The app is {(app.IsExpiredAt(now) && app.Status == AppStatus.Active ? AppStatus.Expired : app.Status)}; only active apps receive tokens.");
-        var actsForApp = caller.IsAdmin || caller.Owns(app.Owner);
-        if (subject is not null && !actsForApp)
+        var owner = caller.Owns(app.Owner);
+        if (subject is not null && !owner && !caller.IsAdmin)
             return Problem.Forbidden("exchange-by-owner", "Only the app's owner may exchange another person's token.");
-        // The owner asking for themselves gets a plain app token; anyone else is the end user behind it.
-        var endUser = subject ?? (actsForApp ? null : callerAsUser);
+        // The owner asking for themselves gets a plain app token; anyone else is the end user behind it,
+        // and must be someone the app was declared to serve.
+        var endUser = subject ?? (owner ? null : callerAsUser);
+        if (endUser is not null && !app.Serves(endUser.Subject, endUser.Email, endUser.Groups))
+            return Problem.Forbidden("audience", $"{endUser.Email ?? endUser.Subject} is not in the audience of {app.Id}.");
 
         var scopes = request.Scopes ?? app.Scopes;
         var ungranted = scopes.Select((s, i) => (s, i)).Where(x => !app.Scopes.Contains(x.s)).ToList();
@@ -63,9 +66,9 @@ public static class IssueToken
         EndUser? subject = null;
         if (request.SubjectToken is { } subjectToken)
         {
-            var (person, error) = await people.ValidateAsync(subjectToken, ct);
+            var (person, _) = await people.ValidateAsync(subjectToken, ct);
             if (person is null)
-                return Problem.Invalid("subject_token", "valid-people-token", $"The subject token was refused: {error}").ToResult();
+                return Problem.Invalid("subject_token", "valid-people-token", "The subject token is not a valid people token (signature, issuer, audience or lifetime).").ToResult();
             subject = ToEndUser(person);
         }
 
@@ -77,18 +80,27 @@ public static class IssueToken
         var now = clock.GetUtcNow();
         var lifetime = request.ExpiresIn is { } s ? TimeSpan.FromSeconds(s) : settings.DefaultLifetime;
         var decision = Decide(app, caller, request, subject, ToEndUser(user), Guid.NewGuid().ToString("N"), key.KeyId, lifetime, now);
-        if (decision.Problem is { } problem) return problem.ToResult();
+        if (decision.Problem is { } problem)
+        {
+            // A refused credential is a governance decision too: it goes on the app's timeline with its rule.
+            var refusedFor = subject ?? (caller.Owns(app.Owner) ? null : ToEndUser(user));
+            session.Events.Append(TokenStreams.For(appId, now), new AppTokenRefused(appId,
+                refusedFor is null ? null : StrictJson.Bounded(refusedFor.Email ?? refusedFor.Subject, 254),
+                problem.Errors.FirstOrDefault()?.Rule ?? "refused", problem.Detail, caller.Actor, now));
+            return problem.ToResult();
+        }
 
         // A pause that commits while this request is in flight can still see one token out; the
         // data plane refuses paused apps on every request, so that token opens nothing.
         var issued = decision.Events.OfType<AppTokenIssued>().Single();
         session.Events.Append(TokenStreams.For(appId, now), issued);
-        telemetry.TokensIssued.Add(1, new("app_id", appId), new("owner", app.Owner));
+        telemetry.TokensIssued.Add(1, new KeyValuePair<string, object?>("app_id", appId));
         var token = writer.Write(key, app, issued, issued.EndUser is null ? null : subject ?? ToEndUser(user));
         return Results.Ok(new TokenResponse(token, "Bearer", (int)lifetime.TotalSeconds, string.Join(' ', issued.Scopes), issued.TokenId));
     }
 
     private static EndUser ToEndUser(ClaimsPrincipal person) =>
         new(person.FindFirstValue("sub") ?? throw new InvalidOperationException("people token without sub"),
-            person.FindFirstValue("email"), person.FindFirstValue("region"));
+            person.FindFirstValue("email"), person.FindFirstValue("region"),
+            person.FindAll("groups").Select(c => c.Value).ToHashSet(StringComparer.Ordinal));
 }

@@ -23,35 +23,13 @@ public sealed partial class ManifestReader
         if (!File.Exists(path))
             path = Path.Combine(environment.ContentRootPath, "..", "..", "schemas", "manifest.schema.json");
         // A registry of its own: the global one refuses a second host in the same process (tests, benchmarks).
-        _schema = JsonSchema.FromText(File.ReadAllText(path), new BuildOptions { SchemaRegistry = new SchemaRegistry() });
+        _schema = JsonSchema.FromText(Identifiers.AnchorSchemaPatterns(JsonNode.Parse(File.ReadAllText(path))!).ToJsonString(),
+            new BuildOptions { SchemaRegistry = new SchemaRegistry() });
     }
 
-    /// <summary>Reads at most <see cref="MaxBytes"/> of JSON from the body as an object.</summary>
-    public static async Task<(JsonObject? Body, Problem? Problem)> ReadObjectAsync(HttpRequest request, CancellationToken ct)
-    {
-        if (request.ContentLength > MaxBytes)
-            return (null, Problem.Invalid("", "maxBytes", $"The manifest must be at most {MaxBytes} bytes."));
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > MaxBytes)
-                return (null, Problem.Invalid("", "maxBytes", $"The manifest must be at most {MaxBytes} bytes."));
-        }
-        try
-        {
-            var node = JsonNode.Parse(buffer.ToArray(), documentOptions: new JsonDocumentOptions { MaxDepth = 16 });
-            return node is JsonObject obj
-                ? (obj, null)
-                : (null, Problem.Invalid("", "type", "The manifest must be a JSON object."));
-        }
-        catch (JsonException e)
-        {
-            return (null, Problem.Invalid("", "json", $"The body is not valid JSON: {e.Message}"));
-        }
-    }
+    /// <summary>Reads at most <see cref="MaxBytes"/> of strict JSON from the body as an object.</summary>
+    public static Task<(JsonObject? Body, Problem? Problem)> ReadObjectAsync(HttpRequest request, CancellationToken ct) =>
+        StrictJson.ReadObjectAsync(request, MaxBytes, "The manifest", ct);
 
     public (AppManifest? Manifest, Problem? Problem) Validate(JsonObject body)
     {
@@ -67,6 +45,11 @@ public sealed partial class ManifestReader
                 .ToArray();
             return (null, Problem.Invalid($"The manifest breaks {violations.Length} rule(s) of manifest.schema.json.", violations));
         }
+        // Names, ids and descriptions are read by people: nothing in them may be invisible.
+        var hidden = Identifiers.InvisibleIn(body).Select(field =>
+            new Violation(field, "visible-text", $"'{field}' contains a control, invisible or unassigned character")).ToArray();
+        if (hidden.Length > 0)
+            return (null, Problem.Invalid($"The manifest has {hidden.Length} field(s) with characters a reader cannot see.", hidden));
         return (ToManifest(body), null);
     }
 
@@ -101,7 +84,8 @@ public sealed partial class ManifestReader
         ["cost_center"] = "letters, digits, '.', '_' or '-'",
         ["template"] = "a lowercase template id",
         ["name"] = "a lowercase identifier (letters, digits, '_')",
-        ["fields"] = "a lowercase identifier (letters, digits, '_')"
+        ["fields"] = "a lowercase identifier (letters, digits, '_')",
+        ["groups"] = "a lowercase group name (letters, digits, '.', '_' or '-')"
     };
 
     /// <summary>"datasets[0].fields[2]" is checked against the rule for "fields".</summary>
@@ -123,7 +107,8 @@ public sealed partial class ManifestReader
         return new AppManifest
         {
             AppId = o["app_id"]!.GetValue<string>(),
-            Owner = o["owner"]!.GetValue<string>(),
+            // E-mail addresses are compared case-insensitively everywhere; the ledger keeps one form.
+            Owner = o["owner"]!.GetValue<string>().ToLowerInvariant(),
             Description = o["description"]?.GetValue<string>(),
             Scopes = Strings(o["scopes"]),
             Connectors = Strings(o["connectors"]),
@@ -137,6 +122,9 @@ public sealed partial class ManifestReader
             PolicySets = Strings(o["policy_sets"]),
             Quotas = o["quotas"] is JsonObject q
                 ? new AppQuotas(Int(q["requests_per_day"]), Int(q["requests_per_second"]), q["rows_per_day"] is { } rows ? (long)rows.GetValue<decimal>() : null)
+                : null,
+            Audience = o["audience"] is JsonObject a
+                ? new AppAudience(Strings(a["people"]).Select(p => p.ToLowerInvariant()).Distinct().ToList(), Strings(a["groups"]))
                 : null
         };
     }

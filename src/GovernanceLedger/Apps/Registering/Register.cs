@@ -10,7 +10,7 @@ namespace GovernanceLedger.Apps.Registering;
 public static class Register
 {
     /// <summary>Registers a micro app from its manifest; policies decide whether it is approved, reviewed or rejected.</summary>
-    [WolverinePost("/apps", OperationId = "registerApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
+    [WolverinePost("/apps", OperationId = "registerApp"), Authorize(Policy = PeopleAuthentication.Policies.Registrant)]
     [Tags("Apps")]
     public static async Task<IResult> Post(
         HttpRequest request, ClaimsPrincipal user, ManifestReader reader, Registrar registrar,

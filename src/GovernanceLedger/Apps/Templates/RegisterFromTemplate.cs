@@ -12,7 +12,7 @@ namespace GovernanceLedger.Apps.Templates;
 public static class RegisterFromTemplate
 {
     /// <summary>Registers an app from a template; the body holds app_id, owner and any overrides.</summary>
-    [WolverinePost("/apps/from-template/{template}", OperationId = "registerAppFromTemplate"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
+    [WolverinePost("/apps/from-template/{template}", OperationId = "registerAppFromTemplate"), Authorize(Policy = PeopleAuthentication.Policies.Registrant)]
     [Tags("Apps")]
     public static async Task<IResult> Post(
         string template, HttpRequest request, ClaimsPrincipal user, TemplateCatalog templates, ManifestReader reader,

@@ -14,6 +14,9 @@ public sealed class TemplateCatalog
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = true };
 
+    /// <summary>How a template's "quotas" object reads as <see cref="Contracts.Apps.AppQuotas"/>.</summary>
+    public static readonly JsonSerializerOptions QuotaJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
     public TemplateCatalog()
     {
         var path = Path.Combine(AppContext.BaseDirectory, "Apps", "Templates", "templates.json");

@@ -2,7 +2,7 @@ using System.Globalization;
 using Avro;
 using Avro.Generic;
 using GovernanceLedger.Contracts.Streaming;
-using GovernanceLedger.DataProxy;
+using GovernanceLedger.Infrastructure;
 
 namespace GovernanceLedger.Streaming.Cdc;
 

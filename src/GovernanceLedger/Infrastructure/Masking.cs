@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace GovernanceLedger.DataProxy;
+namespace GovernanceLedger.Infrastructure;
 
 /// <summary>
 /// PII masking for tokens without the PII scope. "partial" keeps enough to recognise a value

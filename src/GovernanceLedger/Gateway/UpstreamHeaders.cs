@@ -1,0 +1,45 @@
+using GovernanceLedger.Infrastructure;
+
+namespace GovernanceLedger.Gateway;
+
+/// <summary>
+/// What an upstream hears about a request is the gateway's word alone. Request headers pass only from
+/// a short allowlist (content negotiation and conditional requests); every identity, forwarding and
+/// tracing header a client sends is dropped, whatever its spelling, and the gateway sets its own.
+/// Upstream responses lose the headers that describe the upstream's internals or set cookies.
+/// </summary>
+public static class UpstreamHeaders
+{
+    private static readonly HashSet<string> Passed = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Accept", "Accept-Language", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "User-Agent"
+    };
+
+    private static readonly HashSet<string> PassedContent = new(StringComparer.OrdinalIgnoreCase) { "Content-Type", "Content-Length" };
+
+    private static readonly string[] UpstreamInternals =
+        ["Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version", "X-SourceFiles", "Set-Cookie"];
+
+    public static void Rewrite(HttpRequestMessage proxyRequest, HttpContext context, AppCaller caller)
+    {
+        foreach (var name in proxyRequest.Headers.Select(h => h.Key).ToList())
+            if (!Passed.Contains(name)) proxyRequest.Headers.Remove(name);
+        if (proxyRequest.Content is { } content)
+            foreach (var name in content.Headers.Select(h => h.Key).ToList())
+                if (!PassedContent.Contains(name)) content.Headers.Remove(name);
+
+        proxyRequest.Headers.Host = null;
+        proxyRequest.Headers.TryAddWithoutValidation("X-App-Id", caller.AppId);
+        if (caller.EndUser is { } user) proxyRequest.Headers.TryAddWithoutValidation("X-End-User", user);
+        // The request id is the access event's id, so an upstream log line leads straight to the ledger.
+        proxyRequest.Headers.TryAddWithoutValidation("X-Request-Id", AccessRecorder.RequestId(context));
+        if (context.Connection.RemoteIpAddress is { } address)
+            proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-For", address.ToString());
+        proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Proto", context.Request.Scheme);
+    }
+
+    public static void StripInternals(HttpResponse response)
+    {
+        foreach (var name in UpstreamInternals) response.Headers.Remove(name);
+    }
+}

@@ -1,0 +1,196 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace GovernanceLedger.Infrastructure;
+
+/// <summary>
+/// The one way a JSON request body is read. A body is accepted only when every reader would see the
+/// same thing: a JSON media type, valid UTF-8, no duplicate member names (one copy would otherwise win
+/// silently), strings that are valid UTF-16 (no lone surrogates), numbers representable as decimals,
+/// and bounded size and depth. Anything else is a problem naming the field and the rule, never a 500.
+/// </summary>
+public static class StrictJson
+{
+    public const int MaxDepth = 32;
+
+    public static readonly JsonDocumentOptions DocumentOptions = new()
+    {
+        MaxDepth = MaxDepth,
+        AllowDuplicateProperties = false,
+        CommentHandling = JsonCommentHandling.Disallow,
+        AllowTrailingCommas = false
+    };
+
+    /// <summary>application/json, or any application/*+json type (the schema registry's among them).</summary>
+    public static bool IsJsonMediaType(string? contentType)
+    {
+        if (string.IsNullOrWhiteSpace(contentType)) return false;
+        if (!Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)) return false;
+        if (media.Charset.HasValue && !media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase)) return false;
+        var type = media.MediaType.Value ?? "";
+        return type.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || (type.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>Whether the request carries a body at all (a length above zero, or a chunked body).</summary>
+    public static bool HasBody(HttpRequest request) =>
+        request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0);
+
+    /// <summary>
+    /// Reads the whole body (at most <paramref name="maxBytes"/>) and checks it. <paramref name="what"/> names the
+    /// body in messages ("The manifest", "The query").
+    /// </summary>
+    public static async Task<(byte[]? Bytes, Problem? Problem)> ReadAsync(HttpRequest request, int maxBytes, string what, CancellationToken ct)
+    {
+        if (!IsJsonMediaType(request.ContentType))
+            return (null, new Problem(StatusCodes.Status415UnsupportedMediaType, "https://governance-ledger.dev/problems/media-type",
+                "Unsupported media type", $"{what} must be sent as application/json (UTF-8).",
+                [new Violation("content-type", "media-type", $"{what} must be sent as application/json (UTF-8); got '{Bounded(request.ContentType ?? "none", 80)}'.")]));
+        if (request.ContentLength > maxBytes) return (null, TooLarge(what, maxBytes));
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > maxBytes) return (null, TooLarge(what, maxBytes));
+        }
+        var bytes = buffer.ToArray();
+        if (bytes.Length == 0)
+            return (null, Problem.Invalid("", "required", $"{what} is missing: send a JSON object."));
+        return Check(bytes, what) is { } problem ? (null, problem) : (bytes, null);
+    }
+
+    /// <summary>Reads and checks the body, then parses it as an object.</summary>
+    public static async Task<(JsonObject? Body, Problem? Problem)> ReadObjectAsync(HttpRequest request, int maxBytes, string what, CancellationToken ct)
+    {
+        var (bytes, problem) = await ReadAsync(request, maxBytes, what, ct);
+        if (problem is not null) return (null, problem);
+        return JsonNode.Parse(bytes, documentOptions: DocumentOptions) is JsonObject body
+            ? (body, null)
+            : (null, Problem.Invalid("", "type", $"{what} must be a JSON object."));
+    }
+
+    /// <summary>Null when the bytes are strict JSON; otherwise the first problem, with the field's path.</summary>
+    public static Problem? Check(ReadOnlyMemory<byte> bytes, string what)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(bytes, DocumentOptions);
+        }
+        catch (JsonException e)
+        {
+            var duplicate = e.Message.Contains("duplicate", StringComparison.OrdinalIgnoreCase);
+            var field = e.Path is { Length: > 1 } path ? ToField(path) : "";
+            return duplicate
+                ? Problem.Invalid(field, "duplicate-key", $"{what} names a member twice{(field.Length > 0 ? $" at '{field}'" : "")}; each member may appear once.")
+                : Problem.Invalid(field, "json", $"{what} is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
+        }
+        catch (ArgumentException)
+        {
+            return Problem.Invalid("", "utf-8", $"{what} is not valid UTF-8.");
+        }
+        using (document)
+            return Walk(document.RootElement, "", what);
+    }
+
+    private static Problem? Walk(JsonElement element, string path, string what)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var member in element.EnumerateObject())
+                {
+                    if (!IsWellFormed(member.Name))
+                        return Problem.Invalid(path, "utf-16", $"{what} has a member name that is not valid Unicode text.");
+                    var inner = Walk(member.Value, path.Length == 0 ? member.Name : $"{path}.{member.Name}", what);
+                    if (inner is not null) return inner;
+                }
+                return null;
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    var inner = Walk(item, $"{path}[{i++}]", what);
+                    if (inner is not null) return inner;
+                }
+                return null;
+            case JsonValueKind.String:
+                string text;
+                try
+                {
+                    text = element.GetString()!;
+                }
+                catch (InvalidOperationException)
+                {
+                    return Problem.Invalid(path, "utf-16", $"'{path}' is not valid Unicode text (a lone surrogate).");
+                }
+                return IsWellFormed(text) ? null : Problem.Invalid(path, "utf-16", $"'{path}' is not valid Unicode text (a lone surrogate).");
+            case JsonValueKind.Number:
+                return element.TryGetDecimal(out _)
+                    ? null
+                    : Problem.Invalid(path, "number-range", $"'{path}' is a number outside the range this service accepts (at most 28 significant digits, no overflow).");
+            default:
+                return null;
+        }
+    }
+
+    private static bool IsWellFormed(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]))
+            {
+                if (i + 1 >= text.Length || !char.IsLowSurrogate(text[i + 1])) return false;
+                i++;
+            }
+            else if (char.IsLowSurrogate(text[i])) return false;
+        }
+        return true;
+    }
+
+    /// <summary>"$.filter[0].value" becomes "filter[0].value".</summary>
+    private static string ToField(string jsonPath) => jsonPath.TrimStart('$').TrimStart('.');
+
+    private static Problem TooLarge(string what, int maxBytes) =>
+        new(StatusCodes.Status413PayloadTooLarge, "https://governance-ledger.dev/problems/too-large", "Payload too large",
+            $"{what} must be at most {maxBytes} bytes.", [new Violation("", "max-bytes", $"{what} must be at most {maxBytes} bytes.")]);
+
+    /// <summary>Cuts untrusted text to a documented size before it is echoed or stored.</summary>
+    public static string Bounded(string text, int max) => text.Length <= max ? text : text[..max] + "…";
+}
+
+/// <summary>
+/// Control-plane requests with a body: the body must pass <see cref="StrictJson"/> before any endpoint
+/// binds it, so every endpoint, hand-mapped or bound by the framework, gets the same rules. The
+/// data plane reads its own bodies, because its refusals are access events.
+/// </summary>
+public sealed class StrictJsonMiddleware(RequestDelegate next)
+{
+    public const int MaxBytes = 64 * 1024;
+    /// <summary>Avro schemas run larger than commands.</summary>
+    public const int MaxRegistryBytes = 512 * 1024;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (!StrictJson.HasBody(request) || Security.AppTokenAuthentication.IsDataPlane(request.Path))
+        {
+            await next(context);
+            return;
+        }
+        var limit = request.Path.StartsWithSegments("/registry") ? MaxRegistryBytes : MaxBytes;
+        var (bytes, problem) = await StrictJson.ReadAsync(request, limit, "The request body", context.RequestAborted);
+        if (problem is not null)
+        {
+            await problem.ToResult().ExecuteAsync(context);
+            return;
+        }
+        request.Body = new MemoryStream(bytes!, writable: false);
+        request.ContentLength = bytes!.Length;
+        await next(context);
+    }
+}

@@ -1,0 +1,39 @@
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Policies;
+
+namespace GovernanceLedger.Operations;
+
+/// <summary>GET /health: 200 when the ledger answers and policies are loaded, otherwise 503 naming what is down.</summary>
+public static class Health
+{
+    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(2);
+
+    public static void MapHealth(this WebApplication app) =>
+        app.MapGet("/health", CheckAsync).AllowAnonymous().WithTags("Operations");
+
+    private static async Task<IResult> CheckAsync(LedgerDatabase ledger, PolicyEngine policies, ILogger<LedgerDatabase> logger, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(Budget);
+        var reachable = true;
+        try
+        {
+            await using var command = ledger.Source.CreateCommand("select 1");
+            await command.ExecuteScalarAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or OperationCanceledException or TimeoutException or InvalidOperationException)
+        {
+            logger.LogWarning(e, "Health check: the ledger database did not answer");
+            reachable = false;
+        }
+        var loaded = policies.Policies.Count > 0;
+        var body = new
+        {
+            status = reachable && loaded ? "healthy" : "unhealthy",
+            ledger = reachable ? "reachable" : "unreachable",
+            policies = loaded ? "loaded" : "not loaded",
+            policies_in_force = policies.Policies.Count
+        };
+        return reachable && loaded ? Results.Ok(body) : Results.Json(body, statusCode: StatusCodes.Status503ServiceUnavailable);
+    }
+}
