@@ -17,13 +17,18 @@ if [ -z "${GOVLEDGER_PG:-}" ]; then
   mkdir -p "$(dirname "$pg_data")"
   [ "$(id -u)" = 0 ] && chown postgres "$(dirname "$pg_data")"
   pg_start "$pg_data" "$pg_port"
-  GOVLEDGER_PG="Host=127.0.0.1;Port=$pg_port;Username=postgres"
+  GOVLEDGER_PG="Host=127.0.0.1;Port=$pg_port;Username=postgres;Password=$PG_PASSWORD"
   echo "PostgreSQL: 127.0.0.1:$pg_port (data in $pg_data; stop it with: pg_ctl -D $pg_data stop)"
 else
   echo "PostgreSQL: using GOVLEDGER_PG from the environment"
 fi
 
 base="http://$address:$port"
+# Prometheus scrapes /metrics with this bearer token; it is made once and kept beside the data.
+scrape_file=${GOVLEDGER_SCRAPE_TOKEN_FILE:-/var/tmp/govledger/scrape-token}
+mkdir -p "$(dirname "$scrape_file")"
+[ -s "$scrape_file" ] || (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > "$scrape_file")
+export Metrics__ScrapeToken=${Metrics__ScrapeToken:-$(cat "$scrape_file")}
 cat <<TXT
 
 GovernanceLedger is starting on $base (Development: demo data and a development token issuer).
@@ -35,6 +40,7 @@ Try next, in another shell:
   curl -s $base/apps/my-first-app -H "authorization: Bearer \$TOKEN"
   curl -s -X POST $base/apps/my-first-app/tokens -H "authorization: Bearer \$TOKEN"
   API reference: $base/scalar   OpenAPI: $base/openapi/v1.json   Policies: $base/policies
+  Metrics: curl -s $base/metrics -H "authorization: Bearer \$(cat $scrape_file)"
 
 TXT
 

@@ -43,11 +43,13 @@ public static class Scenarios
         return await ledger.Post("/apps", manifest.ToJsonString(), token);
     }
 
-    /// <summary>Registers the example manifest (auto-approved) and returns its id.</summary>
-    public static async Task<string> ActiveApp(this LedgerFixture ledger, string prefix = "active")
+    /// <summary>Registers the example manifest (auto-approved) and returns its id; audience people may use it besides its owner.</summary>
+    public static async Task<string> ActiveApp(this LedgerFixture ledger, string prefix = "active", params string[] audience)
     {
         var appId = NewAppId(prefix);
-        var response = await ledger.Register(ExampleManifest(appId));
+        var manifest = ExampleManifest(appId);
+        if (audience.Length > 0) manifest["audience"] = new JsonObject { ["people"] = Strings(audience) };
+        var response = await ledger.Register(manifest);
         response.Status.ShouldBe(201, response.Text);
         response.Str("status").ShouldBe("active");
         return appId;

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Policies;
 using Marten;
 using Microsoft.Extensions.Options;
@@ -10,12 +11,14 @@ using Npgsql;
 namespace GovernanceLedger.DataProxy;
 
 /// <summary>A short-lived PostgreSQL login the proxy holds for one app on one source.</summary>
-public sealed record AppLogin(string AppId, string Source, string Role, DateTimeOffset ValidUntil, NpgsqlDataSource DataSource);
+public sealed record AppLogin(string AppId, string Source, string Role, DateTimeOffset ValidUntil, NpgsqlDataSource DataSource, RowContext.Key Context);
 
 /// <summary>
 /// Per-app database logins: LOGIN roles with VALID UNTIL a short time ahead, members of a per-app
-/// group role that may only SELECT the curated views (and the base-table columns behind them) of
-/// the datasets the app was granted. Rotated before they run out; minting and expiry are ledger
+/// group role that may only SELECT the app's granted columns of the curated views (and the same
+/// base-table columns behind them) of the datasets it was granted. Row-level security reads its
+/// context through governed.region() (see <see cref="RowContext"/>), so a leaked login reads no more
+/// than the proxy would serve the app. Rotated before they run out; minting and expiry are ledger
 /// events, the password never is. The proxy alone knows the password; apps never see one.
 /// </summary>
 public sealed class EphemeralCredentials(
@@ -25,10 +28,11 @@ public sealed class EphemeralCredentials(
     private readonly ConcurrentDictionary<string, AppLogin> _logins = new();
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new();
     private readonly List<AppLogin> _retiring = [];
+    private readonly ConcurrentDictionary<string, Lazy<Task<RowContext.Key>>> _contextKeys = new();
 
     public static string StreamFor(string appId) => $"db-credentials:{appId}";
 
-    public async Task<AppLogin> LoginAsync(string appId, string source, IReadOnlyList<string> grantedDatasets, CancellationToken ct)
+    public async Task<AppLogin> LoginAsync(string appId, string source, IReadOnlyList<DatasetRequest> grantedDatasets, CancellationToken ct)
     {
         var key = $"{appId}|{source}";
         var renewBefore = TimeSpan.FromMinutes(options.CurrentValue.CredentialLifetimeMinutes) / 3;
@@ -50,7 +54,7 @@ public sealed class EphemeralCredentials(
         }
     }
 
-    private async Task<AppLogin> MintAsync(string appId, string source, IReadOnlyList<string> grantedDatasets, CancellationToken ct)
+    private async Task<AppLogin> MintAsync(string appId, string source, IReadOnlyList<DatasetRequest> grantedDatasets, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         var validUntil = now.AddMinutes(options.CurrentValue.CredentialLifetimeMinutes);
@@ -58,10 +62,13 @@ public sealed class EphemeralCredentials(
         var group = $"app_grp_{slug}";
         var role = $"app_{slug}_{now:yyyyMMddHHmmss}_{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
         var password = Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)).Replace('+', 'x').Replace('/', 'y').TrimEnd('=');
-        var datasets = catalog.CurrentValue.DatasetList.Where(d => d.Source == source && grantedDatasets.Contains(d.Name)).ToList();
+        var datasets = catalog.CurrentValue.DatasetList.Where(d => d.Source == source)
+            .Select(d => (Dataset: d, Grant: grantedDatasets.FirstOrDefault(g => g.Name == d.Name)))
+            .Where(x => x.Grant is not null).ToList();
 
         var adminConnection = configuration.GetConnectionString(source)
             ?? throw new InvalidOperationException($"ConnectionStrings:{source} is not configured for the data proxy.");
+        var context = await ContextKeyAsync(source, adminConnection, ct);
         await using (var admin = new NpgsqlConnection(adminConnection))
         {
             await admin.OpenAsync(ct);
@@ -74,10 +81,16 @@ public sealed class EphemeralCredentials(
                   end if;
                 end $$;
                 """);
-            foreach (var dataset in datasets)
+            foreach (var (dataset, grant) in datasets)
             {
                 var (schema, view) = SplitView(dataset.View);
-                var columns = string.Join(", ", dataset.Fields.Select(Ident));
+                // Only the columns the app was granted: a leaked login reads no column the proxy would not serve.
+                var granted = dataset.Fields.Where(grant!.Fields.Contains).ToList();
+                if (granted.Count == 0) continue;
+                var columns = string.Join(", ", granted.Select(Ident));
+                // Start from nothing, so a group role that once held more keeps no leftover column.
+                sql.AppendLine($"revoke all on {Ident(schema)}.{Ident(view)} from {Ident(group)};");
+                sql.AppendLine($"revoke all on public.{Ident(view)} from {Ident(group)};");
                 sql.AppendLine($"grant usage on schema {Ident(schema)} to {Ident(group)};");
                 sql.AppendLine($"grant select ({columns}) on {Ident(schema)}.{Ident(view)} to {Ident(group)};");
                 // security_invoker views check the base table as the caller: grant the same columns there.
@@ -99,7 +112,22 @@ public sealed class EphemeralCredentials(
         {
             Username = role, Password = password, MaxPoolSize = 20, ConnectionIdleLifetime = 60, ApplicationName = $"data-proxy:{appId}"
         };
-        return new AppLogin(appId, source, role, validUntil, NpgsqlDataSource.Create(builder.ConnectionString));
+        return new AppLogin(appId, source, role, validUntil, NpgsqlDataSource.Create(builder.ConnectionString), context);
+    }
+
+    /// <summary>The source's row-context key, installed on first use (once per source and process).</summary>
+    private Task<RowContext.Key> ContextKeyAsync(string source, string adminConnection, CancellationToken ct)
+    {
+        var lazy = _contextKeys.GetOrAdd(source, _ => new Lazy<Task<RowContext.Key>>(async () =>
+        {
+            await using var admin = new NpgsqlConnection(adminConnection);
+            await admin.OpenAsync(CancellationToken.None);
+            return await RowContext.EnsureAsync(admin, CancellationToken.None);
+        }));
+        var task = lazy.Value;
+        // A failed install is tried again by the next request rather than cached.
+        if (task.IsFaulted) _contextKeys.TryRemove(new(source, lazy));
+        return task.WaitAsync(ct);
     }
 
     /// <summary>Drops logins that were rotated out or have run out, and records each expiry.</summary>

@@ -72,7 +72,7 @@ public sealed class QueryDataset(
             return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status429TooManyRequests, "daily-row-budget",
                 $"The daily budget of {caller.App.Quotas.EffectiveRowsPerDay} rows is used up.") with { RetryAfter = budgetRetry }, start);
 
-        var login = await credentials.LoginAsync(caller.AppId, dataset.Source, caller.App.Datasets.Select(d => d.Name).ToList(), context.RequestAborted);
+        var login = await credentials.LoginAsync(caller.AppId, dataset.Source, caller.App.Datasets, context.RequestAborted);
         var (sql, parameters) = query.ToSql(dataset.View);
         var region = dataset.RlsKey is null ? null : caller.EndUserRegion;
         var rows = new List<Dictionary<string, object?>>();
@@ -83,7 +83,7 @@ public sealed class QueryDataset(
             await using var connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
             await using var tx = await connection.BeginTransactionAsync(context.RequestAborted);
             await using (var setup = new NpgsqlCommand(
-                "select set_config('statement_timeout', $1, true), set_config('app.region', $2, true), set_config('app.app_id', $3, true), set_config('app.end_user', $4, true)",
+                "select set_config('statement_timeout', $1, true), set_config('app.region', $2, true), set_config('app.region_mac', $5, true), set_config('app.app_id', $3, true), set_config('app.end_user', $4, true)",
                 connection, tx))
             {
                 setup.Parameters.Add(new NpgsqlParameter { Value = $"{options.CurrentValue.StatementTimeoutSeconds}s" });
@@ -91,6 +91,8 @@ public sealed class QueryDataset(
                 setup.Parameters.Add(new NpgsqlParameter { Value = region ?? "" });
                 setup.Parameters.Add(new NpgsqlParameter { Value = caller.AppId });
                 setup.Parameters.Add(new NpgsqlParameter { Value = caller.EndUser ?? "" });
+                // The MAC is what makes the region count (see RowContext); the login itself cannot make one.
+                setup.Parameters.Add(new NpgsqlParameter { Value = login.Context.Mac(region ?? "", login.Role) });
                 await setup.ExecuteNonQueryAsync(context.RequestAborted);
             }
             await using (var select = new NpgsqlCommand(sql, connection, tx))

@@ -1,3 +1,4 @@
+using GovernanceLedger.DataProxy;
 using Npgsql;
 
 namespace GovernanceLedger.Demo;
@@ -25,6 +26,7 @@ public static class SalesDemoDatabase
                 await existing.OpenAsync(ct);
                 await using var orders = new NpgsqlCommand($"do $$ begin if to_regclass('public.orders') is null then {OrdersSql.Replace("$$", "")} end if; end $$;", existing);
                 await orders.ExecuteNonQueryAsync(ct);
+                await ApplyPoliciesAsync(existing, ct);
                 return false;
             }
             await using var create = new NpgsqlCommand($"create database \"{target.Database!.Replace("\"", "\"\"")}\"", admin);
@@ -35,7 +37,16 @@ public static class SalesDemoDatabase
         await connection.OpenAsync(ct);
         await using var seed = new NpgsqlCommand(Sql, connection);
         await seed.ExecuteNonQueryAsync(ct);
+        await ApplyPoliciesAsync(connection, ct);
         return true;
+    }
+
+    /// <summary>The region policies read the proxy's unforgeable row context; older databases get them replaced.</summary>
+    private static async Task ApplyPoliciesAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        await RowContext.EnsureAsync(connection, ct);
+        await using var policies = new NpgsqlCommand(PoliciesSql, connection);
+        await policies.ExecuteNonQueryAsync(ct);
     }
 
     private const string Sql = """
@@ -58,14 +69,6 @@ public static class SalesDemoDatabase
                round((50 + (i * 37) % 5000)::numeric, 2), timestamptz '2026-01-01' + (i || ' hours')::interval
         from generate_series(1, 3000) i;
 
-        -- The product's example policy: a session sees only the region the proxy set for it.
-        alter table sales_data enable row level security;
-        alter table sales_data force row level security;
-        create policy sales_region_policy on sales_data using (region = current_setting('app.region', true));
-        alter table customers enable row level security;
-        alter table customers force row level security;
-        create policy customers_region_policy on customers using (region = current_setting('app.region', true));
-
         -- Curated views run with the caller's rights (security_invoker), so row-level security
         -- applies to the app's own database role, never to the view owner.
         create schema curated;
@@ -74,6 +77,21 @@ public static class SalesDemoDatabase
         create view curated.sales_data with (security_invoker = true) as
             select order_id, customer_id, region, product, amount, ordered_at from sales_data;
         """ + OrdersSql;
+
+    /// <summary>
+    /// The product's example policy: a session sees only the region the proxy set for it, read through
+    /// governed.region() so that a login cannot choose its own region.
+    /// </summary>
+    private const string PoliciesSql = """
+        alter table sales_data enable row level security;
+        alter table sales_data force row level security;
+        drop policy if exists sales_region_policy on sales_data;
+        create policy sales_region_policy on sales_data using (region = (select governed.region()));
+        alter table customers enable row level security;
+        alter table customers force row level security;
+        drop policy if exists customers_region_policy on customers;
+        create policy customers_region_policy on customers using (region = (select governed.region()));
+        """;
 
     /// <summary>Orders change all day: change data capture publishes them to the curated topic sales.events.v1.
     /// Full replica identity puts the whole old row in updates and deletes, for the events' "before".</summary>

@@ -83,10 +83,17 @@ public static class PeopleAuthentication
     private static Task Plain(HttpResponse response, int status, string title, string sentence)
     {
         response.StatusCode = status;
-        return Results.Problem(new Microsoft.AspNetCore.Mvc.ProblemDetails
+        var problem = new Microsoft.AspNetCore.Mvc.ProblemDetails
         {
             Status = status, Title = title, Detail = sentence, Type = $"https://governance-ledger.dev/problems/{title.ToLowerInvariant()}"
-        }).ExecuteAsync(response.HttpContext);
+        };
+        // Confluent's registry clients read error_code and message.
+        if (response.HttpContext.Request.Path.StartsWithSegments("/registry"))
+        {
+            problem.Extensions["error_code"] = status * 100 + 1;
+            problem.Extensions["message"] = $"{(status == 401 ? "Unauthorized" : "Forbidden")}: {sentence}";
+        }
+        return Results.Problem(problem).ExecuteAsync(response.HttpContext);
     }
 
     public static class Policies

@@ -77,7 +77,7 @@ public sealed class Issuing_tokens_tests(LedgerFixture ledger)
     [Fact]
     public async Task An_end_user_exchanging_their_own_token_is_named_in_the_app_token()
     {
-        var appId = await ledger.ActiveApp("user");
+        var appId = await ledger.ActiveApp("user", "emea.rep@example.com");
         var user = await ledger.PersonToken(new JsonObject { ["sub"] = "emea.rep@example.com", ["roles"] = Strings(), ["region"] = "EMEA" });
         var issued = await ledger.Post($"/apps/{appId}/tokens", null, user);
         issued.Status.ShouldBe(200, issued.Text);
@@ -90,7 +90,7 @@ public sealed class Issuing_tokens_tests(LedgerFixture ledger)
     [Fact]
     public async Task The_owner_can_exchange_an_end_users_token_but_a_forged_one_is_refused()
     {
-        var appId = await ledger.ActiveApp("xchg");
+        var appId = await ledger.ActiveApp("xchg", "na.rep@example.com");
         var owner = await ledger.PersonToken(Owner, "app-owner");
         var endUser = await ledger.PersonToken("na.rep@example.com");
         var exchanged = await ledger.Post($"/apps/{appId}/tokens", new JsonObject { ["subject_token"] = endUser }.ToJsonString(), owner);

@@ -87,7 +87,7 @@ public sealed class Audit_timeline_tests(LedgerFixture ledger)
         var p = await AsOf(pending);
         p.Str("status").ShouldBe("pending_review");
         p.Node("granted_scopes")!.AsArray().ShouldBeEmpty();
-        p.Node("policy_versions")!.AsArray().Count.ShouldBe(8);
+        p.Node("policy_versions")!.AsArray().Count.ShouldBe(PolicyFiles.Registration);
         var a = await AsOf(approved);
         a.Str("status").ShouldBe("active");
         a.Node("granted_scopes")!.AsArray().Select(s => s!.GetValue<string>()).ShouldBe(["read:customers", "write:interactions"]);

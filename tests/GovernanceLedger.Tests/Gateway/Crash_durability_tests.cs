@@ -73,7 +73,7 @@ public sealed class Crash_durability_tests(LedgerFixture ledger, Xunit.Abstracti
 
     private static async Task<string> ChildAppToken(HttpClient client, string appId)
     {
-        using var person = await client.PostAsync("/dev/tokens", new StringContent("""{"sub":"crash.user@example.com","region":"EMEA"}""", System.Text.Encoding.UTF8, "application/json"));
+        using var person = await client.PostAsync("/dev/tokens", new StringContent("""{"sub":"crash.user@example.com","region":"EMEA","groups":["test-end-users"]}""", System.Text.Encoding.UTF8, "application/json"));
         var personToken = JsonNode.Parse(await person.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/apps/{appId}/tokens");
         request.Headers.Authorization = new("Bearer", personToken);

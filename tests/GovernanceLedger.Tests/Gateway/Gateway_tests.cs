@@ -39,7 +39,7 @@ public sealed class Gateway_tests(LedgerFixture ledger)
     public async Task The_upstream_never_sees_the_app_token_only_who_is_calling()
     {
         var appId = await ledger.DataApp("hdr");
-        var headers = await ledger.Get("/gw/crm/echo-headers", await ledger.AppToken(appId));
+        var headers = await ledger.Get("/gw/diag/echo-headers", await ledger.AppToken(appId));
         headers.Status.ShouldBe(200);
         headers.Json!.AsObject().ContainsKey("authorization").ShouldBeFalse();
         headers.Str("x-app-id").ShouldBe(appId);

@@ -11,7 +11,7 @@ public sealed class Service_surface_tests(LedgerFixture ledger)
         var health = await ledger.Get("/health", null);
         health.Status.ShouldBe(200);
         health.Str("status").ShouldBe("healthy");
-        health.Node("policies_in_force")!.GetValue<int>().ShouldBe(11);
+        health.Node("policies_in_force")!.GetValue<int>().ShouldBe(PolicyFiles.All);
     }
 
     [Fact]
@@ -33,7 +33,7 @@ public sealed class Service_surface_tests(LedgerFixture ledger)
     public async Task Prometheus_metrics_are_exposed()
     {
         await ledger.ActiveApp("metrics");
-        var metrics = await ledger.Send(HttpMethod.Get, "/metrics", null, null);
+        var metrics = await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken);
         metrics.Status.ShouldBe(200);
         metrics.Text.ShouldContain("ledger_app_registrations_total");
     }

@@ -110,12 +110,12 @@ public sealed class Policy_rules_tests(LedgerFixture ledger)
     {
         var appId = await ledger.ActiveApp("cited");
         var policies = await ledger.Get("/policies", await ledger.PersonToken(Owner, "app-owner"));
-        policies.Json!.AsArray().Count.ShouldBe(11);
+        policies.Json!.AsArray().Count.ShouldBe(PolicyFiles.All);
         policies.Json!.AsArray().Count(p => p!["stage"]!.GetValue<string>() == "runtime").ShouldBe(2);
         policies.Json!.AsArray().Count(p => p!["stage"]!.GetValue<string>() == "topic").ShouldBe(1);
 
         var checks = (await ledger.StreamOf(appId)).Select(e => e.Data).OfType<GovernanceLedger.Contracts.Apps.PolicyChecked>().ToList();
-        checks.Count.ShouldBe(8);
+        checks.Count.ShouldBe(PolicyFiles.Registration);
         foreach (var check in checks)
         {
             var policy = policies.Json!.AsArray().Single(p => p!["id"]!.GetValue<string>() == check.PolicyId)!;

@@ -59,7 +59,7 @@ public sealed class Cdc_tests(StreamingFixture ledger)
         // The worker counts a transaction once the brokers acknowledged it, which may be just after a consumer saw it.
         await LedgerFixture.EventuallyAsync(async () =>
         {
-            var metrics = (await ledger.Get("/metrics", null)).Text;
+            var metrics = (await ledger.Get("/metrics", LedgerFixture.ScrapeToken)).Text;
             return metrics.Contains("connector=\"salesdb-orders\",outcome=\"published\"") && metrics.Contains("audit_stream_events_total");
         }, TimeSpan.FromSeconds(10));
     }

@@ -65,9 +65,11 @@ public static class AvroCompatibility
         return details.Count > 0 ? $": {string.Join("; ", details)}" : $" ({Describe(writer)} is not readable as {Describe(reader)})";
     }
 
-    private static void Explain(RecordSchema? reader, RecordSchema? writer, string path, List<string> details, HashSet<string> seen)
+    private static void Explain(RecordSchema? reader, RecordSchema? writer, string path, List<string> details, HashSet<(string, string)> seen)
     {
-        if (reader is null || writer is null || !seen.Add(path + reader.Fullname)) return;
+        // Each pair of named records is explained once: a recursive record (a list whose tail is the list)
+        // would otherwise be walked for ever, one path segment deeper each time.
+        if (reader is null || writer is null || !seen.Add((reader.Fullname, writer.Fullname))) return;
         foreach (var field in reader.Fields)
         {
             var name = path + field.Name;
