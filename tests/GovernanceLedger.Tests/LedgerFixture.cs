@@ -161,12 +161,23 @@ public class LedgerFixture : IAsyncLifetime
 
     public Task<ApiResponse> Get(string path, string? token) => Send(HttpMethod.Get, path, null, token);
 
-    public async Task<ApiResponse> Send(HttpMethod method, string path, string? json, string? token)
+    public Task<ApiResponse> Send(HttpMethod method, string path, string? json, string? token) =>
+        SendRaw(method, path, json is null ? null : Encoding.UTF8.GetBytes(json), json is null ? null : "application/json", token);
+
+    /// <summary>Any bytes, any content type, any extra headers: what an attacker would send.</summary>
+    public async Task<ApiResponse> SendRaw(
+        HttpMethod method, string path, byte[]? body, string? contentType, string? token, IDictionary<string, string>? headers = null)
     {
         using var client = Client();
         using var request = new HttpRequestMessage(method, path);
-        if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(body);
+            if (contentType is not null) request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
         if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+            request.Headers.TryAddWithoutValidation(name, value);
         using var response = await client.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         JsonNode? parsed = null;

@@ -50,7 +50,18 @@ public sealed record DatasetQuery(IReadOnlyList<string> Fields, IReadOnlyList<Cl
                     continue;
                 }
                 var field = term["field"] is JsonValue fv && fv.TryGetValue<string>(out var fs) ? fs : null;
-                var op = term["op"] is JsonValue ov && ov.TryGetValue<string>(out var os) ? os : "eq";
+                // A missing op means eq; an op of any other type is an error, never silently eq.
+                string? op = term["op"] switch
+                {
+                    null => "eq",
+                    JsonValue ov when ov.GetValueKind() == JsonValueKind.String => ov.GetValue<string>(),
+                    _ => null
+                };
+                if (op is null)
+                {
+                    violations.Add(new Violation($"filter[{i}].op", "type", $"op must be a string, one of {string.Join(", ", Operators)}."));
+                    continue;
+                }
                 if (field is null || !known.Contains(field))
                     violations.Add(new Violation($"filter[{i}].field", "known-field", $"Not a field of {dataset.Name}."));
                 if (!Operators.Contains(op))

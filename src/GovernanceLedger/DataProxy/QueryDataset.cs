@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using GovernanceLedger.Apps.Registering;
 using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
@@ -23,6 +22,7 @@ public sealed class QueryDataset(
     TimeProvider clock, ILogger<QueryDataset> logger)
 {
     public const string Plane = "data";
+    public const int MaxQueryBytes = 64 * 1024;
 
     public async Task<IResult> HandleAsync(HttpContext context, string datasetName)
     {
@@ -45,9 +45,10 @@ public sealed class QueryDataset(
             return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "dataset-not-granted",
                 $"{caller.AppId} was not granted the dataset {dataset.Name}."), start);
 
-        var (body, bodyProblem) = await ManifestReader.ReadObjectAsync(context.Request, context.RequestAborted);
+        var (body, bodyProblem) = await StrictJson.ReadObjectAsync(context.Request, MaxQueryBytes, "The query", context.RequestAborted);
         if (bodyProblem is not null)
-            return await RefuseAsync(context, route, Deny(caller, 400, bodyProblem.Errors[0].Rule, bodyProblem.Detail), start, bodyProblem.Errors);
+            return await RefuseAsync(context, route, Deny(caller, bodyProblem.Status, bodyProblem.Errors.FirstOrDefault()?.Rule ?? "body", bodyProblem.Detail),
+                start, bodyProblem.Errors);
         var (query, violations) = DatasetQuery.Parse(body!, dataset, options.CurrentValue.MaxRows);
         if (query is null)
             return await RefuseAsync(context, route, Deny(caller, 400, "query", "The query is invalid."), start, violations);
@@ -165,7 +166,7 @@ public sealed class QueryDataset(
         var tags = new System.Diagnostics.TagList { { "app_id", denial.AppId }, { "dataset", route }, { "status", denial.Status }, { "decision", "deny" } };
         telemetry.Queries.Add(1, tags);
         if (violations is { Count: > 0 })
-            return new Problem(denial.Status, "https://governance-ledger.dev/problems/validation", "The query is invalid", denial.Reason, violations).ToResult();
+            return new Problem(denial.Status, "https://governance-ledger.dev/problems/validation", "The query was refused", denial.Reason, violations).ToResult();
         return AccessRecorder.Refusal(denial);
     }
 }

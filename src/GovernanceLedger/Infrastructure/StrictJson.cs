@@ -76,6 +76,8 @@ public static class StrictJson
     /// <summary>Null when the bytes are strict JSON; otherwise the first problem, with the field's path.</summary>
     public static Problem? Check(ReadOnlyMemory<byte> bytes, string what)
     {
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.Span))
+            return Problem.Invalid("", "utf-8", $"{what} is not valid UTF-8.");
         JsonDocument document;
         try
         {

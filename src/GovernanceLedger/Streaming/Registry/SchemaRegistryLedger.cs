@@ -48,12 +48,23 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
 
     public static string StreamOf(string subject) => $"registry:{subject}";
 
+    public const int MaxSchemaDepth = 64;
+
     public static (Schema? Schema, RegistryError? Error) Parse(string? text, string? schemaType)
     {
         if (schemaType is { Length: > 0 } && !schemaType.Equals("AVRO", StringComparison.OrdinalIgnoreCase))
             return (null, new RegistryError(422, 42201, $"Only AVRO schemas are accepted here, got schemaType '{schemaType}'.", "schemaType", "avro-only"));
         if (string.IsNullOrWhiteSpace(text))
             return (null, new RegistryError(422, 42201, "The request has no schema.", "schema", "required"));
+        // Parsing and resolution recurse once per level: bound the depth before either runs.
+        if (text.TrimStart() is ['{' or '[', ..]) try
+        {
+            using var _ = System.Text.Json.JsonDocument.Parse(text, new System.Text.Json.JsonDocumentOptions { MaxDepth = MaxSchemaDepth });
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return (null, new RegistryError(422, 42201, $"The schema is not JSON, or is nested deeper than {MaxSchemaDepth} levels.", "schema", "max-depth"));
+        }
         try
         {
             return (Schema.Parse(text), null);

@@ -1,0 +1,153 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using GovernanceLedger.Contracts.Access;
+
+namespace GovernanceLedger.Tests.Gateway;
+
+/// <summary>A compromised micro app attacking the gateway: impersonation, path confusion, PII, upstream internals.</summary>
+[Collection(LedgerCollection.Name)]
+public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
+{
+    private async Task<AccessRecorded> Recorded(string appId, string? requestId) =>
+        (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().Single(e => e.RequestId == requestId);
+
+    [Fact]
+    public async Task Client_sent_identity_and_forwarding_headers_never_reach_the_upstream_in_any_spelling()
+    {
+        var appId = await ledger.DataApp("spoof");
+        var token = await ledger.AppToken(appId);
+        var spoofed = new Dictionary<string, string>
+        {
+            ["X-App-Id"] = "evil-app", ["x-end-user"] = "ceo@example.com", ["X-Request-Id"] = "forged-request",
+            ["Forwarded"] = "for=10.0.0.1;by=evil", ["X-Forwarded-For"] = "10.0.0.1", ["X-Forwarded-Host"] = "evil.example.com",
+            ["X-Forwarded-Proto"] = "gopher", ["X-Real-IP"] = "10.0.0.2", ["X-Original-URL"] = "/responses",
+            ["X-Rewrite-URL"] = "/responses", ["X-User"] = "ceo@example.com", ["X-Remote-User"] = "admin", ["True-Client-IP"] = "10.0.0.3",
+            ["Cookie"] = "session=stolen", ["traceparent"] = "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01"
+        };
+
+        var echoed = await ledger.SendRaw(HttpMethod.Get, "/gw/diag/echo-headers", null, null, token, spoofed);
+
+        echoed.Status.ShouldBe(200, echoed.Text);
+        var seen = echoed.Json!.AsObject().ToDictionary(h => h.Key, h => h.Value!.GetValue<string>());
+        seen["x-app-id"].ShouldBe(appId);
+        seen["x-end-user"].ShouldStartWith("user-");
+        seen["x-request-id"].ShouldBe(echoed.RequestId);
+        foreach (var name in new[] { "forwarded", "x-forwarded-host", "x-real-ip", "x-original-url", "x-rewrite-url", "x-user", "x-remote-user", "true-client-ip", "cookie", "authorization" })
+            seen.ShouldNotContainKey(name);
+        seen.GetValueOrDefault("x-forwarded-proto").ShouldNotBe("gopher");
+        seen.Values.ShouldAllBe(v => !v.Contains("evil") && !v.Contains("ceo@example.com") && !v.Contains("10.0.0."));
+        // The request id the upstream saw is the access event's id.
+        (await Recorded(appId, echoed.RequestId)).RequestId.ShouldBe(seen["x-request-id"]);
+    }
+
+    [Fact]
+    public async Task A_post_cannot_name_another_app_as_its_author()
+    {
+        var appId = await ledger.DataApp("author", null, "write:contacts");
+        var token = await ledger.AppToken(appId);
+        var created = await ledger.SendRaw(HttpMethod.Post, "/gw/crm/contacts",
+            Encoding.UTF8.GetBytes("""{"name":"Eve","email":"eve@example.com"}"""), "application/json", token,
+            new Dictionary<string, string> { ["X-App-Id"] = "spoofed-app" });
+        created.Status.ShouldBe(201, created.Text);
+        created.Str("created_by_app").ShouldBe(appId);
+    }
+
+    public static TheoryData<string, string, int> OutsideTheRoute => new()
+    {
+        { "GET", "/gw/crm/responses", 404 },                    // another route's data on the shared upstream
+        { "GET", "/gw/crm/echo-headers", 404 },
+        { "GET", "/gw/crm/contacts/../responses", 404 },
+        { "GET", "/gw/crm/contacts/%2e%2e/responses", 404 },
+        { "GET", "/gw/crm/contacts%2F..%2Fresponses", 404 },
+        { "GET", "/gw/crm//responses", 404 },
+        { "GET", "/gw/crm/contacts/1/../../responses", 404 },
+        { "GET", "/gw/crm/contacts;/../responses", 404 },
+        { "GET", "/gw/crm/contacts/1/extra", 404 },
+        { "GET", "/gw/crm", 404 },
+        { "DELETE", "/gw/crm/contacts/1", 405 },
+        { "PUT", "/gw/crm/contacts", 405 },
+    };
+
+    [Theory]
+    [MemberData(nameof(OutsideTheRoute))]
+    public async Task A_path_the_route_does_not_declare_is_refused_and_recorded(string method, string path, int status)
+    {
+        var appId = await ledger.DataApp("confine");
+        var token = await ledger.AppToken(appId, "EMEA", "read:contacts");
+
+        var refused = await ledger.SendRaw(new HttpMethod(method), path, null, null, token);
+
+        refused.Status.ShouldBe(status, refused.Text);
+        refused.Text.ShouldNotContain("answer");   // no survey response leaked
+        var denial = await Recorded(appId, refused.RequestId);
+        denial.Decision.ShouldBe(AccessDecisions.Deny);
+        denial.Status.ShouldBe(status);
+        denial.Reason.ShouldStartWith(status == 404 ? "path-not-exposed" : "method-not-allowed");
+    }
+
+    [Fact]
+    public async Task A_read_contacts_token_reads_contacts_but_not_survey_answers()
+    {
+        var appId = await ledger.DataApp("scoped");
+        var token = await ledger.AppToken(appId, "EMEA", "read:contacts");
+        (await ledger.Get("/gw/crm/contacts?limit=2", token)).Status.ShouldBe(200);
+        var surveys = await ledger.Get("/gw/surveys/responses", token);
+        surveys.Status.ShouldBe(403, surveys.Text);
+        (await Recorded(appId, surveys.RequestId)).Decision.ShouldBe(AccessDecisions.Deny);
+    }
+
+    [Fact]
+    public async Task PII_in_gateway_responses_is_masked_like_the_proxy_masks_it_unless_the_token_reads_pii()
+    {
+        var appId = await ledger.DataApp("gwpii");
+        var plain = await ledger.AppToken(appId, "EMEA", "read:contacts");
+
+        var masked = await ledger.Get("/gw/crm/contacts?limit=3", plain);
+        masked.Status.ShouldBe(200, masked.Text);
+        foreach (var contact in masked.Json!.AsArray())
+        {
+            contact!["email"]!.GetValue<string>().ShouldMatch(@"^c\*\*\*@example\.com$");
+            contact["phone"]!.GetValue<string>().ShouldMatch(@"^\*\*\* \d{4}$");
+            contact["name"]!.GetValue<string>().ShouldStartWith("Contact ");
+        }
+        (await Recorded(appId, masked.RequestId)).MaskedFields.ShouldBe(["email", "phone"]);
+
+        // Nested and differently cased members are PII all the same.
+        var nested = await ledger.Get("/gw/diag/contacts-nested", plain);
+        nested.Status.ShouldBe(200, nested.Text);
+        nested.Text.ShouldNotContain("contact1@example.com");
+        nested.Text.ShouldNotContain("owner@example.com");
+
+        var withPii = await ledger.AppToken(appId, "EMEA", "read:contacts", "read:pii");
+        var clear = await ledger.Get("/gw/crm/contacts?limit=1", withPii);
+        clear.Json!.AsArray()[0]!["email"]!.GetValue<string>().ShouldBe("contact1@example.com");
+        (await Recorded(appId, clear.RequestId)).MaskedFields.ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task A_response_that_cannot_be_masked_is_refused_rather_than_passed_on()
+    {
+        var appId = await ledger.DataApp("unmaskable");
+        var token = await ledger.AppToken(appId, "EMEA", "read:contacts");
+        var export = await ledger.Get("/gw/diag/export", token);
+        export.Status.ShouldBe(502, export.Text);
+        export.Text.ShouldNotContain("@example.com");
+        (await Recorded(appId, export.RequestId)).Status.ShouldBe(502);
+    }
+
+    [Fact]
+    public async Task An_upstream_error_page_is_replaced_by_a_problem_citing_its_status()
+    {
+        var appId = await ledger.DataApp("boom");
+        var token = await ledger.AppToken(appId, "EMEA", "read:contacts");
+        var failed = await ledger.Get("/gw/diag/boom", token);
+        failed.Status.ShouldBe(502);
+        failed.ContentType.ShouldBe("application/problem+json");
+        failed.Text.ShouldContain("answered 500");
+        failed.Text.ShouldNotContain("Upstream.cs");
+        failed.Text.ShouldNotContain("InvalidOperationException");
+        var recorded = await Recorded(appId, failed.RequestId);
+        recorded.Status.ShouldBe(502);
+        recorded.Reason.ShouldContain("500");
+    }
+}
