@@ -15,10 +15,10 @@ public sealed record AppLogin(string AppId, string Source, string Role, DateTime
 
 /// <summary>
 /// Per-app database logins: LOGIN roles with VALID UNTIL a short time ahead, members of a per-app
-/// group role that may only SELECT the app's granted columns of the curated views (and the same
-/// base-table columns behind them) of the datasets it was granted. Row-level security reads its
-/// context through governed.region() (see <see cref="RowContext"/>), so a leaked login reads no more
-/// than the proxy would serve the app. Rotated before they run out; minting and expiry are ledger
+/// group role that may only SELECT the app's granted columns of the curated views of the datasets it
+/// was granted. The views belong to a role that reads the base tables under row-level security, and
+/// the policies read their context through governed.region() (see <see cref="RowContext"/>), so a
+/// leaked login reads no more than the proxy would serve the app. Rotated before they run out; minting and expiry are ledger
 /// events, the password never is. The proxy alone knows the password; apps never see one.
 /// </summary>
 public sealed class EphemeralCredentials(
@@ -81,20 +81,19 @@ public sealed class EphemeralCredentials(
                   end if;
                 end $$;
                 """);
+            // Start from nothing on every mint, so a group role that once held more keeps no leftover table or column.
+            foreach (var schema in datasets.Select(d => SplitView(d.Dataset.View).Schema).Append("public").Distinct())
+                sql.AppendLine($"revoke all on all tables in schema {Ident(schema)} from {Ident(group)};");
             foreach (var (dataset, grant) in datasets)
             {
                 var (schema, view) = SplitView(dataset.View);
-                // Only the columns the app was granted: a leaked login reads no column the proxy would not serve.
+                // Only the columns the app was granted, and only on the curated view: a leaked login reads no
+                // column the proxy would not serve, and never a base table.
                 var granted = dataset.Fields.Where(grant!.Fields.Contains).ToList();
                 if (granted.Count == 0) continue;
                 var columns = string.Join(", ", granted.Select(Ident));
-                // Start from nothing, so a group role that once held more keeps no leftover column.
-                sql.AppendLine($"revoke all on {Ident(schema)}.{Ident(view)} from {Ident(group)};");
-                sql.AppendLine($"revoke all on public.{Ident(view)} from {Ident(group)};");
                 sql.AppendLine($"grant usage on schema {Ident(schema)} to {Ident(group)};");
                 sql.AppendLine($"grant select ({columns}) on {Ident(schema)}.{Ident(view)} to {Ident(group)};");
-                // security_invoker views check the base table as the caller: grant the same columns there.
-                sql.AppendLine($"grant select ({columns}) on public.{Ident(view)} to {Ident(group)};");
             }
             sql.AppendLine($"create role {Ident(role)} login password {Literal(password)} valid until {Literal(validUntil.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ssZ"))} in role {Ident(group)} connection limit 20;");
             await using (var command = new NpgsqlCommand(sql.ToString(), admin, tx)) await command.ExecuteNonQueryAsync(ct);

@@ -29,11 +29,12 @@ public sealed class QueryDataset(
         var start = Stopwatch.GetTimestamp();
         using var activity = LedgerTelemetry.Source.StartActivity("data.query");
         activity?.SetTag("dataset", datasetName);
-        var route = $"data/{datasetName}";
         var dataset = catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == datasetName && d.Source.Length > 0);
+        // Labels and routes name only datasets that exist: a caller cannot mint new metric series.
+        var route = $"data/{dataset?.Name ?? "unknown"}";
         if (dataset is null)
             return await RefuseAsync(context, route, new Denial(StatusCodes.Status404NotFound, "unknown-dataset",
-                $"No dataset '{datasetName}' is served by the data proxy.", Denial.Unauthenticated, null, null, null), start);
+                "No such dataset is served by the data proxy.", Denial.Unauthenticated, null, null, null), start);
 
         var (caller, denial) = await guard.AdmitAsync(context, [dataset.RequiredScope]);
         if (denial is not null || caller is null)

@@ -69,13 +69,7 @@ public static class SalesDemoDatabase
                round((50 + (i * 37) % 5000)::numeric, 2), timestamptz '2026-01-01' + (i || ' hours')::interval
         from generate_series(1, 3000) i;
 
-        -- Curated views run with the caller's rights (security_invoker), so row-level security
-        -- applies to the app's own database role, never to the view owner.
         create schema curated;
-        create view curated.customers with (security_invoker = true) as
-            select customer_id, name, email, phone, region, segment from customers;
-        create view curated.sales_data with (security_invoker = true) as
-            select order_id, customer_id, region, product, amount, ordered_at from sales_data;
         """ + OrdersSql;
 
     /// <summary>
@@ -83,6 +77,21 @@ public static class SalesDemoDatabase
     /// governed.region() so that a login cannot choose its own region.
     /// </summary>
     private const string PoliciesSql = """
+        -- Curated views belong to curated_reader: it may read the base tables, is not their owner and
+        -- cannot bypass row-level security, so the policies below apply to every read through a view.
+        -- App logins get columns of the views only, never the base tables.
+        do $$ begin
+          create role curated_reader nologin nobypassrls;
+        exception when duplicate_object or unique_violation then null;  -- roles are server-wide: made once
+        end $$;
+        grant usage on schema curated to curated_reader;
+        grant select on customers, sales_data to curated_reader;
+        drop view if exists curated.customers;
+        drop view if exists curated.sales_data;
+        create view curated.customers as select customer_id, name, email, phone, region, segment from customers;
+        create view curated.sales_data as select order_id, customer_id, region, product, amount, ordered_at from sales_data;
+        alter view curated.customers owner to curated_reader;
+        alter view curated.sales_data owner to curated_reader;
         alter table sales_data enable row level security;
         alter table sales_data force row level security;
         drop policy if exists sales_region_policy on sales_data;

@@ -29,7 +29,7 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
         {
             logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
             problem = new Problem(StatusCodes.Status500InternalServerError, "https://governance-ledger.dev/problems/internal",
-                "Internal error", "The request failed and nothing was recorded; the error is in the service log.", []);
+                "Internal error", "The request failed; the error is in the service log. Read the app's events before retrying.", []);
         }
         else if (problem.Status >= 500)
         {

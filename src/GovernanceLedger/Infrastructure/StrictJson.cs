@@ -86,7 +86,7 @@ public static class StrictJson
         catch (JsonException e)
         {
             var duplicate = e.Message.Contains("duplicate", StringComparison.OrdinalIgnoreCase);
-            var field = e.Path is { Length: > 1 } path ? ToField(path) : "";
+            var field = duplicate ? DuplicatePath(bytes) : e.Path is { Length: > 1 } path ? ToField(path) : "";
             return duplicate
                 ? Problem.Invalid(field, "duplicate-key", $"{what} names a member twice{(field.Length > 0 ? $" at '{field}'" : "")}; each member may appear once.")
                 : Problem.Invalid(field, "json", $"{what} is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
@@ -137,6 +137,36 @@ public static class StrictJson
                     : Problem.Invalid(path, "number-range", $"'{path}' is a number outside the range this service accepts (at most 28 significant digits, no overflow).");
             default:
                 return null;
+        }
+    }
+
+    /// <summary>Where the first repeated member name is ("filter[0].value"), for the refusal to name it.</summary>
+    private static string DuplicatePath(ReadOnlyMemory<byte> bytes)
+    {
+        using var document = JsonDocument.Parse(bytes, DocumentOptions with { AllowDuplicateProperties = true });
+        return Find(document.RootElement, "") ?? "";
+
+        static string? Find(JsonElement element, string path)
+        {
+            switch (element.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    var seen = new HashSet<string>(StringComparer.Ordinal);
+                    foreach (var member in element.EnumerateObject())
+                    {
+                        var child = path.Length == 0 ? member.Name : $"{path}.{member.Name}";
+                        if (!seen.Add(member.Name)) return child;
+                        if (Find(member.Value, child) is { } inner) return inner;
+                    }
+                    return null;
+                case JsonValueKind.Array:
+                    var i = 0;
+                    foreach (var item in element.EnumerateArray())
+                        if (Find(item, $"{path}[{i++}]") is { } inner) return inner;
+                    return null;
+                default:
+                    return null;
+            }
         }
     }
 

@@ -29,9 +29,13 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
             await ledger.Post($"/data/random-{Guid.NewGuid():N}/query", "{}", null);
         }
 
-        var scraped = await ledger.Get("/metrics", LedgerFixture.ScrapeToken);
-        scraped.Status.ShouldBe(200);
-        scraped.Text.ShouldContain("api_gateway_requests_total");
+        // The exporter caches a scrape briefly: wait for one taken after the requests above.
+        ApiResponse scraped = null!;
+        await LedgerFixture.EventuallyAsync(async () =>
+        {
+            scraped = await ledger.Get("/metrics", LedgerFixture.ScrapeToken);
+            return scraped.Status == 200 && scraped.Text.Contains("api_gateway_requests_total");
+        }, TimeSpan.FromSeconds(10));
         scraped.Text.ShouldNotContain("@example.com");
         scraped.Text.ShouldNotContain("random-");
     }
