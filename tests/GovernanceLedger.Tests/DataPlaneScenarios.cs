@@ -37,7 +37,7 @@ public static class DataPlaneScenarios
         (await ledger.Get($"/apps/{appId}", await ledger.PersonToken(Admin, "platform-admin"))).Str("status").ShouldBe("active");
         // The data plane learns of the app through its directory, which polls the catalog.
         var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
-        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId) is not null));
+        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
         return appId;
     }
 

@@ -24,7 +24,7 @@ public sealed class Leaked_credential_tests(LedgerFixture ledger)
             .With("audience", new JsonObject { ["groups"] = Strings(DataPlaneScenarios.EndUsers) });
         (await ledger.Register(manifest)).Str("status").ShouldBe("active");
         var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
-        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId) is not null));
+        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
         // One proxied query, so the proxy mints and uses its login; then the login is taken as an attacker would have it.
         var served = await ledger.Post("/data/customers/query", """{"fields":["customer_id","region"],"limit":5}""", await ledger.AppToken(appId, "EMEA"));
         served.Status.ShouldBe(200, served.Text);

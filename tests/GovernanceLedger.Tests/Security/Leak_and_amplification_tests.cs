@@ -22,7 +22,7 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
         (await ledger.Get("/metrics", "wrong-token")).Status.ShouldBe(401);
 
         var appId = await ledger.DataApp("metrics");
-        await ledger.Get("/gw/crm/contacts?limit=1", await ledger.AppToken(appId));
+        (await ledger.Get("/gw/crm/contacts?limit=1", await ledger.AppToken(appId))).Status.ShouldBe(200);
         for (var i = 0; i < 5; i++)
         {
             await ledger.Get($"/gw/random-{Guid.NewGuid():N}/x", null);
