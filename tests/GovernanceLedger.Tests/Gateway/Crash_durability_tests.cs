@@ -16,60 +16,11 @@ namespace GovernanceLedger.Tests.Gateway;
 [Collection(LedgerCollection.Name)]
 public sealed class Crash_durability_tests(LedgerFixture ledger, Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static string HostAssembly()
-    {
-        var testBin = AppContext.BaseDirectory;
-        var hostBin = testBin.Replace(Path.Combine("tests", "GovernanceLedger.Tests"), Path.Combine("src", "GovernanceLedger"));
-        var dll = Path.Combine(hostBin, "GovernanceLedger.dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException($"Build the host first: {dll} is missing.");
-    }
+    private Process StartHost(int port) => ChildHost.Start(ledger, port);
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => ChildHost.FreePort();
 
-    private Process StartHost(int port)
-    {
-        var info = new ProcessStartInfo("dotnet", [HostAssembly(), "--urls", $"http://127.0.0.1:{port}"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(HostAssembly())!
-        };
-        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
-        info.Environment["ConnectionStrings__Ledger"] = ledger.ConnectionString;
-        info.Environment["ConnectionStrings__SalesDb"] = ledger.SalesConnectionString;
-        info.Environment["Gateway__Routes__0__Upstream"] = ledger.Upstream.Url;
-        info.Environment["Gateway__DemoUpstreamUrl"] = "";
-        info.Environment["Demo__Seed"] = "false";
-        info.Environment["Logging__LogLevel__Default"] = "Warning";
-        var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static async Task WaitHealthy(HttpClient client, Process process)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            if (process.HasExited) throw new InvalidOperationException($"The host exited with {process.ExitCode} while starting.");
-            try
-            {
-                using var health = await client.GetAsync("/health");
-                if (health.IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { }
-            await Task.Delay(200);
-        }
-        throw new TimeoutException("The host did not become healthy.");
-    }
+    private static Task WaitHealthy(HttpClient client, Process process) => ChildHost.WaitHealthy(client, process);
 
     private static async Task<string> ChildAppToken(HttpClient client, string appId)
     {

@@ -1,8 +1,6 @@
 using System.Text.Json.Nodes;
 using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Infrastructure;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Npgsql;
@@ -74,19 +72,38 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
     }
 
     [Fact]
-    public async Task Health_answers_503_naming_the_ledger_when_the_database_is_unreachable()
+    public async Task Health_answers_503_naming_the_ledger_while_the_database_is_unreachable_and_200_once_it_is_back()
     {
-        (await ledger.Get("/health", null)).Status.ShouldBe(200);
-        // The same host, but its direct ledger reads pointed at a port where nothing listens.
-        var dead = new NpgsqlConnectionStringBuilder(ledger.ConnectionString) { Port = 1, Timeout = 1 }.ConnectionString;
-        await using var host = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, ledger.DataPlaneSettings(),
-            services => services.AddSingleton(new GovernanceLedger.Infrastructure.LedgerDatabase(
-                new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["ConnectionStrings:Ledger"] = dead }).Build())));
-        using var client = host.Server.CreateClient();
-        using var response = await client.GetAsync("/health");
-        ((int)response.StatusCode).ShouldBe(503);
-        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-        body["ledger"]!.GetValue<string>().ShouldBe("unreachable");
-        await host.StopAsync();
+        // A separate process, reaching PostgreSQL through a relay this test cuts and restores.
+        var server = new NpgsqlConnectionStringBuilder(ledger.ConnectionString);
+        await using var relay = new TcpRelay(ChildHost.FreePort(), server.Host!, server.Port);
+        relay.Start();
+        var throughRelay = new NpgsqlConnectionStringBuilder(ledger.ConnectionString) { Port = relay.Port, Timeout = 2 }.ConnectionString;
+        var port = ChildHost.FreePort();
+        using var host = ChildHost.Start(ledger, port, throughRelay);
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
+            await ChildHost.WaitHealthy(client, host);
+
+            relay.Cut();
+            JsonNode? body = null;
+            await LedgerFixture.EventuallyAsync(async () =>
+            {
+                using var response = await client.GetAsync("/health");
+                body = JsonNode.Parse(await response.Content.ReadAsStringAsync());
+                return (int)response.StatusCode == 503;
+            }, TimeSpan.FromSeconds(20));
+            body!["ledger"]!.GetValue<string>().ShouldBe("unreachable");
+            body["status"]!.GetValue<string>().ShouldBe("unhealthy");
+
+            relay.Start();
+            await LedgerFixture.EventuallyAsync(async () => (await client.GetAsync("/health")).IsSuccessStatusCode, TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            host.Kill(entireProcessTree: true);
+            await host.WaitForExitAsync();
+        }
     }
 }

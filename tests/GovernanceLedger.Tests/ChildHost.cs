@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace GovernanceLedger.Tests;
+
+/// <summary>The real host as a separate process: for crashes, and for faults no in-process host should share.</summary>
+public static class ChildHost
+{
+    public static string Assembly()
+    {
+        var testBin = AppContext.BaseDirectory;
+        var hostBin = testBin.Replace(Path.Combine("tests", "GovernanceLedger.Tests"), Path.Combine("src", "GovernanceLedger"));
+        var dll = Path.Combine(hostBin, "GovernanceLedger.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException($"Build the host first: {dll} is missing.");
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts the host on a port with the fixture's databases; <paramref name="ledgerConnection"/> overrides the ledger's.</summary>
+    public static Process Start(LedgerFixture ledger, int port, string? ledgerConnection = null)
+    {
+        var info = new ProcessStartInfo("dotnet", [Assembly(), "--urls", $"http://127.0.0.1:{port}"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Path.GetDirectoryName(Assembly())!
+        };
+        info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        info.Environment["ConnectionStrings__Ledger"] = ledgerConnection ?? ledger.ConnectionString;
+        info.Environment["ConnectionStrings__SalesDb"] = ledger.SalesConnectionString;
+        info.Environment["Gateway__Routes__0__Upstream"] = ledger.Upstream.Url;
+        info.Environment["Gateway__DemoUpstreamUrl"] = "";
+        info.Environment["Demo__Seed"] = "false";
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    public static async Task WaitHealthy(HttpClient client, Process process)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited) throw new InvalidOperationException($"The host exited with {process.ExitCode} while starting.");
+            try
+            {
+                using var health = await client.GetAsync("/health");
+                if (health.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException("The host did not become healthy.");
+    }
+}
+
+/// <summary>A TCP relay to PostgreSQL that can be cut and restored, so a host sees its database go away for real.</summary>
+public sealed class TcpRelay(int listenPort, string targetHost, int targetPort) : IAsyncDisposable
+{
+    private TcpListener? _listener;
+    private readonly List<TcpClient> _open = [];
+    private CancellationTokenSource _stop = new();
+
+    public int Port => listenPort;
+
+    public void Start()
+    {
+        _stop = new CancellationTokenSource();
+        _listener = new TcpListener(IPAddress.Loopback, listenPort);
+        _listener.Server.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        _listener.Start();
+        _ = AcceptAsync(_listener, _stop.Token);
+    }
+
+    /// <summary>Closes the listener and every relayed connection.</summary>
+    public void Cut()
+    {
+        _stop.Cancel();
+        _listener?.Stop();
+        lock (_open)
+        {
+            foreach (var client in _open) client.Dispose();
+            _open.Clear();
+        }
+    }
+
+    private async Task AcceptAsync(TcpListener listener, CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            TcpClient inbound;
+            try { inbound = await listener.AcceptTcpClientAsync(stop); }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException) { return; }
+            var outbound = new TcpClient();
+            try { await outbound.ConnectAsync(targetHost, targetPort, stop); }
+            catch (Exception e) when (e is OperationCanceledException or SocketException) { inbound.Dispose(); outbound.Dispose(); continue; }
+            lock (_open) { _open.Add(inbound); _open.Add(outbound); }
+            _ = PumpAsync(inbound, outbound, stop);
+            _ = PumpAsync(outbound, inbound, stop);
+        }
+    }
+
+    private static async Task PumpAsync(TcpClient from, TcpClient to, CancellationToken stop)
+    {
+        try { await from.GetStream().CopyToAsync(to.GetStream(), stop); }
+        catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException) { }
+        finally { from.Dispose(); to.Dispose(); }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Cut();
+        return ValueTask.CompletedTask;
+    }
+}
