@@ -23,7 +23,7 @@ public static class ChildHost
     }
 
     /// <summary>Starts the host on a port with the fixture's databases; <paramref name="ledgerConnection"/> overrides the ledger's.</summary>
-    public static Process Start(LedgerFixture ledger, int port, string? ledgerConnection = null)
+    public static Process Start(LedgerFixture ledger, int port, string? ledgerConnection = null, IDictionary<string, string>? settings = null)
     {
         var info = new ProcessStartInfo("dotnet", [Assembly(), "--urls", $"http://127.0.0.1:{port}"])
         {
@@ -38,6 +38,7 @@ public static class ChildHost
         info.Environment["Gateway__DemoUpstreamUrl"] = "";
         info.Environment["Demo__Seed"] = "false";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) info.Environment[key] = value;
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };

@@ -7,14 +7,16 @@ using OpenTelemetry.Trace;
 namespace GovernanceLedger.Telemetry;
 
 /// <summary>Traces and metrics for the ledger, tagged with app_id (never a person) so dashboards can slice by app.</summary>
-public sealed class LedgerTelemetry : IDisposable
+public sealed class LedgerTelemetry
 {
     public const string Name = "GovernanceLedger";
     public static readonly ActivitySource Source = new(Name);
-    private readonly Meter _meter = new(Name);
+    private readonly Meter _meter;
 
-    public LedgerTelemetry()
+    /// <summary>The meter comes from the host's factory, which owns and disposes it with the host.</summary>
+    public LedgerTelemetry(IMeterFactory meters)
     {
+        _meter = meters.Create(Name);
         Registrations = _meter.CreateCounter<long>("ledger_app_registrations_total", description: "App registrations by outcome");
         TokensIssued = _meter.CreateCounter<long>("ledger_app_tokens_issued_total", description: "App tokens issued");
         Decisions = _meter.CreateCounter<long>("ledger_policy_decisions_total", description: "Policy verdicts by policy and outcome");
@@ -42,7 +44,6 @@ public sealed class LedgerTelemetry : IDisposable
     public Counter<long> TokensIssued { get; }
     public Counter<long> Decisions { get; }
 
-    public void Dispose() => _meter.Dispose();
 }
 
 public static class TelemetrySetup

@@ -14,28 +14,51 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
     [Fact]
     public async Task Metrics_need_the_scrape_token_and_carry_no_personal_data_or_attacker_chosen_labels()
     {
-        var anonymous = await ledger.Get("/metrics", null);
-        anonymous.Status.ShouldBe(401);
-        anonymous.Text.ShouldNotContain("ledger_");
-        (await ledger.Get("/metrics", "wrong-token")).Status.ShouldBe(401);
-
+        // A process of its own: in-process hosts of other fixtures share meter names and would blur what one host counts.
         var appId = await ledger.DataApp("metrics");
-        (await ledger.Get("/gw/crm/contacts?limit=1", await ledger.AppToken(appId))).Status.ShouldBe(200);
-        for (var i = 0; i < 5; i++)
+        var token = await ledger.AppToken(appId);
+        var port = ChildHost.FreePort();
+        using var host = ChildHost.Start(ledger, port, settings: new Dictionary<string, string> { ["Metrics__ScrapeToken"] = LedgerFixture.ScrapeToken });
+        try
         {
-            await ledger.Get($"/gw/random-{Guid.NewGuid():N}/x", null);
-            await ledger.Post($"/data/random-{Guid.NewGuid():N}/query", "{}", null);
-        }
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            await ChildHost.WaitHealthy(client, host);
+            async Task<(int Status, string Text)> Get(string path, string? bearer)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, path);
+                if (bearer is not null) request.Headers.Authorization = new("Bearer", bearer);
+                using var response = await client.SendAsync(request);
+                return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+            }
 
-        // The exporter caches a scrape briefly: wait for one taken after the requests above.
-        ApiResponse scraped = null!;
-        await LedgerFixture.EventuallyAsync(async () =>
+            var anonymous = await Get("/metrics", null);
+            anonymous.Status.ShouldBe(401);
+            anonymous.Text.ShouldNotContain("ledger_");
+            (await Get("/metrics", "wrong-token")).Status.ShouldBe(401);
+
+            await LedgerFixture.EventuallyAsync(async () => (await Get("/gw/crm/contacts?limit=1", token)).Status == 200, TimeSpan.FromSeconds(10));
+            for (var i = 0; i < 5; i++)
+            {
+                await Get($"/gw/random-{Guid.NewGuid():N}/x", null);
+                using var query = await client.PostAsync($"/data/random-{Guid.NewGuid():N}/query", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+            }
+
+            // The exporter caches a scrape briefly: wait for one taken after the requests above.
+            var scraped = (Status: 0, Text: "");
+            await LedgerFixture.EventuallyAsync(async () =>
+            {
+                scraped = await Get("/metrics", LedgerFixture.ScrapeToken);
+                return scraped.Status == 200 && scraped.Text.Contains("route=\"unknown\"") && scraped.Text.Contains("route=\"crm\"");
+            }, TimeSpan.FromSeconds(15));
+            scraped.Text.ShouldContain("dataset=\"data/unknown\"");
+            scraped.Text.ShouldNotContain("@example.com");
+            scraped.Text.ShouldNotContain("random-");
+        }
+        finally
         {
-            scraped = await ledger.Get("/metrics", LedgerFixture.ScrapeToken);
-            return scraped.Status == 200 && scraped.Text.Contains("api_gateway_requests_total");
-        }, TimeSpan.FromSeconds(10));
-        scraped.Text.ShouldNotContain("@example.com");
-        scraped.Text.ShouldNotContain("random-");
+            host.Kill(entireProcessTree: true);
+            await host.WaitForExitAsync();
+        }
     }
 
     [Fact]
