@@ -30,6 +30,7 @@ builder.AddStreaming();
 builder.AddPolicies();
 builder.AddApps();
 builder.AddDemo();
+builder.AddOperations();
 
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddProblemDetails();
@@ -49,6 +50,7 @@ app.UseWhen(context => !AppTokenAuthentication.IsDataPlane(context.Request.Path)
 {
     branch.UseAuthentication();
     branch.UseAuthorization();
+    branch.UseRateLimiter();
 });
 
 app.MapOpenApi();

@@ -39,9 +39,16 @@ public sealed record AppTokenRefused(
 public sealed record TokensRevoked(string AppId, IReadOnlyList<string> TokenIds, string Reason, string Actor, DateTimeOffset At);
 
 public sealed record AppRenewed(
-    string AppId, DateTimeOffset PreviousExpiry, DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At);
+    string AppId, DateTimeOffset PreviousExpiry, DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At, string? Reason = null);
 
-public sealed record AppPaused(string AppId, string Reason, string Actor, DateTimeOffset At);
+/// <summary>BySecurity: a reviewer's pause, which only a reviewer (never the owner) lifts; it overrides an owner's own pause.</summary>
+public sealed record AppPaused(string AppId, string Reason, string Actor, DateTimeOffset At, bool BySecurity = false);
+
+/// <summary>
+/// A governance action on the app was refused (a lifecycle change, a decision, a grant or revoke): which
+/// action, the rule that refused it and why, and who asked. Kept in the app's per-day governance stream.
+/// </summary>
+public sealed record GovernanceActionRefused(string AppId, string Action, string Rule, string Reason, string Actor, DateTimeOffset At);
 
 public sealed record AppResumed(string AppId, string Reason, string Actor, DateTimeOffset At);
 

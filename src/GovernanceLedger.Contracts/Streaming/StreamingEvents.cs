@@ -43,3 +43,6 @@ public sealed record CdcEventRejected(
 
 /// <summary>A connector was stopped for good: its replication slot and publication were dropped at the source.</summary>
 public sealed record CdcConnectorRetired(string ConnectorId, string Reason, string Actor, DateTimeOffset At);
+
+/// <summary>A replication slot or publication of the ledger's naming that no declared connector owns was removed from a source.</summary>
+public sealed record CdcOrphanRemoved(string SourceDatabase, string Kind, string Name, string Actor, DateTimeOffset At);

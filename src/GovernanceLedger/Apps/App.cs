@@ -19,6 +19,8 @@ public sealed record App
     public IReadOnlyList<string> Approvers { get; init; } = [];
     public DateTimeOffset? ExpiresAt { get; init; }
     public string? PausedBy { get; init; }
+    /// <summary>A reviewer's or the ledger's pause: only a reviewer lifts it.</summary>
+    public bool SecurityPause { get; init; }
     /// <summary>Who may use the app as its end user; null is the owner alone.</summary>
     public AppAudience? Audience { get; init; }
 
@@ -57,18 +59,18 @@ public sealed record App
     /// <summary>Whether a person may use this app as its end user: the owner always, others only when the audience names them.</summary>
     public bool Serves(string subject, string? email, IReadOnlySet<string> groups)
     {
-        var names = new[] { subject, email }.OfType<string>().Select(n => n.ToLowerInvariant()).ToList();
-        if (names.Contains(Owner, StringComparer.OrdinalIgnoreCase)) return true;
+        var names = new[] { subject, email }.Select(Security.Identity.Canonical).OfType<string>().ToList();
+        if (names.Any(n => Security.Identity.Same(n, Owner))) return true;
         if (Audience is null) return false;
-        return names.Any(Audience.People.Contains) || groups.Any(Audience.Groups.Contains);
+        return names.Any(n => Audience.People.Any(p => Security.Identity.Same(p, n))) || groups.Any(Audience.Groups.Contains);
     }
 
     public App Apply(AppRoutedToReview e) => this with { RequiredApprovals = e.RequiredApprovals };
     public App Apply(ApprovalGiven e) => this with { Approvers = [.. Approvers, e.Reviewer] };
     public App Apply(AppApproved e) => this with { Status = AppStatus.Active, ExpiresAt = e.ExpiresAt };
     public App Apply(AppRejected _) => this with { Status = AppStatus.Rejected };
-    public App Apply(AppPaused e) => this with { Status = AppStatus.Paused, PausedBy = e.Actor };
-    public App Apply(AppResumed _) => this with { Status = AppStatus.Active, PausedBy = null };
+    public App Apply(AppPaused e) => this with { Status = AppStatus.Paused, PausedBy = e.Actor, SecurityPause = e.BySecurity || e.Actor == "ledger" };
+    public App Apply(AppResumed _) => this with { Status = AppStatus.Active, PausedBy = null, SecurityPause = false };
     public App Apply(AppExpired _) => this with { Status = AppStatus.Expired };
     public App Apply(AppRetired _) => this with { Status = AppStatus.Retired };
 

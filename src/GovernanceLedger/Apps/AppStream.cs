@@ -1,4 +1,6 @@
+using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Security;
 using Marten;
 
 namespace GovernanceLedger.Apps;
@@ -16,19 +18,27 @@ public static class AppStream
         return history.Count == 0 ? (null, 0) : (App.Replay(history.Select(e => e.Data)), history[^1].Version);
     }
 
+    /// <summary>
+    /// Decides <paramref name="action"/> on the app for <paramref name="caller"/>. An app the caller may not see
+    /// answers exactly like one that does not exist; every refusal on a real app is recorded on its timeline.
+    /// </summary>
     public static async Task<AppDecision> DecideAsync(
-        IDocumentSession session, string appId, long? expectedVersion, Func<App, Decision> decide, CancellationToken ct)
+        IDocumentSession session, string appId, long? expectedVersion, string action, Caller caller, DateTimeOffset now,
+        Func<App, Decision> decide, CancellationToken ct)
     {
         var (app, version) = await LoadAsync(session, appId, ct);
         if (app is null)
-            return new AppDecision(null, null, 0, [], Problem.NotFound($"No app with app_id '{appId}' is in the ledger."));
-        if (expectedVersion is { } expected && expected != version)
-            return new AppDecision(app, null, version, [], Problem.Conflict("stale-version",
-                $"expected_version is {expected} but the app is at version {version}; reload it and decide again."));
-
-        var decision = decide(app);
-        if (decision.Problem is { } problem)
-            return new AppDecision(app, null, version, [], problem);
+            return new AppDecision(null, null, 0, [], Problem.NoSuchApp(appId));
+        var problem = !caller.MaySee(app.Owner) ? Problem.NoSuchApp(appId)
+            : expectedVersion is { } expected && expected != version ? Problem.Conflict("stale-version",
+                $"expected_version is {expected} but the app is at version {version}; reload it and decide again.")
+            : null;
+        var decision = problem is null ? decide(app) : Decision.Refuse(problem);
+        if (decision.Problem is { } refused)
+        {
+            RecordRefusal(session, app.Id, action, refused, caller, now);
+            return new AppDecision(app, null, version, [], refused);
+        }
         if (decision.Events.Count == 0)
             return new AppDecision(app, app, version, [], null);
 
@@ -38,15 +48,28 @@ public static class AppStream
         return new AppDecision(app, App.Replay(decision.Events, app), after, decision.Events, null);
     }
 
+    /// <summary>Refusals go to the app's per-day governance stream, not its lifecycle stream, so they never move its version.</summary>
+    public static void RecordRefusal(IDocumentSession session, string appId, string action, Problem refused, Caller caller, DateTimeOffset now) =>
+        session.Events.Append(GovernanceStreams.For(appId, now), new GovernanceActionRefused(appId, action,
+            refused.Errors.FirstOrDefault()?.Rule ?? (refused.Status == StatusCodes.Status404NotFound ? "not-visible" : "refused"),
+            StrictJson.Bounded(refused.Detail, 512), caller.Actor, now));
+
     /// <summary>The common answer to a lifecycle command: the app's new status and stream version.</summary>
     public static async Task<IResult> RespondAsync(
-        IDocumentSession session, string appId, long? expectedVersion, Func<App, Decision> decide, CancellationToken ct)
+        IDocumentSession session, string appId, long? expectedVersion, string action, Caller caller, DateTimeOffset now,
+        Func<App, Decision> decide, CancellationToken ct)
     {
-        var (_, after, version, _, problem) = await DecideAsync(session, appId, expectedVersion, decide, ct);
+        var (_, after, version, _, problem) = await DecideAsync(session, appId, expectedVersion, action, caller, now, decide, ct);
         return problem is not null
             ? problem.ToResult()
             : Results.Ok(new AppStateResponse(after!.Id, after.Status, version, after.ExpiresAt, after.Approvers, after.RequiredApprovals));
     }
+}
+
+/// <summary>Refused governance actions on an app, one stream per app per day, so its timeline shows them.</summary>
+public static class GovernanceStreams
+{
+    public static string For(string appId, DateTimeOffset at) => $"governance:{appId}:{at.UtcDateTime:yyyy-MM-dd}";
 }
 
 public sealed record AppDecision(App? Before, App? After, long Version, IReadOnlyList<object> Events, Problem? Problem);

@@ -12,19 +12,20 @@ namespace GovernanceLedger.Audit;
 public sealed class AuditQueries(LedgerDatabase ledger)
 {
     private const string S = LedgerSetup.Schema;
-    private readonly NpgsqlDataSource _source = ledger.Source;
+    private readonly NpgsqlDataSource _source = ledger.Reads;
 
     /// <summary>
-    /// The app's streams: its lifecycle and credential streams by name, its token and access streams
-    /// (one per day, and per shard) by prefix, which the text_pattern_ops index on stream_id serves.
+    /// The app's streams: its lifecycle and credential streams by name, its token, governance-refusal and
+    /// access streams (one per day, and per shard) by prefix, which the text_pattern_ops index on stream_id serves.
     /// </summary>
-    private const string AppStreams = "(stream_id = any($1) or stream_id like $2 or stream_id like $3)";
+    private const string AppStreams = "(stream_id = any($1) or stream_id like $2 or stream_id like $3 or stream_id like $4)";
 
     private static object[] AppStreamValues(string appId) =>
     [
         new[] { appId, EphemeralCredentials.StreamFor(appId) },
         Like(AccessLedger.StreamPrefix(appId, DateTimeOffset.UnixEpoch)[..^"1970-01-01:".Length]),
-        Like(TokenStreams.For(appId, DateTimeOffset.UnixEpoch)[..^"1970-01-01".Length])
+        Like(TokenStreams.For(appId, DateTimeOffset.UnixEpoch)[..^"1970-01-01".Length]),
+        Like(GovernanceLedger.Apps.GovernanceStreams.For(appId, DateTimeOffset.UnixEpoch)[..^"1970-01-01".Length])
     ];
 
     private static string Like(string prefix) => prefix.Replace("\\", "\\\\").Replace("%", "\\%").Replace("_", "\\_") + "%";
@@ -42,7 +43,7 @@ public sealed class AuditQueries(LedgerDatabase ledger)
         var streams = new List<string>();
         await using (var find = _source.CreateCommand($"""
             select id from {S}.mt_streams
-            where (id = any($1) or id like $2 or id like $3) and created < $4 and timestamp >= $5
+            where (id = any($1) or id like $2 or id like $3 or id like $4) and created < $5 and timestamp >= $6
             """))
         {
             foreach (var value in AppStreamValues(appId)) find.Parameters.Add(new NpgsqlParameter { Value = value });
@@ -54,7 +55,7 @@ public sealed class AuditQueries(LedgerDatabase ledger)
         }
         if (streams.Count == 0) return new AuditPage([], null);
         if (streams.Count > MaxMergedStreams)
-            return await PageAsync($"{AppStreams} and timestamp >= $4 and timestamp < $5 and seq_id > $6", [.. AppStreamValues(appId), from, to, cursor], limit, ct,
+            return await PageAsync($"{AppStreams} and timestamp >= $5 and timestamp < $6 and seq_id > $7", [.. AppStreamValues(appId), from, to, cursor], limit, ct,
                 byStream: true);
 
         const string columns = "seq_id, stream_id, version, type, timestamp, correlation_id, data::text";

@@ -52,14 +52,11 @@ public static class AuditResults
         {
             var csv = new StringBuilder("sequence,recorded_at,stream,version,type,correlation_id,data\n");
             foreach (var e in page.Items)
-                csv.Append(e.Sequence).Append(',').Append(e.RecordedAt.UtcDateTime.ToString("O")).Append(',').Append(Csv(e.Stream)).Append(',')
-                    .Append(e.Version).Append(',').Append(Csv(e.Type)).Append(',').Append(Csv(e.CorrelationId ?? "")).Append(',')
-                    .Append(Csv(e.Data.Text)).Append('\n');
+                csv.Append(e.Sequence).Append(',').Append(e.RecordedAt.UtcDateTime.ToString("O")).Append(',').Append(Csv.Cell(e.Stream)).Append(',')
+                    .Append(e.Version).Append(',').Append(Csv.Cell(e.Type)).Append(',').Append(Csv.Cell(e.CorrelationId ?? "")).Append(',')
+                    .Append(Csv.Cell(e.Data.Text)).Append('\n');
             return Results.Text(csv.ToString(), "text/csv");
         }
         return Results.Json(page, LedgerSetup.ApiJson);
     }
-
-    public static string Csv(string value) =>
-        value.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + value.Replace("\"", "\"\"") + "\"" : value;
 }

@@ -69,7 +69,7 @@ public static class ReadChargeback
             return Results.Json(report, LedgerSetup.ApiJson);
         var csv = new StringBuilder($"{groupBy},requests,rows,megabytes,compute_seconds,amount_{report.Currency.ToLowerInvariant()}\n");
         foreach (var l in lines.Append(total))
-            csv.Append(Audit.AuditResults.Csv(l.Key)).Append(',').Append(l.Requests).Append(',').Append(l.Rows).Append(',')
+            csv.Append(Csv.Cell(l.Key)).Append(',').Append(l.Requests).Append(',').Append(l.Rows).Append(',')
                 .Append(l.Megabytes.ToString(CultureInfo.InvariantCulture)).Append(',').Append(l.ComputeSeconds.ToString(CultureInfo.InvariantCulture))
                 .Append(',').Append(l.Amount.ToString(CultureInfo.InvariantCulture)).Append('\n');
         return Results.Text(csv.ToString(), "text/csv");

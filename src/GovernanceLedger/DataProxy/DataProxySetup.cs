@@ -33,7 +33,7 @@ public static class DataProxySetup
             }
             var unmasked = caller.MayReadPii(catalog.CurrentValue.PiiScope);
             var datasets = catalog.CurrentValue.DatasetList
-                .Where(d => d.Source.Length > 0 && caller.App.Datasets.Any(g => g.Name == d.Name) && caller.Scopes.Contains(d.RequiredScope))
+                .Where(d => d.ServedByProxy && caller.App.Datasets.Any(g => g.Name == d.Name) && caller.Scopes.Contains(d.RequiredScope))
                 .Select(d =>
                 {
                     var fields = caller.App.Datasets.First(g => g.Name == d.Name).Fields.Where(d.Fields.Contains).ToList();

@@ -54,6 +54,16 @@ public sealed class EphemeralCredentials(
         }
     }
 
+    /// <summary>
+    /// Forgets a login the source no longer accepts (a leaked login can change its own password); the next
+    /// query mints a fresh one, and the sweeper drops the old role.
+    /// </summary>
+    public void Invalidate(AppLogin login)
+    {
+        if (_logins.TryRemove(new($"{login.AppId}|{login.Source}", login)))
+            lock (_retiring) _retiring.Add(login);
+    }
+
     private async Task<AppLogin> MintAsync(string appId, string source, IReadOnlyList<DatasetRequest> grantedDatasets, CancellationToken ct)
     {
         var now = clock.GetUtcNow();

@@ -27,9 +27,11 @@ public sealed class QueryDataset(
     public async Task<IResult> HandleAsync(HttpContext context, string datasetName)
     {
         var start = Stopwatch.GetTimestamp();
+        // A client's trace context never becomes the ledger's trace id: each query starts a trace of its own.
+        Activity.Current = null;
         using var activity = LedgerTelemetry.Source.StartActivity("data.query");
         activity?.SetTag("dataset", datasetName);
-        var dataset = catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == datasetName && d.Source.Length > 0);
+        var dataset = catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == datasetName && d.ServedByProxy);
         // Labels and routes name only datasets that exist: a caller cannot mint new metric series.
         var route = $"data/{dataset?.Name ?? "unknown"}";
         if (dataset is null)
@@ -82,7 +84,20 @@ public sealed class QueryDataset(
         var queryStart = Stopwatch.GetTimestamp();
         try
         {
-            await using var connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
+            NpgsqlConnection connection;
+            try
+            {
+                connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
+            }
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification)
+            {
+                // The login was changed behind the proxy's back: it is dropped and a fresh one serves this query.
+                logger.LogWarning(e, "The database login {Role} of {AppId} was refused; minting a new one", login.Role, caller.AppId);
+                credentials.Invalidate(login);
+                login = await credentials.LoginAsync(caller.AppId, dataset.Source, caller.App.Datasets, context.RequestAborted);
+                connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
+            }
+            await using var _ = connection;
             await using var tx = await connection.BeginTransactionAsync(context.RequestAborted);
             await using (var setup = new NpgsqlCommand(
                 "select set_config('statement_timeout', $1, true), set_config('app.region', $2, true), set_config('app.region_mac', $5, true), set_config('app.app_id', $3, true), set_config('app.end_user', $4, true)",

@@ -39,6 +39,9 @@ public sealed class GatewayProxy(
     public async Task HandleAsync(HttpContext context, string route)
     {
         var start = Stopwatch.GetTimestamp();
+        // A client's traceparent, baggage or Correlation-Context must not become the ledger's trace id or reach
+        // the upstream: every gateway request starts a trace of its own.
+        Activity.Current = null;
         using var activity = LedgerTelemetry.Source.StartActivity("gateway.request");
         var config = options.CurrentValue;
         var target = config.Routes.FirstOrDefault(r => string.Equals(r.Name, route, StringComparison.Ordinal));
@@ -70,25 +73,30 @@ public sealed class GatewayProxy(
         var path = RemainderOf(context.Request.Path, target.Name);
         var (outcome, exposed) = RouteMatch.Find(target, context.Request.Method, path);
         var (caller, denial) = await guard.AdmitAsync(context, exposed?.Scopes ?? [], countRequest: exposed is not null);
+        if (caller is not null) context.Items[nameof(AppCaller)] = caller;
+        var violations = new List<Violation>();
         denial ??= outcome switch
         {
             RouteMatch.Outcome.NotExposed => Deny(caller!, StatusCodes.Status404NotFound, "path-not-exposed",
                 $"Route '{target.Name}' does not expose this path."),
             RouteMatch.Outcome.MethodNotAllowed => Deny(caller!, StatusCodes.Status405MethodNotAllowed, "method-not-allowed",
-                $"Route '{target.Name}' does not accept {context.Request.Method} on this path."),
-            _ => await CheckBodyAsync(context, caller!, exposed!, config.MaxBodyBytes)
+                $"Route '{target.Name}' does not accept {StrictJson.Bounded(context.Request.Method, 16)} on this path."),
+            _ => await CheckBodyAsync(context, caller!, exposed!, config.MaxBodyBytes, violations)
         };
         if (denial is not null || caller is null)
         {
             activity?.SetTag("app_id", denial?.AppId);
-            await RefuseAsync(context, label, denial!, start);
+            await RefuseAsync(context, label, denial!, start, violations);
             return;
         }
 
         activity?.SetTag("app_id", caller.AppId);
         var dataset = target.Dataset is { } name ? catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == name) : null;
+        var shape = dataset is null ? null : new Shape(dataset,
+            MaskPii: dataset.Pii.Count > 0 && !caller.MayReadPii(catalog.CurrentValue.PiiScope),
+            Granted: caller.App.Datasets.FirstOrDefault(d => d.Name == dataset.Name)?.Fields);
         var exchange = new Exchange(this, caller, target.Name, path, start,
-            dataset is { Pii.Count: > 0 } && !caller.MayReadPii(catalog.CurrentValue.PiiScope) ? dataset : null, config.MaxMaskedResponseBytes);
+            shape is { MaskPii: true } or { Granted: not null } ? shape : null, config.MaxMaskedResponseBytes);
         var error = await forwarder.SendAsync(context, target.Upstream, _client, ForwarderRequestConfig.Empty, exchange);
         if (error != ForwarderError.None && !exchange.Recorded)
         {
@@ -108,30 +116,36 @@ public sealed class GatewayProxy(
         return full.Length > prefix.Length ? full[prefix.Length..] : "";
     }
 
-    private async Task<Denial?> CheckBodyAsync(HttpContext context, AppCaller caller, ExposedPath exposed, int maxBytes)
+    private async Task<Denial?> CheckBodyAsync(HttpContext context, AppCaller caller, ExposedPath exposed, int maxBytes, List<Violation> violations)
     {
         var request = context.Request;
         if (!StrictJson.HasBody(request))
             return exposed.BodySchema is null ? null : Deny(caller, StatusCodes.Status400BadRequest, "body-required", "This request needs a JSON body.");
         if (exposed.BodySchema is null)
-            return Deny(caller, StatusCodes.Status400BadRequest, "body-not-allowed", $"{request.Method} on this path takes no body.");
+            return Deny(caller, StatusCodes.Status400BadRequest, "body-not-allowed", $"{StrictJson.Bounded(request.Method, 16)} on this path takes no body.");
 
-        request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: maxBytes + 1);
+        // Read whole and bounded here (a chunked body has no length to check first), then forwarded from memory.
         var (bytes, problem) = await StrictJson.ReadAsync(request, maxBytes, "The request body", context.RequestAborted);
         if (problem is not null)
+        {
+            violations.AddRange(problem.Errors);
             return Deny(caller, problem.Status, problem.Errors.FirstOrDefault()?.Rule ?? "body", problem.Detail);
-        request.Body.Position = 0;
+        }
+        request.Body = new MemoryStream(bytes!, writable: false);
+        request.ContentLength = bytes!.Length;
+        request.Headers.Remove("Transfer-Encoding");
 
-        var violations = schemas.Validate(exposed.BodySchema, bytes!);
-        if (violations.Count == 0) return null;
-        var detail = string.Join("; ", violations.Select(v => $"{(v.Field.Length == 0 ? "(body)" : v.Field)}: {v.Rule}"));
+        var found = schemas.Validate(exposed.BodySchema, bytes);
+        if (found.Count == 0) return null;
+        violations.AddRange(found);
+        var detail = string.Join("; ", found.Select(v => $"{(v.Field.Length == 0 ? "(body)" : v.Field)}: {v.Rule}"));
         return Deny(caller, StatusCodes.Status400BadRequest, "body-schema", $"The body does not match {exposed.BodySchema}: {detail}");
     }
 
     private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
         new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion);
 
-    private async Task RefuseAsync(HttpContext context, string label, Denial denial, long start)
+    private async Task RefuseAsync(HttpContext context, string label, Denial denial, long start, IReadOnlyList<Violation>? violations = null)
     {
         try
         {
@@ -144,7 +158,7 @@ public sealed class GatewayProxy(
             return;
         }
         Count(denial.AppId, label, denial.Status, "deny", start);
-        await AccessRecorder.Refusal(denial).ExecuteAsync(context);
+        await AccessRecorder.Refusal(denial, violations).ExecuteAsync(context);
     }
 
     private void Count(string appId, string label, int status, string decision, long start)
@@ -158,8 +172,11 @@ public sealed class GatewayProxy(
     /// One forwarded request: the path and identity headers on the way out; on the way back, the upstream's
     /// failures replaced by a problem, PII masked, and the access event committed before anything is sent.
     /// </summary>
+    /// <summary>How a route's responses are shaped for this caller: PII masked unless it may read PII, ungranted fields withheld.</summary>
+    private sealed record Shape(DatasetEntry Dataset, bool MaskPii, IReadOnlyList<string>? Granted);
+
     private sealed class Exchange(
-        GatewayProxy gateway, AppCaller caller, string route, string path, long start, DatasetEntry? maskBy, int maxMaskedBytes) : HttpTransformer
+        GatewayProxy gateway, AppCaller caller, string route, string path, long start, Shape? maskBy, int maxMaskedBytes) : HttpTransformer
     {
         public bool Recorded { get; private set; }
 
@@ -235,9 +252,9 @@ public sealed class GatewayProxy(
                 return false;
             }
 
-            var masked = ResponseMasking.Mask(document, maskBy!, gateway.Masking);
+            var masked = ResponseMasking.Mask(document, maskBy!.Dataset, gateway.Masking, maskBy.MaskPii, maskBy.Granted);
             var bytes = JsonSerializer.SerializeToUtf8Bytes(document);
-            await RecordAsync(context, upstreamStatus, bytes.Length, "served", masked);
+            await RecordAsync(context, upstreamStatus, bytes.Length, "served", masked.Count > 0 ? masked : null);
             await base.TransformResponseAsync(context, proxyResponse, ct);
             UpstreamHeaders.StripInternals(context.Response);
             context.Response.Headers.ContentLength = bytes.Length;

@@ -6,28 +6,36 @@ using GovernanceLedger.Policies;
 namespace GovernanceLedger.Gateway;
 
 /// <summary>
-/// Masks a route's JSON response by its catalog dataset: every member named like one of the dataset's
-/// PII fields (ignoring case), at any depth, is masked with the dataset's strategy for that field, the
-/// same way the data proxy masks query results.
+/// Shapes a route's JSON response by its catalog dataset, at any depth and ignoring case: members named
+/// like a dataset field the app was not granted are removed (when the app holds a grant on the dataset),
+/// and members named like a PII field are masked with the dataset's strategy, as the data proxy masks.
 /// </summary>
 public static class ResponseMasking
 {
-    /// <summary>Masks in place and returns the names of the PII fields that were present and masked.</summary>
-    public static IReadOnlyList<string> Mask(JsonNode? node, DatasetEntry dataset, Masking masking)
+    /// <summary>Shapes in place and returns the names of the PII fields that were present and masked.</summary>
+    public static IReadOnlyList<string> Mask(JsonNode? node, DatasetEntry dataset, Masking masking, bool maskPii, IReadOnlyCollection<string>? granted)
     {
-        var pii = dataset.Pii.ToDictionary(f => f, f => f, StringComparer.OrdinalIgnoreCase);
+        var pii = maskPii ? dataset.Pii.ToDictionary(f => f, f => f, StringComparer.OrdinalIgnoreCase) : [];
+        var withheld = granted is null
+            ? new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+            : dataset.Fields.Where(f => !granted.Contains(f)).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var masked = new SortedSet<string>(StringComparer.Ordinal);
-        Walk(node, pii, dataset, masking, masked);
+        Walk(node, pii, withheld, dataset, masking, masked);
         return masked.ToList();
     }
 
-    private static void Walk(JsonNode? node, Dictionary<string, string> pii, DatasetEntry dataset, Masking masking, SortedSet<string> masked)
+    private static void Walk(JsonNode? node, Dictionary<string, string> pii, HashSet<string> withheld, DatasetEntry dataset, Masking masking, SortedSet<string> masked)
     {
         switch (node)
         {
             case JsonObject obj:
                 foreach (var key in obj.Select(p => p.Key).ToList())
                 {
+                    if (withheld.Contains(key))
+                    {
+                        obj.Remove(key);
+                        continue;
+                    }
                     if (pii.TryGetValue(key, out var field))
                     {
                         var value = obj[key];
@@ -41,12 +49,12 @@ public static class ResponseMasking
                     }
                     else
                     {
-                        Walk(obj[key], pii, dataset, masking, masked);
+                        Walk(obj[key], pii, withheld, dataset, masking, masked);
                     }
                 }
                 break;
             case JsonArray array:
-                foreach (var item in array) Walk(item, pii, dataset, masking, masked);
+                foreach (var item in array) Walk(item, pii, withheld, dataset, masking, masked);
                 break;
         }
     }

@@ -44,7 +44,7 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)
     private static string? Cut(string? text, int max) => text is null ? null : text.Length <= max ? text : text[..max];
 
     /// <summary>Problem+json for a refused data-plane request, with Retry-After when waiting helps.</summary>
-    public static IResult Refusal(Denial denial)
+    public static IResult Refusal(Denial denial, IReadOnlyList<Violation>? violations = null)
     {
         var problem = new Problem(denial.Status, $"https://governance-ledger.dev/problems/{denial.Rule}", denial.Status switch
         {
@@ -52,7 +52,7 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)
             403 => "Forbidden",
             429 => "Too many requests",
             _ => "Refused"
-        }, denial.Reason, [new Violation("", denial.Rule, denial.Reason)]);
+        }, denial.Reason, violations is { Count: > 0 } ? violations : [new Violation("", denial.Rule, denial.Reason)]);
         var result = problem.ToResult();
         return denial.RetryAfter is { } retry ? new WithRetryAfter(result, retry) : result;
     }

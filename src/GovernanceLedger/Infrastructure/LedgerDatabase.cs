@@ -11,5 +11,18 @@ public sealed class LedgerDatabase(IConfiguration configuration) : IAsyncDisposa
 {
     public NpgsqlDataSource Source { get; } = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
 
-    public ValueTask DisposeAsync() => Source.DisposeAsync();
+    /// <summary>The connection budget of expensive reads (audit pages, exports, verify): small, so they never starve the rest.</summary>
+    public NpgsqlDataSource Reads { get; } = NpgsqlDataSource.Create(
+        new NpgsqlConnectionStringBuilder(configuration.GetConnectionString("Ledger")!) { MaxPoolSize = 12, ApplicationName = "ledger-reads" }.ConnectionString);
+
+    /// <summary>Two connections of its own for /health, which must answer while everything else is busy.</summary>
+    public NpgsqlDataSource Health { get; } = NpgsqlDataSource.Create(
+        new NpgsqlConnectionStringBuilder(configuration.GetConnectionString("Ledger")!) { MaxPoolSize = 2, ApplicationName = "ledger-health" }.ConnectionString);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Source.DisposeAsync();
+        await Reads.DisposeAsync();
+        await Health.DisposeAsync();
+    }
 }

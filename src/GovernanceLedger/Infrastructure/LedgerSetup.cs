@@ -64,6 +64,8 @@ public static class LedgerSetup
             o.SerializerOptions.PropertyNamingPolicy = ApiJson.PropertyNamingPolicy;
             o.SerializerOptions.DictionaryKeyPolicy = null;
             o.SerializerOptions.AllowDuplicateProperties = false;
+            // "3600" is not a number: bodies say what they mean.
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         return builder;
     }
@@ -78,15 +80,29 @@ public static class LedgerSetup
         connection.Open();
         using var exists = new NpgsqlCommand("select 1 from pg_database where datname = @name", connection);
         exists.Parameters.AddWithValue("name", target.Database);
-        if (exists.ExecuteScalar() is not null) return;
-        using var create = new NpgsqlCommand($"create database \"{target.Database.Replace("\"", "\"\"")}\"", connection);
+        if (exists.ExecuteScalar() is null)
+        {
+            using var create = new NpgsqlCommand($"create database \"{target.Database.Replace("\"", "\"\"")}\"", connection);
+            try
+            {
+                create.ExecuteNonQuery();
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateDatabase)
+            {
+                // Another process created it between the check and the create: that is what we wanted.
+            }
+        }
+        // Only the ledger's own role connects to the ledger: a login minted for an app on the same server
+        // (PUBLIC may connect by default) gets no session there at all.
+        var database = $"\"{target.Database.Replace("\"", "\"\"")}\"";
+        using var restrict = new NpgsqlCommand($"grant connect, temporary on database {database} to current_user; revoke connect, temporary on database {database} from public", connection);
         try
         {
-            create.ExecuteNonQuery();
+            restrict.ExecuteNonQuery();
         }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateDatabase)
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
-            // Another process created it between the check and the create: that is what we wanted.
+            // Not the owner: whoever administers the server decides who connects.
         }
     }
 }

@@ -20,6 +20,9 @@ public sealed record Problem(int Status, string Type, string Title, string Detai
     public static Problem NotFound(string what) =>
         new(StatusCodes.Status404NotFound, "https://governance-ledger.dev/problems/not-found", "Not found", what, []);
 
+    /// <summary>The one answer for an app that does not exist and for one the caller may not see: nothing tells them apart.</summary>
+    public static Problem NoSuchApp(string appId) => NotFound($"No app with app_id '{StrictJson.Bounded(appId, 63)}' is in the ledger.");
+
     public static Problem Conflict(string rule, string detail) =>
         new(StatusCodes.Status409Conflict, "https://governance-ledger.dev/problems/conflict", "Conflict with the app's current state", detail,
             [new Violation("", rule, detail)]);

@@ -87,8 +87,10 @@ public static class StrictJson
         {
             var duplicate = e.Message.Contains("duplicate", StringComparison.OrdinalIgnoreCase);
             var field = duplicate ? DuplicatePath(bytes) : e.Path is { Length: > 1 } path ? ToField(path) : "";
-            return duplicate
-                ? Problem.Invalid(field, "duplicate-key", $"{what} names a member twice{(field.Length > 0 ? $" at '{field}'" : "")}; each member may appear once.")
+            if (duplicate)
+                return Problem.Invalid(field, "duplicate-key", $"{what} names a member twice{(field.Length > 0 ? $" at '{field}'" : "")}; each member may appear once.");
+            return e.Message.Contains("depth", StringComparison.OrdinalIgnoreCase)
+                ? Problem.Invalid(field, "max-depth", $"{what} is nested deeper than {MaxDepth} levels.")
                 : Problem.Invalid(field, "json", $"{what} is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
         }
         catch (ArgumentException)
@@ -130,14 +132,23 @@ public static class StrictJson
                 {
                     return Problem.Invalid(path, "utf-16", $"'{path}' is not valid Unicode text (a lone surrogate).");
                 }
-                return IsWellFormed(text) ? null : Problem.Invalid(path, "utf-16", $"'{path}' is not valid Unicode text (a lone surrogate).");
+                if (!IsWellFormed(text)) return Problem.Invalid(path, "utf-16", $"'{path}' is not valid Unicode text (a lone surrogate).");
+                // PostgreSQL text and jsonb cannot hold U+0000: refused here rather than failing deep inside.
+                return text.Contains('\0') ? Problem.Invalid(path, "nul", $"'{path}' contains a NUL character.") : null;
             case JsonValueKind.Number:
-                return element.TryGetDecimal(out _)
+                return element.TryGetDecimal(out _) && SignificantDigits(element.GetRawText()) <= 28
                     ? null
                     : Problem.Invalid(path, "number-range", $"'{path}' is a number outside the range this service accepts (at most 28 significant digits, no overflow).");
             default:
                 return null;
         }
+    }
+
+    /// <summary>Digits of the mantissa without leading zeros: a decimal keeps 28 of them, beyond that a value would be rounded silently.</summary>
+    private static int SignificantDigits(string number)
+    {
+        var mantissa = number.Split('e', 'E')[0].TrimStart('-').Replace(".", "", StringComparison.Ordinal).TrimStart('0');
+        return mantissa.Length;
     }
 
     /// <summary>Where the first repeated member name is ("filter[0].value"), for the refusal to name it.</summary>
@@ -223,6 +234,46 @@ public sealed class StrictJsonMiddleware(RequestDelegate next)
         }
         request.Body = new MemoryStream(bytes!, writable: false);
         request.ContentLength = bytes!.Length;
-        await next(context);
+        await RewriteBindingFailuresAsync(context);
+    }
+
+    /// <summary>
+    /// A body that is strict JSON can still not fit the endpoint's types (a string for a number, an int that
+    /// overflows). The framework's answer names internal type names; it is replaced by a problem naming the field.
+    /// </summary>
+    private async Task RewriteBindingFailuresAsync(HttpContext context)
+    {
+        var original = context.Response.Body;
+        using var buffer = new MemoryStream();
+        context.Response.Body = buffer;
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            context.Response.Body = original;
+        }
+        buffer.Position = 0;
+        if (context.Response.StatusCode == StatusCodes.Status400BadRequest && BindingFailure(buffer.ToArray()) is { } field)
+        {
+            context.Response.Headers.ContentLength = null;
+            await Problem.Invalid(field, "type", $"'{field}' has the wrong type or is out of range for this request.").ToResult().ExecuteAsync(context);
+            return;
+        }
+        await buffer.CopyToAsync(original, context.RequestAborted);
+    }
+
+    /// <summary>The field named by a System.Text.Json conversion failure ("... Path: $.expires_in | LineNumber ..."), if that is what the body is.</summary>
+    private static string? BindingFailure(byte[] body)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(body);
+        const string marker = "could not be converted to";
+        if (!text.Contains(marker, StringComparison.Ordinal)) return null;
+        var at = text.IndexOf("Path: $", StringComparison.Ordinal);
+        if (at < 0) return "";
+        var path = text[(at + "Path: $".Length)..];
+        var end = path.IndexOfAny([' ', '|', '"', '\\']);
+        return (end < 0 ? path : path[..end]).TrimStart('.');
     }
 }

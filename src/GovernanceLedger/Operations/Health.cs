@@ -18,7 +18,7 @@ public static class Health
         var reachable = true;
         try
         {
-            await using var command = ledger.Source.CreateCommand("select 1");
+            await using var command = ledger.Health.CreateCommand("select 1");
             await command.ExecuteScalarAsync(timeout.Token);
         }
         catch (Exception e) when (e is Npgsql.NpgsqlException or OperationCanceledException or TimeoutException or InvalidOperationException)

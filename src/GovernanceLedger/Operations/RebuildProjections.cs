@@ -13,7 +13,8 @@ namespace GovernanceLedger.Operations;
 /// <summary>
 /// POST /admin/projections/rebuild: drops every read model and replays the whole ledger into it,
 /// reporting progress as NDJSON lines while it runs. The result equals what the live projections
-/// held, because read models are only ever derived from events.
+/// held, because read models are only ever derived from events. One rebuild runs at a time across
+/// every instance (an advisory lock); a second request gets 409 with the running one's progress.
 /// </summary>
 public static class RebuildProjections
 {
@@ -25,11 +26,44 @@ public static class RebuildProjections
 
     [WolverinePost("/admin/projections/rebuild", OperationId = "rebuildProjections"), Authorize(Policy = PeopleAuthentication.Policies.Admin)]
     [Tags("Operations")]
-    public static async Task Post(HttpContext context, IDocumentStore store, ILogger<RebuildProjectionsLog> logger, CancellationToken ct)
+    public static async Task Post(
+        HttpContext context, IDocumentStore store, LedgerDatabase ledger, RebuildState state, ILogger<RebuildProjectionsLog> logger, CancellationToken ct)
+    {
+        if (!await state.Gate.WaitAsync(0, ct))
+        {
+            await Busy(context, state.Progress ?? new { stage = "starting" });
+            return;
+        }
+        try
+        {
+            await using var lockConnection = await ledger.Source.OpenConnectionAsync(ct);
+            await using (var tryLock = new Npgsql.NpgsqlCommand("select pg_try_advisory_lock(hashtext('govledger:projection-rebuild'))", lockConnection))
+                if (await tryLock.ExecuteScalarAsync(ct) is not true)
+                {
+                    await Busy(context, new { stage = "running on another instance" });
+                    return;
+                }
+            await RunAsync(context, store, state, logger, ct);
+            // Closing the connection releases the advisory lock.
+        }
+        finally
+        {
+            state.Progress = null;
+            state.Gate.Release();
+        }
+    }
+
+    private static Task Busy(HttpContext context, object progress) =>
+        new Problem(StatusCodes.Status409Conflict, "https://governance-ledger.dev/problems/rebuild-running", "A rebuild is running",
+            $"One rebuild runs at a time; the running one is at: {JsonSerializer.Serialize(progress, LedgerSetup.ApiJson)}",
+            [new Violation("", "one-rebuild-at-a-time", "a rebuild is already running")]).ToResult().ExecuteAsync(context);
+
+    private static async Task RunAsync(HttpContext context, IDocumentStore store, RebuildState state, ILogger<RebuildProjectionsLog> logger, CancellationToken ct)
     {
         context.Response.ContentType = "application/x-ndjson";
         async Task Report(object line)
         {
+            state.Progress = line;
             await context.Response.WriteAsync(JsonSerializer.Serialize(line, LedgerSetup.ApiJson) + "\n", ct);
             await context.Response.Body.FlushAsync(ct);
         }
@@ -54,6 +88,13 @@ public static class RebuildProjections
         }
         await Report(new { stage = "done", seconds = total.Elapsed.TotalSeconds });
     }
+}
+
+/// <summary>The rebuild running in this process, if any, and how far it is.</summary>
+public sealed class RebuildState
+{
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+    public volatile object? Progress;
 }
 
 /// <summary>Log category for rebuilds.</summary>

@@ -40,4 +40,7 @@ public sealed class DatasetEntry
     public Dictionary<string, string> Masking { get; init; } = new(StringComparer.Ordinal);
 
     public string MaskingFor(string field) => Masking.GetValueOrDefault(field, "hash");
+
+    /// <summary>Whether the data proxy serves it: a source and a curated view to read (a CDC-only dataset has a source but no view).</summary>
+    public bool ServedByProxy => Source.Length > 0 && View.Length > 0;
 }

@@ -8,21 +8,26 @@ public sealed record Caller(string Subject, string? Email, IReadOnlySet<string> 
     public string Actor => IsAgent ? $"agent:{Subject}" : $"person:{Subject}";
 
     /// <summary>
-    /// The human behind the token, whatever it claims to be acting as: an agent token and a person token
-    /// of the same subject are the same person when it comes to counting approvals.
+    /// The human behind the token, whatever it claims to be acting as: their canonical e-mail address when the
+    /// token has one, else their canonical subject. An agent token, a second subject with the same address, or
+    /// the same address in other letter case are all the same person when approvals are counted.
     /// </summary>
-    public string Person => $"person:{Subject}";
+    public string Person => $"person:{Identity.Canonical(Email) ?? Identity.Canonical(Subject) ?? Subject}";
 
-    public bool MayRegister => Has(Role.AppOwner) || Has(Role.PlatformAdmin);
+    /// <summary>Reviewers, auditors and finance see every app; anyone else sees only their own.</summary>
+    public bool SeesAllApps => IsReviewer || Has(Role.Auditor) || Has(Role.Finance);
+
+    public bool MaySee(string owner) => SeesAllApps || Owns(owner);
+
+    /// <summary>The ledger itself, acting on schedules (expiry): it sees every app.</summary>
+    public static readonly Caller Ledger = new("ledger", null, new HashSet<string> { Role.PlatformAdmin }, false, new HashSet<string>());
 
     public bool Has(string role) => Roles.Contains(role);
     public bool IsAdmin => Has(Role.PlatformAdmin);
     public bool IsReviewer => Has(Role.SecurityReviewer) || Has(Role.PlatformAdmin);
 
-    /// <summary>Owners are named by e-mail in manifests; a token's email claim, else its subject, is compared.</summary>
-    public bool Owns(string owner) =>
-        string.Equals(Email ?? Subject, owner, StringComparison.OrdinalIgnoreCase) ||
-        string.Equals(Subject, owner, StringComparison.OrdinalIgnoreCase);
+    /// <summary>Owners are named by e-mail in manifests; the token's email claim and its subject are compared in canonical form.</summary>
+    public bool Owns(string owner) => Identity.Same(Email, owner) || Identity.Same(Subject, owner);
 
     public static Caller From(ClaimsPrincipal user)
     {
@@ -31,7 +36,9 @@ public sealed record Caller(string Subject, string? Email, IReadOnlySet<string> 
         var email = user.FindFirstValue("email") ?? user.FindFirstValue(ClaimTypes.Email);
         var roles = user.FindAll(PeopleAuthentication.RoleClaim).Concat(user.FindAll(ClaimTypes.Role))
             .Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
-        var isAgent = string.Equals(user.FindFirstValue("actor_type"), "agent", StringComparison.Ordinal);
+        // Fail closed: any actor_type other than a person's makes the token an agent's ("Agent", " agent", "bot").
+        var isAgent = user.FindFirstValue("actor_type") is { } actorType
+            && !actorType.Equals("person", StringComparison.Ordinal) && !actorType.Equals("human", StringComparison.Ordinal);
         var groups = user.FindAll("groups").Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
         return new Caller(subject, email, roles, isAgent, groups);
     }
@@ -46,4 +53,25 @@ public static class Role
     public const string Finance = "finance";
 
     public static readonly string[] All = [PlatformAdmin, SecurityReviewer, AppOwner, Auditor, Finance];
+}
+
+/// <summary>
+/// People are compared by one canonical form of their names: trimmed, ASCII lowercased. A name with any
+/// character outside printable ASCII has no canonical form and equals nothing, so a homoglyph (the Kelvin
+/// sign, a Cyrillic letter) or an invisible character never passes for someone else.
+/// </summary>
+public static class Identity
+{
+    public static string? Canonical(string? name)
+    {
+        if (name is null) return null;
+        var trimmed = name.Trim();
+        if (trimmed.Length == 0 || trimmed.Any(c => c is < '!' or > '~')) return null;
+        return string.Create(trimmed.Length, trimmed, (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++) span[i] = source[i] is >= 'A' and <= 'Z' ? (char)(source[i] + 32) : source[i];
+        });
+    }
+
+    public static bool Same(string? a, string? b) => Canonical(a) is { } x && x == Canonical(b);
 }

@@ -54,6 +54,8 @@ public static class StreamingSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditRelay>());
         builder.Services.AddSingleton<CdcConnectors>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CdcConnectors>());
+        builder.Services.AddSingleton<CdcReconciler>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CdcReconciler>());
 
         // Wolverine's Kafka transport carries the Kafka Connect intake: Debezium-format changes from a raw topic.
         builder.Services.ConfigureWolverine(opts =>

@@ -36,7 +36,7 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
             anonymous.Text.ShouldNotContain("ledger_");
             (await Get("/metrics", "wrong-token")).Status.ShouldBe(401);
 
-            await LedgerFixture.EventuallyAsync(async () => (await Get("/gw/crm/contacts?limit=1", token)).Status == 200, TimeSpan.FromSeconds(10));
+            await LedgerFixture.EventuallyAsync(async () => (await Get("/gw/crm/contacts?limit=1", token)).Status == 200, TimeSpan.FromSeconds(30));
             for (var i = 0; i < 5; i++)
             {
                 await Get($"/gw/random-{Guid.NewGuid():N}/x", null);
@@ -49,7 +49,7 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
             {
                 scraped = await Get("/metrics", LedgerFixture.ScrapeToken);
                 return scraped.Status == 200 && scraped.Text.Contains("route=\"unknown\"") && scraped.Text.Contains("route=\"crm\"");
-            }, TimeSpan.FromSeconds(15));
+            }, TimeSpan.FromSeconds(30));
             scraped.Text.ShouldContain("dataset=\"data/unknown\"");
             scraped.Text.ShouldNotContain("@example.com");
             scraped.Text.ShouldNotContain("random-");

@@ -25,6 +25,9 @@ public static class Approve
             return Problem.Forbidden("reviewer-role", "Only a security reviewer or a platform admin may decide on an app.");
         if (reviewer.IsAgent)
             return Problem.Forbidden("agents-never-approve", "An agent cannot decide on an app; a person must.");
+        // A name that cannot be compared (spaces, invisible or non-ASCII characters) cannot be counted once.
+        if (Identity.Canonical(reviewer.Email ?? reviewer.Subject) is null)
+            return Problem.Forbidden("comparable-identity", "Your token's subject or e-mail is not a plain address, so your decision cannot be counted.");
         if (reviewer.Owns(app.Owner))
             return Problem.Forbidden("no-self-approval", "An owner cannot review their own app.");
         if (app.Status != AppStatus.PendingReview)
@@ -50,8 +53,12 @@ public static class Approve
     }
 
     /// <summary>Approvals recorded before agents were refused may name "agent:sub": the same person as "person:sub".</summary>
-    private static string PersonOf(string actor) =>
-        actor.StartsWith("agent:", StringComparison.Ordinal) ? "person:" + actor["agent:".Length..] : actor;
+    private static string PersonOf(string actor)
+    {
+        var name = actor.StartsWith("agent:", StringComparison.Ordinal) || actor.StartsWith("person:", StringComparison.Ordinal)
+            ? actor[(actor.IndexOf(':') + 1)..] : actor;
+        return "person:" + (Identity.Canonical(name) ?? name);
+    }
 
     [WolverinePost("/apps/{appId}/approvals", OperationId = "decideOnApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Apps")]
@@ -60,8 +67,9 @@ public static class Approve
         TimeProvider clock, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
+        var caller = Caller.From(user);
         var (_, after, version, _, problem) = await AppStream.DecideAsync(
-            session, appId, request.ExpectedVersion, app => Decide(app, Caller.From(user), request, now), ct);
+            session, appId, request.ExpectedVersion, "decide", caller, now, app => Decide(app, caller, request, now), ct);
         if (problem is not null) return problem.ToResult();
 
         if (after!.Status == AppStatus.Active && after.ExpiresAt is { } expiresAt)

@@ -12,9 +12,6 @@ namespace GovernanceLedger.Apps.Catalog;
 /// <summary>The catalog, read straight from its projection. Owners see their own apps; governance roles see all.</summary>
 public static class QueryApps
 {
-    private static bool SeesEverything(Caller caller) =>
-        caller.IsReviewer || caller.Has(Role.Auditor) || caller.Has(Role.Finance);
-
     private static readonly string[] Statuses =
         [AppStatus.PendingReview, AppStatus.Active, AppStatus.Rejected, AppStatus.Paused, AppStatus.Expired, AppStatus.Retired];
 
@@ -27,7 +24,7 @@ public static class QueryApps
 
         var caller = Caller.From(user);
         IQueryable<AppCatalogEntry> query = session.Query<AppCatalogEntry>();
-        if (!SeesEverything(caller))
+        if (!caller.SeesAllApps)
         {
             var me = caller.Email ?? caller.Subject;
             if (owner is not null && !caller.Owns(owner))
@@ -49,11 +46,8 @@ public static class QueryApps
     public static async Task<IResult> Get(string appId, ClaimsPrincipal user, IQuerySession session, CancellationToken ct)
     {
         var app = await session.LoadAsync<AppCatalogEntry>(appId, ct);
-        if (app is null) return Problem.NotFound($"No app with app_id '{appId}' is in the ledger.").ToResult();
-        var caller = Caller.From(user);
-        return SeesEverything(caller) || caller.Owns(app.Owner)
-            ? Results.Ok(app)
-            : Problem.Forbidden("own-apps-only", "You may read only your own apps.").ToResult();
+        // An app the caller may not see answers exactly like one that does not exist.
+        return app is not null && Caller.From(user).MaySee(app.Owner) ? Results.Ok(app) : Problem.NoSuchApp(appId).ToResult();
     }
 
     /// <summary>The app's raw lifecycle stream, in order, exactly as the ledger holds it.</summary>
@@ -62,10 +56,7 @@ public static class QueryApps
     public static async Task<IResult> Events(string appId, ClaimsPrincipal user, IQuerySession session, CancellationToken ct)
     {
         var app = await session.LoadAsync<AppCatalogEntry>(appId, ct);
-        if (app is null) return Problem.NotFound($"No app with app_id '{appId}' is in the ledger.").ToResult();
-        var caller = Caller.From(user);
-        if (!SeesEverything(caller) && !caller.Owns(app.Owner))
-            return Problem.Forbidden("own-apps-only", "You may read only your own apps' events.").ToResult();
+        if (app is null || !Caller.From(user).MaySee(app.Owner)) return Problem.NoSuchApp(appId).ToResult();
 
         var events = await session.Events.FetchStreamAsync(appId, token: ct);
         return Results.Ok(events.Select(e => new LedgerEventView(e.Sequence, e.Version, e.EventTypeName, e.Timestamp, e.Data)));

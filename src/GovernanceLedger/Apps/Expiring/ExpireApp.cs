@@ -1,5 +1,6 @@
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Security;
 using Marten;
 
 namespace GovernanceLedger.Apps.Expiring;
@@ -20,7 +21,8 @@ public static class ExpireAppHandler
 
     public static async Task Handle(ExpireApp message, IDocumentSession session, TimeProvider clock, CancellationToken ct)
     {
-        var (_, _, _, _, problem) = await AppStream.DecideAsync(session, message.AppId, null, app => Decide(app, clock.GetUtcNow()), ct);
+        var now = clock.GetUtcNow();
+        var (_, _, _, _, problem) = await AppStream.DecideAsync(session, message.AppId, null, "expire", Caller.Ledger, now, app => Decide(app, now), ct);
         if (problem is not null)
             throw new InvalidOperationException($"Could not expire app '{message.AppId}': {problem.Detail}");
     }

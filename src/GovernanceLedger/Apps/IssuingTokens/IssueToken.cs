@@ -74,7 +74,12 @@ public static class IssueToken
 
         var (app, _) = await AppStream.LoadAsync(session, appId, ct);
         if (app is null)
-            return Problem.NotFound($"No app with app_id '{appId}' is in the ledger.").ToResult();
+        {
+            // For someone who could not use it anyway, a missing app answers like an app outside their audience.
+            return caller.IsAdmin || subject is not null
+                ? Problem.NoSuchApp(appId).ToResult()
+                : Problem.Forbidden("audience", $"{caller.Email ?? caller.Subject} is not in the audience of {StrictJson.Bounded(appId, 63)}.").ToResult();
+        }
 
         var key = await keys.ActiveAsync(ct);
         var now = clock.GetUtcNow();

@@ -13,19 +13,33 @@ public sealed record LifecycleRequest(string? Reason, long? ExpectedVersion);
 
 public static class Pause
 {
+    /// <summary>
+    /// An owner pauses their own app; a reviewer who does not own it makes a security pause, which only a
+    /// reviewer lifts. A security pause always wins: it turns an owner's pause into a security pause.
+    /// </summary>
     public static Decision Decide(App app, Caller caller, LifecycleRequest request, DateTimeOffset now)
     {
         if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 1000)
             return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required to pause an app.");
-        if (!caller.IsReviewer && !caller.Owns(app.Owner))
+        var owner = caller.Owns(app.Owner);
+        // Nobody decides on their own app with a reviewer's powers: an owner who is also a reviewer pauses as the owner.
+        var security = caller.IsReviewer && !owner;
+        if (!security && !owner)
             return Problem.Forbidden("owner-or-security", "Only the owner, a security reviewer or a platform admin may pause this app.");
+        if (app.Status == AppStatus.Paused)
+            return security && !app.SecurityPause
+                ? Decision.Accept(new AppPaused(app.Id, request.Reason, caller.Actor, now, BySecurity: true))
+                : Problem.Conflict("already-paused", "The app is already paused.");
         if (app.Status != AppStatus.Active)
             return Problem.Conflict("not-active", $"Only an active app can be paused; this one is {app.Status}.");
-        return Decision.Accept(new AppPaused(app.Id, request.Reason, caller.Actor, now));
+        return Decision.Accept(new AppPaused(app.Id, request.Reason, caller.Actor, now, BySecurity: security));
     }
 
     [WolverinePost("/apps/{appId}/pause", OperationId = "pauseApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Lifecycle")]
-    public static Task<IResult> Post(string appId, LifecycleRequest request, ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct) =>
-        AppStream.RespondAsync(session, appId, request.ExpectedVersion, app => Decide(app, Caller.From(user), request, clock.GetUtcNow()), ct);
+    public static Task<IResult> Post(string appId, LifecycleRequest request, ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    {
+        var (caller, now) = (Caller.From(user), clock.GetUtcNow());
+        return AppStream.RespondAsync(session, appId, request.ExpectedVersion, "pause", caller, now, app => Decide(app, caller, request, now), ct);
+    }
 }

@@ -11,8 +11,8 @@ namespace GovernanceLedger.Apps.Pausing;
 public static class Resume
 {
     /// <summary>
-    /// An owner may resume only a pause they made themselves; a pause by security or the ledger
-    /// (for example an anomaly throttle) needs a reviewer to lift it.
+    /// An owner's pause is lifted by the owner or a reviewer; a security pause (a reviewer's, or the ledger's
+    /// own, for example an anomaly throttle) only by a reviewer who does not own the app.
     /// </summary>
     public static Decision Decide(App app, Caller caller, LifecycleRequest request, DateTimeOffset now)
     {
@@ -20,9 +20,11 @@ public static class Resume
             return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required to resume an app.");
         if (app.Status != AppStatus.Paused)
             return Problem.Conflict("not-paused", $"Only a paused app can be resumed; this one is {app.Status}.");
-        var ownPause = caller.Owns(app.Owner) && app.PausedBy == caller.Actor;
-        if (!caller.IsReviewer && !ownPause)
-            return Problem.Forbidden("reviewer-or-own-pause", $"This app was paused by {app.PausedBy}; only a security reviewer or a platform admin may resume it.");
+        var owner = caller.Owns(app.Owner);
+        if (app.SecurityPause && (!caller.IsReviewer || owner))
+            return Problem.Forbidden("security-pause", "This is a security pause; only a security reviewer who does not own the app may lift it.");
+        if (!app.SecurityPause && !owner && !caller.IsReviewer)
+            return Problem.Forbidden("owner-or-security", "Only the owner, a security reviewer or a platform admin may resume this app.");
         if (app.IsExpiredAt(now))
             return Problem.Conflict("expired", "The app's approval has expired; renew it instead.");
         return Decision.Accept(new AppResumed(app.Id, request.Reason, caller.Actor, now));
@@ -30,6 +32,9 @@ public static class Resume
 
     [WolverinePost("/apps/{appId}/resume", OperationId = "resumeApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Lifecycle")]
-    public static Task<IResult> Post(string appId, LifecycleRequest request, ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct) =>
-        AppStream.RespondAsync(session, appId, request.ExpectedVersion, app => Decide(app, Caller.From(user), request, clock.GetUtcNow()), ct);
+    public static Task<IResult> Post(string appId, LifecycleRequest request, ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    {
+        var (caller, now) = (Caller.From(user), clock.GetUtcNow());
+        return AppStream.RespondAsync(session, appId, request.ExpectedVersion, "resume", caller, now, app => Decide(app, caller, request, now), ct);
+    }
 }

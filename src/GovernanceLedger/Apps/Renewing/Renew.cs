@@ -19,6 +19,8 @@ public static class Renew
     {
         if (request.Days is < 1 or > 365)
             return Problem.Invalid("days", "range", "days must be between 1 and 365.");
+        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 1000)
+            return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required to renew an app.");
         if (!caller.IsAdmin && !caller.Owns(app.Owner))
             return Problem.Forbidden("owner-or-admin", "Only the owner or a platform admin may renew this app.");
         if (app.Status is not (AppStatus.Active or AppStatus.Paused or AppStatus.Expired))
@@ -26,7 +28,7 @@ public static class Renew
 
         var previous = app.ExpiresAt ?? now;
         var expiresAt = now.AddDays(request.Days ?? app.ExpiresInDays);
-        return Decision.Accept(new AppRenewed(app.Id, previous, expiresAt, caller.Actor, now));
+        return Decision.Accept(new AppRenewed(app.Id, previous, expiresAt, caller.Actor, now, request.Reason));
     }
 
     [WolverinePost("/apps/{appId}/renew", OperationId = "renewApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
@@ -37,8 +39,9 @@ public static class Renew
     {
         request ??= new RenewRequest(null, null, null);
         var now = clock.GetUtcNow();
+        var caller = Caller.From(user);
         var (_, after, version, _, problem) = await AppStream.DecideAsync(
-            session, appId, request.ExpectedVersion, app => Decide(app, Caller.From(user), request, now), ct);
+            session, appId, request.ExpectedVersion, "renew", caller, now, app => Decide(app, caller, request, now), ct);
         if (problem is not null) return problem.ToResult();
 
         await bus.ScheduleAsync(new ExpireApp(appId), after!.ExpiresAt!.Value);

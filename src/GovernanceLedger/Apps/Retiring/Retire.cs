@@ -38,6 +38,7 @@ public static class Retire
     {
         var now = clock.GetUtcNow();
         var live = await TokenStreams.LiveTokenIdsAsync(session, appId, now, ct);
-        return await AppStream.RespondAsync(session, appId, request.ExpectedVersion, app => Decide(app, Caller.From(user), request, live, now), ct);
+        var caller = Caller.From(user);
+        return await AppStream.RespondAsync(session, appId, request.ExpectedVersion, "retire", caller, now, app => Decide(app, caller, request, live, now), ct);
     }
 }

@@ -26,6 +26,15 @@ public sealed class CdcConnectors(
 
     public string? ConnectionStringFor(string sourceDatabase) => configuration.GetConnectionString(sourceDatabase);
 
+    /// <summary>Whether a named source is the ledger's own database (by name, or by pointing at the same server and database).</summary>
+    public bool IsLedgerDatabase(string sourceDatabase)
+    {
+        if (string.Equals(sourceDatabase, "Ledger", StringComparison.OrdinalIgnoreCase)) return true;
+        if (ConnectionStringFor(sourceDatabase) is not { } source || configuration.GetConnectionString("Ledger") is not { } ledgerConnection) return false;
+        var (a, b) = (new NpgsqlConnectionStringBuilder(source), new NpgsqlConnectionStringBuilder(ledgerConnection));
+        return string.Equals(a.Host, b.Host, StringComparison.OrdinalIgnoreCase) && a.Port == b.Port && string.Equals(a.Database, b.Database, StringComparison.Ordinal);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
         _stopping = stop;
@@ -133,6 +142,25 @@ public sealed class CdcConnectors(
         using var worker = Worker(State(declared), declared.At);
         return await worker.PrepareSourceAsync(ct);
     }
+
+    /// <summary>Whether the connector's slot or publication is already at the source (a re-declaration keeps them).</summary>
+    public async Task<bool> HasSourceObjectsAsync(CdcConnectorDeclared declared, CancellationToken ct)
+    {
+        var state = State(declared);
+        await using var source = new NpgsqlConnection(state.SourceConnectionString);
+        await source.OpenAsync(ct);
+        await using var command = new NpgsqlCommand(
+            "select exists (select 1 from pg_replication_slots where slot_name = $1) or exists (select 1 from pg_publication where pubname = $1)", source)
+            { Parameters = { new() { Value = state.Slot } } };
+        return await command.ExecuteScalarAsync(ct) is true;
+    }
+
+    /// <summary>Drops what a failed declaration created at the source, so nothing holds WAL without a ledger event.</summary>
+    public Task UndoAsync(CdcConnectorDeclared declared, CancellationToken ct) => CdcConnectorWorker.DropSourceAsync(State(declared), ct);
+
+    /// <summary>The slot (and publication) names of every connector the ledger holds as declared and not retired.</summary>
+    public async Task<IReadOnlySet<string>> DeclaredSlotsAsync(CancellationToken ct) =>
+        (await DeclaredAsync(ct)).Where(d => ConnectionStringFor(d.SourceDatabase) is not null).Select(d => State(d).Slot).ToHashSet(StringComparer.Ordinal);
 
     private CdcConnectorState State(CdcConnectorDeclared declared) =>
         new(declared.ConnectorId, declared.SourceDatabase,

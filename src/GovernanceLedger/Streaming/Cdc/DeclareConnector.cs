@@ -30,7 +30,7 @@ public sealed record DeclaredTable(
 public static class DeclareConnector
 {
     public static async Task<IResult> HandleAsync(HttpContext http, IDocumentStore store, CdcConnectors connectors,
-        IOptionsMonitor<DataCatalog> catalog, TimeProvider clock, CancellationToken ct)
+        IOptionsMonitor<DataCatalog> catalog, TimeProvider clock, ILogger<CdcConnectors> logger, CancellationToken ct)
     {
         var caller = Caller.From(http.User);
         if (!caller.IsAdmin) return Problem.Forbidden("platform-admin", "Declaring a CDC connector needs the platform-admin role.").ToResult();
@@ -38,19 +38,24 @@ public static class DeclareConnector
         if (malformed is not null) return malformed.ToResult();
 
         var errors = new List<Violation>();
-        if (body?.ConnectorId is not { Length: > 0 } id || !System.Text.RegularExpressions.Regex.IsMatch(id, "^[a-z][a-z0-9-]{1,40}$"))
+        if (body?.ConnectorId is not { Length: > 0 } id || !System.Text.RegularExpressions.Regex.IsMatch(id, @"\A[a-z][a-z0-9-]{1,40}\z"))
             errors.Add(new("connector_id", "slug", "connector_id is required: lowercase letters, digits and dashes, 2 to 41 characters."));
         if (body?.Source is not { Length: > 0 } source || connectors.ConnectionStringFor(source) is null)
             errors.Add(new("source", "known-source", $"source must name a configured source database (ConnectionStrings), got '{body?.Source}'."));
         var dataset = body?.Dataset is { } name && catalog.CurrentValue.Datasets.TryGetValue(name, out var d) ? d : null;
         if (dataset is null) errors.Add(new("dataset", "curated-dataset", $"dataset must be a curated dataset of the catalog, got '{body?.Dataset}'."));
+        // A connector reads only its dataset's declared source, and never the ledger's own database.
+        else if (body?.Source is { Length: > 0 } named && !string.Equals(named, dataset.Source, StringComparison.Ordinal))
+            errors.Add(new("source", "dataset-source", $"dataset '{dataset.Name}' comes from source '{dataset.Source}', not '{named}'."));
+        if (body?.Source is { Length: > 0 } src && connectors.IsLedgerDatabase(src))
+            errors.Add(new("source", "not-the-ledger", "The ledger's own database is never a CDC source."));
         if (body?.TargetTopic is not { Length: > 0 }) errors.Add(new("target_topic", "required", "target_topic is required."));
         if (body?.Tables is not { Count: > 0 }) errors.Add(new("tables", "required", "tables must list at least one allowed table."));
         var tables = new List<CdcTable>();
         for (var i = 0; body?.Tables is not null && i < body.Tables.Count; i++)
         {
             var t = body.Tables[i];
-            if (t.Table is not { Length: > 0 } || !System.Text.RegularExpressions.Regex.IsMatch(t.Table, "^[a-z_][a-z0-9_]*(\\.[a-z_][a-z0-9_]*)?$"))
+            if (t.Table is not { Length: > 0 } || !System.Text.RegularExpressions.Regex.IsMatch(t.Table, @"\A[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?\z"))
                 errors.Add(new($"tables[{i}].table", "identifier", "table must be a plain lowercase identifier, optionally schema-qualified."));
             if (t.Key is not { Count: > 0 }) errors.Add(new($"tables[{i}].key", "required", "key must name the primary-key columns."));
             if (t.Columns is not { Count: > 0 }) errors.Add(new($"tables[{i}].columns", "required", "columns must list the allowed columns."));
@@ -67,18 +72,25 @@ public static class DeclareConnector
         if (!await TopicRequests.IsProvisionedAsync(session, body!.TargetTopic!, ct))
             return Problem.Conflict("topic-provisioned", $"Topic '{body.TargetTopic}' has not been provisioned: request it through POST /topics/requests first.").ToResult();
         var declared = new CdcConnectorDeclared(body.ConnectorId!, body.Source!, dataset!.Name, body.TargetTopic!, tables, caller.Actor, clock.GetUtcNow());
+        // What this request creates at the source is undone if the declaration does not commit, so no slot
+        // or publication ever holds WAL without a ledger event (the reconciler removes any that still slip through).
+        var existedBefore = await connectors.HasSourceObjectsAsync(declared, ct);
         long snapshotRows;
         try
         {
             snapshotRows = await connectors.PrepareAsync(declared, ct);
+            session.Events.Append(CdcConnectors.StreamOf(declared.ConnectorId), declared);
+            await session.SaveChangesAsync(ct);
         }
-        catch (Npgsql.PostgresException e)
+        catch (Exception e)
         {
+            if (!existedBefore) await connectors.UndoAsync(declared, CancellationToken.None);
+            if (e is not Npgsql.PostgresException pg) throw;
+            logger.LogWarning(pg, "The source refused connector {Connector}; what it created was dropped", declared.ConnectorId);
             return new Problem(StatusCodes.Status502BadGateway, "https://governance-ledger.dev/problems/cdc-source", "The source database refused the connector",
-                $"{e.SqlState}: {e.MessageText}", [new Violation("source", "logical-replication", e.MessageText)]).ToResult();
+                $"The source database refused the connector (SQLSTATE {pg.SqlState}); nothing was recorded and nothing was left at the source.",
+                [new Violation("source", "logical-replication", $"SQLSTATE {pg.SqlState}")]).ToResult();
         }
-        session.Events.Append(CdcConnectors.StreamOf(declared.ConnectorId), declared);
-        await session.SaveChangesAsync(ct);
         connectors.Start(declared);
         http.Response.Headers["X-Snapshot-Rows"] = snapshotRows.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Results.Json(declared, LedgerSetup.ApiJson, statusCode: StatusCodes.Status201Created);

@@ -35,7 +35,6 @@ public static class TopicGrants
     public static async Task<IResult> GrantAsync(string topic, HttpContext http, IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
         var caller = Caller.From(http.User);
-        if (!caller.IsReviewer) return Problem.Forbidden("reviewer", "Granting topic access needs the security-reviewer or platform-admin role.").ToResult();
         var (body, malformed) = await JsonBody.ReadAsync<TopicGrantRequest>(http.Request, ct);
         if (malformed is not null) return malformed.ToResult();
         var errors = new List<Violation>();
@@ -44,13 +43,22 @@ public static class TopicGrants
         if (errors.Count > 0) return Problem.Invalid("The grant is invalid.", [.. errors]).ToResult();
 
         await using var session = store.LightweightSession();
-        if (await session.LoadAsync<GovernanceLedger.Projections.Catalog.AppCatalogEntry>(body!.AppId!, ct) is not { } app)
-            return Problem.NotFound($"App '{body.AppId}' is not registered.").ToResult();
-        if (app.Status != GovernanceLedger.Contracts.Apps.AppStatus.Active)
-            return Problem.Conflict("app-active", $"App '{app.Id}' is {app.Status}; only active apps get topic grants.").ToResult();
-        if (!await TopicRequests.IsProvisionedAsync(session, topic, ct))
-            return Problem.NotFound($"Topic '{topic}' has not been provisioned.").ToResult();
-        var granted = new TopicAccessGranted(app.Id, topic, ConsumerGroupOf(app.Id), body.Reason!, caller.Actor, clock.GetUtcNow());
+        var now = clock.GetUtcNow();
+        var app = await session.LoadAsync<GovernanceLedger.Projections.Catalog.AppCatalogEntry>(body!.AppId!, ct);
+        if (app is null || !caller.MaySee(app.Owner))
+            return await RefuseAsync(session, app?.Id, "grant-topic", Problem.NoSuchApp(body.AppId!), caller, now, ct);
+        var refusal = !caller.IsReviewer
+                ? Problem.Forbidden("reviewer", "Granting topic access needs the security-reviewer or platform-admin role.")
+            : caller.Owns(app.Owner)
+                ? Problem.Forbidden("no-self-grant", "Nobody grants topic access to their own app; another reviewer must.")
+            : app.Status != GovernanceLedger.Contracts.Apps.AppStatus.Active
+                ? Problem.Conflict("app-active", $"App '{app.Id}' is {app.Status}; only active apps get topic grants.")
+            : !await TopicRequests.IsProvisionedAsync(session, topic, ct)
+                ? Problem.NotFound($"Topic '{topic}' has not been provisioned.")
+            : null;
+        if (refusal is not null) return await RefuseAsync(session, app.Id, "grant-topic", refusal, caller, now, ct);
+
+        var granted = new TopicAccessGranted(app.Id, topic, ConsumerGroupOf(app.Id), body.Reason!, caller.Actor, now);
         session.Events.Append(app.Id, granted);
         session.Store(new TopicGrant { Id = TopicGrant.IdFor(app.Id, topic), AppId = app.Id, Topic = topic, ConsumerGroup = granted.ConsumerGroup, Active = true });
         await session.SaveChangesAsync(ct);
@@ -60,16 +68,37 @@ public static class TopicGrants
     public static async Task<IResult> RevokeAsync(string topic, string appId, string? reason, HttpContext http, IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
         var caller = Caller.From(http.User);
-        if (!caller.IsReviewer) return Problem.Forbidden("reviewer", "Revoking topic access needs the security-reviewer or platform-admin role.").ToResult();
         if (reason is not { Length: > 0 }) return Problem.Invalid("reason", "required", "reason is required (query string).").ToResult();
         await using var session = store.LightweightSession();
+        var now = clock.GetUtcNow();
+        var app = await session.LoadAsync<GovernanceLedger.Projections.Catalog.AppCatalogEntry>(appId, ct);
+        if (app is null || !caller.MaySee(app.Owner))
+            return await RefuseAsync(session, app?.Id, "revoke-topic", Problem.NoSuchApp(appId), caller, now, ct);
         var grant = await session.LoadAsync<TopicGrant>(TopicGrant.IdFor(appId, topic), ct);
-        if (grant is not { Active: true }) return Problem.NotFound($"App '{appId}' holds no grant on topic '{topic}'.").ToResult();
-        grant.Active = false;
+        var refusal = !caller.IsReviewer
+                ? Problem.Forbidden("reviewer", "Revoking topic access needs the security-reviewer or platform-admin role.")
+            : grant is not { Active: true }
+                ? Problem.NotFound($"App '{appId}' holds no grant on topic '{topic}'.")
+            : null;
+        if (refusal is not null) return await RefuseAsync(session, app.Id, "revoke-topic", refusal, caller, now, ct);
+
+        grant!.Active = false;
         session.Store(grant);
-        var revoked = new TopicAccessRevoked(appId, topic, reason, caller.Actor, clock.GetUtcNow());
+        var revoked = new TopicAccessRevoked(appId, topic, reason, caller.Actor, now);
         session.Events.Append(appId, revoked);
         await session.SaveChangesAsync(ct);
         return Results.Json(revoked, LedgerSetup.ApiJson);
+    }
+
+    /// <summary>A refusal on an app that exists is recorded on its timeline before it is answered.</summary>
+    private static async Task<IResult> RefuseAsync(
+        IDocumentSession session, string? appId, string action, Problem refusal, Caller caller, DateTimeOffset now, CancellationToken ct)
+    {
+        if (appId is not null)
+        {
+            GovernanceLedger.Apps.AppStream.RecordRefusal(session, appId, action, refusal, caller, now);
+            await session.SaveChangesAsync(ct);
+        }
+        return refusal.ToResult();
     }
 }

@@ -32,20 +32,39 @@ public static class TopicRequests
         KafkaTopics topics, TimeProvider clock, CancellationToken ct)
     {
         var caller = Caller.From(http.User);
-        if (!caller.IsAdmin && !caller.Has(Role.AppOwner))
-            return Problem.Forbidden("topic-requester", "Requesting a topic needs the app-owner or platform-admin role.").ToResult();
         var (body, malformed) = await JsonBody.ReadAsync<TopicRequest>(http.Request, ct);
         if (malformed is not null) return malformed.ToResult();
         var errors = new List<Violation>();
-        if (body?.Topic is not { Length: > 0 } topic || !System.Text.RegularExpressions.Regex.IsMatch(topic, "^[a-z0-9][a-z0-9._-]{0,200}$"))
+        if (body?.Topic is not { Length: > 0 } topic || !System.Text.RegularExpressions.Regex.IsMatch(topic, @"\A[a-z0-9][a-z0-9._-]{0,200}\z"))
             errors.Add(new("topic", "topic-name", "topic is required: lowercase letters, digits, dots, dashes and underscores."));
         if (body?.Partitions is null) errors.Add(new("partitions", "required", "partitions is required."));
         if (body?.RetentionDays is null) errors.Add(new("retention_days", "required", "retention_days is required."));
         if (body?.Purpose is not { Length: > 0 }) errors.Add(new("purpose", "required", "purpose is required: say what the topic carries and for whom."));
+        if (body?.Owner is { } named && !Identifiers.IsEmail(named))
+            errors.Add(new("owner", "email", "owner must be a lowercase e-mail address."));
         if (errors.Count > 0) return Problem.Invalid("The topic request is invalid.", [.. errors]).ToResult();
 
-        var request = new TopicRequested(body!.Topic!, body.Partitions!.Value, body.RetentionDays!.Value, body.Owner ?? caller.Email ?? caller.Subject,
-            body.Purpose!, caller.Actor, clock.GetUtcNow());
+        await using var session = store.LightweightSession();
+        var now = clock.GetUtcNow();
+        var me = (caller.Email ?? caller.Subject).ToLowerInvariant();
+        // The owner is the caller; only a platform admin may request a topic on someone else's behalf.
+        var refusal = !caller.IsAdmin && !caller.Has(Role.AppOwner)
+                ? Problem.Forbidden("topic-requester", "Requesting a topic needs the app-owner or platform-admin role.")
+            : body!.Owner is { } owner && !caller.IsAdmin && !caller.Owns(owner)
+                ? Problem.Forbidden("owner-is-caller", "The owner of a topic you request is you; only a platform admin names someone else.")
+            : await IsProvisionedAsync(session, body.Topic!, ct)
+                ? Problem.Conflict("topic-exists", $"Topic '{body.Topic}' is already provisioned; its owner or a platform admin changes it through a change request.")
+            : null;
+        if (refusal is not null)
+        {
+            session.Events.Append(StreamOf(body!.Topic!), new GovernanceLedger.Contracts.Apps.GovernanceActionRefused(
+                "", "request-topic", refusal.Errors.FirstOrDefault()?.Rule ?? "refused", refusal.Detail, caller.Actor, now));
+            await session.SaveChangesAsync(ct);
+            return refusal.ToResult();
+        }
+
+        var request = new TopicRequested(body!.Topic!, body.Partitions!.Value, body.RetentionDays!.Value, body.Owner ?? me,
+            body.Purpose!, caller.Actor, now);
         var verdicts = policies.EvaluateStage(PolicyStages.Topic, new Dictionary<string, object?>
         {
             ["request"] = new Dictionary<string, object?>
@@ -61,7 +80,6 @@ public static class TopicRequests
         });
         var deciding = verdicts.FirstOrDefault(v => v.Fired) ?? verdicts[0];
 
-        await using var session = store.LightweightSession();
         session.Events.Append(StreamOf(request.Topic), request);
         if (verdicts.Any(v => v.Fired))
         {
