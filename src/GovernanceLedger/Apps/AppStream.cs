@@ -36,7 +36,7 @@ public static class AppStream
         var decision = problem is null ? decide(app) : Decision.Refuse(problem);
         if (decision.Problem is { } refused)
         {
-            RecordRefusal(session, app.Id, action, refused, caller, now);
+            await RecordRefusalAsync(session.DocumentStore, app.Id, action, refused, caller, now, ct);
             return new AppDecision(app, null, version, [], refused);
         }
         if (decision.Events.Count == 0)
@@ -48,11 +48,35 @@ public static class AppStream
         return new AppDecision(app, App.Replay(decision.Events, app), after, decision.Events, null);
     }
 
-    /// <summary>Refusals go to the app's per-day governance stream, not its lifecycle stream, so they never move its version.</summary>
-    public static void RecordRefusal(IDocumentSession session, string appId, string action, Problem refused, Caller caller, DateTimeOffset now) =>
-        session.Events.Append(GovernanceStreams.For(appId, now), new GovernanceActionRefused(appId, action,
+    /// <summary>
+    /// Refusals go to the app's per-day governance stream, not its lifecycle stream, so they never move its
+    /// version. They are committed on their own, before the refusal is answered; refusals racing on the same
+    /// stream are retried, so a burst of them is recorded whole and never turns into an error.
+    /// </summary>
+    public static Task RecordRefusalAsync(
+        IDocumentStore store, string appId, string action, Problem refused, Caller caller, DateTimeOffset now, CancellationToken ct) =>
+        AppendWithRetryAsync(store, GovernanceStreams.For(appId, now), new GovernanceActionRefused(appId, action,
             refused.Errors.FirstOrDefault()?.Rule ?? (refused.Status == StatusCodes.Status404NotFound ? "not-visible" : "refused"),
-            StrictJson.Bounded(refused.Detail, 512), caller.Actor, now));
+            StrictJson.Bounded(refused.Detail, 512), caller.Actor, now), ct);
+
+    /// <summary>Appends one event to a shared per-day stream, retrying when another writer got the same version first.</summary>
+    public static async Task AppendWithRetryAsync(IDocumentStore store, string streamId, object @event, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var session = store.LightweightSession();
+                session.Events.Append(streamId, @event);
+                await session.SaveChangesAsync(ct);
+                return;
+            }
+            catch (Exception e) when (attempt < 8 && AccessLedger.IsConcurrentAppend(e))
+            {
+                await Task.Delay(Random.Shared.Next(1, 10 * attempt), ct);
+            }
+        }
+    }
 
     /// <summary>The common answer to a lifecycle command: the app's new status and stream version.</summary>
     public static async Task<IResult> RespondAsync(

@@ -85,8 +85,10 @@ public sealed class AccessLedger(IDocumentStore store, ILogger<AccessLedger> log
         await session.SaveChangesAsync(CancellationToken.None);
     }
 
-    private static bool IsConcurrentAppend(Exception e) =>
+    /// <summary>Another writer appended to (or created) the same stream at the same moment: the transaction rolled back whole.</summary>
+    public static bool IsConcurrentAppend(Exception e) =>
         e is JasperFx.ConcurrencyException or JasperFx.Events.EventStreamUnexpectedMaxEventIdException
+        or JasperFx.Events.ExistingStreamIdCollisionException or Marten.Exceptions.ExistingStreamIdCollisionException
         || e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation }
         || e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
 

@@ -57,7 +57,9 @@ public sealed class Approving_tests(LedgerFixture ledger)
         var appId = NewAppId("norole");
         await ledger.Register(ReviewManifest(appId));
         var colleague = await ledger.PersonToken("colleague@example.com", "app-owner");
-        (await ledger.Post($"/apps/{appId}/approvals", Decision("approve", "sure"), colleague)).Status.ShouldBe(403);
+        (await ledger.Post($"/apps/{appId}/approvals", Decision("approve", "sure"), colleague)).Status.ShouldBe(404);   // they may not even see it
+        var auditor = await ledger.PersonToken("auditor@example.com", "auditor");
+        (await ledger.Post($"/apps/{appId}/approvals", Decision("approve", "sure"), auditor)).Status.ShouldBe(403);
     }
 
     [Fact]

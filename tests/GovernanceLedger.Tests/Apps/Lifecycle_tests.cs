@@ -51,7 +51,7 @@ public sealed class Lifecycle_tests(LedgerFixture ledger)
         await ledger.Register(ExampleManifest(appId).With("expires_in_days", 2));
         var owner = await ledger.PersonToken(Owner, "app-owner");
         ledger.Clock.Advance(TimeSpan.FromDays(1));
-        (await ledger.Post($"/apps/{appId}/renew", null, owner)).Status.ShouldBe(200);
+        (await ledger.Post($"/apps/{appId}/renew", """{"reason":"still needed"}""", owner)).Status.ShouldBe(200);
         ledger.Clock.Advance(TimeSpan.FromDays(1) + TimeSpan.FromHours(1));
         await Expire(appId);
         (await ledger.Get($"/apps/{appId}", owner)).Str("status").ShouldBe("active");
@@ -70,7 +70,7 @@ public sealed class Lifecycle_tests(LedgerFixture ledger)
 
         var ownerResume = await ledger.Post($"/apps/{appId}/resume", Reason("I fixed it"), owner);
         ownerResume.Status.ShouldBe(403);
-        ownerResume.Node("errors.0.rule")!.GetValue<string>().ShouldBe("reviewer-or-own-pause");
+        ownerResume.Node("errors.0.rule")!.GetValue<string>().ShouldBe("security-pause");
 
         (await ledger.Post($"/apps/{appId}/resume", Reason("fix verified"), security)).Str("status").ShouldBe("active");
         var events = (await ledger.StreamOf(appId)).Select(e => e.Data).ToList();
@@ -97,7 +97,7 @@ public sealed class Lifecycle_tests(LedgerFixture ledger)
 
         (await ledger.Post($"/apps/{appId}/retire", Reason("again"), owner)).Status.ShouldBe(409);
         (await ledger.Post($"/apps/{appId}/resume", Reason("please"), await ledger.PersonToken(Admin, "platform-admin"))).Status.ShouldBe(409);
-        (await ledger.Post($"/apps/{appId}/renew", null, owner)).Status.ShouldBe(409);
+        (await ledger.Post($"/apps/{appId}/renew", """{"reason":"try again"}""", owner)).Status.ShouldBe(409);
     }
 
     [Fact]
@@ -121,7 +121,7 @@ public sealed class Lifecycle_tests(LedgerFixture ledger)
         var ids = listed.Json!.AsArray().Select(a => a!["id"]!.GetValue<string>()).ToList();
         ids.ShouldContain(mine);
         ids.ShouldNotContain(theirs);
-        (await ledger.Get($"/apps/{theirs}", owner)).Status.ShouldBe(403);
+        (await ledger.Get($"/apps/{theirs}", owner)).Status.ShouldBe(404);   // answered like an app that does not exist
         (await ledger.Get($"/apps/{theirs}/events", owner)).Status.ShouldBe(403);
         (await ledger.Get("/apps?owner=someone.else@example.com", owner)).Status.ShouldBe(403);
 

@@ -75,4 +75,21 @@ public sealed class Leaked_credential_tests(LedgerFixture ledger)
         var refused = await Should.ThrowAsync<PostgresException>(() => connection.OpenAsync());
         refused.SqlState.ShouldBe(PostgresErrorCodes.InvalidPassword);
     }
+
+    [Fact]
+    public async Task A_leaked_login_cannot_reach_the_ledger_database_nor_lock_the_app_out_by_changing_its_password()
+    {
+        var login = await LeakedLoginAsync();
+        await using (var connection = await login.DataSource.OpenConnectionAsync())
+            await Scalar(connection, "alter role current_user password 'taken-over'");
+        var toLedger = new NpgsqlConnectionStringBuilder(ledger.ConnectionString) { Username = login.Role, Password = "taken-over", Pooling = false };
+        await using (var ledgerConnection = new NpgsqlConnection(toLedger.ConnectionString))
+            (await Should.ThrowAsync<PostgresException>(() => ledgerConnection.OpenAsync())).SqlState.ShouldBe(PostgresErrorCodes.InsufficientPrivilege);
+
+        // Once its idle connections are gone, the proxy finds its login refused, mints another and keeps serving the app.
+        login.DataSource.Clear();
+        var served = await ledger.Post("/data/customers/query", """{"fields":["customer_id"],"limit":1}""", await ledger.AppToken(login.AppId, "EMEA"));
+        served.Status.ShouldBe(200, served.Text);
+        served.Node("rows")!.AsArray().Count.ShouldBe(1);
+    }
 }

@@ -18,6 +18,9 @@ public sealed class Malformed_input_attack_tests(LedgerFixture ledger)
         { "text/plain body", Utf8("""{"fields":["order_id"]}"""), "text/plain", 415, "content-type", "media-type" },
         { "oversized query", Utf8("""{"fields":["order_id"],"filter":[{"field":"region","op":"eq","value":" """ + new string('x', 70_000) + "\"}]}"), "application/json", 413, "", "max-bytes" },
         { "not an object", Utf8("[1,2]"), "application/json", 400, "", "type" },
+        { "NUL in a value", Utf8("""{"fields":["order_id"],"filter":[{"field":"region","op":"prefix","value":"\u0000"}]}"""), "application/json", 400, "filter[0].value", "nul" },
+        { "beyond 28 digits", Utf8("""{"fields":["order_id"],"filter":[{"field":"amount","op":"gt","value":1.0000000000000000000000000000001}]}"""), "application/json", 400, "filter[0].value", "number-range" },
+        { "too deep", Utf8(string.Concat(Enumerable.Repeat("{\"a\":", 40)) + "1" + new string('}', 40)), "application/json", 400, "", "max-depth" },
     };
 
     private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
@@ -70,6 +73,19 @@ public sealed class Malformed_input_attack_tests(LedgerFixture ledger)
         refused.Status.ShouldBe(status, refused.Text);
         refused.Text.ShouldContain(rule);
         (await ledger.EventCount()).ShouldBe(before);
+    }
+
+    [Theory]
+    [InlineData("/apps/{0}/tokens", """{"expires_in":1e10}""", "expires_in")]
+    [InlineData("/apps/{0}/tokens", """{"expires_in":"3600"}""", "expires_in")]
+    [InlineData("/apps/{0}/pause", """{"reason":"x","expected_version":-99999999999999999999}""", "expected_version")]
+    public async Task A_body_that_does_not_fit_the_commands_types_names_the_field_and_no_type(string path, string body, string field)
+    {
+        var appId = await ledger.ActiveApp("types");
+        var refused = await ledger.Post(string.Format(path, appId), body, await ledger.PersonToken(Scenarios.Owner, "app-owner"));
+        refused.Status.ShouldBe(400, refused.Text);
+        refused.Node("errors.0.field")!.GetValue<string>().ShouldBe(field, refused.Text);
+        refused.Text.ShouldNotContain("GovernanceLedger.");
     }
 
     private async Task<string> NewPendingApp()

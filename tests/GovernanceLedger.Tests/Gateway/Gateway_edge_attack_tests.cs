@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using GovernanceLedger.Contracts.Access;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GovernanceLedger.Tests.Gateway;
 
@@ -149,5 +150,82 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
         var recorded = await Recorded(appId, failed.RequestId);
         recorded.Status.ShouldBe(502);
         recorded.Reason.ShouldContain("500");
+    }
+
+    [Fact]
+    public async Task Client_trace_and_baggage_headers_neither_reach_the_upstream_nor_become_the_ledgers_trace()
+    {
+        var appId = await ledger.DataApp("trace");
+        var token = await ledger.AppToken(appId);
+        const string chosenTrace = "0af7651916cd43dd8448eb211c80319c";
+        var echoed = await ledger.SendRaw(HttpMethod.Get, "/gw/diag/echo-headers", null, null, token, new Dictionary<string, string>
+        {
+            ["traceparent"] = $"00-{chosenTrace}-b7ad6b7169203331-01", ["tracestate"] = "evil=1",
+            ["baggage"] = "x-app-id=evil,enduser=ceo%40example.com", ["Correlation-Context"] = "user=ceo@example.com",
+            ["Request-Id"] = "|spoofed-root.1."
+        });
+        echoed.Status.ShouldBe(200, echoed.Text);
+        echoed.Text.ShouldNotContain("evil");
+        echoed.Text.ShouldNotContain("ceo@example.com");
+        echoed.Text.ShouldNotContain(chosenTrace);
+        echoed.Text.ShouldNotContain("spoofed-root");
+        (await Recorded(appId, echoed.RequestId)).TraceId.ShouldNotBe(chosenTrace);
+    }
+
+    [Fact]
+    public async Task An_oversized_chunked_body_is_413_and_recorded_against_the_app_that_sent_it()
+    {
+        var appId = await ledger.DataApp("chunked", null, "write:contacts");
+        var token = await ledger.AppToken(appId);
+        var body = Encoding.UTF8.GetBytes("{\"name\":\"x\",\"email\":\"x@example.com\",\"company\":\"" + new string('a', 300_000) + "\"}");
+        using var client = ledger.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/gw/crm/contacts") { Content = new StreamContent(new MemoryStream(body)) };
+        request.Content.Headers.ContentType = new("application/json");
+        request.Headers.TransferEncodingChunked = true;
+        request.Headers.Authorization = new("Bearer", token);
+        using var response = await client.SendAsync(request);
+        ((int)response.StatusCode).ShouldBe(413);
+        var id = response.Headers.GetValues("X-Request-Id").Single();
+        var denial = await Recorded(appId, id);
+        denial.Status.ShouldBe(413);
+        denial.TokenId.ShouldNotBeNull();
+    }
+
+    [Fact]
+    public async Task Gateway_body_refusals_name_the_field_and_rule()
+    {
+        var appId = Scenarios.NewAppId("fields");
+        (await ledger.Register(Scenarios.ExampleManifest(appId).With("scopes", Scenarios.Strings("write:survey_responses"))
+            .With("connectors", Scenarios.Strings("forms:surveys"))
+            .With("audience", new JsonObject { ["groups"] = Scenarios.Strings(DataPlaneScenarios.EndUsers) }))).Str("status").ShouldBe("active");
+        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
+        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
+        var token = await ledger.AppToken(appId);
+        var refused = await ledger.SendRaw(HttpMethod.Post, "/gw/surveys/responses",
+            Encoding.UTF8.GetBytes("""{"survey_id":"abc","answer":"x","score":11}"""), "application/json", token);
+        refused.Status.ShouldBe(400, refused.Text);
+        refused.Node("errors")!.AsArray().ShouldContain(e => e!["field"]!.GetValue<string>() == "score" && e["rule"]!.GetValue<string>() == "maximum", refused.Text);
+
+        var precise = await ledger.SendRaw(HttpMethod.Post, "/gw/surveys/responses",
+            Encoding.UTF8.GetBytes("""{"survey_id":"abc","answer":"x","score":1.0000000000000000000000000000001}"""), "application/json", token);
+        precise.Status.ShouldBe(400, precise.Text);
+        precise.Text.ShouldContain("number-range");
+    }
+
+    [Fact]
+    public async Task Fields_of_the_dataset_the_app_was_not_granted_are_withheld_from_gateway_responses()
+    {
+        var appId = Scenarios.NewAppId("withheld");
+        var manifest = Scenarios.ExampleManifest(appId).With("scopes", Scenarios.Strings("read:contacts"))
+            .With("connectors", Scenarios.Strings("crm:contacts"))
+            .With("datasets", Scenarios.Datasets(("contacts", ["contact_id", "name", "company"])))
+            .With("audience", new JsonObject { ["groups"] = Scenarios.Strings(DataPlaneScenarios.EndUsers) });
+        (await ledger.Register(manifest)).Str("status").ShouldBe("active");
+        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
+        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
+        var contacts = await ledger.Get("/gw/crm/contacts?limit=2", await ledger.AppToken(appId));
+        contacts.Status.ShouldBe(200, contacts.Text);
+        foreach (var contact in contacts.Json!.AsArray())
+            contact!.AsObject().Select(p => p.Key).ShouldBe(["contact_id", "name", "company"], ignoreOrder: true);
     }
 }

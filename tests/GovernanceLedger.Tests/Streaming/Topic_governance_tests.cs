@@ -56,7 +56,7 @@ public sealed class Topic_governance_tests(StreamingFixture ledger)
         invalid.Json!["errors"]!.AsArray().Select(e => e!["field"]!.GetValue<string>()).ShouldBe(["topic", "partitions", "retention_days", "purpose"]);
         var malformed = await ledger.Post("/topics/requests", """{"topic": "sales.events.v1", "partitions": "many"}""", owner);
         malformed.Status.ShouldBe(400);
-        malformed.Json!["errors"]![0]!["rule"]!.GetValue<string>().ShouldBe("json");
+        malformed.Json!["errors"]![0]!["rule"]!.GetValue<string>().ShouldBe("type");
         malformed.Json!["errors"]![0]!["field"]!.GetValue<string>().ShouldBe("partitions");
     }
 

@@ -26,9 +26,7 @@ public static class IssueToken
         App app, Caller caller, TokenRequest request, EndUser? subject, EndUser callerAsUser, string tokenId, string keyId,
         TimeSpan lifetime, DateTimeOffset now)
     {
-        if (app.Status != AppStatus.Active || app.IsExpiredAt(now))
-            return Problem.Forbidden("app-not-active",
-                $"The app is {(app.IsExpiredAt(now) && app.Status == AppStatus.Active ? AppStatus.Expired : app.Status)}; only active apps receive tokens.");
+        // Who asks comes first: someone outside the app learns nothing of its state.
         var owner = caller.Owns(app.Owner);
         if (subject is not null && !owner && !caller.IsAdmin)
             return Problem.Forbidden("exchange-by-owner", "Only the app's owner may exchange another person's token.");
@@ -37,6 +35,9 @@ public static class IssueToken
         var endUser = subject ?? (owner ? null : callerAsUser);
         if (endUser is not null && !app.Serves(endUser.Subject, endUser.Email, endUser.Groups))
             return Problem.Forbidden("audience", $"{endUser.Email ?? endUser.Subject} is not in the audience of {app.Id}.");
+        if (app.Status != AppStatus.Active || app.IsExpiredAt(now))
+            return Problem.Forbidden("app-not-active",
+                $"The app is {(app.IsExpiredAt(now) && app.Status == AppStatus.Active ? AppStatus.Expired : app.Status)}; only active apps receive tokens.");
 
         var scopes = request.Scopes ?? app.Scopes;
         var ungranted = scopes.Select((s, i) => (s, i)).Where(x => !app.Scopes.Contains(x.s)).ToList();
@@ -76,8 +77,8 @@ public static class IssueToken
         if (app is null)
         {
             // For someone who could not use it anyway, a missing app answers like an app outside their audience.
-            return caller.IsAdmin || subject is not null
-                ? Problem.NoSuchApp(appId).ToResult()
+            return caller.IsAdmin ? Problem.NoSuchApp(appId).ToResult()
+                : subject is not null ? Problem.Forbidden("exchange-by-owner", "Only the app's owner may exchange another person's token.").ToResult()
                 : Problem.Forbidden("audience", $"{caller.Email ?? caller.Subject} is not in the audience of {StrictJson.Bounded(appId, 63)}.").ToResult();
         }
 
@@ -89,9 +90,9 @@ public static class IssueToken
         {
             // A refused credential is a governance decision too: it goes on the app's timeline with its rule.
             var refusedFor = subject ?? (caller.Owns(app.Owner) ? null : ToEndUser(user));
-            session.Events.Append(TokenStreams.For(appId, now), new AppTokenRefused(appId,
+            await AppStream.AppendWithRetryAsync(session.DocumentStore, TokenStreams.For(appId, now), new AppTokenRefused(appId,
                 refusedFor is null ? null : StrictJson.Bounded(refusedFor.Email ?? refusedFor.Subject, 254),
-                problem.Errors.FirstOrDefault()?.Rule ?? "refused", problem.Detail, caller.Actor, now));
+                problem.Errors.FirstOrDefault()?.Rule ?? "refused", StrictJson.Bounded(problem.Detail, 512), caller.Actor, now), ct);
             return problem.ToResult();
         }
 

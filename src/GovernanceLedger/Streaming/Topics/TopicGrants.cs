@@ -95,10 +95,7 @@ public static class TopicGrants
         IDocumentSession session, string? appId, string action, Problem refusal, Caller caller, DateTimeOffset now, CancellationToken ct)
     {
         if (appId is not null)
-        {
-            GovernanceLedger.Apps.AppStream.RecordRefusal(session, appId, action, refusal, caller, now);
-            await session.SaveChangesAsync(ct);
-        }
+            await GovernanceLedger.Apps.AppStream.RecordRefusalAsync(session.DocumentStore, appId, action, refusal, caller, now, ct);
         return refusal.ToResult();
     }
 }

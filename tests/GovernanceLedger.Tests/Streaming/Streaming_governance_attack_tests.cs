@@ -1,0 +1,126 @@
+using System.Text.Json.Nodes;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.Streaming;
+using GovernanceLedger.Streaming.Cdc;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using static GovernanceLedger.Tests.Scenarios;
+
+namespace GovernanceLedger.Tests.Streaming;
+
+/// <summary>An administrator's or reviewer's streaming powers: bounded, owned, and never leaving side effects without a record.</summary>
+[Collection(StreamingCollection.Name)]
+public sealed class Streaming_governance_attack_tests(StreamingFixture ledger)
+{
+    private static JsonObject Declaration(string id, string source, string table) => new()
+    {
+        ["connector_id"] = id, ["source"] = source, ["dataset"] = "orders", ["target_topic"] = StreamingScenarios.SalesTopic,
+        ["tables"] = new JsonArray(new JsonObject { ["table"] = table, ["key"] = Strings("order_id"), ["columns"] = Strings("order_id", "region") })
+    };
+
+    private async Task<List<string>> SourceObjects(string like)
+    {
+        await using var connection = new NpgsqlConnection(ledger.SalesConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select slot_name::text from pg_replication_slots where slot_name like $1 union all select pubname::text from pg_publication where pubname like $1", connection)
+            { Parameters = { new() { Value = like } } };
+        var names = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) names.Add(reader.GetString(0));
+        return names;
+    }
+
+    [Fact]
+    public async Task A_connector_reads_only_its_datasets_source_and_never_the_ledger()
+    {
+        await ledger.OrdersConnector();
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        var ledgerSource = await ledger.Post("/cdc/connectors", Declaration("from-ledger", "Ledger", "orders").ToJsonString(), admin);
+        ledgerSource.Status.ShouldBe(400, ledgerSource.Text);
+        ledgerSource.Text.ShouldContain("not-the-ledger");
+        (await SourceObjects("govledger_from_ledger%")).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task A_declaration_the_source_refuses_leaves_no_slot_or_publication_behind()
+    {
+        await ledger.OrdersConnector();
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        var refused = await ledger.Post("/cdc/connectors", Declaration("half-done", "SalesDb", "public.no_such_table").ToJsonString(), admin);
+        refused.Status.ShouldBe(502, refused.Text);
+        refused.Text.ShouldNotContain("no_such_table");
+        (await SourceObjects("govledger_half_done%")).ShouldBeEmpty();
+        (await ledger.StreamOf(CdcConnectors.StreamOf("half-done"))).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task The_reconciler_removes_orphaned_slots_and_publications_after_a_grace_period_and_records_it()
+    {
+        await ledger.OrdersConnector();
+        const string orphan = "govledger_orphan_probe_0000";
+        await ledger.Sql($"select pg_create_logical_replication_slot('{orphan}', 'pgoutput'); create publication {orphan} for table orders;");
+        var reconciler = ledger.Host.Services.GetRequiredService<CdcReconciler>();
+
+        (await reconciler.ReconcileAsync(CancellationToken.None)).ShouldBeEmpty();   // first look: only suspected
+        (await SourceObjects(orphan)).Count.ShouldBe(2);
+        ledger.Clock.Advance(CdcReconciler.Grace + TimeSpan.FromSeconds(1));
+        var removed = await reconciler.ReconcileAsync(CancellationToken.None);
+
+        removed.Select(r => r.Kind).ShouldBe(["publication", "slot"], ignoreOrder: true);
+        (await SourceObjects(orphan)).ShouldBeEmpty();
+        (await ledger.StreamOf(CdcReconciler.StreamId)).Select(e => e.Data).OfType<CdcOrphanRemoved>().ShouldContain(r => r.Name == orphan);
+        // The declared connector's own slot is untouched.
+        (await SourceObjects("govledger_salesdb_orders%")).ShouldNotBeEmpty();
+    }
+
+    [Fact]
+    public async Task Topics_are_owned_bounded_and_never_re_provisioned_by_someone_else()
+    {
+        await ledger.OrdersConnector();
+        var owner = await ledger.PersonToken("someone.else@example.com", "app-owner");
+        var again = await ledger.Post("/topics/requests", new JsonObject
+        {
+            ["topic"] = StreamingScenarios.SalesTopic, ["partitions"] = 1, ["retention_days"] = 30, ["purpose"] = "mine now"
+        }.ToJsonString(), owner);
+        again.Status.ShouldBe(409, again.Text);
+        again.Text.ShouldContain("topic-exists");
+
+        var onBehalf = await ledger.Post("/topics/requests", new JsonObject
+        {
+            ["topic"] = "crm.updates.v2", ["partitions"] = 1, ["retention_days"] = 3, ["purpose"] = "x", ["owner"] = "ceo@example.com"
+        }.ToJsonString(), owner);
+        onBehalf.Status.ShouldBe(403, onBehalf.Text);
+        onBehalf.Text.ShouldContain("owner-is-caller");
+
+        foreach (var retention in new[] { 0, -30 })
+        {
+            var unbounded = await ledger.Post("/topics/requests", new JsonObject
+            {
+                ["topic"] = "crm.updates.v2", ["partitions"] = 1, ["retention_days"] = retention, ["purpose"] = "x"
+            }.ToJsonString(), owner);
+            unbounded.Status.ShouldBe(403, unbounded.Text);
+            unbounded.Text.ShouldContain("retention_days must be at least 1");
+        }
+        var topics = await ledger.Get("/topics", owner);
+        topics.Json!.AsArray().Count(t => t!["topic"]!.GetValue<string>() == StreamingScenarios.SalesTopic).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_reviewer_cannot_grant_topic_access_to_their_own_app_and_the_refusal_is_recorded()
+    {
+        await ledger.OrdersConnector();
+        var both = await ledger.PersonToken(Reviewer, "security-reviewer", "app-owner");
+        var appId = NewAppId("selfgrant");
+        (await ledger.Register(ExampleManifest(appId).With("owner", Reviewer), both)).Str("status").ShouldBe("active");
+
+        var refused = await ledger.Post($"/topics/{StreamingScenarios.SalesTopic}/grants", new JsonObject { ["app_id"] = appId, ["reason"] = "need it" }.ToJsonString(), both);
+        refused.Status.ShouldBe(403, refused.Text);
+        refused.Text.ShouldContain("no-self-grant");
+        var refusals = (await ledger.StreamOf(GovernanceLedger.Apps.GovernanceStreams.For(appId, ledger.Clock.GetUtcNow()))).Select(e => e.Data).OfType<GovernanceActionRefused>();
+        refusals.ShouldContain(r => r.Action == "grant-topic" && r.Rule == "no-self-grant");
+
+        var other = await ledger.PersonToken(SecondReviewer, "security-reviewer");
+        (await ledger.Post($"/topics/{StreamingScenarios.SalesTopic}/grants", new JsonObject { ["app_id"] = appId, ["reason"] = "reviewed" }.ToJsonString(), other)).Status.ShouldBe(201);
+    }
+}
