@@ -23,6 +23,12 @@ public static class Runner
             await Streaming.StreamingBenchmark.RunAsync(rows, produceMessages: 200_000, lagSeconds: 20);
             return;
         }
+        if (args is ["expensive", ..])
+        {
+            var events = args.Length > 1 && int.TryParse(args[1], out var e) ? e : 200_000;
+            await Operations.ExpensiveReadsBenchmark.RunAsync(events);
+            return;
+        }
         if (args is ["appendprobe", ..])
         {
             await DataPlane.AppendProbe.RunAsync();

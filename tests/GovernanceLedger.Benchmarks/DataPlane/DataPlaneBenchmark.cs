@@ -115,7 +115,7 @@ public static class DataPlaneBenchmark
         }
     }
 
-    private static async Task<string> PrepareAppAsync(HttpClient http, string baseUrl)
+    public static async Task<string> PrepareAppAsync(HttpClient http, string baseUrl)
     {
         async Task<JsonNode> Post(string path, string? json, string? token)
         {

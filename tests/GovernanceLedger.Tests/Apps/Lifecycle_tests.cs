@@ -122,7 +122,7 @@ public sealed class Lifecycle_tests(LedgerFixture ledger)
         ids.ShouldContain(mine);
         ids.ShouldNotContain(theirs);
         (await ledger.Get($"/apps/{theirs}", owner)).Status.ShouldBe(404);   // answered like an app that does not exist
-        (await ledger.Get($"/apps/{theirs}/events", owner)).Status.ShouldBe(403);
+        (await ledger.Get($"/apps/{theirs}/events", owner)).Status.ShouldBe(404);
         (await ledger.Get("/apps?owner=someone.else@example.com", owner)).Status.ShouldBe(403);
 
         var auditor = await ledger.PersonToken("auditor@example.com", "auditor");

@@ -114,7 +114,11 @@ public sealed class Separation_of_duties_tests(LedgerFixture ledger)
     /// <summary>The body with the app id blanked and the per-request trace id left out.</summary>
     private static string Comparable(ApiResponse response, string appId)
     {
-        if (response.Json is JsonObject body) body.Remove("traceId");
+        if (response.Json is JsonObject body)
+        {
+            body.Remove("traceId");
+            body.Remove("trace_id");
+        }
         return (response.Json?.ToJsonString() ?? response.Text).Replace(appId, "ID");
     }
 

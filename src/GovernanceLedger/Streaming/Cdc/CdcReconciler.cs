@@ -20,6 +20,7 @@ public sealed class CdcReconciler(
     public static readonly TimeSpan Grace = TimeSpan.FromMinutes(2);
     public const string StreamId = "cdc-reconciler";
     private readonly Dictionary<(string Source, string Kind, string Name), DateTimeOffset> _suspects = new();
+    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
 
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
@@ -39,6 +40,19 @@ public sealed class CdcReconciler(
 
     /// <summary>One look at every source; returns what was removed.</summary>
     public async Task<IReadOnlyList<CdcOrphanRemoved>> ReconcileAsync(CancellationToken ct)
+    {
+        await _oneAtATime.WaitAsync(ct);
+        try
+        {
+            return await LookAsync(ct);
+        }
+        finally
+        {
+            _oneAtATime.Release();
+        }
+    }
+
+    private async Task<IReadOnlyList<CdcOrphanRemoved>> LookAsync(CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         var owned = await connectors.DeclaredSlotsAsync(ct);
@@ -64,7 +78,7 @@ public sealed class CdcReconciler(
                 if (!_suspects.TryGetValue(key, out var firstSeen)) { _suspects[key] = now; continue; }
                 if (now - firstSeen < Grace) continue;
                 await using (var drop = new NpgsqlCommand(kind == "slot"
-                    ? "select pg_drop_replication_slot($1)"
+                    ? "select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1 and not active"
                     : $"drop publication if exists \"{name.Replace("\"", "\"\"")}\"", connection))
                 {
                     if (kind == "slot") drop.Parameters.Add(new NpgsqlParameter { Value = name });
@@ -72,9 +86,7 @@ public sealed class CdcReconciler(
                 }
                 _suspects.Remove(key);
                 var record = new CdcOrphanRemoved(source, kind, name, "ledger", now);
-                await using var session = store.LightweightSession();
-                session.Events.Append(StreamId, record);
-                await session.SaveChangesAsync(ct);
+                await GovernanceLedger.Apps.AppStream.AppendWithRetryAsync(store, StreamId, record, ct);
                 logger.LogWarning("Removed orphaned CDC {Kind} {Name} from {Source}", kind, name, source);
                 removed.Add(record);
             }
