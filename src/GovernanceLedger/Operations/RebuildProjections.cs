@@ -43,8 +43,16 @@ public static class RebuildProjections
                     await Busy(context, new { stage = "running on another instance" });
                     return;
                 }
-            await RunAsync(context, store, state, logger, ct);
-            // Closing the connection releases the advisory lock.
+            try
+            {
+                await RunAsync(context, store, state, logger, ct);
+            }
+            finally
+            {
+                // Released explicitly: a pooled connection would otherwise keep holding it after it is returned.
+                await using var unlock = new Npgsql.NpgsqlCommand("select pg_advisory_unlock(hashtext('govledger:projection-rebuild'))", lockConnection);
+                await unlock.ExecuteScalarAsync(CancellationToken.None);
+            }
         }
         finally
         {

@@ -36,7 +36,14 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
             anonymous.Text.ShouldNotContain("ledger_");
             (await Get("/metrics", "wrong-token")).Status.ShouldBe(401);
 
-            await LedgerFixture.EventuallyAsync(async () => (await Get("/gw/crm/contacts?limit=1", token)).Status == 200, TimeSpan.FromSeconds(30));
+            // The host's app directory learns of the app on its first poll; until then the gateway refuses it.
+            var last = (Status: 0, Text: "");
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while ((last = await Get("/gw/crm/contacts?limit=1", token)).Status != 200)
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"The gateway never served the app: {last.Status} {last.Text}");
+                await Task.Delay(250);
+            }
             for (var i = 0; i < 5; i++)
             {
                 await Get($"/gw/random-{Guid.NewGuid():N}/x", null);
