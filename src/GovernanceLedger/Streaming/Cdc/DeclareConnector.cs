@@ -33,8 +33,16 @@ public static class DeclareConnector
         IOptionsMonitor<DataCatalog> catalog, TimeProvider clock, ILogger<CdcConnectors> logger, CancellationToken ct)
     {
         var caller = Caller.From(http.User);
-        if (!caller.IsAdmin) return Problem.Forbidden("platform-admin", "Declaring a CDC connector needs the platform-admin role.").ToResult();
         var (body, malformed) = await JsonBody.ReadAsync<DeclareConnectorRequest>(http.Request, ct);
+        if (!caller.IsAdmin)
+        {
+            var refused = Problem.Forbidden("platform-admin", "Declaring a CDC connector needs the platform-admin role.");
+            // A refused declaration of a well-named connector is kept on that connector's record.
+            if (body?.ConnectorId is { } named && System.Text.RegularExpressions.Regex.IsMatch(named, @"\A[a-z][a-z0-9-]{1,40}\z"))
+                await GovernanceLedger.Apps.AppStream.AppendWithRetryAsync(store, CdcConnectors.StreamOf(named),
+                    new GovernanceLedger.Contracts.Apps.GovernanceActionRefused("", "declare-connector", "platform-admin", refused.Detail, caller.Actor, clock.GetUtcNow()), ct);
+            return refused.ToResult();
+        }
         if (malformed is not null) return malformed.ToResult();
 
         var errors = new List<Violation>();
