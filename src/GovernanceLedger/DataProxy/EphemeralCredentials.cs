@@ -110,10 +110,20 @@ public sealed class EphemeralCredentials(
             await tx.CommitAsync(ct);
         }
 
-        await using (var session = store.LightweightSession())
+        try
         {
+            await using var session = store.LightweightSession();
             session.Events.Append(StreamFor(appId), new DatabaseCredentialMinted(appId, role, group, validUntil, "data-proxy", now));
             await session.SaveChangesAsync(ct);
+        }
+        catch
+        {
+            // A login the ledger has no record of must not exist: it is dropped again before the failure surfaces.
+            await using var admin = new NpgsqlConnection(adminConnection);
+            await admin.OpenAsync(CancellationToken.None);
+            await using var drop = new NpgsqlCommand($"drop role if exists {Ident(role)}", admin);
+            await drop.ExecuteNonQueryAsync(CancellationToken.None);
+            throw;
         }
         logger.LogInformation("Minted database login {Role} for {AppId}, valid until {ValidUntil:O}", role, appId, validUntil);
 

@@ -91,7 +91,9 @@ public static class TopicRequests
                 reasons.Select(r => new Violation(FieldOf(r), deciding.PolicyId, r)).ToList()).ToResult();
         }
 
-        // Created before the event is committed: a failed creation leaves only the request recorded, never a false "provisioned".
+        // The request is committed before the topic is created, so no topic ever exists without a record of it;
+        // a failed creation leaves only the request recorded, never a false "provisioned".
+        await session.SaveChangesAsync(ct);
         await topics.EnsureAsync(request.Topic, request.Partitions, request.RetentionDays, ct);
         await topics.EnsureAsync($"{request.Topic}.dlq", 1, request.RetentionDays, ct);
         var provisioned = new TopicProvisioned(request.Topic, request.Partitions, request.RetentionDays, topics.ClusterName,
