@@ -14,9 +14,14 @@ public static class ExpensiveReads
 {
     public const int PerCaller = 2;
     public const int Overall = 6;
+    /// <summary>Whole-ledger work (verify, chain export, rebuilds) is CPU-bound: fewer of them at once on a small machine.</summary>
+    public const int HeavyOverall = 2;
 
     public static bool Applies(PathString path) =>
         path.StartsWithSegments("/audit") || path.StartsWithSegments("/chargeback") || path.StartsWithSegments("/admin");
+
+    private static bool Heavy(PathString path) =>
+        path.StartsWithSegments("/audit/verify") || path.StartsWithSegments("/audit/chain-export") || path.StartsWithSegments("/admin");
 
     public static WebApplicationBuilder AddOperations(this WebApplicationBuilder builder)
     {
@@ -30,12 +35,15 @@ public static class ExpensiveReads
                     : RateLimitPartition.GetNoLimiter("unlimited")),
                 PartitionedRateLimiter.Create<HttpContext, string>(context => Applies(context.Request.Path)
                     ? RateLimitPartition.GetConcurrencyLimiter("all", _ => new ConcurrencyLimiterOptions { PermitLimit = Overall, QueueLimit = 0 })
+                    : RateLimitPartition.GetNoLimiter("unlimited")),
+                PartitionedRateLimiter.Create<HttpContext, string>(context => Heavy(context.Request.Path)
+                    ? RateLimitPartition.GetConcurrencyLimiter("heavy", _ => new ConcurrencyLimiterOptions { PermitLimit = HeavyOverall, QueueLimit = 0 })
                     : RateLimitPartition.GetNoLimiter("unlimited")));
             options.OnRejected = async (rejected, ct) =>
             {
                 rejected.HttpContext.Response.Headers.RetryAfter = "1";
                 await new Problem(StatusCodes.Status429TooManyRequests, "https://governance-ledger.dev/problems/busy", "Too many expensive reads",
-                    $"At most {PerCaller} audit, chargeback or admin reads run at once per person and {Overall} in all; try again in a second.",
+                    $"At most {PerCaller} audit, chargeback or admin reads run at once per person, {Overall} in all, and {HeavyOverall} whole-ledger verifies, exports or rebuilds; try again in a second.",
                     [new Violation("", "concurrency", "expensive reads are running at their limit")]).ToResult().ExecuteAsync(rejected.HttpContext);
             };
         });
