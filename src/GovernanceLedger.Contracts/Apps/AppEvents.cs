@@ -13,7 +13,8 @@ public sealed record PolicyChecked(
 public sealed record AppRoutedToReview(
     string AppId, int RequiredApprovals, IReadOnlyList<string> Reasons, string Actor, DateTimeOffset At);
 
-public sealed record ApprovalGiven(string AppId, string Reviewer, string Reason, DateTimeOffset At);
+/// <summary>Names: every canonical name of the reviewer (subject and e-mail), so one person is counted once.</summary>
+public sealed record ApprovalGiven(string AppId, string Reviewer, string Reason, DateTimeOffset At, IReadOnlyList<string>? Names = null);
 
 public sealed record AppApproved(
     string AppId, IReadOnlyList<string> Approvers, string Reason, DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At);

@@ -17,6 +17,10 @@ public sealed record App
     public int? DataRetentionDays { get; init; }
     public int RequiredApprovals { get; init; }
     public IReadOnlyList<string> Approvers { get; init; } = [];
+    /// <summary>Every name the approvers so far go by: a later approval under any of them is the same person.</summary>
+    public IReadOnlySet<string> ApproverNames { get; init; } = new HashSet<string>();
+    /// <summary>Who registered the app ("person:sub"): they count as its owner whenever a decision must not be theirs.</summary>
+    public string? RegisteredBy { get; init; }
     public DateTimeOffset? ExpiresAt { get; init; }
     public string? PausedBy { get; init; }
     /// <summary>A reviewer's or the ledger's pause: only a reviewer lifts it.</summary>
@@ -53,8 +57,16 @@ public sealed record App
         Datasets = e.Manifest.Datasets,
         ExpiresInDays = e.Manifest.ExpiresInDays,
         DataRetentionDays = e.Manifest.DataRetentionDays,
-        Audience = e.Manifest.Audience
+        Audience = e.Manifest.Audience,
+        RegisteredBy = e.Actor
     };
+
+    /// <summary>
+    /// Whether a decision on the app would be the caller deciding on their own app: they are its owner by name,
+    /// or the subject that registered it (which holds even when their token carries no e-mail address).
+    /// </summary>
+    public bool IsOwnedBy(Security.Caller caller) =>
+        caller.Owns(Owner) || (RegisteredBy is { } by && by.IndexOf(':') is var at and >= 0 && Security.Identity.Same(by[(at + 1)..], caller.Subject));
 
     /// <summary>Whether a person may use this app as its end user: the owner always, others only when the audience names them.</summary>
     public bool Serves(string subject, string? email, IReadOnlySet<string> groups)
@@ -66,7 +78,18 @@ public sealed record App
     }
 
     public App Apply(AppRoutedToReview e) => this with { RequiredApprovals = e.RequiredApprovals };
-    public App Apply(ApprovalGiven e) => this with { Approvers = [.. Approvers, e.Reviewer] };
+    public App Apply(ApprovalGiven e) => this with
+    {
+        Approvers = [.. Approvers, e.Reviewer],
+        ApproverNames = ApproverNames.Concat(e.Names ?? [NameOf(e.Reviewer)]).ToHashSet(StringComparer.Ordinal)
+    };
+
+    /// <summary>"person:Security@Example.com" or "agent:x" recorded before names were kept: its canonical name.</summary>
+    private static string NameOf(string actor)
+    {
+        var name = actor.IndexOf(':') is var at and >= 0 ? actor[(at + 1)..] : actor;
+        return Security.Identity.Canonical(name) ?? name;
+    }
     public App Apply(AppApproved e) => this with { Status = AppStatus.Active, ExpiresAt = e.ExpiresAt };
     public App Apply(AppRejected _) => this with { Status = AppStatus.Rejected };
     public App Apply(AppPaused e) => this with { Status = AppStatus.Paused, PausedBy = e.Actor, SecurityPause = e.BySecurity || e.Actor == "ledger" };

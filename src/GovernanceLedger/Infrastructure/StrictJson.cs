@@ -106,10 +106,17 @@ public static class StrictJson
         switch (element.ValueKind)
         {
             case JsonValueKind.Object:
+                // Bodies bind to commands without regard to case: "reason" and "REASON" are the same member twice.
+                var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
                 foreach (var member in element.EnumerateObject())
                 {
                     if (!IsWellFormed(member.Name))
                         return Problem.Invalid(path, "utf-16", $"{what} has a member name that is not valid Unicode text.");
+                    if (!names.Add(member.Name))
+                    {
+                        var twice = path.Length == 0 ? member.Name : $"{path}.{member.Name}";
+                        return Problem.Invalid(twice, "duplicate-key", $"{what} names a member twice at '{twice}' (letter case aside); each member may appear once.");
+                    }
                     var inner = Walk(member.Value, path.Length == 0 ? member.Name : $"{path}.{member.Name}", what);
                     if (inner is not null) return inner;
                 }

@@ -41,6 +41,11 @@ public sealed class DatasetEntry
 
     public string MaskingFor(string field) => Masking.GetValueOrDefault(field, "hash");
 
+    /// <summary>The table at the source that holds the dataset (CDC publishes it); by default the dataset's name.</summary>
+    public string? Table { get; init; }
+
+    public string TableName => Table ?? Name;
+
     /// <summary>Whether the data proxy serves it: a source and a curated view to read (a CDC-only dataset has a source but no view).</summary>
     public bool ServedByProxy => Source.Length > 0 && View.Length > 0;
 }

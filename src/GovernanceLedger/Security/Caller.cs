@@ -23,8 +23,19 @@ public sealed record Caller(string Subject, string? Email, IReadOnlySet<string> 
     public static readonly Caller Ledger = new("ledger", null, new HashSet<string> { Role.PlatformAdmin }, false, new HashSet<string>());
 
     public bool Has(string role) => Roles.Contains(role);
-    public bool IsAdmin => Has(Role.PlatformAdmin);
-    public bool IsReviewer => Has(Role.SecurityReviewer) || Has(Role.PlatformAdmin);
+
+    /// <summary>
+    /// Review and administration belong to people whose names can be compared with others' (no agent, no
+    /// invisible or non-ASCII characters in the subject or e-mail): otherwise "is this the owner" and "has
+    /// this person approved already" could not be answered, so the powers are simply not there.
+    /// </summary>
+    public bool Governs => !IsAgent && Identity.Canonical(Subject) is not null && (Email is null || Identity.Canonical(Email) is not null);
+
+    public bool IsAdmin => Governs && Has(Role.PlatformAdmin);
+    public bool IsReviewer => Governs && (Has(Role.SecurityReviewer) || Has(Role.PlatformAdmin));
+
+    /// <summary>Every canonical name the caller goes by (subject and e-mail): one person, however many ways a token spells them.</summary>
+    public IReadOnlyList<string> Names => new[] { Subject, Email }.Select(Identity.Canonical).OfType<string>().Distinct().ToList();
 
     /// <summary>Owners are named by e-mail in manifests; the token's email claim and its subject are compared in canonical form.</summary>
     public bool Owns(string owner) => Identity.Same(Email, owner) || Identity.Same(Subject, owner);

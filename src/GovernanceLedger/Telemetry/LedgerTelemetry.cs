@@ -51,6 +51,8 @@ public static class TelemetrySetup
     public static WebApplicationBuilder AddLedgerTelemetry(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<LedgerTelemetry>();
+        DistributedContextPropagator.Current = new OwnTraces();
+        builder.Services.AddSingleton<DistributedContextPropagator>(new OwnTraces());
         var otlp = builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
         var telemetry = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "governance-ledger"));

@@ -30,6 +30,60 @@ public sealed class Separation_of_duties_tests(LedgerFixture ledger)
         (await ledger.Get($"/apps/{appId}", await ledger.PersonToken(Admin, "platform-admin"))).Str("status").ShouldBe("pending_review");
     }
 
+    [Fact]
+    public async Task A_token_without_an_email_for_the_subject_that_registered_the_app_is_still_its_owner()
+    {
+        var withEmail = await ledger.PersonToken(new JsonObject { ["sub"] = "alice-id", ["email"] = "alice@example.com", ["roles"] = Strings("app-owner", "security-reviewer") });
+        var appId = NewAppId("alice");
+        (await ledger.Register(ReviewManifest(appId).With("owner", "alice@example.com"), withEmail)).Str("status").ShouldBe("pending_review");
+        var sameSubject = await ledger.PersonToken(new JsonObject { ["sub"] = "alice-id", ["email"] = "alice.work@example.com", ["roles"] = Strings("security-reviewer") });
+        var approved = await ledger.Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"mine"}""", sameSubject);
+        approved.Status.ShouldBe(403, approved.Text);
+        approved.Text.ShouldContain("no-self-approval");
+    }
+
+    [Fact]
+    public async Task The_same_subject_with_and_without_another_address_counts_once()
+    {
+        var appId = NewAppId("twoaddr");
+        (await ledger.Register(BroadManifest(appId))).Str("status").ShouldBe("pending_review");
+        var first = await ledger.PersonToken(new JsonObject { ["sub"] = "rev-id-1", ["email"] = "rev1@example.com", ["roles"] = Strings("security-reviewer") });
+        var second = await ledger.PersonToken(new JsonObject { ["sub"] = "rev-id-1", ["email"] = "rev1.alias@example.com", ["roles"] = Strings("security-reviewer") });
+        (await ledger.Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"one"}""", first)).Status.ShouldBe(200);
+        (await ledger.Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"two"}""", second)).Status.ShouldBe(409);
+    }
+
+    [Fact]
+    public async Task Agents_and_names_that_cannot_be_compared_hold_no_reviewer_or_admin_power()
+    {
+        var appId = await ledger.ActiveApp("agentpow");
+        var reviewer = await ledger.PersonToken(Reviewer, "security-reviewer");
+        (await ledger.Post($"/apps/{appId}/pause", """{"reason":"security look"}""", reviewer)).Status.ShouldBe(200);
+        foreach (var token in new[]
+        {
+            await ledger.PersonToken(new JsonObject { ["sub"] = "bot-1", ["roles"] = Strings("security-reviewer", "platform-admin"), ["actor_type"] = "agent" }),
+            await ledger.PersonToken(new JsonObject { ["sub"] = "reviewer\u200b@example.com", ["roles"] = Strings("security-reviewer", "platform-admin") }),
+        })
+        {
+            (await ledger.Post($"/apps/{appId}/resume", """{"reason":"lifting it"}""", token)).Status.ShouldBeOneOf(403, 404);
+            (await ledger.Post($"/apps/{appId}/retire", """{"reason":"gone"}""", token)).Status.ShouldBeOneOf(403, 404);
+        }
+        (await ledger.Get($"/apps/{appId}", reviewer)).Str("status").ShouldBe("paused");
+    }
+
+    [Theory]
+    [InlineData("\u200b")]
+    [InlineData("\u2060\ufeff")]
+    [InlineData("\u00ad")]
+    [InlineData("   ")]
+    public async Task A_reason_must_be_something_a_person_can_read(string reason)
+    {
+        var appId = await ledger.ActiveApp("reason");
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        (await ledger.Post($"/apps/{appId}/renew", $$"""{"reason":"{{reason}}"}""", owner)).Status.ShouldBe(400);
+        (await ledger.Post($"/apps/{appId}/pause", $$"""{"reason":"{{reason}}"}""", owner)).Status.ShouldBe(400);
+    }
+
     [Theory]
     [InlineData("Agent")]
     [InlineData(" agent")]

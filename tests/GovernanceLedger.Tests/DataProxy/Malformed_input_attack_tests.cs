@@ -61,6 +61,7 @@ public sealed class Malformed_input_attack_tests(LedgerFixture ledger)
 
     [Theory]
     [InlineData("""{"decision":"approve","reason":"ok","decision":"reject"}""", "application/json", 400, "duplicate-key")]
+    [InlineData("""{"decision":"approve","reason":"ok","REASON":"other"}""", "application/json", 400, "duplicate-key")]
     [InlineData("""{"decision":"approve","reason":"\udc00"}""", "application/json", 400, "utf-16")]
     [InlineData("""{"decision":"approve","reason":"ok"}""", "text/plain", 415, "media-type")]
     [InlineData("""{"decision":"approve","reason":"ok","expected_version":1e400}""", "application/json", 400, "number-range")]

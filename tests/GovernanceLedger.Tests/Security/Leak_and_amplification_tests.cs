@@ -69,6 +69,20 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task A_callers_trace_context_never_becomes_the_ledgers_correlation_id()
+    {
+        const string chosen = "4bf92f3577b34da6a3ce929d0e0e4736";
+        var appId = await ledger.ActiveApp("traced");
+        var owner = await ledger.PersonToken(Scenarios.Owner, "app-owner");
+        var renewed = await ledger.SendRaw(HttpMethod.Post, $"/apps/{appId}/renew", System.Text.Encoding.UTF8.GetBytes("""{"reason":"traced renewal"}"""),
+            "application/json", owner, new Dictionary<string, string> { ["traceparent"] = $"00-{chosen}-00f067aa0ba902b7-01", ["baggage"] = "user=ceo" });
+        renewed.Status.ShouldBe(200, renewed.Text);
+        renewed.Text.ShouldNotContain(chosen);
+        var events = await ledger.StreamOf(appId);
+        events.ShouldAllBe(e => e.CorrelationId == null || !e.CorrelationId.Contains(chosen));
+    }
+
+    [Fact]
     public async Task A_huge_token_writes_a_bounded_denial_and_refusals_are_one_plain_sentence()
     {
         var key = new RsaSecurityKey(System.Security.Cryptography.RSA.Create(2048)) { KeyId = new string('k', 20_000) };

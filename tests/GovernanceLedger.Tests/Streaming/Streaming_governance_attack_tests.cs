@@ -42,16 +42,22 @@ public sealed class Streaming_governance_attack_tests(StreamingFixture ledger)
         (await SourceObjects("govledger_from_ledger%")).ShouldBeEmpty();
     }
 
-    [Fact]
-    public async Task A_declaration_the_source_refuses_leaves_no_slot_or_publication_behind()
+    [Theory]
+    [InlineData("public.no_such_table", "order_id", "order_id", "dataset-table")]
+    [InlineData("sales_data", "order_id", "order_id", "dataset-table")]          // another table under the orders dataset
+    [InlineData("orders", "order_id", "region", "key-in-columns")]
+    public async Task A_declaration_outside_its_dataset_or_its_table_is_refused_and_leaves_nothing_behind(string table, string key, string column, string rule)
     {
         await ledger.OrdersConnector();
         var admin = await ledger.PersonToken(Admin, "platform-admin");
-        var refused = await ledger.Post("/cdc/connectors", Declaration("half-done", "SalesDb", "public.no_such_table").ToJsonString(), admin);
-        refused.Status.ShouldBe(502, refused.Text);
-        refused.Text.ShouldNotContain("no_such_table");
+        var declaration = Declaration("half-done", "SalesDb", table);
+        declaration["tables"]![0]!["key"] = Strings(key);
+        declaration["tables"]![0]!["columns"] = Strings(column);
+        var refused = await ledger.Post("/cdc/connectors", declaration.ToJsonString(), admin);
+        refused.Status.ShouldBe(400, refused.Text);
+        refused.Text.ShouldContain(rule);
         (await SourceObjects("govledger_half_done%")).ShouldBeEmpty();
-        (await ledger.StreamOf(CdcConnectors.StreamOf("half-done"))).ShouldBeEmpty();
+        (await ledger.StreamOf(CdcConnectors.StreamOf("half-done"))).Select(e => e.Data).OfType<CdcConnectorDeclared>().ShouldBeEmpty();
     }
 
     [Fact]

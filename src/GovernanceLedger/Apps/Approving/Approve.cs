@@ -19,28 +19,27 @@ public static class Approve
     {
         if (request.Decision is not ("approve" or "reject"))
             return Problem.Invalid("decision", "enum", "decision must be 'approve' or 'reject'.");
-        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 1000)
-            return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required for every review decision.");
-        if (!reviewer.IsReviewer)
-            return Problem.Forbidden("reviewer-role", "Only a security reviewer or a platform admin may decide on an app.");
+        if (!Reasons.IsMeaningful(request.Reason)) return Reasons.Missing("review decision");
         if (reviewer.IsAgent)
             return Problem.Forbidden("agents-never-approve", "An agent cannot decide on an app; a person must.");
         // A name that cannot be compared (spaces, invisible or non-ASCII characters) cannot be counted once.
-        if (Identity.Canonical(reviewer.Email ?? reviewer.Subject) is null)
+        if (!reviewer.Governs)
             return Problem.Forbidden("comparable-identity", "Your token's subject or e-mail is not a plain address, so your decision cannot be counted.");
-        if (reviewer.Owns(app.Owner))
+        if (!reviewer.IsReviewer)
+            return Problem.Forbidden("reviewer-role", "Only a security reviewer or a platform admin may decide on an app.");
+        if (app.IsOwnedBy(reviewer))
             return Problem.Forbidden("no-self-approval", "An owner cannot review their own app.");
         if (app.Status != AppStatus.PendingReview)
             return Problem.Conflict("not-pending", $"The app is {app.Status}, not pending review.");
         // One human counts once, whatever their token says they act as.
-        if (app.Approvers.Select(PersonOf).Contains(reviewer.Person))
+        if (reviewer.Names.Any(app.ApproverNames.Contains))
             return Problem.Conflict("one-person-counts-once",
                 "You have already approved this app; the next approval must come from a different reviewer.");
 
         if (request.Decision == "reject")
             return Decision.Accept(new AppRejected(app.Id, request.Reason, null, null, reviewer.Actor, now));
 
-        var given = new ApprovalGiven(app.Id, reviewer.Person, request.Reason, now);
+        var given = new ApprovalGiven(app.Id, reviewer.Person, request.Reason, now, reviewer.Names);
         var approvers = app.Approvers.Append(reviewer.Person).ToList();
         if (approvers.Count < app.RequiredApprovals)
             return Decision.Accept(given);
@@ -52,13 +51,6 @@ public static class Approve
             new AccessGranted(app.Id, app.Scopes, app.Datasets, reviewer.Person, now));
     }
 
-    /// <summary>Approvals recorded before agents were refused may name "agent:sub": the same person as "person:sub".</summary>
-    private static string PersonOf(string actor)
-    {
-        var name = actor.StartsWith("agent:", StringComparison.Ordinal) || actor.StartsWith("person:", StringComparison.Ordinal)
-            ? actor[(actor.IndexOf(':') + 1)..] : actor;
-        return "person:" + (Identity.Canonical(name) ?? name);
-    }
 
     [WolverinePost("/apps/{appId}/approvals", OperationId = "decideOnApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Apps")]

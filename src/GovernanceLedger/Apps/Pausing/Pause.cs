@@ -19,9 +19,8 @@ public static class Pause
     /// </summary>
     public static Decision Decide(App app, Caller caller, LifecycleRequest request, DateTimeOffset now)
     {
-        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 1000)
-            return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required to pause an app.");
-        var owner = caller.Owns(app.Owner);
+        if (!Reasons.IsMeaningful(request.Reason)) return Reasons.Missing("pause");
+        var owner = app.IsOwnedBy(caller);
         // Nobody decides on their own app with a reviewer's powers: an owner who is also a reviewer pauses as the owner.
         var security = caller.IsReviewer && !owner;
         if (!security && !owner)

@@ -16,11 +16,10 @@ public static class Resume
     /// </summary>
     public static Decision Decide(App app, Caller caller, LifecycleRequest request, DateTimeOffset now)
     {
-        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 1000)
-            return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required to resume an app.");
+        if (!Reasons.IsMeaningful(request.Reason)) return Reasons.Missing("resume");
         if (app.Status != AppStatus.Paused)
             return Problem.Conflict("not-paused", $"Only a paused app can be resumed; this one is {app.Status}.");
-        var owner = caller.Owns(app.Owner);
+        var owner = app.IsOwnedBy(caller);
         if (app.SecurityPause && (!caller.IsReviewer || owner))
             return Problem.Forbidden("security-pause", "This is a security pause; only a security reviewer who does not own the app may lift it.");
         if (!app.SecurityPause && !owner && !caller.IsReviewer)

@@ -19,8 +19,7 @@ public static class Renew
     {
         if (request.Days is < 1 or > 365)
             return Problem.Invalid("days", "range", "days must be between 1 and 365.");
-        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 1000)
-            return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required to renew an app.");
+        if (!Reasons.IsMeaningful(request.Reason)) return Reasons.Missing("renewal");
         if (!caller.IsAdmin && !caller.Owns(app.Owner))
             return Problem.Forbidden("owner-or-admin", "Only the owner or a platform admin may renew this app.");
         if (app.Status is not (AppStatus.Active or AppStatus.Paused or AppStatus.Expired))

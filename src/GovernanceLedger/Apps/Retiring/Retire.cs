@@ -15,8 +15,7 @@ public static class Retire
     /// <summary>Retirement is final: live tokens and grants are revoked and the retention deadline recorded.</summary>
     public static Decision Decide(App app, Caller caller, LifecycleRequest request, IReadOnlyList<string> liveTokens, DateTimeOffset now)
     {
-        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 1000)
-            return Problem.Invalid("reason", "required", "A reason (1 to 1000 characters) is required to retire an app.");
+        if (!Reasons.IsMeaningful(request.Reason)) return Reasons.Missing("retirement");
         if (!caller.IsAdmin && !caller.Owns(app.Owner))
             return Problem.Forbidden("owner-or-admin", "Only the owner or a platform admin may retire this app.");
         if (app.Status == AppStatus.Retired)

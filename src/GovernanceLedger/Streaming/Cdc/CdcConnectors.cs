@@ -155,6 +155,25 @@ public sealed class CdcConnectors(
         return await command.ExecuteScalarAsync(ct) is true;
     }
 
+    /// <summary>Declared columns (and keys) that the source's tables do not have, as "table.column".</summary>
+    public async Task<IReadOnlyList<string>> MissingColumnsAsync(string sourceDatabase, IReadOnlyList<CdcTable> tables, CancellationToken ct)
+    {
+        await using var source = new NpgsqlConnection(ConnectionStringFor(sourceDatabase));
+        await source.OpenAsync(ct);
+        var missing = new List<string>();
+        foreach (var table in tables)
+        {
+            await using var command = new NpgsqlCommand(
+                "select column_name::text from information_schema.columns where table_schema = 'public' and table_name = $1", source)
+                { Parameters = { new() { Value = table.Table } } };
+            var present = new HashSet<string>(StringComparer.Ordinal);
+            await using (var reader = await command.ExecuteReaderAsync(ct))
+                while (await reader.ReadAsync(ct)) present.Add(reader.GetString(0));
+            missing.AddRange(table.Columns.Concat(table.Key).Distinct().Where(c => !present.Contains(c)).Select(c => $"{table.Table}.{c}"));
+        }
+        return missing;
+    }
+
     /// <summary>Drops what a failed declaration created at the source, so nothing holds WAL without a ledger event.</summary>
     public Task UndoAsync(CdcConnectorDeclared declared, CancellationToken ct) => CdcConnectorWorker.DropSourceAsync(State(declared), ct);
 

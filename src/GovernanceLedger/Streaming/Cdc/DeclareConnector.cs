@@ -65,13 +65,21 @@ public static class DeclareConnector
             var t = body.Tables[i];
             if (t.Table is not { Length: > 0 } || !System.Text.RegularExpressions.Regex.IsMatch(t.Table, @"\A[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?\z"))
                 errors.Add(new($"tables[{i}].table", "identifier", "table must be a plain lowercase identifier, optionally schema-qualified."));
+            // A dataset is one table at its source: a connector publishes that table and no other under its name.
+            var bare = t.Table is { } named2 && named2.StartsWith("public.", StringComparison.Ordinal) ? named2["public.".Length..] : t.Table;
+            if (dataset is not null && bare is not null && bare != dataset.TableName)
+                errors.Add(new($"tables[{i}].table", "dataset-table", $"dataset '{dataset.Name}' is the table '{dataset.TableName}', not '{t.Table}'."));
+            if (body.Tables.Take(i).Any(other => other.Table == t.Table || other.Table == $"public.{bare}" || $"public.{other.Table}" == t.Table))
+                errors.Add(new($"tables[{i}].table", "uniqueItems", "each table is declared once."));
             if (t.Key is not { Count: > 0 }) errors.Add(new($"tables[{i}].key", "required", "key must name the primary-key columns."));
+            else if (t.Key.Any(k => t.Columns?.Contains(k) != true))
+                errors.Add(new($"tables[{i}].key", "key-in-columns", "every key column must also be one of the allowed columns."));
             if (t.Columns is not { Count: > 0 }) errors.Add(new($"tables[{i}].columns", "required", "columns must list the allowed columns."));
             foreach (var column in (t.Columns ?? []).Concat(t.Key ?? []).Distinct())
                 if (dataset is not null && !dataset.Fields.Contains(column))
                     errors.Add(new($"tables[{i}].columns", "curated-field", $"column '{column}' is not a field of dataset '{dataset.Name}'."));
-            if (dataset is not null && t.Table is not null)
-                tables.Add(new CdcTable(t.Table, t.Key ?? [], t.Columns ?? [],
+            if (dataset is not null && bare is not null)
+                tables.Add(new CdcTable(bare, t.Key ?? [], t.Columns ?? [],
                     (t.Columns ?? []).Where(dataset.Pii.Contains).ToDictionary(c => c, c => dataset.Masking.GetValueOrDefault(c, "hash"))));
         }
         if (errors.Count > 0) return Problem.Invalid("The connector declaration is invalid.", [.. errors]).ToResult();
@@ -79,6 +87,11 @@ public static class DeclareConnector
         await using var session = store.LightweightSession();
         if (!await TopicRequests.IsProvisionedAsync(session, body!.TargetTopic!, ct))
             return Problem.Conflict("topic-provisioned", $"Topic '{body.TargetTopic}' has not been provisioned: request it through POST /topics/requests first.").ToResult();
+        // Every declared column must exist in the table, so no record is ever keyed or filled by a column that is not there.
+        var missing = await connectors.MissingColumnsAsync(body.Source!, tables, ct);
+        if (missing.Count > 0)
+            return Problem.Invalid("The connector declaration names columns the source table does not have.",
+                missing.Select(m => new Violation("tables", "existing-column", $"'{m}' is not a column at the source.")).ToArray()).ToResult();
         var declared = new CdcConnectorDeclared(body.ConnectorId!, body.Source!, dataset!.Name, body.TargetTopic!, tables, caller.Actor, clock.GetUtcNow());
         // What this request creates at the source is undone if the declaration does not commit, so no slot
         // or publication ever holds WAL without a ledger event (the reconciler removes any that still slip through).

@@ -39,7 +39,7 @@ public static class TopicGrants
         if (malformed is not null) return malformed.ToResult();
         var errors = new List<Violation>();
         if (body?.AppId is not { Length: > 0 }) errors.Add(new("app_id", "required", "app_id is required."));
-        if (body?.Reason is not { Length: > 0 }) errors.Add(new("reason", "required", "reason is required."));
+        if (!Reasons.IsMeaningful(body?.Reason)) errors.Add(new("reason", "required", "reason is required: something a person can read."));
         if (errors.Count > 0) return Problem.Invalid("The grant is invalid.", [.. errors]).ToResult();
 
         await using var session = store.LightweightSession();
@@ -49,7 +49,7 @@ public static class TopicGrants
             return await RefuseAsync(session, app?.Id, "grant-topic", Problem.NoSuchApp(body.AppId!), caller, now, ct);
         var refusal = !caller.IsReviewer
                 ? Problem.Forbidden("reviewer", "Granting topic access needs the security-reviewer or platform-admin role.")
-            : caller.Owns(app.Owner)
+            : (await GovernanceLedger.Apps.AppStream.LoadAsync(session, app.Id, ct)).App?.IsOwnedBy(caller) != false
                 ? Problem.Forbidden("no-self-grant", "Nobody grants topic access to their own app; another reviewer must.")
             : app.Status != GovernanceLedger.Contracts.Apps.AppStatus.Active
                 ? Problem.Conflict("app-active", $"App '{app.Id}' is {app.Status}; only active apps get topic grants.")
@@ -68,7 +68,7 @@ public static class TopicGrants
     public static async Task<IResult> RevokeAsync(string topic, string appId, string? reason, HttpContext http, IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
         var caller = Caller.From(http.User);
-        if (reason is not { Length: > 0 }) return Problem.Invalid("reason", "required", "reason is required (query string).").ToResult();
+        if (!Reasons.IsMeaningful(reason)) return Problem.Invalid("reason", "required", "reason is required (query string): something a person can read.").ToResult();
         await using var session = store.LightweightSession();
         var now = clock.GetUtcNow();
         var app = await session.LoadAsync<GovernanceLedger.Projections.Catalog.AppCatalogEntry>(appId, ct);
