@@ -15,7 +15,7 @@ public sealed record Caller(string Subject, string? Email, IReadOnlySet<string> 
     public string Person => $"person:{Identity.Canonical(Email) ?? Identity.Canonical(Subject) ?? Subject}";
 
     /// <summary>Reviewers, auditors and finance see every app; anyone else sees only their own.</summary>
-    public bool SeesAllApps => IsReviewer || Has(Role.Auditor) || Has(Role.Finance);
+    public bool SeesAllApps => Has(Role.SecurityReviewer) || Has(Role.PlatformAdmin) || Has(Role.Auditor) || Has(Role.Finance);
 
     public bool MaySee(string owner) => SeesAllApps || Owns(owner);
 

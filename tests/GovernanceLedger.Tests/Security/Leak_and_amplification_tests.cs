@@ -16,7 +16,6 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
     {
         // A process of its own: in-process hosts of other fixtures share meter names and would blur what one host counts.
         var appId = await ledger.DataApp("metrics");
-        var token = await ledger.AppToken(appId);
         var port = ChildHost.FreePort();
         using var host = ChildHost.Start(ledger, port, settings: new Dictionary<string, string> { ["Metrics__ScrapeToken"] = LedgerFixture.ScrapeToken });
         try
@@ -35,6 +34,15 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
             anonymous.Status.ShouldBe(401);
             anonymous.Text.ShouldNotContain("ledger_");
             (await Get("/metrics", "wrong-token")).Status.ShouldBe(401);
+
+            // The token comes from this host: the suite's host runs on a clock that tests move through time.
+            using var person = await client.PostAsync("/dev/tokens", new StringContent(
+                $$"""{"sub":"metrics.user@example.com","region":"EMEA","groups":["{{DataPlaneScenarios.EndUsers}}"]}""", System.Text.Encoding.UTF8, "application/json"));
+            var personToken = JsonNode.Parse(await person.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
+            using var issue = new HttpRequestMessage(HttpMethod.Post, $"/apps/{appId}/tokens");
+            issue.Headers.Authorization = new("Bearer", personToken);
+            using var issued = await client.SendAsync(issue);
+            var token = JsonNode.Parse(await issued.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
 
             // The host's app directory learns of the app on its first poll; until then the gateway refuses it.
             var last = (Status: 0, Text: "");

@@ -38,7 +38,7 @@ public sealed class Connector_declaration_tests(StreamingFixture ledger)
 
         var unknownSource = await ledger.Post("/cdc/connectors", Declaration("orders", "order_id").With("source", "Ledger2").ToJsonString(), admin);
         unknownSource.Json!["errors"]![0]!["field"]!.GetValue<string>().ShouldBe("source");
-        (await ledger.StreamOf("cdc-connector:attack-probe")).ShouldBeEmpty();
+        (await ledger.StreamOf("cdc-connector:attack-probe")).Select(e => e.Data).OfType<GovernanceLedger.Contracts.Streaming.CdcConnectorDeclared>().ShouldBeEmpty();
     }
 
     [Fact]

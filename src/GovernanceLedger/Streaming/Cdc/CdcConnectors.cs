@@ -155,7 +155,10 @@ public sealed class CdcConnectors(
         return await command.ExecuteScalarAsync(ct) is true;
     }
 
-    /// <summary>Declared columns (and keys) that the source's tables do not have, as "table.column".</summary>
+    /// <summary>
+    /// Key columns the source's tables do not have, as "table.column". Other allowed columns may be dataset fields
+    /// the table does not have yet (they flow once a compatible column is added); a key must exist to key records.
+    /// </summary>
     public async Task<IReadOnlyList<string>> MissingColumnsAsync(string sourceDatabase, IReadOnlyList<CdcTable> tables, CancellationToken ct)
     {
         await using var source = new NpgsqlConnection(ConnectionStringFor(sourceDatabase));
@@ -169,7 +172,7 @@ public sealed class CdcConnectors(
             var present = new HashSet<string>(StringComparer.Ordinal);
             await using (var reader = await command.ExecuteReaderAsync(ct))
                 while (await reader.ReadAsync(ct)) present.Add(reader.GetString(0));
-            missing.AddRange(table.Columns.Concat(table.Key).Distinct().Where(c => !present.Contains(c)).Select(c => $"{table.Table}.{c}"));
+            missing.AddRange(table.Key.Where(c => !present.Contains(c)).Select(c => $"{table.Table}.{c}"));
         }
         return missing;
     }

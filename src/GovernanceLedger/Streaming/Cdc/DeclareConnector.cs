@@ -87,11 +87,11 @@ public static class DeclareConnector
         await using var session = store.LightweightSession();
         if (!await TopicRequests.IsProvisionedAsync(session, body!.TargetTopic!, ct))
             return Problem.Conflict("topic-provisioned", $"Topic '{body.TargetTopic}' has not been provisioned: request it through POST /topics/requests first.").ToResult();
-        // Every declared column must exist in the table, so no record is ever keyed or filled by a column that is not there.
+        // A key column must exist in the table, so no record is ever keyed by a column that is not there.
         var missing = await connectors.MissingColumnsAsync(body.Source!, tables, ct);
         if (missing.Count > 0)
-            return Problem.Invalid("The connector declaration names columns the source table does not have.",
-                missing.Select(m => new Violation("tables", "existing-column", $"'{m}' is not a column at the source.")).ToArray()).ToResult();
+            return Problem.Invalid("The connector declaration keys records by columns the source table does not have.",
+                missing.Select(m => new Violation("tables", "existing-key", $"'{m}' is not a column at the source.")).ToArray()).ToResult();
         var declared = new CdcConnectorDeclared(body.ConnectorId!, body.Source!, dataset!.Name, body.TargetTopic!, tables, caller.Actor, clock.GetUtcNow());
         // What this request creates at the source is undone if the declaration does not commit, so no slot
         // or publication ever holds WAL without a ledger event (the reconciler removes any that still slip through).
