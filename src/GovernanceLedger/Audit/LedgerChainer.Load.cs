@@ -72,7 +72,8 @@ public sealed partial class LedgerChainer
         _witnessed = witnessed;
         _pending = pending;
         _sinceCheckpoint = since;
-        _lastCheckpoint = since > 0 ? DateTimeOffset.MinValue : clock.GetUtcNow();
+        // Checkpoint as soon as anything new is chained: what a restart cannot vouch for stays small.
+        _lastCheckpoint = DateTimeOffset.MinValue;
         // A checkpoint witnessed but not yet appended (the database was away) is still owed to the ledger.
         if (_unappended?.UpToSequence != witnessed) _unappended = null;
         _gap = null;
