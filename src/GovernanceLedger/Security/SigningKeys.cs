@@ -120,6 +120,8 @@ public sealed class SigningKeys(IKeyStore keyStore, IDocumentStore store, TimePr
             foreach (var purpose in KeyPurposes.All)
                 if (keys.Where(k => k.Purpose == purpose && k.IsActive).MaxBy(k => k.CreatedAt) is { } current)
                     active[purpose] = new LedgerKey(current.KeyId, await keyStore.SigningKeyAsync(current.KeyId, ct), null, purpose);
+                else if (_ring?.Active.TryGetValue(purpose, out var kept) == true)
+                    active[purpose] = kept;   // a store caught mid-change: keep signing with the key we had
             var fresh = new KeyRing(fingerprint, keys, active, keys.ToDictionary(k => k.KeyId, k => k.VerificationKey()));
             if (_ring is { } previous)
                 foreach (var (purpose, key) in active.Where(a => !previous.Active.TryGetValue(a.Key, out var old) || old.KeyId != a.Value.KeyId))

@@ -50,6 +50,10 @@ public sealed class Merkle_proof_tests(LedgerFixture ledger)
         await ledger.ChainedApp("proof-later");
         var second = await ledger.CheckpointNow();
         first.ShouldBeGreaterThan(512);
+        // The stored subtree nodes proofs rely on are append-only like the chain.
+        await using (var connection = await Tampering.Superuser(ledger.ConnectionString))
+            foreach (var sql in new[] { "update ledger.merkle_nodes set hash = '\\x00' where level = 8", "delete from ledger.merkle_nodes where level = 8" })
+                (await Should.ThrowAsync<Npgsql.PostgresException>(() => Tampering.Exec(connection, sql))).MessageText.ShouldContain("append-only");
         var target = seqs[1];
 
         var latest = await Json($"/audit/proof/{target}");

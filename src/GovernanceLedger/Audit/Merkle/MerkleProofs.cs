@@ -22,8 +22,7 @@ public static class MerkleProofs
         var leafRanges = new List<(long Start, long End)>();
         foreach (var (start, end) in ranges) Plan(start, end, nodes, leafRanges);
         var stored = await NodesAsync(source, nodes, ct);
-        var missing = nodes.FirstOrDefault(n => !stored.ContainsKey(n));
-        if (nodes.Count > 0 && !stored.ContainsKey(missing))
+        foreach (var missing in nodes.Where(n => !stored.ContainsKey(n)))
             throw new InvalidOperationException($"Merkle node (level {missing.Level}, index {missing.Index}) is not stored: the tree is incomplete.");
         var leaves = await LeafHashesAsync(source, leafRanges, ct);
         return ranges.Select(r => Hash(r.Start, r.End, stored, leaves)).ToList();

@@ -58,13 +58,19 @@ public sealed class CheckpointCheck(NpgsqlDataSource source, SigningKeys keys, W
                     $"The chain at {checkpoint.UpToSequence} differs from what checkpoint {seq} signed.");
         }
 
-        // A witnessed checkpoint must be in the ledger; only the newest may still be on its way there.
+        // A witnessed checkpoint must be in the ledger. Only the newest may still be on its way there
+        // (witnessed, not yet appended); once it was chained, a checkpoint link after it says it arrived.
         var inLedger = ledgerCheckpoints.Select(c => c.Checkpoint.Jws).OfType<string>().ToHashSet();
-        var newestInLedger = ledgerCheckpoints.Count == 0 ? 0 : ledgerCheckpoints.Max(c => c.Checkpoint.UpToSequence);
+        bool arrived;
+        await using (var chained = source.CreateCommand($"select exists (select 1 from {S}.chain_links where kind = 'checkpoint' and seq_id > $1)"))
+        {
+            chained.Parameters.Add(new NpgsqlParameter { Value = witness.TreeSize });
+            arrived = await chained.ExecuteScalarAsync(ct) is true;
+        }
         foreach (var (size, (witnessed, _)) in witness.Checkpoints.Where(c => c.Key >= from && c.Key <= to))
         {
             if (inLedger.Contains(witnessed.Jws)) continue;
-            if (size == witness.TreeSize && newestInLedger < size) continue;
+            if (size == witness.TreeSize && !arrived) continue;
             problems.Add(size, "missing-checkpoint",
                 $"The checkpoint of the ledger up to {size} is in the witness but not in the ledger: it was deleted.");
         }

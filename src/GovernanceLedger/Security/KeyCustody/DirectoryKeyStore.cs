@@ -80,14 +80,17 @@ public sealed class DirectoryKeyStore : IKeyStore
         string purpose, DateTimeOffset now, DateTimeOffset? publishRetiredUntil, CancellationToken ct)
     {
         using var _ = await LockAsync(ct);
+        var previous = Files().Where(f => f.Purpose == purpose && f.RetiredAt is null).ToList();
+        // The new key first: an instance polling in between sees two active keys and takes the newer, never none.
+        var active = Create(purpose, now);
         var retired = new List<KeyState>();
-        foreach (var file in Files().Where(f => f.Purpose == purpose && f.RetiredAt is null))
+        foreach (var file in previous)
         {
             var updated = file with { RetiredAt = now, PublishedUntil = publishRetiredUntil };
             DurableFiles.Replace(PathOf(file.Kid), JsonSerializer.SerializeToUtf8Bytes(updated, Json), DurableFiles.OwnerReadWrite);
             retired.Add(updated.State());
         }
-        return (Create(purpose, now).State(), retired);
+        return (active.State(), retired);
     }
 
     private KeyFile Create(string purpose, DateTimeOffset now)
