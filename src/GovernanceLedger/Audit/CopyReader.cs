@@ -30,51 +30,80 @@ public sealed class CopyReader : IAsyncDisposable
     {
         var stream = await connection.BeginRawBinaryCopyAsync($"copy ({select}) to stdout (format binary)", ct);
         var reader = new CopyReader(stream);
-        await reader.EnsureAsync(19, ct);
+        while (reader._end < 19) await reader.FillAsync(ct);
         if (!reader._buffer.AsSpan(0, 11).SequenceEqual(Signature)) throw new InvalidDataException("Not a binary COPY stream.");
-        var extension = BinaryPrimitives.ReadInt32BigEndian(reader._buffer.AsSpan(15));
-        reader._start = 19;
-        await reader.EnsureAsync(extension, ct);
-        reader._start += extension;
+        var header = 19 + BinaryPrimitives.ReadInt32BigEndian(reader._buffer.AsSpan(15));
+        while (reader._end < header) await reader.FillAsync(ct);
+        reader._start = header;
         return reader;
     }
 
     /// <summary>Moves to the next row; false at the end of the copy.</summary>
-    public async ValueTask<bool> ReadAsync(CancellationToken ct)
+    public ValueTask<bool> ReadAsync(CancellationToken ct)
     {
-        if (_finished) return false;
-        await EnsureAsync(2, ct);
-        var count = BinaryPrimitives.ReadInt16BigEndian(_buffer.AsSpan(_start));
+        if (_finished) return ValueTask.FromResult(false);
+        if (_pendingAdvance)
+        {
+            _start += _rowLength;
+            _pendingAdvance = false;
+        }
+        // Nearly every row is already in the buffer: parse it without an await.
+        return TryParseRow() ? ValueTask.FromResult(!_finished) : ReadSlowAsync(ct);
+    }
+
+    private async ValueTask<bool> ReadSlowAsync(CancellationToken ct)
+    {
+        while (!TryParseRow()) await FillAsync(ct);
+        return !_finished;
+    }
+
+    /// <summary>Parses the row at the buffer's start if all of it is there; fields are then spans into the buffer.</summary>
+    private bool TryParseRow()
+    {
+        var available = _end - _start;
+        if (available < 2) return false;
+        var row = _buffer.AsSpan(_start, available);
+        var count = BinaryPrimitives.ReadInt16BigEndian(row);
         if (count == -1)
         {
             _finished = true;
-            return false;
+            return true;
         }
         if (count > _offsets.Length)
         {
             _offsets = new int[count];
             _lengths = new int[count];
         }
-        // Fields are addressed relative to the row start, so the buffer may move while the row is assembled.
         var position = 2;
         for (var i = 0; i < count; i++)
         {
-            await EnsureAsync(position + 4, ct);
-            var length = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_start + position));
+            if (position + 4 > available) return false;
+            var length = BinaryPrimitives.ReadInt32BigEndian(row[position..]);
             position += 4;
-            _offsets[i] = position;
+            _offsets[i] = _start + position;
             _lengths[i] = length;
-            if (length > 0)
-            {
-                await EnsureAsync(position + length, ct);
-                position += length;
-            }
+            if (length > 0) position += length;
+            if (position > available) return false;
         }
-        for (var i = 0; i < count; i++) _offsets[i] += _start;
         _rowLength = position;
         FieldCount = count;
         _pendingAdvance = true;
         return true;
+    }
+
+    /// <summary>Reads more of the stream, first moving the unread part to the front (or growing the buffer for a big row).</summary>
+    private async ValueTask FillAsync(CancellationToken ct)
+    {
+        if (_start > 0)
+        {
+            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+            _end -= _start;
+            _start = 0;
+        }
+        if (_end == _buffer.Length) Array.Resize(ref _buffer, _buffer.Length * 2);
+        var read = await _stream.ReadAsync(_buffer.AsMemory(_end), ct);
+        if (read == 0) throw new EndOfStreamException("The COPY stream ended inside a row.");
+        _end += read;
     }
 
     public bool IsNull(int field) => _lengths[field] < 0;
@@ -92,29 +121,6 @@ public sealed class CopyReader : IAsyncDisposable
     public ReadOnlySpan<byte> JsonbText(int field) => Bytes(field)[1..];
 
     public string Text(int field) => System.Text.Encoding.UTF8.GetString(Bytes(field));
-
-    /// <summary>Makes <paramref name="count"/> bytes from the current row start available in the buffer.</summary>
-    private async ValueTask EnsureAsync(int count, CancellationToken ct)
-    {
-        if (_pendingAdvance)
-        {
-            _start += _rowLength;
-            _pendingAdvance = false;
-        }
-        while (_end - _start < count)
-        {
-            if (_start > 0 && (_buffer.Length - _end < count || _start > _buffer.Length / 2))
-            {
-                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
-                _end -= _start;
-                _start = 0;
-            }
-            if (_buffer.Length - _start < count) Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, count + _start));
-            var read = await _stream.ReadAsync(_buffer.AsMemory(_end), ct);
-            if (read == 0) throw new EndOfStreamException("The COPY stream ended inside a row.");
-            _end += read;
-        }
-    }
 
     public async ValueTask DisposeAsync() => await _stream.DisposeAsync();
 }

@@ -49,12 +49,43 @@ public static class HashChain
         type.CopyTo(span[at..]);
         at += type.Length;
         span[at++] = (byte)'|';
-        utc.TryFormat(span[at..], out written, TimestampFormat, CultureInfo.InvariantCulture);
-        at += written;
+        at += FormatTimestamp(utc, span[at..]);
         span[at++] = (byte)'|';
         data.CopyTo(span[at..]);
         at += data.Length;
-        SHA256.HashData(span[..at], destination);
+        Sha256.Hash(span[..at], destination);
+    }
+
+    /// <summary>
+    /// yyyy-MM-ddTHH:mm:ss.ffffffZ as UTF-8, digit by digit: DateTime.TryFormat parses its format
+    /// string on every call, which was a fifth of verify's time per event.
+    /// </summary>
+    private static int FormatTimestamp(DateTime utc, Span<byte> destination)
+    {
+        var (year, month, day) = utc;
+        var ticksOfDay = utc.Ticks % TimeSpan.TicksPerDay;
+        var seconds = ticksOfDay / TimeSpan.TicksPerSecond;
+        var micros = ticksOfDay % TimeSpan.TicksPerSecond / 10;
+        Digits(destination, 0, year, 4);
+        destination[4] = (byte)'-';
+        Digits(destination, 5, month, 2);
+        destination[7] = (byte)'-';
+        Digits(destination, 8, day, 2);
+        destination[10] = (byte)'T';
+        Digits(destination, 11, seconds / 3600, 2);
+        destination[13] = (byte)':';
+        Digits(destination, 14, seconds / 60 % 60, 2);
+        destination[16] = (byte)':';
+        Digits(destination, 17, seconds % 60, 2);
+        destination[19] = (byte)'.';
+        Digits(destination, 20, micros, 6);
+        destination[26] = (byte)'Z';
+        return 27;
+    }
+
+    private static void Digits(Span<byte> destination, int at, long value, int width)
+    {
+        for (var i = at + width - 1; i >= at; i--, value /= 10) destination[i] = (byte)('0' + value % 10);
     }
 
     /// <summary>The content hash of a hole: no event string has a single '|', so it never equals an event's.</summary>
@@ -72,7 +103,7 @@ public static class HashChain
         Span<byte> buffer = stackalloc byte[64];
         previous.CopyTo(buffer);
         contentHash.CopyTo(buffer[32..]);
-        SHA256.HashData(buffer, destination);
+        Sha256.Hash(buffer, destination);
     }
 
     /// <summary>What checkpoints signed before they carried a JWS; still signed, so the field keeps its meaning.</summary>

@@ -68,4 +68,14 @@ public sealed class Merkle_tree_tests
         MerkleFrontier.FromSubtrees(1100, parts.Select(p => MerkleTree.Root(leaves, p.Index << p.Level, (p.Index + 1) << p.Level)).ToList())
             .Root().ShouldBe(MerkleTree.Root(leaves, 0, 1100));
     }
+
+    [Fact]
+    public void The_fast_sha256_agrees_with_dotnets_for_every_length_and_is_used_on_linux()
+    {
+        if (OperatingSystem.IsLinux()) GovernanceLedger.Audit.Sha256.Native.ShouldBeTrue("libcrypto's SHA256_Init/Update/Final should be found on Linux");
+        var data = new byte[1100];
+        new Random(3).NextBytes(data);
+        for (var length = 0; length <= data.Length; length++)
+            GovernanceLedger.Audit.Sha256.Hash(data.AsSpan(0, length)).ShouldBe(SHA256.HashData(data.AsSpan(0, length)), $"length {length}");
+    }
 }

@@ -21,10 +21,12 @@ public static class MerkleProofs
         var nodes = new List<(int Level, long Index)>();
         var leafRanges = new List<(long Start, long End)>();
         foreach (var (start, end) in ranges) Plan(start, end, nodes, leafRanges);
-        var stored = await NodesAsync(source, nodes, ct);
+        // Two independent reads on two connections at once: a proof costs one round trip, not two.
+        var storedTask = NodesAsync(source, nodes, ct);
+        var leavesTask = LeafHashesAsync(source, leafRanges, ct);
+        var (stored, leaves) = (await storedTask, await leavesTask);
         foreach (var missing in nodes.Where(n => !stored.ContainsKey(n)))
             throw new InvalidOperationException($"Merkle node (level {missing.Level}, index {missing.Index}) is not stored: the tree is incomplete.");
-        var leaves = await LeafHashesAsync(source, leafRanges, ct);
         return ranges.Select(r => Hash(r.Start, r.End, stored, leaves)).ToList();
     }
 

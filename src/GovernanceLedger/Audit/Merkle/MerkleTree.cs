@@ -22,19 +22,26 @@ public static class MerkleTree
 
     public static void LeafHash(ReadOnlySpan<byte> content, Span<byte> destination)
     {
-        Span<byte> buffer = stackalloc byte[33];
+        Span<byte> buffer = content.Length < 256 ? stackalloc byte[content.Length + 1] : new byte[content.Length + 1];
         buffer[0] = 0;
         content.CopyTo(buffer[1..]);
-        SHA256.HashData(buffer, destination);
+        Sha256.Hash(buffer, destination);
     }
 
     public static byte[] NodeHash(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right)
+    {
+        var hash = new byte[32];
+        NodeHash(left, right, hash);
+        return hash;
+    }
+
+    public static void NodeHash(ReadOnlySpan<byte> left, ReadOnlySpan<byte> right, Span<byte> destination)
     {
         Span<byte> buffer = stackalloc byte[65];
         buffer[0] = 1;
         left.CopyTo(buffer[1..]);
         right.CopyTo(buffer[33..]);
-        return SHA256.HashData(buffer);
+        Sha256.Hash(buffer, destination);
     }
 
     /// <summary>The largest power of two strictly below n (n &gt; 1): where RFC 9162 splits a tree.</summary>

@@ -37,28 +37,32 @@ public static class ProveInclusion
                 $"Sequence {seq} is after the checkpoint (tree size {head.TreeSize}); ask again after the next checkpoint.",
                 [new Violation("seq", "not-yet-checkpointed", $"{seq} > {head.TreeSize}")]).ToResult();
 
-        string kind;
-        byte[] content;
-        ProvenEvent? proven = null;
-        await using (var command = ledger.Source.CreateCommand($"""
-            select l.content_hash, l.kind, e.stream_id, e.version, e.type, e.timestamp, e.data::text
-            from {S}.chain_links l left join {S}.mt_events e on e.seq_id = l.seq_id where l.seq_id = $1
-            """))
-        {
-            command.Parameters.Add(new NpgsqlParameter { Value = seq });
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            if (!await reader.ReadAsync(ct))
-                return Problem.Conflict("chain-incomplete", $"The chain has no link at sequence {seq}: run GET /audit/verify.").ToResult();
-            content = reader.GetFieldValue<byte[]>(0);
-            kind = reader.GetString(1);
-            if (!reader.IsDBNull(2))
-                proven = new ProvenEvent(reader.GetString(2), reader.GetInt64(3), reader.GetString(4),
-                    reader.GetFieldValue<DateTimeOffset>(5).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ"), reader.GetString(6));
-        }
+        // The path and the leaf are read at once, on two connections.
+        var pathTask = MerkleProofs.SubtreeHashesAsync(ledger.Source, MerkleTree.InclusionRanges(seq - 1, head.TreeSize), ct);
+        var leafTask = LeafAsync(ledger, seq, ct);
+        await Task.WhenAll(pathTask, leafTask);
+        var path = await pathTask;
+        if (await leafTask is not var (kind, content, proven))
+            return Problem.Conflict("chain-incomplete", $"The chain has no link at sequence {seq}: run GET /audit/verify.").ToResult();
 
-        var path = await MerkleProofs.SubtreeHashesAsync(ledger.Source, MerkleTree.InclusionRanges(seq - 1, head.TreeSize), ct);
         return Results.Json(new InclusionProof(seq, seq - 1, kind, proven, Convert.ToHexStringLower(content),
             Convert.ToHexStringLower(MerkleTree.LeafHash(content)), head.TreeSize, head.Root, path.Select(Convert.ToHexStringLower).ToList(),
             head.Checkpoint), LedgerSetup.ApiJson);
+    }
+
+    /// <summary>The chain row at seq and its event (none for a hole), or null when the chain has no row there.</summary>
+    private static async Task<(string Kind, byte[] Content, ProvenEvent? Event)?> LeafAsync(LedgerDatabase ledger, long seq, CancellationToken ct)
+    {
+        await using var command = ledger.Source.CreateCommand($"""
+            select l.content_hash, l.kind, e.stream_id, e.version, e.type, e.timestamp, e.data::text
+            from {S}.chain_links l left join {S}.mt_events e on e.seq_id = l.seq_id where l.seq_id = $1
+            """);
+        command.Parameters.Add(new NpgsqlParameter { Value = seq });
+        await using var reader = await command.ExecuteReaderAsync(ct);
+        if (!await reader.ReadAsync(ct)) return null;
+        var proven = reader.IsDBNull(2) ? null
+            : new ProvenEvent(reader.GetString(2), reader.GetInt64(3), reader.GetString(4),
+                reader.GetFieldValue<DateTimeOffset>(5).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ"), reader.GetString(6));
+        return (reader.GetString(1), reader.GetFieldValue<byte[]>(0), proven);
     }
 }

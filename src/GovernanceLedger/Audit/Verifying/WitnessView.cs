@@ -13,6 +13,8 @@ namespace GovernanceLedger.Audit.Verifying;
 /// </summary>
 public sealed class WitnessView
 {
+    private readonly byte[] _leaves;
+
     private WitnessView(string location, long treeSize, byte[] leaves, IReadOnlyDictionary<long, (WitnessedCheckpoint Checkpoint, CheckpointStatement Statement)> checkpoints)
     {
         Location = location;
@@ -21,7 +23,6 @@ public sealed class WitnessView
         Checkpoints = checkpoints;
     }
 
-    private readonly byte[] _leaves;
     public string Location { get; }
     public long TreeSize { get; }
     public IReadOnlyDictionary<long, (WitnessedCheckpoint Checkpoint, CheckpointStatement Statement)> Checkpoints { get; }
@@ -29,7 +30,7 @@ public sealed class WitnessView
     /// <summary>The witnessed content hash of a sequence in 1..TreeSize.</summary>
     public ReadOnlySpan<byte> Leaf(long sequence) => _leaves.AsSpan(checked((int)((sequence - 1) * 32)), 32);
 
-    public static async Task<WitnessView> LoadAsync(IChainWitness witness, SigningKeys keys, ProblemList problems, CancellationToken ct)
+    public static async Task<WitnessView> LoadAsync(IChainWitness witness, SigningKeys keys, WitnessChecks checks, ProblemList problems, CancellationToken ct)
     {
         IReadOnlyList<WitnessedCheckpoint> files;
         try
@@ -42,96 +43,84 @@ public sealed class WitnessView
             return new WitnessView(witness.Location, 0, [], new Dictionary<long, (WitnessedCheckpoint, CheckpointStatement)>());
         }
 
-        var accepted = new List<(WitnessedCheckpoint Checkpoint, CheckpointStatement Statement)>();
-        long previous = 0;
-        foreach (var file in files)
-        {
-            if (file.PreviousTreeSize != previous)
-            {
-                problems.Add(previous + 1, "witness-gap",
-                    $"The witness has no checkpoint for sequences {previous + 1}..{file.PreviousTreeSize}: a witness file is missing.");
-                break;
-            }
-            if (CheckpointJws.Read(file.Jws) is not { } read || read.Statement.TreeSize != file.TreeSize || read.Statement.PreviousTreeSize != file.PreviousTreeSize)
-            {
-                problems.Add(file.TreeSize, "witness-invalid", $"The witness file for tree size {file.TreeSize} does not hold a matching checkpoint JWS.");
-                break;
-            }
-            if (await keys.CheckpointKeyAsync(read.KeyId, ct) is not { } key || !CheckpointJws.SignatureValid(file.Jws, key))
-            {
-                problems.Add(file.TreeSize, "witness-signature",
-                    $"The witnessed checkpoint at {file.TreeSize} is not signed by checkpoint key {read.KeyId} of the key store.");
-                break;
-            }
-            accepted.Add((file, read.Statement));
-            previous = file.TreeSize;
-        }
-
-        var leaves = new byte[previous * 32];
+        var accepted = await checks.AcceptAsync(witness.Location, files, keys, problems, ct);
+        var size = accepted.Count == 0 ? 0 : accepted[^1].Checkpoint.TreeSize;
+        var leaves = new byte[size * 32];
         foreach (var (file, _) in accepted) file.Leaves.CopyTo(leaves, file.PreviousTreeSize * 32);
-        var valid = CheckRoots(leaves, accepted, problems);
-        var size = valid.Count == 0 ? 0 : valid[^1].Checkpoint.TreeSize;
-        return new WitnessView(witness.Location, size, leaves.AsSpan(0, (int)(size * 32)).ToArray(),
-            valid.ToDictionary(c => c.Checkpoint.TreeSize));
-    }
-
-    /// <summary>Recomputes the tree over all witnessed leaves (level by level, in parallel) and checks every signed root.</summary>
-    private static List<(WitnessedCheckpoint Checkpoint, CheckpointStatement Statement)> CheckRoots(
-        byte[] leaves, List<(WitnessedCheckpoint Checkpoint, CheckpointStatement Statement)> accepted, ProblemList problems)
-    {
-        if (accepted.All(c => c.Statement.Root is null)) return accepted;
-        var levels = ParallelTree.Levels(leaves);
-        var valid = new List<(WitnessedCheckpoint, CheckpointStatement)>();
-        foreach (var checkpoint in accepted)
-        {
-            if (checkpoint.Statement.Root is { } root && Convert.ToHexStringLower(ParallelTree.Root(levels, checkpoint.Checkpoint.TreeSize)) != root)
-            {
-                problems.Add(checkpoint.Checkpoint.TreeSize, "witness-invalid",
-                    $"The leaves witnessed up to {checkpoint.Checkpoint.TreeSize} do not hash to the Merkle root that checkpoint signed.");
-                break;
-            }
-            valid.Add(checkpoint);
-        }
-        return valid;
+        return new WitnessView(witness.Location, size, leaves, accepted.ToDictionary(c => c.Checkpoint.TreeSize));
     }
 }
 
-/// <summary>A whole Merkle tree in memory, built level by level with every core: the roots of all its prefixes come from it cheaply.</summary>
-public static class ParallelTree
+/// <summary>
+/// Checks witness files once per process: the files never change, so a file whose size, JWS and
+/// leaves (by digest) equal one already checked needs neither its signature nor its part of the
+/// tree checked again. Anything that differs is checked from there on, from the tree's edge as it
+/// stood before that file.
+/// </summary>
+public sealed class WitnessChecks
 {
-    public static List<byte[]> Levels(byte[] contents)
-    {
-        var count = contents.Length / 32;
-        var level = new byte[count * 32];
-        Parallel.For(0, (count + 4095) / 4096, chunk =>
-        {
-            for (var i = chunk * 4096; i < Math.Min(count, (chunk + 1) * 4096); i++)
-                MerkleTree.LeafHash(contents.AsSpan(i * 32, 32), level.AsSpan(i * 32, 32));
-        });
-        var levels = new List<byte[]> { level };
-        while (count > 1)
-        {
-            var below = levels[^1];
-            count /= 2;
-            var above = new byte[count * 32];
-            Parallel.For(0, (count + 4095) / 4096, chunk =>
-            {
-                for (var i = chunk * 4096; i < Math.Min(count, (chunk + 1) * 4096); i++)
-                    MerkleTree.NodeHash(below.AsSpan(i * 64, 32), below.AsSpan(i * 64 + 32, 32)).CopyTo(above, i * 32);
-            });
-            levels.Add(above);
-        }
-        return levels;
-    }
+    private sealed record Checked(long TreeSize, long PreviousTreeSize, string Jws, byte[] Digest, CheckpointStatement Statement, MerkleFrontier After);
 
-    /// <summary>The root of the first <paramref name="size"/> leaves: its edge subtrees are complete, aligned nodes of the levels.</summary>
-    public static byte[] Root(List<byte[]> levels, long size)
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Dictionary<string, List<Checked>> _byLocation = [];
+
+    public async Task<List<(WitnessedCheckpoint Checkpoint, CheckpointStatement Statement)>> AcceptAsync(
+        string location, IReadOnlyList<WitnessedCheckpoint> files, SigningKeys keys, ProblemList problems, CancellationToken ct)
     {
-        if (size == 0) return MerkleTree.EmptyRoot;
-        var parts = MerkleFrontier.Decompose(size);
-        var nodes = parts.Select(p => levels[p.Level].AsSpan((int)(p.Index * 32), 32).ToArray()).ToList();
-        var root = nodes[^1];
-        for (var i = nodes.Count - 2; i >= 0; i--) root = MerkleTree.NodeHash(nodes[i], root);
-        return root;
+        await _gate.WaitAsync(ct);
+        try
+        {
+            if (!_byLocation.TryGetValue(location, out var known)) _byLocation[location] = known = [];
+            var accepted = new List<(WitnessedCheckpoint, CheckpointStatement)>();
+            long previous = 0;
+            for (var i = 0; i < files.Count; i++)
+            {
+                var file = files[i];
+                var digest = Sha256.Hash(file.Leaves);
+                if (i < known.Count && known[i] is var seen && seen.TreeSize == file.TreeSize && seen.PreviousTreeSize == file.PreviousTreeSize
+                    && seen.Jws == file.Jws && seen.Digest.AsSpan().SequenceEqual(digest))
+                {
+                    accepted.Add((file, seen.Statement));
+                    previous = file.TreeSize;
+                    continue;
+                }
+                if (i < known.Count) known.RemoveRange(i, known.Count - i);   // a file changed: check it and all after it again
+
+                if (file.PreviousTreeSize != previous)
+                {
+                    problems.Add(previous + 1, "witness-gap",
+                        $"The witness has no checkpoint for sequences {previous + 1}..{file.PreviousTreeSize}: a witness file is missing.");
+                    break;
+                }
+                if (CheckpointJws.Read(file.Jws) is not { } read || read.Statement.TreeSize != file.TreeSize || read.Statement.PreviousTreeSize != file.PreviousTreeSize)
+                {
+                    problems.Add(file.TreeSize, "witness-invalid", $"The witness file for tree size {file.TreeSize} does not hold a matching checkpoint JWS.");
+                    break;
+                }
+                if (await keys.CheckpointKeyAsync(read.KeyId, ct) is not { } key || !CheckpointJws.SignatureValid(file.Jws, key))
+                {
+                    problems.Add(file.TreeSize, "witness-signature",
+                        $"The witnessed checkpoint at {file.TreeSize} is not signed by checkpoint key {read.KeyId} of the key store.");
+                    break;
+                }
+                var frontier = i == 0 ? new MerkleFrontier() : known[i - 1].After.Clone();
+                for (var offset = 0; offset < file.Leaves.Length; offset += 32)
+                    frontier.Append(MerkleTree.LeafHash(file.Leaves.AsSpan(offset, 32)));
+                if (read.Statement.Root is { } root && Convert.ToHexStringLower(frontier.Root()) != root)
+                {
+                    problems.Add(file.TreeSize, "witness-invalid",
+                        $"The leaves witnessed up to {file.TreeSize} do not hash to the Merkle root that checkpoint signed.");
+                    break;
+                }
+                known.Add(new Checked(file.TreeSize, file.PreviousTreeSize, file.Jws, digest, read.Statement, frontier));
+                accepted.Add((file, read.Statement));
+                previous = file.TreeSize;
+            }
+            return accepted;
+        }
+        finally
+        {
+            _gate.Release();
+        }
     }
 }

@@ -29,13 +29,13 @@ public sealed class DirectoryWitness : IChainWitness
         [property: JsonPropertyName("tree_size")] long TreeSize,
         [property: JsonPropertyName("previous_tree_size")] long PreviousTreeSize,
         [property: JsonPropertyName("jws")] string Jws,
-        [property: JsonPropertyName("leaves")] string Leaves);
+        [property: JsonPropertyName("leaves")] byte[] Leaves);   // base64 in the file
 
     public Task<WitnessedCheckpoint> WitnessAsync(WitnessedCheckpoint checkpoint, CancellationToken ct)
     {
         var path = PathOf(checkpoint.TreeSize);
         if (File.Exists(path)) return Task.FromResult(Read(path));
-        var file = new WitnessFile(checkpoint.TreeSize, checkpoint.PreviousTreeSize, checkpoint.Jws, Convert.ToBase64String(checkpoint.Leaves));
+        var file = new WitnessFile(checkpoint.TreeSize, checkpoint.PreviousTreeSize, checkpoint.Jws, checkpoint.Leaves);
         try
         {
             DurableFiles.WriteNew(path, JsonSerializer.SerializeToUtf8Bytes(file, Json), DurableFiles.ReadOnly | UnixFileMode.UserWrite);
@@ -69,7 +69,7 @@ public sealed class DirectoryWitness : IChainWitness
             var file = JsonSerializer.Deserialize<WitnessFile>(File.ReadAllBytes(path), Json);
             if (file is not { Jws.Length: > 0, Leaves: not null })
                 throw new InvalidDataException($"{path} is not a witness checkpoint.");
-            var leaves = Convert.FromBase64String(file.Leaves);
+            var leaves = file.Leaves;
             if (leaves.Length != (file.TreeSize - file.PreviousTreeSize) * 32)
                 throw new InvalidDataException($"{path} holds {leaves.Length / 32} leaves for sequences {file.PreviousTreeSize + 1}..{file.TreeSize}.");
             return new WitnessedCheckpoint(file.TreeSize, file.PreviousTreeSize, file.Jws, leaves);
