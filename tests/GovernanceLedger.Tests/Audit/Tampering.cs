@@ -90,6 +90,25 @@ public static class Tampering
         return rows;
     }
 
+    /// <summary>Every way a private key of the store could be written down: PKCS#8, and the private exponent and primes in base64, base64url and hex.</summary>
+    public static async Task<List<string>> PrivateKeyMaterial(GovernanceLedger.Security.KeyCustody.IKeyStore keyStore)
+    {
+        var needles = new List<string> { "PRIVATE KEY" };
+        foreach (var key in await keyStore.ListAsync(CancellationToken.None))
+        {
+            var rsa = ((Microsoft.IdentityModel.Tokens.RsaSecurityKey)await keyStore.SigningKeyAsync(key.KeyId, CancellationToken.None)).Rsa;
+            var parameters = rsa.ExportParameters(true);
+            needles.Add(Convert.ToBase64String(rsa.ExportPkcs8PrivateKey())[..64]);
+            foreach (var secret in new[] { parameters.D!, parameters.P!, parameters.Q! })
+            {
+                needles.Add(Convert.ToBase64String(secret)[..40]);
+                needles.Add(Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(secret)[..40]);
+                needles.Add(Convert.ToHexStringLower(secret)[..40]);
+            }
+        }
+        return needles;
+    }
+
     /// <summary>Runs the README's offline verifier; returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Output)> OfflineVerifier(params string[] arguments)
     {

@@ -16,25 +16,6 @@ public sealed class Key_custody_tests(LedgerFixture ledger)
 {
     private IKeyStore KeyStore => ledger.Host.Services.GetRequiredService<IKeyStore>();
 
-    /// <summary>Every way a private key could be written down: PKCS#8, and the private exponent and primes in base64, base64url and hex.</summary>
-    private async Task<List<string>> PrivateMaterial()
-    {
-        var needles = new List<string> { "PRIVATE KEY" };
-        foreach (var key in await KeyStore.ListAsync(CancellationToken.None))
-        {
-            var rsa = ((RsaSecurityKey)await KeyStore.SigningKeyAsync(key.KeyId, CancellationToken.None)).Rsa;
-            var parameters = rsa.ExportParameters(true);
-            needles.Add(Convert.ToBase64String(rsa.ExportPkcs8PrivateKey())[..64]);
-            foreach (var secret in new[] { parameters.D!, parameters.P!, parameters.Q! })
-            {
-                needles.Add(Convert.ToBase64String(secret)[..40]);
-                needles.Add(Base64UrlEncoder.Encode(secret)[..40]);
-                needles.Add(Convert.ToHexStringLower(secret)[..40]);
-            }
-        }
-        return needles;
-    }
-
     [Fact]
     public async Task No_table_of_the_ledger_database_and_no_key_file_holds_private_key_material_in_clear()
     {
@@ -42,7 +23,7 @@ public sealed class Key_custody_tests(LedgerFixture ledger)
         (await ledger.Post($"/apps/{appId}/tokens", null, await ledger.PersonToken(Owner, "app-owner"))).Status.ShouldBe(200);
         await ledger.ChainedApp("custody");
         await ledger.CheckpointNow();
-        var needles = await PrivateMaterial();
+        var needles = await Tampering.PrivateKeyMaterial(KeyStore);
 
         await using (var connection = await Tampering.Superuser(ledger.ConnectionString))
         {

@@ -13,22 +13,28 @@ namespace GovernanceLedger.Audit.Verifying;
 /// </summary>
 public sealed class WitnessView
 {
-    private readonly byte[] _leaves;
+    private readonly long[] _ends;
+    private readonly WitnessedCheckpoint[] _files;
 
-    private WitnessView(string location, long treeSize, byte[] leaves, IReadOnlyDictionary<long, (WitnessedCheckpoint Checkpoint, CheckpointStatement Statement)> checkpoints)
+    private WitnessView(string location, IReadOnlyList<(WitnessedCheckpoint Checkpoint, CheckpointStatement Statement)> accepted)
     {
         Location = location;
-        TreeSize = treeSize;
-        _leaves = leaves;
-        Checkpoints = checkpoints;
+        _files = accepted.Select(c => c.Checkpoint).ToArray();
+        _ends = _files.Select(f => f.TreeSize).ToArray();
+        TreeSize = _ends.Length == 0 ? 0 : _ends[^1];
+        Checkpoints = accepted.ToDictionary(c => c.Checkpoint.TreeSize);
     }
 
     public string Location { get; }
     public long TreeSize { get; }
     public IReadOnlyDictionary<long, (WitnessedCheckpoint Checkpoint, CheckpointStatement Statement)> Checkpoints { get; }
 
-    /// <summary>The witnessed content hash of a sequence in 1..TreeSize.</summary>
-    public ReadOnlySpan<byte> Leaf(long sequence) => _leaves.AsSpan(checked((int)((sequence - 1) * 32)), 32);
+    /// <summary>The witnessed content hash of a sequence in 1..TreeSize, from the file that covers it (no one array: a ledger may outgrow 2 GB of leaves).</summary>
+    public ReadOnlySpan<byte> Leaf(long sequence)
+    {
+        var index = Array.BinarySearch(_ends, sequence);
+        return _files[index >= 0 ? index : ~index].Leaf(sequence);
+    }
 
     public static async Task<WitnessView> LoadAsync(IChainWitness witness, SigningKeys keys, WitnessChecks checks, ProblemList problems, CancellationToken ct)
     {
@@ -40,14 +46,10 @@ public sealed class WitnessView
         catch (InvalidDataException e)
         {
             problems.Add(0, "witness-unreadable", e.Message);
-            return new WitnessView(witness.Location, 0, [], new Dictionary<long, (WitnessedCheckpoint, CheckpointStatement)>());
+            return new WitnessView(witness.Location, []);
         }
 
-        var accepted = await checks.AcceptAsync(witness.Location, files, keys, problems, ct);
-        var size = accepted.Count == 0 ? 0 : accepted[^1].Checkpoint.TreeSize;
-        var leaves = new byte[size * 32];
-        foreach (var (file, _) in accepted) file.Leaves.CopyTo(leaves, file.PreviousTreeSize * 32);
-        return new WitnessView(witness.Location, size, leaves, accepted.ToDictionary(c => c.Checkpoint.TreeSize));
+        return new WitnessView(witness.Location, await checks.AcceptAsync(witness.Location, files, keys, problems, ct));
     }
 }
 
