@@ -55,4 +55,14 @@ else
   export Kafka__Mode=${Kafka__Mode:-embedded}
 fi
 export Kafka__SchemaRegistryUrl=${Kafka__SchemaRegistryUrl:-$base/registry}
+# Private keys never live in the ledger database: they sit in this directory, sealed with
+# GOVLEDGER_KEY_SECRET (Development generates one beside the keys when it is unset, with a warning).
+# Every signed checkpoint is also written, one fsync'd file each, to the witness directory. A witness
+# belongs to one ledger database: wiping the database but not its witness reads as a truncation.
+ledger_db=${GOVLEDGER_DB:-governance_ledger}
+export Keys__Directory=${Keys__Directory:-/var/tmp/govledger/keys/$ledger_db}
+export Audit__WitnessDirectory=${Audit__WitnessDirectory:-/var/tmp/govledger/witness/$ledger_db}
+mkdir -p "$Keys__Directory" "$Audit__WitnessDirectory"
+chmod 700 "$Keys__Directory"
+echo "Keys: $Keys__Directory   Witness: $Audit__WitnessDirectory"
 exec dotnet run --project src/GovernanceLedger -c Release -- --urls "$base"

@@ -103,6 +103,12 @@ public class LedgerFixture : IAsyncLifetime
             await Host.DisposeAsync();
         }
         if (Upstream is not null) await Upstream.DisposeAsync();
+        // Development keeps each ledger's key store and witness in directories named after its database.
+        foreach (var kind in new[] { "keys", "witness" })
+        {
+            var directory = GovernanceLedger.Security.KeyCustody.KeyCustodySetup.DevelopmentDirectory(kind, ConnectionString);
+            if (_database.Length > 0 && Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
         if (_database.Length == 0 || Environment.GetEnvironmentVariable("GOVLEDGER_PG") is null) return;
         NpgsqlConnection.ClearAllPools();
         await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = "postgres" }.ConnectionString);

@@ -1,4 +1,6 @@
+using GovernanceLedger.Audit.Witness;
 using GovernanceLedger.Security;
+using GovernanceLedger.Security.KeyCustody;
 
 namespace GovernanceLedger.Audit;
 
@@ -8,9 +10,20 @@ public static class AuditSetup
 
     public static WebApplicationBuilder AddAudit(this WebApplicationBuilder builder)
     {
+        var settings = builder.Configuration.GetSection("Audit").Get<AuditSettings>() ?? new AuditSettings();
+        if (string.IsNullOrWhiteSpace(settings.WitnessDirectory))
+        {
+            if (!builder.Environment.IsDevelopment())
+                throw new InvalidOperationException(
+                    "Audit:WitnessDirectory is not set: signed checkpoints must also go to a witness outside the database (Audit__WitnessDirectory).");
+            settings.WitnessDirectory = KeyCustodySetup.DevelopmentDirectory("witness", builder.Configuration.GetConnectionString("Ledger"));
+        }
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton<IChainWitness>(new DirectoryWitness(settings.WitnessDirectory));
         builder.Services.AddSingleton<LedgerChainer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LedgerChainer>());
         builder.Services.AddSingleton<LedgerVerifier>();
+        builder.Services.AddSingleton<GovernanceLedger.Audit.Verifying.WitnessChecks>();
         builder.Services.AddSingleton<AuditQueries>();
         builder.Services.AddAuthorizationBuilder()
             .AddPolicy(AuditorPolicy, p => p.RequireRole(Role.Auditor, Role.SecurityReviewer, Role.PlatformAdmin));

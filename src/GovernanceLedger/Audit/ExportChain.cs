@@ -7,8 +7,9 @@ using Wolverine.Http;
 namespace GovernanceLedger.Audit;
 
 /// <summary>
-/// GET /audit/chain-export: the chained events with their recorded hashes, as NDJSON, so anyone can
-/// recompute the chain without the service (see the README for a ten-line checker).
+/// GET /audit/chain-export: the chain as NDJSON, one line per sequence number it recorded (events,
+/// checkpoints, and holes without event fields), with the recorded hashes, so anyone can recompute
+/// the chain and compare it with the witness without the service (scripts/verify_ledger.py).
 /// </summary>
 public static class ExportChain
 {
@@ -18,8 +19,8 @@ public static class ExportChain
     {
         context.Response.ContentType = "application/x-ndjson";
         await using var command = ledger.Source.CreateCommand($"""
-            select l.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data::text, l.content_hash, l.link
-            from {LedgerSetup.Schema}.chain_links l join {LedgerSetup.Schema}.mt_events e on e.seq_id = l.seq_id
+            select l.seq_id, l.kind, e.stream_id, e.version, e.type, e.timestamp, e.data::text, l.content_hash, l.link
+            from {LedgerSetup.Schema}.chain_links l left join {LedgerSetup.Schema}.mt_events e on e.seq_id = l.seq_id
             where l.seq_id between $1 and $2 order by l.seq_id
             """);
         command.Parameters.Add(new NpgsqlParameter { Value = from ?? 1 });
@@ -28,17 +29,23 @@ public static class ExportChain
         await using var writer = new StreamWriter(context.Response.Body);
         while (await reader.ReadAsync(ct))
         {
-            await writer.WriteLineAsync(JsonSerializer.Serialize(new
+            var line = new Dictionary<string, object?>
             {
-                sequence = reader.GetInt64(0),
-                stream = reader.GetString(1),
-                version = reader.GetInt64(2),
-                type = reader.GetString(3),
-                timestamp = reader.GetFieldValue<DateTimeOffset>(4).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ"),
-                data = reader.GetString(5),
-                content_hash = Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(6)),
-                link = Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(7))
-            }));
+                ["sequence"] = reader.GetInt64(0),
+                ["kind"] = reader.GetString(1)
+            };
+            // A hole has no event; an event row that is gone is exported without one, and the verifier says so.
+            if (!reader.IsDBNull(2))
+            {
+                line["stream"] = reader.GetString(2);
+                line["version"] = reader.GetInt64(3);
+                line["type"] = reader.GetString(4);
+                line["timestamp"] = reader.GetFieldValue<DateTimeOffset>(5).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ");
+                line["data"] = reader.GetString(6);
+            }
+            line["content_hash"] = Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(7));
+            line["link"] = Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(8));
+            await writer.WriteLineAsync(JsonSerializer.Serialize(line));
         }
     }
 }

@@ -1,11 +1,9 @@
 using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using GovernanceLedger.Contracts.Audit;
+using GovernanceLedger.Audit.Verifying;
+using GovernanceLedger.Audit.Witness;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
 using Microsoft.AspNetCore.Authorization;
-using Npgsql;
 using Wolverine.Http;
 
 namespace GovernanceLedger.Audit;
@@ -14,132 +12,80 @@ public sealed record ChainProblem(long Sequence, string Reason, string Detail);
 
 public sealed record VerificationReport(
     bool Intact, long From, long To, long EventsChecked, int CheckpointsChecked, ChainProblem? FirstBroken,
-    IReadOnlyList<ChainProblem> Problems, double Seconds);
+    IReadOnlyList<ChainProblem> Problems, double Seconds,
+    long HolesChecked = 0, long ChainedUpTo = 0, long WitnessedUpTo = 0, string? Witness = null, int LegacyCheckpoints = 0);
 
 /// <summary>
-/// Recomputes the hash chain from the stored events and compares it with the recorded links and the
-/// signed checkpoints. Reports the first broken sequence number and why: edited, deleted, reordered,
-/// inserted behind the ledger's back, a rewritten chain, or a missing or forged checkpoint.
+/// Proves the ledger complete and unaltered against the witness outside the database. Every sequence
+/// number from `from` to the end of the chain (or of the witness, whichever is further) must have its
+/// event or a recorded hole; each content hash must equal both the chain's and the witness's; each
+/// link must follow from the one before; every checkpoint must be signed by a checkpoint key of the
+/// key store and be in both the ledger and the witness. Problems name the sequence and why: edited,
+/// deleted, reordered, inserted, truncated, chain-rewritten, missing-checkpoint, unwitnessed-checkpoint,
+/// checkpoint-signature, checkpoint-mismatch, or witness-* when the witness itself is damaged.
 /// </summary>
-public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys)
+public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, IChainWitness witness, WitnessChecks witnessChecks, ILogger<LedgerVerifier> logger)
 {
     private const string S = LedgerSetup.Schema;
     private const int MaxProblems = 100;
+    /// <summary>Below this many sequence numbers one walk is quicker than several.</summary>
+    private const long ParallelFrom = 200_000;
 
     public async Task<VerificationReport> VerifyAsync(long from, long to, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var source = ledger.Source;
-        var problems = new List<ChainProblem>();
-        void Problem(long seq, string reason, string detail)
-        {
-            if (problems.Count < MaxProblems) problems.Add(new ChainProblem(seq, reason, detail));
-        }
+        from = Math.Max(1, from);
+        var problems = new ProblemList();
+        var view = await WitnessView.LoadAsync(witness, keys, witnessChecks, problems, ct);
+        var witnessLoaded = System.Diagnostics.Stopwatch.GetElapsedTime(started);
 
-        var previous = HashChain.Genesis;
-        await using (var head = source.CreateCommand($"select link from {S}.chain_links where seq_id < $1 order by seq_id desc limit 1"))
-        {
-            head.Parameters.Add(new NpgsqlParameter { Value = from });
-            if (await head.ExecuteScalarAsync(ct) is byte[] link) previous = link;
-        }
+        long chainedUpTo;
+        await using (var head = ledger.Source.CreateCommand($"select coalesce(max(seq_id), 0) from {S}.chain_links"))
+            chainedUpTo = (long)(await head.ExecuteScalarAsync(ct))!;
+        var end = Math.Min(to, Math.Max(chainedUpTo, view.TreeSize));
 
-        // Only what the follow-up checks need is kept: the chain itself is streamed, not held in memory.
-        var recordedContentAt = new Dictionary<long, byte[]>();
-        var mismatches = new List<ChainedEvent>();
-        var checkpoints = new List<(long Seq, ChainCheckpointed Checkpoint)>();
-        long checkedEvents = 0, lastChained = 0;
-        await using (var command = source.CreateCommand($"""
-            select l.seq_id, l.content_hash, l.link, l.kind, e.seq_id is not null, e.stream_id, e.version, e.type, e.timestamp, e.data::text
-            from {S}.chain_links l left join {S}.mt_events e on e.seq_id = l.seq_id
-            where l.seq_id between $1 and $2 order by l.seq_id
-            """))
+        var walks = new List<ChainWalk>();
+        if (end >= from)
         {
-            command.Parameters.Add(new NpgsqlParameter { Value = from });
-            command.Parameters.Add(new NpgsqlParameter { Value = to });
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
+            var parts = end - from + 1 >= ParallelFrom ? Environment.ProcessorCount : 1;
+            var size = (end - from + 1 + parts - 1) / parts;
+            var runs = new List<Task>();
+            for (var start = from; start <= end; start += size)
             {
-                var seq = reader.GetInt64(0);
-                var recordedContent = reader.GetFieldValue<byte[]>(1);
-                var recordedLink = reader.GetFieldValue<byte[]>(2);
-                var kind = reader.GetString(3);
-                lastChained = seq;
-                checkedEvents++;
-
-                var expectedLink = HashChain.Link(previous, recordedContent);
-                if (!CryptographicOperations.FixedTimeEquals(expectedLink, recordedLink))
-                    Problem(seq, "chain-rewritten", "The recorded link does not follow from the previous link: the chain itself was altered.");
-                previous = recordedLink;
-
-                if (!reader.GetBoolean(4))
-                {
-                    Problem(seq, kind == "checkpoint" ? "missing-checkpoint" : "deleted",
-                        kind == "checkpoint" ? "A signed checkpoint event is gone from the ledger." : "The event at this sequence was deleted.");
-                    continue;
-                }
-                var e = new ChainedEvent(seq, reader.GetString(5), reader.GetInt64(6), reader.GetString(7),
-                    reader.GetFieldValue<DateTimeOffset>(8), reader.GetString(9));
-                var actual = HashChain.ContentHash(e);
-                if (!CryptographicOperations.FixedTimeEquals(actual, recordedContent))
-                {
-                    mismatches.Add(e);
-                    recordedContentAt[seq] = recordedContent;
-                }
-                if (e.Type == "chain_checkpointed")
-                    checkpoints.Add((seq, JsonSerializer.Deserialize<ChainCheckpointed>(e.Data)!));
+                var walk = new ChainWalk(ledger.Source, view, chainedUpTo, problems);
+                walks.Add(walk);
+                var (a, b) = (start, Math.Min(end, start + size - 1));
+                runs.Add(Task.Run(() => walk.RunAsync(a, b, ct), ct));
             }
+            await Task.WhenAll(runs);
         }
+        var walked = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        Classify(walks.SelectMany(w => w.Mismatches).ToList(), problems);
+        var (checkpoints, legacy) = await new CheckpointCheck(ledger.Source, keys, view, problems).RunAsync(from, to, ct);
+        logger.LogInformation("Verified {From}..{End} in {Walks} walks: witness read and checked at {Witness} ms, chain walked at {Walked} ms, checkpoints at {Done} ms",
+            from, end, walks.Count, (int)witnessLoaded.TotalMilliseconds, (int)walked.TotalMilliseconds,
+            (int)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 
-        // An event that hashes correctly at another broken position was moved there, not edited.
+        var ordered = problems.Snapshot().Where(p => p.Sequence == 0 || (p.Sequence >= from && p.Sequence <= to))
+            .OrderBy(p => p.Sequence).ToList();
+        return new VerificationReport(ordered.Count == 0, from, Math.Max(from - 1, end), walks.Sum(w => w.Events), checkpoints,
+            ordered.FirstOrDefault(), ordered.Take(MaxProblems).ToList(), System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds,
+            walks.Sum(w => w.Holes), chainedUpTo, view.TreeSize, view.Location, legacy);
+    }
+
+    /// <summary>An event that hashes correctly at another broken position was moved there, not edited.</summary>
+    private static void Classify(List<Mismatch> mismatches, ProblemList problems)
+    {
+        var expectedAt = mismatches.ToDictionary(m => m.Sequence, m => m.Expected);
         foreach (var moved in mismatches)
         {
-            var original = mismatches.Select(m => m.Sequence).Where(other => other != moved.Sequence)
-                .FirstOrDefault(other => recordedContentAt.TryGetValue(other, out var recorded)
-                    && CryptographicOperations.FixedTimeEquals(HashChain.ContentHash(moved with { Sequence = other }), recorded));
+            var original = expectedAt.Keys.Where(other => other != moved.Sequence)
+                .FirstOrDefault(other => CryptographicOperations.FixedTimeEquals(moved.HashAt(other), expectedAt[other]));
             if (original != 0)
-                Problem(moved.Sequence, "reordered", $"This event was chained at sequence {original}: events were moved.");
+                problems.Add(moved.Sequence, "reordered", $"This event was chained at sequence {original}: events were moved.");
             else
-                Problem(moved.Sequence, "edited", "The event's stored content no longer matches what was chained.");
+                problems.Add(moved.Sequence, "edited", "The event's stored content no longer matches what was chained and witnessed.");
         }
-
-        var recordedLinks = new Dictionary<long, byte[]>();
-        await using (var links = source.CreateCommand($"select seq_id, link from {S}.chain_links where seq_id = any($1)"))
-        {
-            links.Parameters.Add(new NpgsqlParameter { Value = checkpoints.Select(c => c.Checkpoint.UpToSequence).ToArray() });
-            await using var reader = await links.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct)) recordedLinks[reader.GetInt64(0)] = reader.GetFieldValue<byte[]>(1);
-        }
-
-        var published = await keys.PublishedAsync(ct);
-        foreach (var (seq, checkpoint) in checkpoints)
-        {
-            var key = published.FirstOrDefault(k => k.KeyId == checkpoint.KeyId);
-            var statement = Encoding.UTF8.GetBytes(HashChain.CheckpointStatement(checkpoint.UpToSequence, checkpoint.LinkHash));
-            var signed = key is not null && key.Key.Rsa!.VerifyData(statement, Convert.FromBase64String(checkpoint.Signature),
-                HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-            if (!signed)
-                Problem(seq, "checkpoint-signature", $"The checkpoint's signature does not verify with key {checkpoint.KeyId}.");
-            else if (recordedLinks.TryGetValue(checkpoint.UpToSequence, out var link) && Convert.ToHexStringLower(link) != checkpoint.LinkHash)
-                Problem(checkpoint.UpToSequence, "checkpoint-mismatch", $"The chain at {checkpoint.UpToSequence} differs from what checkpoint {seq} signed.");
-        }
-
-        // Events committed inside the range that the chain never saw were inserted behind the ledger's back.
-        await using (var unchained = source.CreateCommand($"""
-            select e.seq_id from {S}.mt_events e left join {S}.chain_links l on l.seq_id = e.seq_id
-            where l.seq_id is null and e.seq_id between $1 and $2 and e.seq_id < $3 order by e.seq_id limit {MaxProblems}
-            """))
-        {
-            unchained.Parameters.Add(new NpgsqlParameter { Value = from });
-            unchained.Parameters.Add(new NpgsqlParameter { Value = to });
-            unchained.Parameters.Add(new NpgsqlParameter { Value = lastChained });
-            await using var reader = await unchained.ExecuteReaderAsync(ct);
-            while (await reader.ReadAsync(ct))
-                Problem(reader.GetInt64(0), "inserted", "An event sits inside the chained range without a link: it was added behind the ledger's back.");
-        }
-
-        var ordered = problems.OrderBy(p => p.Sequence).ToList();
-        return new VerificationReport(ordered.Count == 0, from, Math.Min(to, lastChained), checkedEvents, checkpoints.Count,
-            ordered.FirstOrDefault(), ordered, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
     }
 }
 

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using GovernanceLedger.Projections.Catalog;
-using GovernanceLedger.Security;
 using JasperFx;
 using JasperFx.Events;
 using JasperFx.Events.Projections;
@@ -44,7 +43,6 @@ public static class LedgerSetup
                 opts.Projections.Add<AppCatalogProjection>(ProjectionLifecycle.Inline);
                 opts.Projections.Add<GovernanceLedger.Projections.Chargeback.UsageDayProjection>(ProjectionLifecycle.Inline);
                 opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
-                opts.Schema.For<SigningKeyRecord>();
             })
             .UseLightweightSessions()
             .IntegrateWithWolverine();

@@ -1,3 +1,5 @@
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Security.KeyCustody;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.IdentityModel.Tokens;
 using Wolverine.Http;
@@ -9,16 +11,9 @@ public static class Discovery
 {
     [WolverineGet("/.well-known/jwks.json", OperationId = "jwks"), AllowAnonymous]
     [Tags("Credentials")]
-    public static async Task<IResult> Jwks(SigningKeys keys, CancellationToken ct)
-    {
-        var published = await keys.PublishedAsync(ct);
-        var jwks = published.Select(k =>
-        {
-            var jwk = JsonWebKeyConverter.ConvertFromRSASecurityKey(new RsaSecurityKey(k.Key.Rsa.ExportParameters(false)) { KeyId = k.KeyId });
-            return new Dictionary<string, string> { ["kty"] = jwk.Kty, ["kid"] = k.KeyId, ["use"] = "sig", ["alg"] = SecurityAlgorithms.RsaSha256, ["n"] = jwk.N, ["e"] = jwk.E };
-        });
-        return Results.Json(new { keys = jwks });
-    }
+    public static async Task<IResult> Jwks(SigningKeys keys, CancellationToken ct) =>
+        // App-token keys and checkpoint keys side by side; each names its purpose, and the data plane trusts only app-token keys.
+        Results.Json(new { keys = (await keys.PublishedAsync(ct)).Select(SigningKeys.Jwk) });
 
     [WolverineGet("/.well-known/openid-configuration", OperationId = "openidConfiguration"), AllowAnonymous]
     [Tags("Credentials")]
@@ -34,11 +29,15 @@ public static class Discovery
         ["claims_supported"] = new[] { "sub", "iss", "aud", "exp", "iat", "nbf", "jti", "scopes", "app_id", "owner", "user", "user_email", "user_region" }
     };
 
+    /// <summary>Rotates the app-token key, or with ?purpose=checkpoints the checkpoint key; every instance follows within seconds.</summary>
     [WolverinePost("/keys/rotate", OperationId = "rotateSigningKey"), Authorize(Policy = PeopleAuthentication.Policies.Admin)]
     [Tags("Credentials")]
-    public static async Task<object> Rotate(SigningKeys keys, System.Security.Claims.ClaimsPrincipal user, CancellationToken ct)
+    public static async Task<IResult> Rotate(string? purpose, SigningKeys keys, System.Security.Claims.ClaimsPrincipal user, CancellationToken ct)
     {
-        var key = await keys.RotateAsync(Caller.From(user).Actor, ct);
-        return new { active_kid = key.KeyId };
+        purpose ??= KeyPurposes.AppTokens;
+        if (!KeyPurposes.All.Contains(purpose))
+            return Problem.Invalid("purpose", "enum", $"purpose must be one of: {string.Join(", ", KeyPurposes.All)}.").ToResult();
+        var key = await keys.RotateAsync(purpose, Caller.From(user).Actor, ct);
+        return Results.Ok(new { active_kid = key.KeyId, purpose });
     }
 }

@@ -1,27 +1,21 @@
 using GovernanceLedger.Apps.IssuingTokens;
+using GovernanceLedger.Security.KeyCustody;
 using Microsoft.Extensions.Options;
 
 namespace GovernanceLedger.Security;
 
 public static class SecuritySetup
 {
-    /// <summary>App credentials: the ledger's signing keys, token settings and the token writer.</summary>
+    /// <summary>App credentials: the key store, the ledger's signing keys, token settings and the token writer.</summary>
     public static WebApplicationBuilder AddCredentials(this WebApplicationBuilder builder)
     {
+        builder.AddKeyCustody();
         builder.Services.Configure<TokenSettings>(builder.Configuration.GetSection("Tokens"));
         builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<TokenSettings>>().Value);
         builder.Services.AddSingleton<SigningKeys>();
         builder.Services.AddSingleton<AppTokenWriter>();
         builder.Services.AddSingleton<PeopleTokenValidator>();
-        builder.Services.AddHostedService<SigningKeyWarmup>();
         return builder;
-    }
-
-    /// <summary>Loads (or on first run creates) the signing key at start-up, not on the first request that needs it.</summary>
-    private sealed class SigningKeyWarmup(SigningKeys keys) : IHostedService
-    {
-        public async Task StartAsync(CancellationToken ct) => await keys.ActiveAsync(ct);
-        public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
     }
 
     /// <summary>POST /dev/tokens mints people tokens. Mapped only in Development; nowhere else does it exist.</summary>

@@ -1,111 +1,133 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using GovernanceLedger.Contracts.Security;
+using GovernanceLedger.Security.KeyCustody;
 using Marten;
 using Microsoft.IdentityModel.Tokens;
 
 namespace GovernanceLedger.Security;
 
-/// <summary>
-/// The private half of a ledger signing key. It is kept as a document beside the ledger, never in
-/// an event; the ledger records only that the key was activated or retired and its public JWK.
-/// </summary>
-public sealed class SigningKeyRecord
-{
-    public string Id { get; set; } = "";
-    public string Algorithm { get; set; } = SecurityAlgorithms.RsaSha256;
-    public string PrivateKeyPem { get; set; } = "";
-    public DateTimeOffset CreatedAt { get; set; }
-    public DateTimeOffset? RetiredAt { get; set; }
-    /// <summary>After retirement the key stays in the JWKS until every token it signed has expired.</summary>
-    public DateTimeOffset? PublishedUntil { get; set; }
-}
-
-public sealed record LedgerKey(string KeyId, RsaSecurityKey Key, DateTimeOffset? PublishedUntil);
+/// <summary>A key as its users see it: for the active key of a purpose a signing key, otherwise a verification key.</summary>
+public sealed record LedgerKey(string KeyId, SecurityKey Key, DateTimeOffset? PublishedUntil, string Purpose = KeyPurposes.AppTokens);
 
 /// <summary>
-/// Signs app tokens and publishes the verification keys. Keys persist in PostgreSQL so a restart
-/// keeps validating tokens already issued; rotation adds a key and retires the previous one.
+/// The ledger's keys in memory: the active signing key of each purpose (app tokens, checkpoints) and
+/// the published verification keys, all from the key store outside the database. The ledger records
+/// only that a key was activated or retired, with its public JWK. Every instance follows the store
+/// (<see cref="KeyRingFollower"/> polls it every second), so a key rotated on one instance signs and
+/// verifies on the others within about a second.
 /// </summary>
-public sealed class SigningKeys(IDocumentStore store, TimeProvider clock, TokenSettings settings)
+public sealed class SigningKeys(IKeyStore keyStore, IDocumentStore store, TimeProvider clock, TokenSettings settings, ILogger<SigningKeys> logger)
 {
     public const string StreamId = "ledger-signing-keys";
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile KeyRing? _ring;
+    private long _lastUnknownKidCheck;
 
-    private sealed record KeyRing(LedgerKey Active, IReadOnlyList<LedgerKey> Published);
+    private sealed record KeyRing(string Fingerprint, IReadOnlyList<KeyState> Keys, IReadOnlyDictionary<string, LedgerKey> Active,
+        IReadOnlyDictionary<string, RsaSecurityKey> Verification);
 
-    public async Task<LedgerKey> ActiveAsync(CancellationToken ct = default) => (await RingAsync(ct)).Active;
+    /// <summary>The active app-token key.</summary>
+    public Task<LedgerKey> ActiveAsync(CancellationToken ct = default) => ActiveAsync(KeyPurposes.AppTokens, ct);
 
-    public async Task<IReadOnlyList<LedgerKey>> PublishedAsync(CancellationToken ct = default)
+    public async Task<LedgerKey> ActiveAsync(string purpose, CancellationToken ct = default) =>
+        (await RingAsync(ct)).Active.TryGetValue(purpose, out var key) ? key
+            : throw new InvalidOperationException($"No active {purpose} key: the key store has none and start-up did not create one.");
+
+    /// <summary>Keys to publish in the JWKS: app-token keys until every token they signed has expired, checkpoint keys for ever.</summary>
+    public async Task<IReadOnlyList<KeyState>> PublishedAsync(CancellationToken ct = default) => Published(await RingAsync(ct));
+
+    private IReadOnlyList<KeyState> Published(KeyRing ring)
     {
         var now = clock.GetUtcNow();
-        return (await RingAsync(ct)).Published.Where(k => k.PublishedUntil is null || k.PublishedUntil > now).ToList();
+        return ring.Keys.Where(k => k.PublishedUntil is null || k.PublishedUntil > now).OrderBy(k => k.CreatedAt).ToList();
     }
 
     /// <summary>
-    /// Verification keys for the token check on the request path: served from memory. An unknown
-    /// kid (a key rotated by another instance) reloads the ring, at most once every ten seconds.
+    /// Verification keys for app tokens on the request path: served from memory, never a checkpoint key.
+    /// An unknown kid looks at the key store again (at most twice a second) in case another instance
+    /// rotated between two polls.
     /// </summary>
     public IReadOnlyList<LedgerKey> VerificationKeys(string? kid)
     {
         var ring = _ring ?? RingAsync(CancellationToken.None).GetAwaiter().GetResult();
-        if (kid is not null && ring.Published.All(k => k.KeyId != kid) && clock.GetUtcNow() - _lastReload > TimeSpan.FromSeconds(10))
+        var now = Environment.TickCount64;
+        if (kid is not null && !ring.Verification.ContainsKey(kid) && now - Interlocked.Read(ref _lastUnknownKidCheck) > 500)
         {
-            _lastReload = clock.GetUtcNow();
-            _ring = null;
-            ring = RingAsync(CancellationToken.None).GetAwaiter().GetResult();
+            Interlocked.Exchange(ref _lastUnknownKidCheck, now);
+            ring = ReloadAsync(CancellationToken.None).GetAwaiter().GetResult();
         }
+        return Published(ring).Where(k => k.Purpose == KeyPurposes.AppTokens)
+            .Select(k => new LedgerKey(k.KeyId, ring.Verification[k.KeyId], k.PublishedUntil, k.Purpose)).ToList();
+    }
+
+    /// <summary>The public key of a checkpoint signer, retired or not: old checkpoints stay verifiable.</summary>
+    public async Task<RsaSecurityKey?> CheckpointKeyAsync(string kid, CancellationToken ct)
+    {
+        var ring = await RingAsync(ct);
+        if (!ring.Verification.ContainsKey(kid)) ring = await ReloadAsync(ct);
+        return ring.Keys.Any(k => k.KeyId == kid && k.Purpose == KeyPurposes.Checkpoints) ? ring.Verification[kid] : null;
+    }
+
+    public async Task<LedgerKey> RotateAsync(string actor, CancellationToken ct = default) => await RotateAsync(KeyPurposes.AppTokens, actor, ct);
+
+    public async Task<LedgerKey> RotateAsync(string purpose, string actor, CancellationToken ct)
+    {
         var now = clock.GetUtcNow();
-        return ring.Published.Where(k => k.PublishedUntil is null || k.PublishedUntil > now).ToList();
-    }
-
-    private DateTimeOffset _lastReload = DateTimeOffset.MinValue;
-
-    public async Task<LedgerKey> RotateAsync(string actor, CancellationToken ct = default)
-    {
-        await _gate.WaitAsync(ct);
-        try
+        // Retired token keys stay published as long as a token they signed may live; checkpoint keys for ever.
+        DateTimeOffset? publishedUntil = purpose == KeyPurposes.AppTokens ? now + settings.MaxLifetime + TimeSpan.FromMinutes(1) : null;
+        var (active, retired) = await keyStore.RotateAsync(purpose, now, publishedUntil, ct);
+        await using (var session = store.LightweightSession())
         {
-            await using var session = store.LightweightSession();
-            var now = clock.GetUtcNow();
-            var current = await session.Query<SigningKeyRecord>().Where(k => k.RetiredAt == null).ToListAsync(ct);
-            foreach (var key in current)
-            {
-                key.RetiredAt = now;
-                key.PublishedUntil = now + settings.MaxLifetime + TimeSpan.FromMinutes(1);
-                session.Store(key);
-                session.Events.Append(StreamId, new SigningKeyRetired(key.Id, key.PublishedUntil.Value, actor, now));
-            }
-            var fresh = NewKey(session, actor, now);
+            foreach (var key in retired)
+                session.Events.Append(StreamId, new SigningKeyRetired(key.KeyId, key.PublishedUntil ?? DateTimeOffset.MaxValue, actor, now, purpose));
+            session.Events.Append(StreamId, Activated(active, actor, now));
             await session.SaveChangesAsync(ct);
-            _ring = null;
-            return ToLedgerKey(fresh);
         }
-        finally
-        {
-            _gate.Release();
-        }
+        logger.LogInformation("Rotated the {Purpose} key: {KeyId} is active", purpose, active.KeyId);
+        return (await ReloadAsync(ct)).Active[purpose];
     }
 
-    private async Task<KeyRing> RingAsync(CancellationToken ct)
+    /// <summary>
+    /// At start-up: make sure each purpose has an active key and that the ledger has recorded the
+    /// activation of every key in the store (a creator that died between the two left it unrecorded).
+    /// </summary>
+    public async Task EnsureKeysAsync(CancellationToken ct)
     {
-        if (_ring is { } ring) return ring;
+        var now = clock.GetUtcNow();
+        foreach (var purpose in KeyPurposes.All) await keyStore.EnsureActiveAsync(purpose, now, ct);
+        await using var session = store.LightweightSession();
+        var recorded = (await session.Events.FetchStreamAsync(StreamId, token: ct))
+            .Select(e => e.Data).OfType<SigningKeyActivated>().Select(e => e.KeyId).ToHashSet();
+        foreach (var key in (await keyStore.ListAsync(ct)).Where(k => !recorded.Contains(k.KeyId)).OrderBy(k => k.CreatedAt))
+            session.Events.Append(StreamId, Activated(key, "ledger", key.CreatedAt));
+        await session.SaveChangesAsync(ct);
+        await ReloadAsync(ct);
+    }
+
+    /// <summary>Reloads from the key store when it changed since the last load (another instance may have rotated).</summary>
+    public Task RefreshAsync(CancellationToken ct) => ReloadAsync(ct);
+
+    private async Task<KeyRing> ReloadAsync(CancellationToken ct)
+    {
+        var fingerprint = keyStore.Fingerprint();
+        if (_ring is { } ring && ring.Fingerprint == fingerprint) return ring;
         await _gate.WaitAsync(ct);
         try
         {
-            if (_ring is { } again) return again;
-            await using var session = store.LightweightSession();
-            var records = (await session.Query<SigningKeyRecord>().ToListAsync(ct)).ToList();
-            if (!records.Any(r => r.RetiredAt is null))
-            {
-                records.Add(NewKey(session, "ledger", clock.GetUtcNow()));
-                await session.SaveChangesAsync(ct);
-            }
-            var keys = records.Select(ToLedgerKey).ToList();
-            var active = records.Where(r => r.RetiredAt is null).OrderByDescending(r => r.CreatedAt).First();
-            _ring = new KeyRing(keys.Single(k => k.KeyId == active.Id), keys);
-            return _ring;
+            if (_ring is { } again && again.Fingerprint == fingerprint) return again;
+            var keys = await keyStore.ListAsync(ct);
+            var active = new Dictionary<string, LedgerKey>();
+            foreach (var purpose in KeyPurposes.All)
+                if (keys.Where(k => k.Purpose == purpose && k.IsActive).MaxBy(k => k.CreatedAt) is { } current)
+                    active[purpose] = new LedgerKey(current.KeyId, await keyStore.SigningKeyAsync(current.KeyId, ct), null, purpose);
+                else if (_ring?.Active.TryGetValue(purpose, out var kept) == true)
+                    active[purpose] = kept;   // a store caught mid-change: keep signing with the key we had
+            var fresh = new KeyRing(fingerprint, keys, active, keys.ToDictionary(k => k.KeyId, k => k.VerificationKey()));
+            if (_ring is { } previous)
+                foreach (var (purpose, key) in active.Where(a => !previous.Active.TryGetValue(a.Key, out var old) || old.KeyId != a.Value.KeyId))
+                    logger.LogInformation("The {Purpose} key is now {KeyId}", purpose, key.KeyId);
+            _ring = fresh;
+            return fresh;
         }
         finally
         {
@@ -113,28 +135,17 @@ public sealed class SigningKeys(IDocumentStore store, TimeProvider clock, TokenS
         }
     }
 
-    private static SigningKeyRecord NewKey(IDocumentSession session, string actor, DateTimeOffset now)
-    {
-        using var rsa = RSA.Create(2048);
-        var record = new SigningKeyRecord
-        {
-            Id = $"ledger-{now:yyyyMMddHHmmss}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}",
-            PrivateKeyPem = rsa.ExportPkcs8PrivateKeyPem(),
-            CreatedAt = now
-        };
-        session.Store(record);
-        var jwk = JsonWebKeyConverter.ConvertFromRSASecurityKey(new RsaSecurityKey(rsa.ExportParameters(false)) { KeyId = record.Id });
-        var publicJwk = JsonSerializer.Serialize(new { kty = jwk.Kty, kid = jwk.Kid, n = jwk.N, e = jwk.E, alg = record.Algorithm, use = "sig" });
-        session.Events.Append(StreamId, new SigningKeyActivated(record.Id, record.Algorithm, publicJwk, actor, now));
-        return record;
-    }
+    private async Task<KeyRing> RingAsync(CancellationToken ct) => _ring ?? await ReloadAsync(ct);
 
-    private static LedgerKey ToLedgerKey(SigningKeyRecord record)
+    private static SigningKeyActivated Activated(KeyState key, string actor, DateTimeOffset at) =>
+        new(key.KeyId, key.Algorithm, JsonSerializer.Serialize(Jwk(key)), actor, at, key.Purpose);
+
+    /// <summary>The JWK members served in /.well-known/jwks.json; purpose tells a verifier what the key may sign.</summary>
+    public static Dictionary<string, string> Jwk(KeyState key) => new()
     {
-        var rsa = RSA.Create();
-        rsa.ImportFromPem(record.PrivateKeyPem);
-        return new LedgerKey(record.Id, new RsaSecurityKey(rsa) { KeyId = record.Id }, record.PublishedUntil);
-    }
+        ["kty"] = "RSA", ["kid"] = key.KeyId, ["use"] = "sig", ["alg"] = key.Algorithm, ["n"] = key.Modulus, ["e"] = key.Exponent,
+        ["purpose"] = key.Purpose
+    };
 }
 
 /// <summary>Issuer, audience and lifetimes of app tokens, bound from the "Tokens" section.</summary>

@@ -1,75 +1,74 @@
 using System.Diagnostics;
 using static GovernanceLedger.Benchmarks.LedgerHttp;
-using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
 using GovernanceLedger.Benchmarks.DataPlane;
 using GovernanceLedger.Contracts.Access;
-using JasperFx.Events;
 using Marten;
 using Npgsql;
 
 namespace GovernanceLedger.Benchmarks.Audit;
 
 /// <summary>
-/// The read side at one million events: seed access and query events in large Marten batches (the
-/// bulk append rate), then through the running host measure timeline, field-access and chargeback
-/// query latency, the projection rebuild rate and the verify rate, all in one run.
+/// The read side at one million events. Two ledger hosts run side by side, one with Merkle
+/// checkpoints (the default) and one without (Audit:MerkleTree=false); access and query events are
+/// seeded into both in alternating rounds, and each round is timed until appended and until chained
+/// and checkpointed. Then, on the Merkle ledger: timeline, field-access and chargeback latency, the
+/// projection rebuild rate, the verify rate, and inclusion and consistency proof latency.
 /// </summary>
 public static class AuditScaleBenchmark
 {
+    private const int Apps = 200;
+    private const int Rounds = 5;
+
     public static async Task RunAsync(int totalEvents)
     {
         var server = Environment.GetEnvironmentVariable("GOVLEDGER_PG")
             ?? throw new InvalidOperationException("GOVLEDGER_PG is not set: run ./scripts/bench.sh audit");
-        var ledgerDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_audit_{Guid.NewGuid():N}"[..24] }.ConnectionString;
+        var merkleDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_audit_{Guid.NewGuid():N}"[..24] }.ConnectionString;
+        var plainDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_plain_{Guid.NewGuid():N}"[..24] }.ConnectionString;
         var port = DataPlaneBenchmark.FreePort();
         var baseUrl = $"http://127.0.0.1:{port}";
-        using var host = DataPlaneBenchmark.StartLedger(port, ledgerDb, ledgerDb, "http://127.0.0.1:9");
+        using var host = DataPlaneBenchmark.StartLedger(port, merkleDb, merkleDb, "http://127.0.0.1:9");
+        // The host process inherits this process's environment: the second ledger is told to keep no Merkle tree.
+        Environment.SetEnvironmentVariable("Audit__MerkleTree", "false");
+        var plainPort = DataPlaneBenchmark.FreePort();
+        using var plainHost = DataPlaneBenchmark.StartLedger(plainPort, plainDb, plainDb, "http://127.0.0.1:9");
+        Environment.SetEnvironmentVariable("Audit__MerkleTree", null);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
         try
         {
             await DataPlaneBenchmark.WaitHealthy(http, baseUrl, host);
+            await DataPlaneBenchmark.WaitHealthy(http, $"http://127.0.0.1:{plainPort}", plainHost);
             var admin = await Token(http, baseUrl, """{"sub":"bench.admin@example.com","roles":["platform-admin","auditor","finance"]}""");
 
             // 200 apps, each with one day of traffic; every other access has its query.
-            const int apps = 200;
-            var day = new DateTimeOffset(2030, 6, 15, 0, 0, 0, TimeSpan.Zero);
-            for (var a = 0; a < apps; a++)
+            for (var a = 0; a < Apps; a++)
                 await Post(http, baseUrl, "/apps", $$"""{"app_id":"scale-app-{{a}}","owner":"owner{{a % 20}}@example.com","scopes":["read:customers"],"connectors":["postgres:salesdb"],"cost_center":"CC-{{a % 7}}"}""", admin);
 
-            await using var store = LedgerHttp.AppendingStore(ledgerDb);
-            var random = new Random(42);
-            var seeded = 0;
-            var append = Stopwatch.StartNew();
-            const int batch = 5_000;
-            while (seeded < totalEvents)
+            await using var merkleStore = AppendingStore(merkleDb);
+            await using var plainStore = AppendingStore(plainDb);
+            var merkleSeeder = new Seeder(merkleStore, merkleDb, 42);
+            var plainSeeder = new Seeder(plainStore, plainDb, 42);
+            var merkle = new List<(double Appended, double Chained)>();
+            var plain = new List<(double Appended, double Chained)>();
+            for (var round = 0; round < Rounds; round++)
             {
-                await using var session = store.LightweightSession();
-                for (var i = 0; i < batch && seeded < totalEvents; i++, seeded++)
-                {
-                    var app = $"scale-app-{random.Next(apps)}";
-                    var at = day.AddSeconds(random.Next(86_400));
-                    var stream = $"access:{app}:{at:yyyy-MM-dd}:0";
-                    var requestId = $"s{seeded}";
-                    if (i % 2 == 0)
-                        session.Events.Append(stream, new AccessRecorded(requestId, app, null, $"user{random.Next(50)}", "jti", "data", "data/customers",
-                            "POST", "/data/customers/query", 200, 3.5, 120, random.Next(200, 5000), "allow", "served", "runtime-scopes-required", 1, null, at));
-                    else
-                        session.Events.Append(stream, new QueryExecuted(requestId, app, $"user{random.Next(50)}", "customers",
-                            random.Next(4) == 0 ? ["customer_id", "email"] : ["customer_id", "region"], [], [new FilterTerm("region", "eq", "EMEA")], [], 100,
-                            random.Next(1, 100), random.Next(200, 5000), random.NextDouble() * 20, "app_role", "EMEA", "runtime-scopes-required", 1, null, at));
-                }
-                await session.SaveChangesAsync();
+                var size = totalEvents / Rounds + (round < totalEvents % Rounds ? 1 : 0);
+                plain.Add(await plainSeeder.RoundAsync(size));
+                merkle.Add(await merkleSeeder.RoundAsync(size));
             }
-            var appendRate = totalEvents / append.Elapsed.TotalSeconds;
-            Console.WriteLine($"Seeded {totalEvents:N0} access and query events in batches of {batch:N0}: {appendRate:N0} events/s (bulk append)");
+            plainHost.Kill(entireProcessTree: true);
+            var (merkleAppend, merkleChained) = (Median(merkle.Select(r => r.Appended)), Median(merkle.Select(r => r.Chained)));
+            var (plainAppend, plainChained) = (Median(plain.Select(r => r.Appended)), Median(plain.Select(r => r.Chained)));
+            Console.WriteLine($"Seeded {totalEvents:N0} access and query events into each of two ledgers, {Rounds} alternating rounds, batches of {Seeder.Batch:N0} (medians):");
+            Console.WriteLine($"  bulk append                       with Merkle checkpoints {merkleAppend,10:N0} events/s   without {plainAppend,10:N0} events/s   ratio {merkleAppend / plainAppend:0.000}");
+            Console.WriteLine($"  appended and chained              with Merkle checkpoints {merkleChained,10:N0} events/s   without {plainChained,10:N0} events/s   ratio {merkleChained / plainChained:0.000} (target >= 0.900)");
 
             // Statistics as autovacuum would gather them after a bulk load, so plans fit the data.
-            await using (var analyze = new NpgsqlConnection(ledgerDb))
+            await using (var analyze = new NpgsqlConnection(merkleDb))
             {
                 await analyze.OpenAsync();
-                await using var command = new NpgsqlCommand("analyze ledger.mt_events", analyze);
+                await using var command = new NpgsqlCommand("analyze ledger.mt_events; analyze ledger.chain_links; analyze ledger.merkle_nodes", analyze);
                 await command.ExecuteNonQueryAsync();
             }
 
@@ -87,8 +86,15 @@ public static class AuditScaleBenchmark
             var from = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddHours(-1).ToString("O"));
             var to = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddHours(1).ToString("O"));
             var weekFrom = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddDays(-7).ToString("O"));
-            var timeline = await Latency(http, baseUrl, admin, 200, i => $"/audit/timeline?app_id=scale-app-{i % apps}&from={from}&to={to}&limit=500");
+            var timeline = await Latency(http, baseUrl, admin, 200, i => $"/audit/timeline?app_id=scale-app-{i % Apps}&from={from}&to={to}&limit=500");
             var field = await Latency(http, baseUrl, admin, 100, _ => $"/audit/access?dataset=customers&field=email&from={weekFrom}&to={to}&limit=500");
+
+            // Proofs against the latest signed checkpoint, for events spread over the whole ledger.
+            var treeSize = JsonNode.Parse(await Get(http, baseUrl, "/audit/proof/1", admin))!["tree_size"]!.GetValue<long>();
+            var checkpointSizes = await CheckpointSizesAsync(merkleDb);
+            var random = new Random(7);
+            var proof = await Latency(http, baseUrl, admin, 1000, _ => $"/audit/proof/{random.NextInt64(1, treeSize + 1)}");
+            var consistency = await Latency(http, baseUrl, admin, 200, _ => $"/audit/consistency?from={checkpointSizes[random.Next(checkpointSizes.Count)]}");
 
             var rebuild = Stopwatch.StartNew();
             var progress = await Post(http, baseUrl, "/admin/projections/rebuild", null, admin);
@@ -103,14 +109,81 @@ public static class AuditScaleBenchmark
             Console.WriteLine($"  who read customers.email, a week  p50 {field.P50,8:0.00} ms   p99 {field.P99,8:0.00} ms");
             Console.WriteLine($"  monthly chargeback                p50 {chargeback.P50,8:0.00} ms   p99 {chargeback.P99,8:0.00} ms");
             var rebuildRate = totalEvents / rebuildSeconds;
-            Console.WriteLine($"  projection rebuild                {rebuildRate,10:N0} events/s   vs bulk append {appendRate:N0} events/s: ratio {rebuildRate / appendRate:0.000} (target >= 0.333)");
-            Console.WriteLine($"  verify                            {verified / verifySeconds,10:N0} events/s   ({verified:N0} events in {verifySeconds:0.00} s, intact: {report["intact"]}) (target >= 100,000)");
+            Console.WriteLine($"  projection rebuild                {rebuildRate,10:N0} events/s   vs bulk append {merkleAppend:N0} events/s: ratio {rebuildRate / merkleAppend:0.000} (target >= 0.333)");
+            Console.WriteLine($"  verify                            {verified / verifySeconds,10:N0} events/s   ({verified:N0} events in {verifySeconds:0.00} s, intact: {report["intact"]}, witnessed up to {report["witnessed_up_to"]}) (target >= 300,000)");
+            Console.WriteLine($"  inclusion proof, tree of {treeSize:N0}  p50 {proof.P50,8:0.00} ms   p99 {proof.P99,8:0.00} ms   (target p99 < 20 ms)");
+            Console.WriteLine($"  consistency proof to the latest   p50 {consistency.P50,8:0.00} ms   p99 {consistency.P99,8:0.00} ms");
             Console.WriteLine($"  rebuild progress: {progress.Replace('\n', ' ')}");
         }
         finally
         {
-            host.Kill(entireProcessTree: true);
-            await host.WaitForExitAsync();
+            foreach (var process in new[] { host, plainHost })
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync();
+                }
+        }
+    }
+
+    /// <summary>The tree sizes of the signed checkpoints: the heads a consistency proof can start from.</summary>
+    private static async Task<List<long>> CheckpointSizesAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select (data->>'UpToSequence')::bigint from ledger.mt_events where type = 'chain_checkpointed' and data->>'TreeRoot' is not null", connection);
+        var sizes = new List<long>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) sizes.Add(reader.GetInt64(0));
+        return sizes;
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    /// <summary>Seeds one ledger and times each round until appended, and until its chainer has chained the last event.</summary>
+    private sealed class Seeder(DocumentStore store, string connectionString, int seed)
+    {
+        public const int Batch = 5_000;
+        private readonly Random _random = new(seed);
+        private int _seeded;
+
+        public async Task<(double Appended, double Chained)> RoundAsync(int count)
+        {
+            var day = new DateTimeOffset(2030, 6, 15, 0, 0, 0, TimeSpan.Zero);
+            var clock = Stopwatch.StartNew();
+            for (var done = 0; done < count;)
+            {
+                await using var session = store.LightweightSession();
+                for (var i = 0; i < Batch && done < count; i++, done++, _seeded++)
+                {
+                    var app = $"scale-app-{_random.Next(Apps)}";
+                    var at = day.AddSeconds(_random.Next(86_400));
+                    var stream = $"access:{app}:{at:yyyy-MM-dd}:0";
+                    var requestId = $"s{_seeded}";
+                    if (i % 2 == 0)
+                        session.Events.Append(stream, new AccessRecorded(requestId, app, null, $"user{_random.Next(50)}", "jti", "data", "data/customers",
+                            "POST", "/data/customers/query", 200, 3.5, 120, _random.Next(200, 5000), "allow", "served", "runtime-scopes-required", 1, null, at));
+                    else
+                        session.Events.Append(stream, new QueryExecuted(requestId, app, $"user{_random.Next(50)}", "customers",
+                            _random.Next(4) == 0 ? ["customer_id", "email"] : ["customer_id", "region"], [], [new FilterTerm("region", "eq", "EMEA")], [], 100,
+                            _random.Next(1, 100), _random.Next(200, 5000), _random.NextDouble() * 20, "app_role", "EMEA", "runtime-scopes-required", 1, null, at));
+                }
+                await session.SaveChangesAsync();
+            }
+            var appended = clock.Elapsed.TotalSeconds;
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            long last;
+            await using (var head = new NpgsqlCommand("select max(seq_id) from ledger.mt_events", connection))
+                last = (long)(await head.ExecuteScalarAsync())!;
+            await using var chained = new NpgsqlCommand("select coalesce(max(seq_id), 0) from ledger.chain_links", connection);
+            while ((long)(await chained.ExecuteScalarAsync())! < last) await Task.Delay(10);
+            return (count / appended, count / clock.Elapsed.TotalSeconds);
         }
     }
 

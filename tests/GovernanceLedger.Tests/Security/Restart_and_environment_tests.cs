@@ -32,8 +32,16 @@ public sealed class Restart_and_environment_tests(LedgerFixture ledger)
     [Fact]
     public async Task Outside_Development_the_development_issuer_does_not_exist()
     {
+        var scratch = Path.Combine(Path.GetTempPath(), $"govledger-prod-{Guid.NewGuid():N}");
         await using var production = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Production", ledger.Clock,
-            new Dictionary<string, string?> { ["People:Authority"] = "https://login.example.invalid/" });
+            new Dictionary<string, string?>
+            {
+                ["People:Authority"] = "https://login.example.invalid/",
+                // Production has no defaults for where keys and witnesses live, nor for the key-encryption secret.
+                ["Keys:Directory"] = Path.Combine(scratch, "keys"),
+                ["Keys:Secret"] = new string('s', 48),
+                ["Audit:WitnessDirectory"] = Path.Combine(scratch, "witness")
+            });
         using var client = production.Server.CreateClient();
 
         using var devTokens = await client.PostAsync("/dev/tokens", new StringContent("""{"sub":"x","roles":["platform-admin"]}""", System.Text.Encoding.UTF8, "application/json"));

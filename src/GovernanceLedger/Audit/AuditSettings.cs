@@ -1,0 +1,14 @@
+namespace GovernanceLedger.Audit;
+
+/// <summary>The "Audit" section: where checkpoints are witnessed, how often, and whether checkpoints carry a Merkle root.</summary>
+public sealed class AuditSettings
+{
+    /// <summary>Required outside Development (one directory per ledger, shared by its instances); run.sh sets /var/tmp/govledger/witness.</summary>
+    public string WitnessDirectory { get; set; } = "";
+    public int CheckpointEvery { get; set; } = 1000;
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMinutes(1);
+    /// <summary>A hole in the sequence younger than this may be a transaction still committing; older holes are rollbacks.</summary>
+    public TimeSpan GapPatience { get; set; } = TimeSpan.FromSeconds(3);
+    /// <summary>On by default; off only to measure what the tree costs (proofs then have no root to prove against).</summary>
+    public bool MerkleTree { get; set; } = true;
+}
