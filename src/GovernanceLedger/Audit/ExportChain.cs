@@ -18,7 +18,7 @@ public static class ExportChain
     public static async Task Get(long? from, long? to, HttpContext context, LedgerDatabase ledger, CancellationToken ct)
     {
         context.Response.ContentType = "application/x-ndjson";
-        await using var command = ledger.Source.CreateCommand($"""
+        await using var command = ledger.Reads.CreateCommand($"""
             select l.seq_id, l.kind, e.stream_id, e.version, e.type, e.timestamp, e.data::text, l.content_hash, l.link
             from {LedgerSetup.Schema}.chain_links l left join {LedgerSetup.Schema}.mt_events e on e.seq_id = l.seq_id
             where l.seq_id between $1 and $2 order by l.seq_id

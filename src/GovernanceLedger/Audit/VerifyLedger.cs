@@ -40,7 +40,7 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
         var witnessLoaded = System.Diagnostics.Stopwatch.GetElapsedTime(started);
 
         long chainedUpTo;
-        await using (var head = ledger.Source.CreateCommand($"select coalesce(max(seq_id), 0) from {S}.chain_links"))
+        await using (var head = ledger.Reads.CreateCommand($"select coalesce(max(seq_id), 0) from {S}.chain_links"))
             chainedUpTo = (long)(await head.ExecuteScalarAsync(ct))!;
         var end = Math.Min(to, Math.Max(chainedUpTo, view.TreeSize));
 
@@ -52,7 +52,7 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
             var runs = new List<Task>();
             for (var start = from; start <= end; start += size)
             {
-                var walk = new ChainWalk(ledger.Source, view, chainedUpTo, problems);
+                var walk = new ChainWalk(ledger.Reads, view, chainedUpTo, problems);
                 walks.Add(walk);
                 var (a, b) = (start, Math.Min(end, start + size - 1));
                 runs.Add(Task.Run(() => walk.RunAsync(a, b, ct), ct));
