@@ -1,0 +1,73 @@
+namespace GovernanceLedger.Infrastructure;
+
+/// <summary>
+/// Control-plane requests with a body: the body must pass <see cref="StrictJson"/> before any endpoint
+/// binds it, so every endpoint, hand-mapped or bound by the framework, gets the same rules. The
+/// data plane reads its own bodies, because its refusals are access events.
+/// </summary>
+public sealed class StrictJsonMiddleware(RequestDelegate next)
+{
+    public const int MaxBytes = 64 * 1024;
+    /// <summary>Avro schemas run larger than commands.</summary>
+    public const int MaxRegistryBytes = 512 * 1024;
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (!StrictJson.HasBody(request) || Security.AppTokenAuthentication.IsDataPlane(request.Path))
+        {
+            await next(context);
+            return;
+        }
+        var limit = request.Path.StartsWithSegments("/registry") ? MaxRegistryBytes : MaxBytes;
+        var (bytes, problem) = await StrictJson.ReadAsync(request, limit, "The request body", context.RequestAborted);
+        if (problem is not null)
+        {
+            await problem.ToResult().ExecuteAsync(context);
+            return;
+        }
+        request.Body = new MemoryStream(bytes!, writable: false);
+        request.ContentLength = bytes!.Length;
+        await RewriteBindingFailuresAsync(context);
+    }
+
+    /// <summary>
+    /// A body that is strict JSON can still not fit the endpoint's types (a string for a number, an int that
+    /// overflows). The framework's answer names internal type names; it is replaced by a problem naming the field.
+    /// </summary>
+    private async Task RewriteBindingFailuresAsync(HttpContext context)
+    {
+        var original = context.Response.Body;
+        using var buffer = new MemoryStream();
+        context.Response.Body = buffer;
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            context.Response.Body = original;
+        }
+        buffer.Position = 0;
+        if (context.Response.StatusCode == StatusCodes.Status400BadRequest && BindingFailure(buffer.ToArray()) is { } field)
+        {
+            context.Response.Headers.ContentLength = null;
+            await Problem.Invalid(field, "type", $"'{field}' has the wrong type or is out of range for this request.").ToResult().ExecuteAsync(context);
+            return;
+        }
+        await buffer.CopyToAsync(original, context.RequestAborted);
+    }
+
+    /// <summary>The field named by a System.Text.Json conversion failure ("... Path: $.expires_in | LineNumber ..."), if that is what the body is.</summary>
+    private static string? BindingFailure(byte[] body)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(body);
+        const string marker = "could not be converted to";
+        if (!text.Contains(marker, StringComparison.Ordinal)) return null;
+        var at = text.IndexOf("Path: $", StringComparison.Ordinal);
+        if (at < 0) return "";
+        var path = text[(at + "Path: $".Length)..];
+        var end = path.IndexOfAny([' ', '|', '"', '\\']);
+        return (end < 0 ? path : path[..end]).TrimStart('.');
+    }
+}
