@@ -41,6 +41,21 @@ public static class DataPlaneScenarios
         return appId;
     }
 
+    /// <summary>
+    /// Registers a manifest that is approved at once, for the test end users, and waits until the data plane
+    /// knows it as active.
+    /// </summary>
+    public static async Task<string> ServedApp(this LedgerFixture ledger, JsonObject manifest)
+    {
+        manifest["audience"] ??= new JsonObject { ["groups"] = Strings(EndUsers) };
+        var registered = await ledger.Register(manifest);
+        registered.Str("status").ShouldBe("active", registered.Text);
+        var appId = registered.Str("app_id");
+        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
+        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
+        return appId;
+    }
+
     /// <summary>An app token for an end user in a region, optionally narrowed to some scopes.</summary>
     public static async Task<string> AppToken(this LedgerFixture ledger, string appId, string? region = "EMEA", params string[] scopes)
     {

@@ -18,13 +18,8 @@ public sealed class Leaked_credential_tests(LedgerFixture ledger)
 
     private async Task<AppLogin> LeakedLoginAsync()
     {
-        var appId = NewAppId("leak");
-        var manifest = ExampleManifest(appId).With("scopes", Strings("read:customers")).With("connectors", Strings("postgres:salesdb"))
-            .With("datasets", Datasets(("customers", Grant[0].Fields.ToArray())))
-            .With("audience", new JsonObject { ["groups"] = Strings(DataPlaneScenarios.EndUsers) });
-        (await ledger.Register(manifest)).Str("status").ShouldBe("active");
-        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
-        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
+        var appId = await ledger.ServedApp(ExampleManifest(NewAppId("leak")).With("scopes", Strings("read:customers"))
+            .With("connectors", Strings("postgres:salesdb")).With("datasets", Datasets(("customers", Grant[0].Fields.ToArray()))));
         // One proxied query, so the proxy mints and uses its login; then the login is taken as an attacker would have it.
         var served = await ledger.Post("/data/customers/query", """{"fields":["customer_id","region"],"limit":5}""", await ledger.AppToken(appId, "EMEA"));
         served.Status.ShouldBe(200, served.Text);

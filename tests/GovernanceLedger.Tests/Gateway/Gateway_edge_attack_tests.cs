@@ -194,12 +194,8 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
     [Fact]
     public async Task Gateway_body_refusals_name_the_field_and_rule()
     {
-        var appId = Scenarios.NewAppId("fields");
-        (await ledger.Register(Scenarios.ExampleManifest(appId).With("scopes", Scenarios.Strings("write:survey_responses"))
-            .With("connectors", Scenarios.Strings("forms:surveys"))
-            .With("audience", new JsonObject { ["groups"] = Scenarios.Strings(DataPlaneScenarios.EndUsers) }))).Str("status").ShouldBe("active");
-        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
-        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
+        var appId = await ledger.ServedApp(Scenarios.ExampleManifest(Scenarios.NewAppId("fields"))
+            .With("scopes", Scenarios.Strings("write:survey_responses")).With("connectors", Scenarios.Strings("forms:surveys")));
         var token = await ledger.AppToken(appId);
         var refused = await ledger.SendRaw(HttpMethod.Post, "/gw/surveys/responses",
             Encoding.UTF8.GetBytes("""{"survey_id":"abc","answer":"x","score":11}"""), "application/json", token);
@@ -215,14 +211,9 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
     [Fact]
     public async Task Fields_of_the_dataset_the_app_was_not_granted_are_withheld_from_gateway_responses()
     {
-        var appId = Scenarios.NewAppId("withheld");
-        var manifest = Scenarios.ExampleManifest(appId).With("scopes", Scenarios.Strings("read:contacts"))
-            .With("connectors", Scenarios.Strings("crm:contacts"))
-            .With("datasets", Scenarios.Datasets(("contacts", ["contact_id", "name", "company"])))
-            .With("audience", new JsonObject { ["groups"] = Scenarios.Strings(DataPlaneScenarios.EndUsers) });
-        (await ledger.Register(manifest)).Str("status").ShouldBe("active");
-        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
-        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
+        var appId = await ledger.ServedApp(Scenarios.ExampleManifest(Scenarios.NewAppId("withheld"))
+            .With("scopes", Scenarios.Strings("read:contacts")).With("connectors", Scenarios.Strings("crm:contacts"))
+            .With("datasets", Scenarios.Datasets(("contacts", ["contact_id", "name", "company"]))));
         var contacts = await ledger.Get("/gw/crm/contacts?limit=2", await ledger.AppToken(appId));
         contacts.Status.ShouldBe(200, contacts.Text);
         foreach (var contact in contacts.Json!.AsArray())
