@@ -10,6 +10,13 @@ namespace GovernanceLedger.Audit;
 
 public sealed record ChainProblem(long Sequence, string Reason, string Detail);
 
+/// <summary>How far a running verify is: sequence numbers to walk, and how many are walked so far.</summary>
+public sealed class VerifyProgress
+{
+    public long Total { get; set; }
+    public Func<long> Checked { get; set; } = () => 0;
+}
+
 public sealed record VerificationReport(
     bool Intact, long From, long To, long EventsChecked, int CheckpointsChecked, ChainProblem? FirstBroken,
     IReadOnlyList<ChainProblem> Problems, double Seconds,
@@ -31,7 +38,7 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
     /// <summary>Below this many sequence numbers one walk is quicker than several.</summary>
     private const long ParallelFrom = 200_000;
 
-    public async Task<VerificationReport> VerifyAsync(long from, long to, CancellationToken ct)
+    public async Task<VerificationReport> VerifyAsync(long from, long to, CancellationToken ct, VerifyProgress? progress = null)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         from = Math.Max(1, from);
@@ -45,6 +52,11 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
         var end = Math.Min(to, Math.Max(chainedUpTo, view.TreeSize));
 
         var walks = new List<ChainWalk>();
+        if (progress is not null)
+        {
+            progress.Total = Math.Max(0, end - from + 1);
+            progress.Checked = () => walks.ToList().Sum(w => w.Events + w.Holes);
+        }
         if (end >= from)
         {
             var parts = end - from + 1 >= ParallelFrom ? Environment.ProcessorCount : 1;

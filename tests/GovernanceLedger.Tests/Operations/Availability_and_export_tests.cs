@@ -34,6 +34,29 @@ public sealed class Availability_and_export_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task A_long_verify_runs_as_a_job_whose_progress_can_be_followed()
+    {
+        var auditor = await ledger.PersonToken("job.auditor@example.com", "auditor");
+        var started = await ledger.Post("/audit/verify/jobs", null, auditor);
+        started.Status.ShouldBe(202, started.Text);
+        var id = started.Str("job_id");
+        var again = await ledger.Post("/audit/verify/jobs", null, auditor);
+        if (again.Status == 429) again.Text.ShouldContain("one-verify-job-per-person");
+
+        ApiResponse followed = null!;
+        await LedgerFixture.EventuallyAsync(async () =>
+        {
+            followed = await ledger.Get($"/audit/verify/jobs/{id}", auditor);
+            return followed.Str("status") != "running";
+        }, TimeSpan.FromSeconds(60));
+        followed.Str("status").ShouldBe("done", followed.Text);
+        followed.Node("checked")!.GetValue<long>().ShouldBe(followed.Node("total")!.GetValue<long>());
+        followed.Node("report.events_checked")!.GetValue<long>().ShouldBeGreaterThan(0, followed.Text);
+        (await ledger.Get($"/audit/verify/jobs/{id}", await ledger.PersonToken(Owner, "app-owner"))).Status.ShouldBe(403);
+        (await ledger.Get("/audit/verify/jobs/nope", auditor)).Status.ShouldBe(404);
+    }
+
+    [Fact]
     public async Task One_rebuild_runs_at_a_time_and_the_others_learn_its_progress()
     {
         var admins = await Task.WhenAll(Enumerable.Range(0, 6).Select(i => ledger.PersonToken($"admin{i}@example.com", "platform-admin")));
