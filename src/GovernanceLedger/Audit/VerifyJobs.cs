@@ -15,7 +15,7 @@ namespace GovernanceLedger.Audit;
 /// </summary>
 public sealed class VerifyJobs(LedgerVerifier verifier, IHostApplicationLifetime lifetime, TimeProvider clock, ILogger<VerifyJobs> logger)
 {
-    public const int Concurrent = 2;
+    public const int Concurrent = 1;
     private static readonly TimeSpan KeptFor = TimeSpan.FromHours(1);
     private readonly ConcurrentDictionary<string, Job> _jobs = new();
     private readonly SemaphoreSlim _slots = new(Concurrent, Concurrent);

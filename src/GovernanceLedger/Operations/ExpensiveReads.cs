@@ -14,8 +14,8 @@ public static class ExpensiveReads
 {
     public const int PerCaller = 2;
     public const int Overall = 6;
-    /// <summary>Whole-ledger work (verify, chain export, rebuilds) is CPU-bound: fewer of them at once on a small machine.</summary>
-    public const int HeavyOverall = 2;
+    /// <summary>Whole-ledger work (verify, chain export, rebuilds) already spreads over every core: one at a time.</summary>
+    public const int HeavyOverall = 1;
 
     public static bool Applies(PathString path) =>
         path.StartsWithSegments("/audit") || path.StartsWithSegments("/chargeback") || path.StartsWithSegments("/admin");
