@@ -50,4 +50,18 @@ public sealed class Registry_recursion_tests(StreamingFixture ledger)
         (await ledger.Post($"/registry/compatibility/subjects/{subject}/versions/latest", Body(schema), null)).Status.ShouldBeOneOf(404, 422);
         (await ledger.Get("/health", null)).Status.ShouldBe(200);
     }
+
+    [Theory]
+    [InlineData("rt-sub%0A")]
+    [InlineData("rt-sub%E2%80%8B")]
+    [InlineData("rt-%D1%81ub")]
+    [InlineData("rt-sub%20")]
+    [InlineData("rt%2Fsub")]
+    public async Task A_subject_is_one_plain_name(string encoded)
+    {
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        var refused = await ledger.Post($"/registry/subjects/{encoded}/versions", Body("\"string\""), admin);
+        refused.Status.ShouldBeOneOf([404, 422], refused.Text);
+        (await ledger.Get("/registry/subjects", null)).Text.ShouldNotContain("rt-");
+    }
 }

@@ -50,6 +50,15 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
 
     public const int MaxSchemaDepth = 64;
 
+    /// <summary>
+    /// Subjects are named like Kafka topics with a suffix ("sales.events.v1-value"): ASCII letters, digits, '.',
+    /// '_' and '-', the whole string, at most 249 characters. Nothing invisible, no look-alike, no '/'.
+    /// </summary>
+    public static RegistryError? InvalidSubject(string subject) =>
+        System.Text.RegularExpressions.Regex.IsMatch(subject, @"\A[A-Za-z0-9._-]{1,249}\z")
+            ? null
+            : new RegistryError(422, 42201, "A subject is 1 to 249 ASCII letters, digits, '.', '_' or '-'.", "subject", "subject-name");
+
     public static (Schema? Schema, RegistryError? Error) Parse(string? text, string? schemaType)
     {
         if (schemaType is { Length: > 0 } && !schemaType.Equals("AVRO", StringComparison.OrdinalIgnoreCase))
@@ -82,6 +91,7 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
     public async Task<(SchemaVersionView? Registered, RegistryError? Error)> RegisterAsync(
         string subject, string schemaText, string? schemaType, string actor, CancellationToken ct)
     {
+        if (InvalidSubject(subject) is { } badSubject) return (null, badSubject);
         var (schema, invalid) = Parse(schemaText, schemaType);
         if (invalid is not null) return (null, invalid);
         var fingerprint = Fingerprint(schema!);
@@ -206,6 +216,7 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
 
     public async Task<RegistryError?> SetCompatibilityAsync(string? subject, string? level, string actor, CancellationToken ct)
     {
+        if (subject is not null && InvalidSubject(subject) is { } badSubject) return badSubject;
         if (level is null || !AvroCompatibility.Levels.Contains(level))
             return new RegistryError(422, 42203, $"Invalid compatibility level '{level}'; use one of {string.Join(", ", AvroCompatibility.Levels)}.", "compatibility", "level");
         await using var session = store.LightweightSession();
