@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using GovernanceLedger.DataProxy;
 using GovernanceLedger.Demo;
 using GovernanceLedger.Gateway;
 using Npgsql;
@@ -79,13 +80,19 @@ public static class DataPlaneBenchmark
                 return response.IsSuccessStatusCode;
             }
             await using var direct = NpgsqlDataSource.Create(salesDb);
+            // The same row context the proxy sets: the region and its MAC (row policies ignore a region without one).
+            RowContext.Key contextKey;
+            await using (var admin = await direct.OpenConnectionAsync()) contextKey = await RowContext.EnsureAsync(admin, CancellationToken.None);
+            var directUser = new NpgsqlConnectionStringBuilder(salesDb).Username!;
+            var regionMac = contextKey.Mac("EMEA", directUser);
             async Task<bool> Direct()
             {
                 await using var connection = await direct.OpenConnectionAsync();
                 await using var tx = await connection.BeginTransactionAsync();
-                await using (var setup = new NpgsqlCommand("select set_config('app.region', $1, true)", connection, tx))
+                await using (var setup = new NpgsqlCommand("select set_config('app.region', $1, true), set_config('app.region_mac', $2, true)", connection, tx))
                 {
                     setup.Parameters.Add(new NpgsqlParameter { Value = "EMEA" });
+                    setup.Parameters.Add(new NpgsqlParameter { Value = regionMac });
                     await setup.ExecuteNonQueryAsync();
                 }
                 await using var select = new NpgsqlCommand(
@@ -96,7 +103,7 @@ public static class DataPlaneBenchmark
                     while (await reader.ReadAsync()) { var row = new object[3]; reader.GetValues(row); rows.Add(row); }
                 await tx.CommitAsync();
                 System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(rows);
-                return true;
+                return rows.Count > 0;   // an empty answer would mean the row context was wrong, not a fast query
             }
             await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Proxied);
             await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Direct);
