@@ -75,8 +75,10 @@ public static class PeopleAuthentication
             .SetFallbackPolicy(null)
             .AddPolicy(Policies.Person, p => p.RequireAuthenticatedUser())
             .AddPolicy(Policies.Registrant, p => p.RequireRole(Role.AppOwner, Role.PlatformAdmin))
-            .AddPolicy(Policies.Reviewer, p => p.RequireRole(Role.SecurityReviewer, Role.PlatformAdmin))
-            .AddPolicy(Policies.Admin, p => p.RequireRole(Role.PlatformAdmin));
+            // The named policies and Caller.IsReviewer/IsAdmin agree: agents and names that cannot be compared hold no such power.
+            .AddPolicy(Policies.Reviewer, p => p.RequireRole(Role.SecurityReviewer, Role.PlatformAdmin)
+                .RequireAssertion(context => Caller.From(context.User).Governs))
+            .AddPolicy(Policies.Admin, p => p.RequireRole(Role.PlatformAdmin).RequireAssertion(context => Caller.From(context.User).Governs));
         return builder;
     }
 

@@ -67,6 +67,8 @@ public sealed class Separation_of_duties_tests(LedgerFixture ledger)
         {
             (await ledger.Post($"/apps/{appId}/resume", """{"reason":"lifting it"}""", token)).Status.ShouldBeOneOf(403, 404);
             (await ledger.Post($"/apps/{appId}/retire", """{"reason":"gone"}""", token)).Status.ShouldBeOneOf(403, 404);
+            // Endpoints guarded by the named admin policy refuse them too.
+            (await ledger.Post("/admin/projections/rebuild", null, token)).Status.ShouldBe(403);
         }
         (await ledger.Get($"/apps/{appId}", reviewer)).Str("status").ShouldBe("paused");
     }
