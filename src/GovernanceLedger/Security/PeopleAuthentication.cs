@@ -77,8 +77,8 @@ public static class PeopleAuthentication
             .AddPolicy(Policies.Registrant, p => p.RequireRole(Role.AppOwner, Role.PlatformAdmin))
             // The named policies and Caller.IsReviewer/IsAdmin agree: agents and names that cannot be compared hold no such power.
             .AddPolicy(Policies.Reviewer, p => p.RequireRole(Role.SecurityReviewer, Role.PlatformAdmin)
-                .RequireAssertion(context => Caller.From(context.User).Governs))
-            .AddPolicy(Policies.Admin, p => p.RequireRole(Role.PlatformAdmin).RequireAssertion(context => Caller.From(context.User).Governs));
+                .RequireAssertion(context => Governs(context.User)))
+            .AddPolicy(Policies.Admin, p => p.RequireRole(Role.PlatformAdmin).RequireAssertion(context => Governs(context.User)));
         return builder;
     }
 
@@ -97,6 +97,10 @@ public static class PeopleAuthentication
         }
         return Results.Problem(problem).ExecuteAsync(response.HttpContext);
     }
+
+    /// <summary>Every requirement is evaluated, even for an anonymous caller: only a signed-in person can govern.</summary>
+    private static bool Governs(System.Security.Claims.ClaimsPrincipal user) =>
+        user.Identity?.IsAuthenticated == true && user.FindFirst("sub") is not null && Caller.From(user).Governs;
 
     public static class Policies
     {
