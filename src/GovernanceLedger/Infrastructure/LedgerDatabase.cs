@@ -11,6 +11,9 @@ public sealed class LedgerDatabase(IConfiguration configuration) : IAsyncDisposa
 {
     public NpgsqlDataSource Source { get; } = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
 
+    /// <summary>The full connection string, password included (a data source's own copy leaves it out).</summary>
+    public string ConnectionString { get; } = configuration.GetConnectionString("Ledger")!;
+
     /// <summary>The connection budget of expensive reads (audit pages, exports, verify): small, so they never starve the rest.</summary>
     public NpgsqlDataSource Reads { get; } = NpgsqlDataSource.Create(
         new NpgsqlConnectionStringBuilder(configuration.GetConnectionString("Ledger")!) { MaxPoolSize = 12, ApplicationName = "ledger-reads" }.ConnectionString);

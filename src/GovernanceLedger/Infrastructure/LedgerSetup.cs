@@ -34,15 +34,8 @@ public static class LedgerSetup
             {
                 opts.Connection(connectionString);
                 opts.DatabaseSchemaName = Schema;
-                opts.Events.StreamIdentity = StreamIdentity.AsString;
-                // Quick appends skip Marten's per-event version bookkeeping round trips; stream versions and
-                // the (stream, version) key still refuse a concurrent append at the same version.
-                opts.Events.AppendMode = EventAppendMode.Quick;
-                opts.Events.MetadataConfig.CorrelationIdEnabled = true;
-                opts.Events.MetadataConfig.CausationIdEnabled = true;
-                opts.Projections.Add<AppCatalogProjection>(ProjectionLifecycle.Inline);
-                opts.Projections.Add<GovernanceLedger.Projections.Chargeback.UsageDayProjection>(ProjectionLifecycle.Inline);
-                opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
+                ConfigureEvents(opts);
+                AddReadModels(opts, ProjectionLifecycle.Inline);
             })
             .UseLightweightSessions()
             .IntegrateWithWolverine();
@@ -66,6 +59,29 @@ public static class LedgerSetup
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         return builder;
+    }
+
+    /// <summary>How events are stored: shared by the live store and the one a rebuild builds new read models with.</summary>
+    public static void ConfigureEvents(StoreOptions opts)
+    {
+        opts.Events.DatabaseSchemaName = Schema;
+        opts.Events.StreamIdentity = StreamIdentity.AsString;
+        // Quick appends skip Marten's per-event version bookkeeping round trips; stream versions and
+        // the (stream, version) key still refuse a concurrent append at the same version.
+        opts.Events.AppendMode = EventAppendMode.Quick;
+        opts.Events.MetadataConfig.CorrelationIdEnabled = true;
+        opts.Events.MetadataConfig.CausationIdEnabled = true;
+    }
+
+    /// <summary>
+    /// Every read model people read, derived only from events. Live they are inline (current the moment
+    /// their events commit); a rebuild registers the same projections as async ones in a store of its own.
+    /// </summary>
+    public static void AddReadModels(StoreOptions opts, ProjectionLifecycle lifecycle)
+    {
+        opts.Projections.Add(new AppCatalogProjection { Name = ReadModelNames.Catalog }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Chargeback.UsageDayProjection { Name = ReadModelNames.Usage }, lifecycle);
+        opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
     }
 
     /// <summary>Creates the ledger database on first run; the script-started server has only "postgres".</summary>
@@ -103,4 +119,11 @@ public static class LedgerSetup
             // Not the owner: whoever administers the server decides who connects.
         }
     }
+}
+
+/// <summary>The read models' projection names, as their progress rows and rebuilds know them.</summary>
+public static class ReadModelNames
+{
+    public const string Catalog = "app-catalog";
+    public const string Usage = "usage-per-app-per-day";
 }
