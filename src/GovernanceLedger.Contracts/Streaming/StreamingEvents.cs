@@ -23,6 +23,13 @@ public sealed record TopicRequestDenied(
 public sealed record TopicProvisioned(
     string Topic, int Partitions, int RetentionDays, string Cluster, string PolicyId, int PolicyVersion, string Actor, DateTimeOffset At);
 
+/// <summary>The topic's owner or a platform admin asked to change a provisioned topic's settings.</summary>
+public sealed record TopicChangeRequested(string Topic, int Partitions, int RetentionDays, string Reason, string Actor, DateTimeOffset At);
+
+/// <summary>A provisioned topic now has these settings on the cluster.</summary>
+public sealed record TopicChanged(
+    string Topic, int Partitions, int RetentionDays, string Cluster, string PolicyId, int PolicyVersion, string Actor, DateTimeOffset At);
+
 /// <summary>An app may read a curated topic, in the consumer group derived from its id.</summary>
 public sealed record TopicAccessGranted(string AppId, string Topic, string ConsumerGroup, string Reason, string Actor, DateTimeOffset At);
 

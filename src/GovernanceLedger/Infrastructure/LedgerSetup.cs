@@ -81,6 +81,7 @@ public static class LedgerSetup
     {
         opts.Projections.Add(new AppCatalogProjection { Name = ReadModelNames.Catalog }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Chargeback.UsageDayProjection { Name = ReadModelNames.Usage }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Streaming.TopicProjection { Name = ReadModelNames.Topics }, lifecycle);
         opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
     }
 
@@ -126,4 +127,5 @@ public static class ReadModelNames
 {
     public const string Catalog = "app-catalog";
     public const string Usage = "usage-per-app-per-day";
+    public const string Topics = "topics";
 }

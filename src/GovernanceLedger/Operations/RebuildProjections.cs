@@ -24,7 +24,8 @@ public static class RebuildProjections
     private static readonly (string Name, string Projection, Type Document)[] ReadModels =
     [
         ("app catalog", ReadModelNames.Catalog, typeof(AppCatalogEntry)),
-        ("usage per app per day", ReadModelNames.Usage, typeof(UsageDay))
+        ("usage per app per day", ReadModelNames.Usage, typeof(UsageDay)),
+        ("topics", ReadModelNames.Topics, typeof(GovernanceLedger.Projections.Streaming.TopicEntry))
     ];
 
     [WolverinePost("/admin/projections/rebuild", OperationId = "rebuildProjections"), Authorize(Policy = PeopleAuthentication.Policies.Admin)]
@@ -131,6 +132,9 @@ public static class RebuildProjections
     private static async Task<(long Sequence, long HeldMilliseconds)> SwapAsync(
         IDocumentStore live, IDocumentStore shadow, LedgerDatabase ledger, CancellationToken ct)
     {
+        // A read model nobody has touched yet may have no live table so far.
+        foreach (var (_, _, document) in ReadModels)
+            await live.Storage.Database.EnsureStorageExistsAsync(document, ct);
         await using var connection = await ledger.Source.OpenConnectionAsync(ct);
         await using var transaction = await connection.BeginTransactionAsync(ct);
         var held = Stopwatch.StartNew();

@@ -81,8 +81,11 @@ public static class StreamingSetup
         if (!settings.Enabled) return;
         app.MapPost("/topics/requests", TopicRequests.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapGet("/topics", async (IQuerySession session, CancellationToken ct) =>
-            Results.Json(await session.Events.QueryRawEventDataOnly<TopicProvisioned>().ToListAsync(ct), Infrastructure.LedgerSetup.ApiJson))
+            Results.Json(await session.Query<GovernanceLedger.Projections.Streaming.TopicEntry>()
+                .Where(t => t.Status == GovernanceLedger.Projections.Streaming.TopicStatus.Provisioned).OrderBy(t => t.Topic).ToListAsync(ct),
+                Infrastructure.LedgerSetup.ApiJson))
             .RequireAuthorization().WithTags("Streaming");
+        app.MapPost("/topics/{topic}/changes", TopicChanges.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapPost("/topics/{topic}/grants", TopicGrants.GrantAsync).RequireAuthorization().WithTags("Streaming");
         app.MapDelete("/topics/{topic}/grants/{appId}", TopicGrants.RevokeAsync).RequireAuthorization().WithTags("Streaming");
         app.MapGet("/topics/{topic}/records", (HttpContext context, string topic, int? max, int? wait_ms, ReadTopic reader) =>

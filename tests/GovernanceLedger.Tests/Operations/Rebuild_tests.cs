@@ -37,7 +37,7 @@ public sealed class Rebuild_tests(LedgerFixture ledger)
         rebuilt.Status.ShouldBe(200, rebuilt.Text);
         var progress = rebuilt.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
         progress.First()["stage"]!.GetValue<string>().ShouldBe("start");
-        progress.Count(p => p["stage"]!.GetValue<string>() == "rebuilt").ShouldBe(2);
+        progress.Count(p => p["stage"]!.GetValue<string>() == "rebuilt").ShouldBe(3);
         progress.Last()["stage"]!.GetValue<string>().ShouldBe("done");
 
         Same(catalogBefore, await ReadModel("mt_doc_appcatalogentry"));

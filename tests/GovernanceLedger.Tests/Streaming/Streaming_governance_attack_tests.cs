@@ -114,6 +114,48 @@ public sealed class Streaming_governance_attack_tests(StreamingFixture ledger)
     }
 
     [Fact]
+    public async Task An_existing_topic_changes_only_through_a_change_request_by_its_owner_or_an_admin_within_policy()
+    {
+        await ledger.OrdersConnector();
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        var stranger = await ledger.PersonToken("someone.else@example.com", "app-owner");
+        var topic = StreamingScenarios.SalesTopic;
+        async Task<ApiResponse> Change(object body, string token) =>
+            await ledger.Post($"/topics/{topic}/changes", System.Text.Json.JsonSerializer.Serialize(body), token);
+
+        var notOwner = await Change(new { retention_days = 3, reason = "mine now" }, stranger);
+        notOwner.Status.ShouldBe(403, notOwner.Text);
+        notOwner.Text.ShouldContain("topic-owner");
+        (await ledger.StreamOf(GovernanceLedger.Streaming.Topics.TopicRequests.StreamOf(topic))).Select(e => e.Data)
+            .OfType<GovernanceActionRefused>().ShouldContain(r => r.Action == "change-topic" && r.Rule == "topic-owner" && r.Actor.Contains("someone.else"));
+
+        var noReason = await Change(new { retention_days = 3 }, admin);
+        noReason.Status.ShouldBe(400, noReason.Text);
+        noReason.Text.ShouldContain("\"field\":\"reason\"");
+        var shrink = await Change(new { partitions = 1, reason = "fewer" }, admin);
+        shrink.Status.ShouldBe(400, shrink.Text);
+        shrink.Text.ShouldContain("partitions-only-grow");
+        var unbounded = await Change(new { retention_days = 3650, reason = "keep everything" }, admin);
+        unbounded.Status.ShouldBe(403, unbounded.Text);
+        unbounded.Text.ShouldContain("retention_days");
+        var grow = await Change(new { partitions = 6, reason = "more consumers" }, admin);
+        grow.Status.ShouldBe(409, grow.Text);
+        grow.Text.ShouldContain("cluster-cannot-add-partitions");
+        (await ledger.Post("/topics/no.such.topic/changes", """{"retention_days":3,"reason":"x"}""", admin)).Status.ShouldBe(404);
+
+        var changed = await Change(new { retention_days = 5, reason = "orders older than five days are in the warehouse" }, admin);
+        changed.Status.ShouldBe(200, changed.Text);
+        changed.Json!["retention_days"]!.GetValue<int>().ShouldBe(5);
+        var listed = (await ledger.Get("/topics", stranger)).Json!.AsArray().Single(t => t!["topic"]!.GetValue<string>() == topic)!;
+        listed["retention_days"]!.GetValue<int>().ShouldBe(5);
+        listed["partitions"]!.GetValue<int>().ShouldBe(3);
+        var stream = (await ledger.StreamOf(GovernanceLedger.Streaming.Topics.TopicRequests.StreamOf(topic))).Select(e => e.Data).ToList();
+        stream.OfType<TopicChangeRequested>().ShouldContain(r => r.RetentionDays == 5 && r.Reason.Contains("warehouse"));
+        stream.OfType<TopicChanged>().ShouldContain(c => c.RetentionDays == 5);
+        (await Change(new { retention_days = 7, reason = "back to the policy's week" }, admin)).Status.ShouldBe(200);
+    }
+
+    [Fact]
     public async Task A_reviewer_cannot_grant_topic_access_to_their_own_app_and_the_refusal_is_recorded()
     {
         await ledger.OrdersConnector();

@@ -11,6 +11,39 @@ public sealed class KafkaTopics(KafkaSettings settings, MockKafkaCluster? mock =
 {
     public string ClusterName => mock is null ? settings.BootstrapServers : $"mock:{mock.BootstrapServers}";
 
+    /// <summary>The mock cluster has no API that adds partitions to an existing topic.</summary>
+    public bool CanAddPartitions => mock is null;
+
+    /// <summary>
+    /// Grows a topic to <paramref name="partitions"/> (when more than it has) and sets its retention. The
+    /// mock cluster keeps everything in memory and applies no retention, so there is nothing to set there.
+    /// </summary>
+    public async Task ChangeAsync(string topic, int? currentPartitions, int? partitions, int retentionDays, CancellationToken ct)
+    {
+        if (mock is not null)
+        {
+            if (partitions > currentPartitions)
+                throw new NotSupportedException("The mock cluster cannot add partitions to an existing topic.");
+            return;
+        }
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = settings.BootstrapServers }).Build();
+        if (partitions > currentPartitions)
+            await admin.CreatePartitionsAsync([new PartitionsSpecification { Topic = topic, IncreaseTo = partitions.Value }],
+                new CreatePartitionsOptions { RequestTimeout = TimeSpan.FromSeconds(30) });
+        await admin.IncrementalAlterConfigsAsync(new Dictionary<ConfigResource, List<ConfigEntry>>
+        {
+            [new ConfigResource { Type = ResourceType.Topic, Name = topic }] =
+            [
+                new ConfigEntry
+                {
+                    Name = "retention.ms", Value = TimeSpan.FromDays(retentionDays).TotalMilliseconds.ToString("0"),
+                    IncrementalOperation = AlterConfigOpType.Set
+                }
+            ]
+        }, new IncrementalAlterConfigsOptions { RequestTimeout = TimeSpan.FromSeconds(30) });
+        ct.ThrowIfCancellationRequested();
+    }
+
     public async Task EnsureAsync(string topic, int partitions, int retentionDays, CancellationToken ct)
     {
         if (mock is not null)

@@ -5,6 +5,7 @@ using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
 using GovernanceLedger.Streaming.Kafka;
+using GovernanceLedger.Projections.Streaming;
 using Marten;
 
 namespace GovernanceLedger.Streaming.Topics;
@@ -25,8 +26,37 @@ public static class TopicRequests
 {
     public static string StreamOf(string topic) => $"topic:{topic}";
 
+    public static async Task<TopicEntry?> FindAsync(IQuerySession session, string topic, CancellationToken ct) =>
+        await session.LoadAsync<TopicEntry>(StreamOf(topic), ct);
+
     public static async Task<bool> IsProvisionedAsync(IQuerySession session, string topic, CancellationToken ct) =>
-        (await session.Events.FetchStreamAsync(StreamOf(topic), token: ct)).Any(e => e.Data is TopicProvisioned);
+        (await FindAsync(session, topic, ct))?.IsProvisioned == true;
+
+    /// <summary>The `topic` stage policies on a topic's settings, against the topic policy; the first that fired decides.</summary>
+    public static (PolicyVerdict Deciding, IReadOnlyList<string> Reasons) Check(
+        PolicyEngine policies, KafkaSettings settings, string topic, int partitions, int retentionDays)
+    {
+        var verdicts = policies.EvaluateStage(PolicyStages.Topic, new Dictionary<string, object?>
+        {
+            ["request"] = new Dictionary<string, object?>
+            {
+                ["topic"] = topic, ["partitions"] = (long)partitions, ["retention_days"] = (long)retentionDays
+            },
+            ["policy"] = new Dictionary<string, object?>
+            {
+                ["allowed_topics"] = settings.TopicPolicy.AllowedTopics.Cast<object?>().ToList(),
+                ["max_partitions"] = (long)settings.TopicPolicy.MaxPartitions,
+                ["retention_days"] = (long)settings.TopicPolicy.RetentionDays
+            }
+        });
+        var fired = verdicts.Where(v => v.Fired).ToList();
+        return (fired.FirstOrDefault() ?? verdicts[0], fired.SelectMany(v => v.Findings.Count > 0 ? v.Findings : [v.Reason]).ToList());
+    }
+
+    public static IResult PolicyRefusal(PolicyVerdict deciding, IReadOnlyList<string> reasons) =>
+        new Problem(StatusCodes.Status403Forbidden, "https://governance-ledger.dev/problems/topic-policy", "The topic request breaks the topic policy",
+            $"{deciding.PolicyId} v{deciding.Version}: {string.Join("; ", reasons)}",
+            reasons.Select(r => new Violation(FieldOf(r), deciding.PolicyId, r)).ToList()).ToResult();
 
     public static async Task<IResult> HandleAsync(HttpContext http, IDocumentStore store, PolicyEngine policies, KafkaSettings settings,
         KafkaTopics topics, TimeProvider clock, CancellationToken ct)
@@ -65,30 +95,13 @@ public static class TopicRequests
 
         var request = new TopicRequested(body!.Topic!, body.Partitions!.Value, body.RetentionDays!.Value, body.Owner ?? me,
             body.Purpose!, caller.Actor, now);
-        var verdicts = policies.EvaluateStage(PolicyStages.Topic, new Dictionary<string, object?>
-        {
-            ["request"] = new Dictionary<string, object?>
-            {
-                ["topic"] = request.Topic, ["partitions"] = (long)request.Partitions, ["retention_days"] = (long)request.RetentionDays
-            },
-            ["policy"] = new Dictionary<string, object?>
-            {
-                ["allowed_topics"] = settings.TopicPolicy.AllowedTopics.Cast<object?>().ToList(),
-                ["max_partitions"] = (long)settings.TopicPolicy.MaxPartitions,
-                ["retention_days"] = (long)settings.TopicPolicy.RetentionDays
-            }
-        });
-        var deciding = verdicts.FirstOrDefault(v => v.Fired) ?? verdicts[0];
-
+        var (deciding, reasons) = Check(policies, settings, request.Topic, request.Partitions, request.RetentionDays);
         session.Events.Append(StreamOf(request.Topic), request);
-        if (verdicts.Any(v => v.Fired))
+        if (reasons.Count > 0)
         {
-            var reasons = verdicts.Where(v => v.Fired).SelectMany(v => v.Findings.Count > 0 ? v.Findings : [v.Reason]).ToList();
             session.Events.Append(StreamOf(request.Topic), new TopicRequestDenied(request.Topic, deciding.PolicyId, deciding.Version, reasons, "ledger", clock.GetUtcNow()));
             await session.SaveChangesAsync(ct);
-            return new Problem(StatusCodes.Status403Forbidden, "https://governance-ledger.dev/problems/topic-policy", "The topic request breaks the topic policy",
-                $"{deciding.PolicyId} v{deciding.Version}: {string.Join("; ", reasons)}",
-                reasons.Select(r => new Violation(FieldOf(r), deciding.PolicyId, r)).ToList()).ToResult();
+            return PolicyRefusal(deciding, reasons);
         }
 
         // The request is committed before the topic is created, so no topic ever exists without a record of it;
