@@ -40,6 +40,20 @@ public partial class TopicProjection : SingleStreamProjection<TopicEntry, string
         RequestedBy = e.Actor, RequestedAt = e.At, UpdatedAt = e.At
     };
 
+    /// <summary>Asked again (the earlier request was refused, or never reached the cluster): the newest request counts.</summary>
+    public void Apply(TopicRequested e, TopicEntry topic)
+    {
+        if (topic.IsProvisioned) return;
+        topic.Status = TopicStatus.Requested;
+        topic.Owner = e.Owner;
+        topic.Purpose = e.Purpose;
+        topic.Partitions = e.Partitions;
+        topic.RetentionDays = e.RetentionDays;
+        topic.RequestedBy = e.Actor;
+        topic.RequestedAt = e.At;
+        topic.UpdatedAt = e.At;
+    }
+
     public void Apply(TopicRequestDenied e, TopicEntry topic)
     {
         // A refused change leaves a provisioned topic as it was.

@@ -48,3 +48,9 @@ public sealed record DatabaseCredentialMinted(string AppId, string Role, string 
 
 /// <summary>A per-app database login reached the end of its life and was dropped.</summary>
 public sealed record DatabaseCredentialExpired(string AppId, string Role, string Actor, DateTimeOffset At);
+
+/// <summary>
+/// A login named like the proxy's was found at a source with no record of its minting (a crash between
+/// creating it and recording it), or run out with no expiry recorded: it was dropped.
+/// </summary>
+public sealed record DatabaseLoginOrphanRemoved(string Source, string Role, string Why, string Actor, DateTimeOffset At);

@@ -11,6 +11,7 @@ public static class DataProxySetup
     {
         builder.Services.Configure<DataProxyOptions>(builder.Configuration.GetSection("DataProxy"));
         builder.Services.AddSingleton<EphemeralCredentials>();
+        builder.Services.AddSingleton<LoginReconciler>();
         builder.Services.AddHostedService<CredentialSweeper>();
         builder.Services.AddSingleton<QueryDataset>();
         return builder;

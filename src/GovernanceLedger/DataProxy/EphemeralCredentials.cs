@@ -32,6 +32,18 @@ public sealed class EphemeralCredentials(
 
     public static string StreamFor(string appId) => $"db-credentials:{appId}";
 
+    /// <summary>
+    /// Written on every login this ledger mints. Roles belong to the whole PostgreSQL server, which other
+    /// ledgers (a staging one, a test run) may also mint on: each reconciles only the logins tagged as its own.
+    /// </summary>
+    public string OwnerTag { get; } = TagFor(configuration.GetConnectionString("Ledger"));
+
+    private static string TagFor(string? ledgerConnection)
+    {
+        var ledger = new NpgsqlConnectionStringBuilder(ledgerConnection ?? "");
+        return $"govledger login minted by the ledger at {ledger.Host}:{ledger.Port}/{ledger.Database}";
+    }
+
     public async Task<AppLogin> LoginAsync(string appId, string source, IReadOnlyList<DatasetRequest> grantedDatasets, CancellationToken ct)
     {
         var key = $"{appId}|{source}";
@@ -52,6 +64,14 @@ public sealed class EphemeralCredentials(
         {
             gate.Release();
         }
+    }
+
+    /// <summary>The logins this process holds or is about to drop itself.</summary>
+    public IReadOnlySet<string> HeldRoles()
+    {
+        var roles = _logins.Values.Select(l => l.Role).ToHashSet();
+        lock (_retiring) roles.UnionWith(_retiring.Select(l => l.Role));
+        return roles;
     }
 
     /// <summary>
@@ -106,6 +126,7 @@ public sealed class EphemeralCredentials(
                 sql.AppendLine($"grant select ({columns}) on {Ident(schema)}.{Ident(view)} to {Ident(group)};");
             }
             sql.AppendLine($"create role {Ident(role)} login password {Literal(password)} valid until {Literal(validUntil.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ssZ"))} in role {Ident(group)} connection limit 20;");
+            sql.AppendLine($"comment on role {Ident(role)} is {Literal(OwnerTag)};");
             await using (var command = new NpgsqlCommand(sql.ToString(), admin, tx)) await command.ExecuteNonQueryAsync(ct);
             await tx.CommitAsync(ct);
         }
@@ -204,8 +225,8 @@ public sealed class DataProxyOptions
     public string MaskingSalt { get; init; } = "";
 }
 
-/// <summary>Every minute: drop rotated-out and expired logins.</summary>
-public sealed class CredentialSweeper(EphemeralCredentials credentials, ILogger<CredentialSweeper> logger) : BackgroundService
+/// <summary>Every minute: drop rotated-out and expired logins, then reconcile what other processes left behind.</summary>
+public sealed class CredentialSweeper(EphemeralCredentials credentials, LoginReconciler reconciler, ILogger<CredentialSweeper> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
@@ -215,6 +236,7 @@ public sealed class CredentialSweeper(EphemeralCredentials credentials, ILogger<
             try
             {
                 await credentials.SweepAsync(stop);
+                await reconciler.ReconcileAsync(stop);
             }
             catch (Exception e) when (!stop.IsCancellationRequested)
             {

@@ -54,6 +54,8 @@ public static class StreamingSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditRelay>());
         builder.Services.AddSingleton<CdcConnectors>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CdcConnectors>());
+        builder.Services.AddSingleton<Topics.TopicReconciler>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<Topics.TopicReconciler>());
         builder.Services.AddSingleton<CdcReconciler>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<CdcReconciler>());
 

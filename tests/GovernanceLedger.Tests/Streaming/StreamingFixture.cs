@@ -36,6 +36,8 @@ public class StreamingFixture : LedgerFixture
     }
 
     public const string DebeziumTopic = "connect.salesdb.orders";
+    /// <summary>Allowed by the fixture's topic policy and used by the topic reconciler's test alone.</summary>
+    public const string OrphanProbeTopic = "orphan.probe.v1";
 
     protected override bool ExternalTransports => true;
 
@@ -46,6 +48,7 @@ public class StreamingFixture : LedgerFixture
         settings["Kafka:BootstrapServers"] = Kafka.BootstrapServers;
         settings["Kafka:SchemaRegistryUrl"] = RegistryUrl;
         settings["Kafka:DebeziumTopic"] = DebeziumTopic;
+        settings["Kafka:TopicPolicy:AllowedTopics:2"] = OrphanProbeTopic;
         return settings;
     }
 

@@ -156,6 +156,34 @@ public sealed class Streaming_governance_attack_tests(StreamingFixture ledger)
     }
 
     [Fact]
+    public async Task A_topic_created_but_never_recorded_as_provisioned_is_found_checked_and_recorded()
+    {
+        var topic = StreamingFixture.OrphanProbeTopic;
+        // The request committed and the topic was created, then the process died before recording it.
+        var requestedAt = ledger.Clock.GetUtcNow();
+        await using (var session = ledger.Host.Services.GetRequiredService<Marten.IDocumentStore>().LightweightSession())
+        {
+            session.Events.Append(GovernanceLedger.Streaming.Topics.TopicRequests.StreamOf(topic),
+                new TopicRequested(topic, 2, 5, Owner, "probe", $"person:{Owner}", requestedAt));
+            await session.SaveChangesAsync();
+        }
+        ledger.Kafka.CreateTopic(topic, 2);
+        var reconciler = ledger.Host.Services.GetRequiredService<GovernanceLedger.Streaming.Topics.TopicReconciler>();
+        (await reconciler.ReconcileAsync(CancellationToken.None)).ShouldBeEmpty();   // within the grace it may still be in flight
+
+        ledger.Clock.Advance(GovernanceLedger.Streaming.Topics.TopicReconciler.Grace + TimeSpan.FromSeconds(1));
+        // The host's own timer may take this look first: either way it is recorded once.
+        await reconciler.ReconcileAsync(CancellationToken.None);
+        var stream = (await ledger.StreamOf(GovernanceLedger.Streaming.Topics.TopicRequests.StreamOf(topic))).Select(e => e.Data).ToList();
+        stream.OfType<TopicProvisioned>().ShouldHaveSingleItem().Actor.ShouldBe("ledger-reconciler");
+        var listed = (await ledger.Get("/topics", await ledger.PersonToken(Owner, "app-owner"))).Json!.AsArray()
+            .Single(t => t!["topic"]!.GetValue<string>() == topic)!;
+        listed["partitions"]!.GetValue<int>().ShouldBe(2);
+        listed["owner"]!.GetValue<string>().ShouldBe(Owner);
+        (await reconciler.ReconcileAsync(CancellationToken.None)).ShouldBeEmpty();
+    }
+
+    [Fact]
     public async Task A_reviewer_cannot_grant_topic_access_to_their_own_app_and_the_refusal_is_recorded()
     {
         await ledger.OrdersConnector();
