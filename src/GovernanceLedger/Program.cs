@@ -33,7 +33,15 @@ builder.AddDemo();
 builder.AddOperations();
 
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddProblemDetails();
+builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
+{
+    // A query value that does not parse (Wolverine names the parameter): the same shape as every other refusal.
+    if (context.ProblemDetails.Extensions.TryGetValue("parameter", out var parameter) && parameter is string name)
+        context.ProblemDetails.Extensions["errors"] = new[]
+        {
+            new GovernanceLedger.Infrastructure.Violation(name, "type", $"'{name}' has the wrong type or is out of range for this request.")
+        };
+});
 builder.Services.AddExceptionHandler<LedgerExceptionHandler>();
 builder.Services.AddOpenApi();
 
@@ -59,6 +67,8 @@ app.MapPrometheusScrapingEndpoint();
 app.MapWolverineEndpoints(opts =>
 {
     opts.MapMartenConcurrencyFailuresToConflict();
+    // "?from=abc" is a client's mistake to be told about, never a request run as if from were absent.
+    opts.RejectUnparseableQueryValues = true;
 });
 app.MapHealth();
 app.MapGateway();

@@ -89,6 +89,21 @@ public sealed class Malformed_input_attack_tests(LedgerFixture ledger)
         refused.Text.ShouldNotContain("GovernanceLedger.");
     }
 
+    [Theory]
+    [InlineData("/audit/verify?from=abc", "from")]
+    [InlineData("/audit/timeline?limit=ten", "limit")]
+    [InlineData("/audit/timeline?from=yesterday", "from")]
+    [InlineData("/audit/access?cursor=99999999999999999999999", "cursor")]
+    [InlineData("/audit/consistency?from=1&to=x", "to")]
+    public async Task A_query_value_that_does_not_parse_is_refused_naming_the_parameter_never_run_as_if_absent(string path, string field)
+    {
+        var refused = await ledger.Get(path, await ledger.PersonToken(Scenarios.Admin, "auditor", "platform-admin"));
+        refused.Status.ShouldBe(400, refused.Text);
+        refused.ContentType.ShouldBe("application/problem+json");
+        (refused.Node("errors.0.field")?.GetValue<string>()).ShouldBe(field, refused.Text);
+        (refused.Node("errors.0.rule")?.GetValue<string>()).ShouldBe("type", refused.Text);
+    }
+
     private async Task<string> NewPendingApp()
     {
         var appId = Scenarios.NewAppId("pending");
