@@ -13,6 +13,8 @@ public sealed class AppCatalogEntry
     public List<string> Connectors { get; set; } = [];
     public List<DatasetRequest> Datasets { get; set; } = [];
     public List<string> PolicySets { get; set; } = [];
+    /// <summary>Curated topics the app may read now (read:topic grants).</summary>
+    public List<string> Topics { get; set; } = [];
     public string? Template { get; set; }
     public string GeneratedBy { get; set; } = Generators.Human;
     public string? CostCenter { get; set; }

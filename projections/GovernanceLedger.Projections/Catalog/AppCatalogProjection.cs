@@ -1,4 +1,5 @@
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.Streaming;
 using Marten.Events.Aggregation;
 
 namespace GovernanceLedger.Projections.Catalog;
@@ -72,6 +73,18 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
     public void Apply(AccessGranted e, AppCatalogEntry app) => app.UpdatedAt = e.At;
     public void Apply(AccessRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;
     public void Apply(TokensRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;
+
+    public void Apply(TopicAccessGranted e, AppCatalogEntry app)
+    {
+        if (!app.Topics.Contains(e.Topic)) app.Topics.Add(e.Topic);
+        app.UpdatedAt = e.At;
+    }
+
+    public void Apply(TopicAccessRevoked e, AppCatalogEntry app)
+    {
+        app.Topics.Remove(e.Topic);
+        app.UpdatedAt = e.At;
+    }
 
     public override AppCatalogEntry ApplyMetadata(AppCatalogEntry snapshot, JasperFx.Events.IEvent lastEvent)
     {

@@ -82,7 +82,12 @@ public static class LedgerSetup
         opts.Projections.Add(new AppCatalogProjection { Name = ReadModelNames.Catalog }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Chargeback.UsageDayProjection { Name = ReadModelNames.Usage }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Streaming.TopicProjection { Name = ReadModelNames.Topics }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Streaming.TopicGrantProjection { Name = ReadModelNames.TopicGrants }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Registry.RegistrySubjectProjection { Name = ReadModelNames.RegistrySubjects }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Registry.RegisteredSchemaProjection { Name = ReadModelNames.RegistrySchemas }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Registry.RegistrySettingsProjection { Name = ReadModelNames.RegistrySettings }, lifecycle);
         opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
+        opts.Schema.For<GovernanceLedger.Projections.Registry.RegisteredSchema>().Index(x => x.Fingerprint);
     }
 
     /// <summary>Creates the ledger database on first run; the script-started server has only "postgres".</summary>
@@ -128,4 +133,8 @@ public static class ReadModelNames
     public const string Catalog = "app-catalog";
     public const string Usage = "usage-per-app-per-day";
     public const string Topics = "topics";
+    public const string TopicGrants = "topic-grants";
+    public const string RegistrySubjects = "registry-subjects";
+    public const string RegistrySchemas = "registry-schemas";
+    public const string RegistrySettings = "registry-settings";
 }

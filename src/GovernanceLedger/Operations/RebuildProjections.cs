@@ -25,7 +25,11 @@ public static class RebuildProjections
     [
         ("app catalog", ReadModelNames.Catalog, typeof(AppCatalogEntry)),
         ("usage per app per day", ReadModelNames.Usage, typeof(UsageDay)),
-        ("topics", ReadModelNames.Topics, typeof(GovernanceLedger.Projections.Streaming.TopicEntry))
+        ("topics", ReadModelNames.Topics, typeof(GovernanceLedger.Projections.Streaming.TopicEntry)),
+        ("topic grants", ReadModelNames.TopicGrants, typeof(GovernanceLedger.Projections.Streaming.TopicGrant)),
+        ("registry subjects", ReadModelNames.RegistrySubjects, typeof(GovernanceLedger.Projections.Registry.RegistrySubject)),
+        ("registry schemas", ReadModelNames.RegistrySchemas, typeof(GovernanceLedger.Projections.Registry.RegisteredSchema)),
+        ("registry settings", ReadModelNames.RegistrySettings, typeof(GovernanceLedger.Projections.Registry.RegistrySettings))
     ];
 
     [WolverinePost("/admin/projections/rebuild", OperationId = "rebuildProjections"), Authorize(Policy = PeopleAuthentication.Policies.Admin)]

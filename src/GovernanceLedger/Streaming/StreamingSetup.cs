@@ -24,13 +24,6 @@ public static class StreamingSetup
             throw new InvalidOperationException($"Kafka:Mode must be off, embedded or cluster, got '{settings.Mode}'.");
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<SchemaRegistryLedger>();
-        builder.Services.ConfigureMarten(opts =>
-        {
-            opts.Schema.For<RegistrySubject>();
-            opts.Schema.For<RegisteredSchema>().Index(x => x.Fingerprint);
-            opts.Schema.For<RegistrySettings>();
-            opts.Schema.For<TopicGrant>();
-        });
         if (!settings.Enabled) return builder;
 
         if (settings.Mode == KafkaModes.Embedded)

@@ -184,6 +184,32 @@ public sealed class Streaming_governance_attack_tests(StreamingFixture ledger)
     }
 
     [Fact]
+    public async Task A_topic_grant_moves_the_apps_version_so_the_next_command_with_that_version_is_accepted()
+    {
+        await ledger.OrdersConnector();
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        var appId = await ledger.ActiveApp("grantversion");
+        var reviewer = await ledger.PersonToken(SecondReviewer, "security-reviewer");
+        (await ledger.Post($"/topics/{StreamingScenarios.SalesTopic}/grants", new JsonObject { ["app_id"] = appId, ["reason"] = "dashboards" }.ToJsonString(), reviewer))
+            .Status.ShouldBe(201);
+
+        var app = await ledger.Get($"/apps/{appId}", owner);
+        app.Json!["topics"]!.AsArray().Select(t => t!.GetValue<string>()).ShouldBe([StreamingScenarios.SalesTopic]);
+        var version = app.Json!["version"]!.GetValue<long>();
+        var paused = await ledger.Post($"/apps/{appId}/pause", new JsonObject { ["reason"] = "holiday", ["expected_version"] = version }.ToJsonString(), owner);
+        paused.Status.ShouldBe(200, paused.Text);
+
+        // Every app's catalog entry is at its stream's version, whatever was appended to it.
+        await using var connection = new NpgsqlConnection(ledger.ConnectionString);
+        await connection.OpenAsync();
+        await using var lagging = new NpgsqlCommand("""
+            select count(*) from ledger.mt_doc_appcatalogentry c join ledger.mt_streams s on s.id = c.id
+            where (c.data->>'version')::bigint <> s.version
+            """, connection);
+        ((long)(await lagging.ExecuteScalarAsync())!).ShouldBe(0);
+    }
+
+    [Fact]
     public async Task A_reviewer_cannot_grant_topic_access_to_their_own_app_and_the_refusal_is_recorded()
     {
         await ledger.OrdersConnector();

@@ -3,35 +3,10 @@ using System.Text;
 using Avro;
 using GovernanceLedger.Contracts.Streaming;
 using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Projections.Registry;
 using Marten;
 
 namespace GovernanceLedger.Streaming.Registry;
-
-/// <summary>A subject's versions in order, and its own compatibility level when one was set.</summary>
-public sealed class RegistrySubject
-{
-    public string Id { get; set; } = "";
-    public string? Compatibility { get; set; }
-    public List<SubjectVersion> Versions { get; set; } = [];
-}
-
-public sealed record SubjectVersion(int Version, int SchemaId);
-
-/// <summary>A distinct schema text: the same schema under several subjects shares one id, as in Confluent's registry.</summary>
-public sealed class RegisteredSchema
-{
-    public int Id { get; set; }
-    public string Fingerprint { get; set; } = "";
-    public string Schema { get; set; } = "";
-    public string SchemaType { get; set; } = "AVRO";
-}
-
-public sealed class RegistrySettings
-{
-    public string Id { get; set; } = Global;
-    public string Compatibility { get; set; } = AvroCompatibility.Default;
-    public const string Global = "global";
-}
 
 public sealed record RegistryError(int Status, int ErrorCode, string Message, string Field, string Rule);
 
@@ -119,16 +94,14 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
                 return (null, new RegistryError(409, 409, $"Schema being registered is incompatible with an earlier schema for subject '{subject}': {reason}", "schema", level.ToLowerInvariant()));
             }
 
+            // The subject, the schema by id and the registry's settings are projections of these events (inline).
             var known = await session.Query<RegisteredSchema>().Where(s => s.Fingerprint == fingerprint).FirstOrDefaultAsync(ct);
             if (known is null)
             {
                 var top = await session.Query<RegisteredSchema>().OrderByDescending(s => s.Id).Select(s => s.Id).FirstOrDefaultAsync(ct);
                 known = new RegisteredSchema { Id = top + 1, Fingerprint = fingerprint, Schema = schema!.ToString() };
-                session.Store(known);
             }
             var version = entry.Versions.Count == 0 ? 1 : entry.Versions[^1].Version + 1;
-            entry.Versions.Add(new SubjectVersion(version, known.Id));
-            session.Store(entry);
             session.Events.Append(StreamOf(subject), new SchemaRegistered(subject, version, known.Id, "AVRO", known.Schema, fingerprint, level, actor, now));
             await session.SaveChangesAsync(ct);
             return (new SchemaVersionView(subject, version, known.Id, known.Schema, "AVRO"), null);
@@ -220,14 +193,6 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
         if (level is null || !AvroCompatibility.Levels.Contains(level))
             return new RegistryError(422, 42203, $"Invalid compatibility level '{level}'; use one of {string.Join(", ", AvroCompatibility.Levels)}.", "compatibility", "level");
         await using var session = store.LightweightSession();
-        if (subject is null)
-            session.Store(new RegistrySettings { Compatibility = level });
-        else
-        {
-            var entry = await session.LoadAsync<RegistrySubject>(subject, ct) ?? new RegistrySubject { Id = subject };
-            entry.Compatibility = level;
-            session.Store(entry);
-        }
         session.Events.Append(StreamOf(subject ?? RegistrySettings.Global), new SchemaCompatibilitySet(subject, level, actor, clock.GetUtcNow()));
         await session.SaveChangesAsync(ct);
         return null;
@@ -238,7 +203,7 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
         : int.TryParse(version, out var n) ? entry.Versions.FirstOrDefault(v => v.Version == n) : null;
 
     private static async Task<string> GlobalCompatibilityAsync(IQuerySession session, CancellationToken ct) =>
-        (await session.LoadAsync<RegistrySettings>(RegistrySettings.Global, ct))?.Compatibility ?? AvroCompatibility.Default;
+        (await session.LoadAsync<RegistrySettings>(RegistrySettings.Global, ct))?.Compatibility ?? RegistrySettings.DefaultCompatibility;
 
     private static async Task<Dictionary<int, RegisteredSchema>> LoadSchemasAsync(IQuerySession session, IEnumerable<int> ids, CancellationToken ct)
     {

@@ -5,6 +5,7 @@ using Confluent.Kafka;
 using Confluent.SchemaRegistry.Serdes;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Streaming.Kafka;
+using GovernanceLedger.Projections.Streaming;
 using Marten;
 
 namespace GovernanceLedger.Streaming.Topics;

@@ -3,20 +3,10 @@ using System.Text.Json.Serialization;
 using GovernanceLedger.Contracts.Streaming;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
+using GovernanceLedger.Projections.Streaming;
 using Marten;
 
 namespace GovernanceLedger.Streaming.Topics;
-
-/// <summary>Whether an app may read a curated topic now; kept beside the grant and revoke events.</summary>
-public sealed class TopicGrant
-{
-    public string Id { get; set; } = "";
-    public string AppId { get; set; } = "";
-    public string Topic { get; set; } = "";
-    public string ConsumerGroup { get; set; } = "";
-    public bool Active { get; set; }
-    public static string IdFor(string appId, string topic) => $"{appId}:{topic}";
-}
 
 public sealed record TopicGrantRequest(
     [property: JsonPropertyName("app_id")] string? AppId,
@@ -47,9 +37,10 @@ public static class TopicGrants
         var app = await session.LoadAsync<GovernanceLedger.Projections.Catalog.AppCatalogEntry>(body!.AppId!, ct);
         if (app is null || !caller.MaySee(app.Owner))
             return await RefuseAsync(session, app?.Id, "grant-topic", Problem.NoSuchApp(body.AppId!), caller, now, ct);
+        var (lifecycle, version) = await GovernanceLedger.Apps.AppStream.LoadAsync(session, app.Id, ct);
         var refusal = !caller.IsReviewer
                 ? Problem.Forbidden("reviewer", "Granting topic access needs the security-reviewer or platform-admin role.")
-            : (await GovernanceLedger.Apps.AppStream.LoadAsync(session, app.Id, ct)).App?.IsOwnedBy(caller) != false
+            : lifecycle?.IsOwnedBy(caller) != false
                 ? Problem.Forbidden("no-self-grant", "Nobody grants topic access to their own app; another reviewer must.")
             : app.Status != GovernanceLedger.Contracts.Apps.AppStatus.Active
                 ? Problem.Conflict("app-active", $"App '{app.Id}' is {app.Status}; only active apps get topic grants.")
@@ -59,8 +50,9 @@ public static class TopicGrants
         if (refusal is not null) return await RefuseAsync(session, app.Id, "grant-topic", refusal, caller, now, ct);
 
         var granted = new TopicAccessGranted(app.Id, topic, ConsumerGroupOf(app.Id), body.Reason!, caller.Actor, now);
-        session.Events.Append(app.Id, granted);
-        session.Store(new TopicGrant { Id = TopicGrant.IdFor(app.Id, topic), AppId = app.Id, Topic = topic, ConsumerGroup = granted.ConsumerGroup, Active = true });
+        // At the version it was decided on, like every lifecycle event: the app's version moves with it, and a
+        // lifecycle change racing it gets 409 rather than landing unseen.
+        session.Events.Append(app.Id, version + 1, granted);
         await session.SaveChangesAsync(ct);
         return Results.Json(granted, LedgerSetup.ApiJson, statusCode: StatusCodes.Status201Created);
     }
@@ -82,10 +74,9 @@ public static class TopicGrants
             : null;
         if (refusal is not null) return await RefuseAsync(session, app.Id, "revoke-topic", refusal, caller, now, ct);
 
-        grant!.Active = false;
-        session.Store(grant);
         var revoked = new TopicAccessRevoked(appId, topic, reason, caller.Actor, now);
-        session.Events.Append(appId, revoked);
+        var (_, version) = await GovernanceLedger.Apps.AppStream.LoadAsync(session, appId, ct);
+        session.Events.Append(appId, version + 1, revoked);
         await session.SaveChangesAsync(ct);
         return Results.Json(revoked, LedgerSetup.ApiJson);
     }
