@@ -20,10 +20,15 @@ public static class AuditStreamChecks
     public static async Task WaitForAuditRelayAsync(this StreamingFixture ledger)
     {
         var relay = ledger.Host.Services.GetRequiredService<AuditRelay>();
+        // Everything appended so far must be chained first (the chainer trails the appends, more so on a busy
+        // machine), then published: otherwise "every chained event" would leave out the newest ones.
+        long appended;
+        await using (var last = ledger.Host.Services.GetRequiredService<LedgerDatabase>().Source.CreateCommand("select coalesce(max(seq_id), 0) from ledger.mt_events"))
+            appended = (long)(await last.ExecuteScalarAsync())!;
         await LedgerFixture.EventuallyAsync(async () =>
         {
             var chained = await ledger.ChainedSequencesAsync();
-            return chained.Count > 0 && relay.Published >= chained[^1];
+            return chained.Count > 0 && chained[^1] >= appended && relay.Published >= chained[^1];
         }, TimeSpan.FromSeconds(30));
     }
 
