@@ -83,7 +83,9 @@ public static class AuditScaleBenchmark
                 await Task.Delay(2000);
             }
             report = JsonNode.Parse(await Get(http, baseUrl, verifyUrl, admin))!;   // the measured pass, on a caught-up chain
-            var ceiling = await DatabaseCeilingAsync(merkleDb, report["to"]!.GetValue<long>());
+            // The better of two passes, as the verify's figure is its second pass.
+            var ceiling = Math.Max(await DatabaseCeilingAsync(merkleDb, report["to"]!.GetValue<long>()),
+                await DatabaseCeilingAsync(merkleDb, report["to"]!.GetValue<long>()));
             var from = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddHours(-1).ToString("O"));
             var to = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddHours(1).ToString("O"));
             var weekFrom = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddDays(-7).ToString("O"));
