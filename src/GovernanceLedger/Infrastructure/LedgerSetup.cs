@@ -41,6 +41,8 @@ public static class LedgerSetup
             .IntegrateWithWolverine();
 
         builder.Services.AddSingleton<LedgerDatabase>();
+        // Started before the other services that append: a read model added by an upgrade is built first.
+        builder.Services.AddHostedService<GovernanceLedger.Operations.ReadModelCatchUp>();
         builder.Host.UseWolverine(opts =>
         {
             // Handlers and endpoints live here, whichever process (tests, benchmarks) hosts the ledger.
@@ -86,6 +88,8 @@ public static class LedgerSetup
         opts.Projections.Add(new GovernanceLedger.Projections.Registry.RegistrySubjectProjection { Name = ReadModelNames.RegistrySubjects }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Registry.RegisteredSchemaProjection { Name = ReadModelNames.RegistrySchemas }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Registry.RegistrySettingsProjection { Name = ReadModelNames.RegistrySettings }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Policies.PolicyProjection { Name = ReadModelNames.Policies }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Streaming.CdcConnectorProjection { Name = ReadModelNames.CdcConnectors }, lifecycle);
         opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
         opts.Schema.For<GovernanceLedger.Projections.Registry.RegisteredSchema>().Index(x => x.Fingerprint);
     }
@@ -137,4 +141,6 @@ public static class ReadModelNames
     public const string RegistrySubjects = "registry-subjects";
     public const string RegistrySchemas = "registry-schemas";
     public const string RegistrySettings = "registry-settings";
+    public const string Policies = "policies";
+    public const string CdcConnectors = "cdc-connectors";
 }

@@ -25,7 +25,7 @@ public static class ExpensiveReads
 
     public static WebApplicationBuilder AddOperations(this WebApplicationBuilder builder)
     {
-        builder.Services.AddSingleton<RebuildState>();
+        builder.Services.AddSingleton<ReadModelRebuilder>();
         builder.Services.AddRateLimiter(options =>
         {
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;

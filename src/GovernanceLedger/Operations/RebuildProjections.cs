@@ -1,199 +1,40 @@
-using System.Diagnostics;
 using System.Text.Json;
 using GovernanceLedger.Infrastructure;
-using GovernanceLedger.Projections.Catalog;
-using GovernanceLedger.Projections.Chargeback;
 using GovernanceLedger.Security;
-using JasperFx.Events.Projections;
-using Marten;
-using Npgsql;
 using Microsoft.AspNetCore.Authorization;
 using Wolverine.Http;
 
 namespace GovernanceLedger.Operations;
 
 /// <summary>
-/// POST /admin/projections/rebuild: replays the whole ledger into new read models built beside the
-/// live ones, then swaps them in at once (blue/green), reporting progress as NDJSON lines while it runs.
-/// People keep reading the live models throughout. The result equals what the live projections held,
-/// because read models are only ever derived from events. One rebuild runs at a time across
-/// every instance (an advisory lock); a second request gets 409 with the running one's progress.
+/// POST /admin/projections/rebuild: rebuilds every read model blue/green (<see cref="ReadModelRebuilder"/>),
+/// reporting progress as NDJSON lines while it runs. The result equals what the live projections held,
+/// because read models are only ever derived from events. A second request, here or on another
+/// instance, gets 409 with the running one's progress.
 /// </summary>
 public static class RebuildProjections
 {
-    private static readonly (string Name, string Projection, Type Document)[] ReadModels =
-    [
-        ("app catalog", ReadModelNames.Catalog, typeof(AppCatalogEntry)),
-        ("usage per app per day", ReadModelNames.Usage, typeof(UsageDay)),
-        ("topics", ReadModelNames.Topics, typeof(GovernanceLedger.Projections.Streaming.TopicEntry)),
-        ("topic grants", ReadModelNames.TopicGrants, typeof(GovernanceLedger.Projections.Streaming.TopicGrant)),
-        ("registry subjects", ReadModelNames.RegistrySubjects, typeof(GovernanceLedger.Projections.Registry.RegistrySubject)),
-        ("registry schemas", ReadModelNames.RegistrySchemas, typeof(GovernanceLedger.Projections.Registry.RegisteredSchema)),
-        ("registry settings", ReadModelNames.RegistrySettings, typeof(GovernanceLedger.Projections.Registry.RegistrySettings))
-    ];
-
     [WolverinePost("/admin/projections/rebuild", OperationId = "rebuildProjections"), Authorize(Policy = PeopleAuthentication.Policies.Admin)]
     [Tags("Operations")]
-    public static async Task Post(
-        HttpContext context, IDocumentStore store, LedgerDatabase ledger, RebuildState state, ILogger<RebuildProjectionsLog> logger, CancellationToken ct)
+    public static async Task Post(HttpContext context, ReadModelRebuilder rebuilder, CancellationToken ct)
     {
-        if (!await state.Gate.WaitAsync(0, ct))
+        var started = false;
+        var outcome = await rebuilder.RunAsync(null, async line =>
         {
-            await Busy(context, state.Progress ?? new { stage = "starting" });
-            return;
-        }
-        try
-        {
-            await using var lockConnection = await ledger.Source.OpenConnectionAsync(ct);
-            await using (var tryLock = new Npgsql.NpgsqlCommand("select pg_try_advisory_lock(hashtext('govledger:projection-rebuild'))", lockConnection))
-                if (await tryLock.ExecuteScalarAsync(ct) is not true)
-                {
-                    await Busy(context, new { stage = "running on another instance" });
-                    return;
-                }
-            try
+            if (!started)
             {
-                await RunAsync(context, store, ledger, state, logger, ct);
+                context.Response.ContentType = "application/x-ndjson";
+                started = true;
             }
-            finally
-            {
-                // Released explicitly: a pooled connection would otherwise keep holding it after it is returned.
-                await using var unlock = new Npgsql.NpgsqlCommand("select pg_advisory_unlock(hashtext('govledger:projection-rebuild'))", lockConnection);
-                await unlock.ExecuteScalarAsync(CancellationToken.None);
-            }
-        }
-        finally
-        {
-            state.Progress = null;
-            state.Gate.Release();
-        }
+            await context.Response.WriteAsync(JsonSerializer.Serialize(line, LedgerSetup.ApiJson) + "\n", ct);
+            await context.Response.Body.FlushAsync(ct);
+        }, ct);
+        if (outcome == RebuildOutcome.RunningHere) await Busy(context, rebuilder.Progress ?? new { stage = "starting" });
+        else if (outcome == RebuildOutcome.RunningElsewhere) await Busy(context, new { stage = "running on another instance" });
     }
 
     private static Task Busy(HttpContext context, object progress) =>
         new Problem(StatusCodes.Status409Conflict, "https://governance-ledger.dev/problems/rebuild-running", "A rebuild is running",
             $"One rebuild runs at a time; the running one is at: {JsonSerializer.Serialize(progress, LedgerSetup.ApiJson)}",
             [new Violation("", "one-rebuild-at-a-time", "a rebuild is already running")]).ToResult().ExecuteAsync(context);
-
-    private static async Task RunAsync(
-        HttpContext context, IDocumentStore store, LedgerDatabase ledger, RebuildState state, ILogger<RebuildProjectionsLog> logger, CancellationToken ct)
-    {
-        context.Response.ContentType = "application/x-ndjson";
-        async Task Report(object line)
-        {
-            state.Progress = line;
-            await context.Response.WriteAsync(JsonSerializer.Serialize(line, LedgerSetup.ApiJson) + "\n", ct);
-            await context.Response.Body.FlushAsync(ct);
-        }
-
-        long events;
-        await using (var query = store.QuerySession()) events = await query.Events.QueryAllRawEvents().LongCountAsync(ct);
-        await Report(new { stage = "start", events_in_ledger = events, projections = ReadModels.Select(r => r.Name) });
-
-        // The new read models are built beside the live ones, in a schema of their own, by the same
-        // projections run as async ones; people keep reading the live models until the swap.
-        var connectionString = ledger.ConnectionString;
-        await using IDocumentStore shadow = DocumentStore.For(opts =>
-        {
-            opts.Connection(connectionString);
-            opts.DatabaseSchemaName = ShadowSchema;
-            LedgerSetup.ConfigureEvents(opts);
-            LedgerSetup.AddReadModels(opts, ProjectionLifecycle.Async);
-        });
-        using var daemon = await shadow.BuildProjectionDaemonAsync(logger: logger);
-        var total = Stopwatch.StartNew();
-        foreach (var (name, projection, document) in ReadModels)
-        {
-            var watch = Stopwatch.StartNew();
-            await Report(new { stage = "rebuilding", projection = name, into = shadow.Options.Schema.For(document) });
-            await daemon.RebuildProjectionAsync(projection, TimeSpan.FromMinutes(30), ct);
-            long documents;
-            await using (var connection = await ledger.Source.OpenConnectionAsync(ct))
-            await using (var count = new NpgsqlCommand($"select count(*) from {shadow.Options.Schema.For(document)}", connection))
-                documents = (long)(await count.ExecuteScalarAsync(ct))!;
-            var seconds = watch.Elapsed.TotalSeconds;
-            logger.LogInformation("Rebuilt {Projection}: {Documents} documents from {Events} events in {Seconds:0.0} s", name, documents, events, seconds);
-            await Report(new { stage = "rebuilt", projection = name, documents, seconds, events_per_second = seconds > 0 ? events / seconds : events });
-        }
-
-        // Events kept arriving while the models were rebuilt: the daemon follows them, then the swap holds
-        // new appends for the moment it takes to apply the last few and copy the models over.
-        await Report(new { stage = "catching-up" });
-        await daemon.StartAllAsync();
-        await daemon.WaitForNonStaleData(TimeSpan.FromMinutes(5));
-        var swapped = await SwapAsync(store, shadow, ledger, ct);
-        await daemon.StopAllAsync();
-        await Report(new { stage = "swapped", up_to_sequence = swapped.Sequence, appends_held_ms = swapped.HeldMilliseconds });
-        await Report(new { stage = "done", seconds = total.Elapsed.TotalSeconds });
-    }
-
-    private const string ShadowSchema = "ledger_rebuild";
-
-    /// <summary>
-    /// In one transaction: hold new appends (readers are never blocked), wait until the new models have
-    /// applied every committed event, then replace each live model's rows with the new ones. Readers see
-    /// the old models until the commit and the new ones after it, never a partial one.
-    /// </summary>
-    private static async Task<(long Sequence, long HeldMilliseconds)> SwapAsync(
-        IDocumentStore live, IDocumentStore shadow, LedgerDatabase ledger, CancellationToken ct)
-    {
-        // A read model nobody has touched yet may have no live table so far.
-        foreach (var (_, _, document) in ReadModels)
-            await live.Storage.Database.EnsureStorageExistsAsync(document, ct);
-        await using var connection = await ledger.Source.OpenConnectionAsync(ct);
-        await using var transaction = await connection.BeginTransactionAsync(ct);
-        var held = Stopwatch.StartNew();
-        await using (var lockEvents = new NpgsqlCommand(
-            $"set local lock_timeout = '10s'; lock table {LedgerSetup.Schema}.mt_events in exclusive mode", connection, transaction))
-            await lockEvents.ExecuteNonQueryAsync(ct);
-        long sequence;
-        await using (var last = new NpgsqlCommand($"select coalesce(max(seq_id), 0) from {LedgerSetup.Schema}.mt_events", connection, transaction))
-            sequence = (long)(await last.ExecuteScalarAsync(ct))!;
-
-        // No transaction can commit an event now, so every sequence at or below this one is final.
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            var shards = (await shadow.Advanced.AllProjectionProgress(token: ct))
-                .Where(s => ReadModels.Any(r => s.ShardName.StartsWith(r.Projection + ":", StringComparison.Ordinal)))
-                .ToList();
-            if (shards.Count >= ReadModels.Length && shards.All(s => s.Sequence >= sequence)) break;
-            if (deadline.Elapsed > TimeSpan.FromSeconds(30))
-                throw new TimeoutException(
-                    $"The new read models did not reach sequence {sequence} within 30 s (at {string.Join(", ", shards.Select(s => $"{s.ShardName}={s.Sequence}"))}); the live models are unchanged.");
-            await Task.Delay(20, ct);
-        }
-
-        foreach (var (_, _, document) in ReadModels)
-        {
-            var target = live.Options.Schema.For(document);
-            var source = shadow.Options.Schema.For(document);
-            var columns = await ColumnsAsync(connection, transaction, target, ct);
-            await using var copy = new NpgsqlCommand(
-                $"delete from {target}; insert into {target} ({columns}) select {columns} from {source}", connection, transaction);
-            await copy.ExecuteNonQueryAsync(ct);
-        }
-        await transaction.CommitAsync(ct);
-        return (sequence, held.ElapsedMilliseconds);
-    }
-
-    private static async Task<string> ColumnsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string table, CancellationToken ct)
-    {
-        var (schema, name) = (table.Split('.')[0], table.Split('.')[1]);
-        await using var command = new NpgsqlCommand(
-            "select string_agg(quote_ident(column_name), ', ' order by ordinal_position) from information_schema.columns where table_schema = @schema and table_name = @name",
-            connection, transaction);
-        command.Parameters.AddWithValue("schema", schema);
-        command.Parameters.AddWithValue("name", name);
-        return (string)(await command.ExecuteScalarAsync(ct))!;
-    }
 }
-
-/// <summary>The rebuild running in this process, if any, and how far it is.</summary>
-public sealed class RebuildState
-{
-    public SemaphoreSlim Gate { get; } = new(1, 1);
-    public volatile object? Progress;
-}
-
-/// <summary>Log category for rebuilds.</summary>
-public sealed class RebuildProjectionsLog;

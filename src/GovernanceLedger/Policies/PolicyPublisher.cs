@@ -1,12 +1,14 @@
 using GovernanceLedger.Contracts.Policies;
 using JasperFx.Events;
+using GovernanceLedger.Projections.Policies;
 using Marten;
 
 namespace GovernanceLedger.Policies;
 
 /// <summary>
-/// At start-up: read policies/, publish what is new or changed as the next version, withdraw what
-/// was removed, and load the compiled set into the engine. A broken file stops the start, loudly.
+/// At start-up: read policies/, publish what is new or changed as the next version (against the
+/// <see cref="PolicyEntry"/> projection of what was published), withdraw what was removed, and load the
+/// compiled set into the engine. A broken file stops the start, loudly.
 /// </summary>
 public sealed class PolicyPublisher(
     IDocumentStore store, PolicyEngine engine, IConfiguration configuration, IHostEnvironment environment,
@@ -33,23 +35,19 @@ public sealed class PolicyPublisher(
         foreach (var document in documents) PolicyEngine.Compile(document, 0, default);
 
         await using var session = store.LightweightSession();
-        var published = (await session.Events.QueryRawEventDataOnly<PolicyPublished>().ToListAsync(ct))
-            .GroupBy(p => p.PolicyId).ToDictionary(g => g.Key, g => g.MaxBy(p => p.Version)!);
-        var withdrawn = (await session.Events.QueryRawEventDataOnly<PolicyWithdrawn>().ToListAsync(ct))
-            .GroupBy(p => p.PolicyId).ToDictionary(g => g.Key, g => g.Max(p => p.LastVersion));
+        var published = (await session.Query<PolicyEntry>().ToListAsync(ct)).ToDictionary(p => p.PolicyId);
         var now = clock.GetUtcNow();
         var inForce = new List<CompiledPolicy>();
 
         foreach (var document in documents)
         {
             published.TryGetValue(document.Id, out var latest);
-            var stillInForce = latest is not null && !(withdrawn.TryGetValue(document.Id, out var w) && w >= latest.Version);
-            if (latest is not null && latest.ContentHash == document.ContentHash && stillInForce)
+            if (latest is { InForce: true } && latest.ContentHash == document.ContentHash)
             {
-                inForce.Add(PolicyEngine.Compile(document, latest.Version, latest.At));
+                inForce.Add(PolicyEngine.Compile(document, latest.PolicyVersion, latest.PublishedAt));
                 continue;
             }
-            var version = (latest?.Version ?? 0) + 1;
+            var version = (latest?.PolicyVersion ?? 0) + 1;
             var e = new PolicyPublished(document.Id, version, document.ContentHash, document.Title, document.Effect,
                 document.Source, document.Owner, now);
             session.Events.Append(StreamFor(document.Id), e);
@@ -59,10 +57,9 @@ public sealed class PolicyPublisher(
 
         foreach (var (id, latest) in published)
         {
-            var alreadyWithdrawn = withdrawn.TryGetValue(id, out var w) && w >= latest.Version;
-            if (documents.Any(d => d.Id == id) || alreadyWithdrawn) continue;
-            session.Events.Append(StreamFor(id), new PolicyWithdrawn(id, latest.Version, "policy-loader", now));
-            logger.LogWarning("Withdrew policy {PolicyId} v{Version}: its file is gone", id, latest.Version);
+            if (documents.Any(d => d.Id == id) || !latest.InForce) continue;
+            session.Events.Append(StreamFor(id), new PolicyWithdrawn(id, latest.PolicyVersion, "policy-loader", now));
+            logger.LogWarning("Withdrew policy {PolicyId} v{Version}: its file is gone", id, latest.PolicyVersion);
         }
 
         await session.SaveChangesAsync(ct);

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using System.Text.Json.Nodes;
 using Npgsql;
 using static GovernanceLedger.Tests.Scenarios;
@@ -106,6 +107,28 @@ public sealed class Rebuild_tests(LedgerFixture ledger)
             usage.Parameters.AddWithValue("id", appId);
             ((long)(await usage.ExecuteScalarAsync())!).ShouldBe(allowed);
         }
+    }
+
+    [Fact]
+    public async Task A_read_model_the_ledger_never_built_is_built_from_the_whole_ledger_before_the_host_serves()
+    {
+        var appId = await ledger.DataApp("catchup");
+        (await ledger.Get("/gw/crm/contacts?limit=1", await ledger.AppToken(appId))).Status.ShouldBe(200);
+        var usageBefore = await ReadModel("mt_doc_usageday");
+        usageBefore.ShouldNotBeEmpty();
+        // As after an upgrade that added this read model: its table is empty and it was never built.
+        await using (var connection = new NpgsqlConnection(ledger.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var forget = new NpgsqlCommand(
+                "delete from ledger.mt_doc_usageday; delete from ledger.mt_doc_readmodelbuilt where id = 'usage-per-app-per-day'", connection);
+            await forget.ExecuteNonQueryAsync();
+        }
+
+        var catchUp = ledger.Host.Services.GetServices<IHostedService>().OfType<GovernanceLedger.Operations.ReadModelCatchUp>().Single();
+        (await catchUp.CatchUpAsync(CancellationToken.None)).ShouldBe(["usage-per-app-per-day"]);
+        Same(usageBefore, await ReadModel("mt_doc_usageday"));
+        (await catchUp.CatchUpAsync(CancellationToken.None)).ShouldBeEmpty();
     }
 
     private static void Same(List<(string Id, string Data)> live, List<(string Id, string Data)> rebuilt)

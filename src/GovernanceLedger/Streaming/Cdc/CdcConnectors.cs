@@ -95,11 +95,8 @@ public sealed class CdcConnectors(
     public async Task<IReadOnlyList<CdcConnectorDeclared>> DeclaredAsync(CancellationToken ct)
     {
         await using var session = store.QuerySession();
-        var declared = await session.Events.QueryRawEventDataOnly<CdcConnectorDeclared>().ToListAsync(ct);
-        var retired = (await session.Events.QueryRawEventDataOnly<CdcConnectorRetired>().ToListAsync(ct))
-            .GroupBy(r => r.ConnectorId).ToDictionary(g => g.Key, g => g.Max(r => r.At));
-        return declared.GroupBy(d => d.ConnectorId).Select(g => g.Last())
-            .Where(d => !retired.TryGetValue(d.ConnectorId, out var at) || at < d.At).ToList();
+        var running = await session.Query<GovernanceLedger.Projections.Streaming.CdcConnectorEntry>().Where(c => c.Active).ToListAsync(ct);
+        return running.Select(c => c.Declaration!).OrderBy(d => d.ConnectorId, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>Stops a connector here and drops its slot and publication at the source, so the source keeps no WAL for it.</summary>
