@@ -65,20 +65,18 @@ public sealed class Audit_timeline_tests(LedgerFixture ledger)
     public async Task As_of_answers_what_an_app_could_do_before_and_after_approval_pause_and_retirement()
     {
         var appId = NewAppId("asof");
-        var beforeAll = DateTimeOffset.UtcNow;
-        await Task.Delay(20);
+        // Each moment is the time the ledger recorded for the step's last event: no waiting for the clock to move.
+        async Task<DateTimeOffset> RecordedAt() => (await ledger.StreamOf(appId))[^1].Timestamp;
         (await ledger.Register(ReviewManifest(appId))).Str("status").ShouldBe("pending_review");
-        var pending = DateTimeOffset.UtcNow;
-        await Task.Delay(20);
+        var beforeAll = (await ledger.StreamOf(appId))[0].Timestamp.AddMilliseconds(-1);
+        var pending = await RecordedAt();
         (await ledger.Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"fine"}""", await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
-        var approved = DateTimeOffset.UtcNow;
-        await Task.Delay(20);
+        var approved = await RecordedAt();
         var owner = await ledger.PersonToken(Owner, "app-owner");
         (await ledger.Post($"/apps/{appId}/pause", """{"reason":"quiet period"}""", owner)).Status.ShouldBe(200);
-        var paused = DateTimeOffset.UtcNow;
-        await Task.Delay(20);
+        var paused = await RecordedAt();
         (await ledger.Post($"/apps/{appId}/retire", """{"reason":"done"}""", owner)).Status.ShouldBe(200);
-        var retired = DateTimeOffset.UtcNow;
+        var retired = await RecordedAt();
 
         var auditor = await Auditor();
         async Task<ApiResponse> AsOf(DateTimeOffset at) => await ledger.Get($"/audit/apps/{appId}/as-of?at={Q(at)}", auditor);

@@ -70,7 +70,8 @@ public sealed class Crash_durability_tests(LedgerFixture ledger, Xunit.Abstracti
                 }
             })).ToList();
 
-            await Task.Delay(TimeSpan.FromSeconds(2));
+            // Killed mid-stream, once a good number of requests were answered (and many more are in flight).
+            await ledger.Eventually(() => Task.FromResult(served.Count >= 200), TimeSpan.FromSeconds(60));
             host.Kill(entireProcessTree: true);   // SIGKILL: no shutdown hooks, no flush
             await host.WaitForExitAsync();
             var servedBeforeKill = served.Count;

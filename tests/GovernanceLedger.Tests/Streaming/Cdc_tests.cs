@@ -76,8 +76,9 @@ public sealed class Cdc_tests(StreamingFixture ledger)
             fields.Add(new JsonObject { ["name"] = "channel", ["type"] = new JsonArray("null", "string"), ["default"] = null }));
         var evolved = await registry.RegisterSchemaAsync(subject, new Schema(withChannel, SchemaType.Avro));
         evolved.ShouldBeGreaterThan(current.Id);
-        // The connector re-reads the subject's latest version at most once a second.
-        await Task.Delay(2500);
+        // The connector re-reads the subject's latest version at most once a second: wait until it sees the new one.
+        var avro = ledger.Host.Services.GetRequiredService<GovernanceLedger.Streaming.Kafka.AvroTopics>();
+        await ledger.Eventually(async () => (await avro.LatestAsync(StreamingScenarios.SalesTopic)).ToString().Contains("\"channel\""), TimeSpan.FromSeconds(15));
 
         await ledger.Sql("""
             alter table orders add column if not exists channel text;
