@@ -36,7 +36,7 @@ public static class DataPlaneScenarios
         }
         (await ledger.Get($"/apps/{appId}", await ledger.PersonToken(Admin, "platform-admin"))).Str("status").ShouldBe("active");
         // The data plane learns of the app through its directory, which polls the catalog.
-        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
+        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.DataPlane.AppDirectory>();
         await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
         return appId;
     }
@@ -51,7 +51,7 @@ public static class DataPlaneScenarios
         var registered = await ledger.Register(manifest);
         registered.Str("status").ShouldBe("active", registered.Text);
         var appId = registered.Str("app_id");
-        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.AppDirectory>();
+        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.DataPlane.AppDirectory>();
         await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
         return appId;
     }

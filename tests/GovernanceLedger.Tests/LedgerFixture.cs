@@ -143,7 +143,7 @@ public class LedgerFixture : IAsyncLifetime
     public async Task<IReadOnlyList<object>> AccessEvents(string appId, DateTimeOffset day)
     {
         var events = new List<JasperFx.Events.IEvent>();
-        foreach (var stream in GovernanceLedger.Infrastructure.AccessLedger.StreamsFor(appId, day))
+        foreach (var stream in GovernanceLedger.DataPlane.AccessLedger.StreamsFor(appId, day))
             events.AddRange(await StreamOf(stream));
         return events.OrderBy(e => e.Sequence).Select(e => e.Data).ToList();
     }

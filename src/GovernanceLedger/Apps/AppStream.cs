@@ -1,4 +1,5 @@
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.DataPlane;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
 using Marten;

@@ -1,4 +1,5 @@
 using GovernanceLedger.Apps.IssuingTokens;
+using GovernanceLedger.DataPlane;
 using GovernanceLedger.DataProxy;
 using GovernanceLedger.Infrastructure;
 using Npgsql;

@@ -63,19 +63,19 @@ public sealed partial class LedgerChainer(
                     ready = true;
                 }
                 // One chainer per ledger: the instance holding this session lock extends the chain.
-                await using var lockConnection = await source.OpenConnectionAsync(stop);
-                await using (var tryLock = new NpgsqlCommand("select pg_try_advisory_lock(7300113)", lockConnection))
-                    if (await tryLock.ExecuteScalarAsync(stop) is not true)
-                    {
-                        await Task.Delay(2000, stop);
-                        continue;
-                    }
+                await using var lease = await LeaderLease.TryAcquireAsync(ledger, "ledger-chainer", stop);
+                if (lease is null)
+                {
+                    await Task.Delay(2000, stop);
+                    continue;
+                }
+                using var leading = CancellationTokenSource.CreateLinkedTokenSource(stop, lease.Lost);
                 try
                 {
-                    await _gate.WaitAsync(stop);
+                    await _gate.WaitAsync(leading.Token);
                     try
                     {
-                        await LoadAsync(stop);
+                        await LoadAsync(leading.Token);
                     }
                     finally
                     {
@@ -83,12 +83,13 @@ public sealed partial class LedgerChainer(
                     }
                     Halted = null;
                     _leader = true;
-                    while (!stop.IsCancellationRequested)
+                    while (!leading.IsCancellationRequested)
                     {
-                        var chained = await ChainAsync(stop);
+                        var chained = await ChainAsync(leading.Token);
                         // Short idle polls keep the audit stream's lag low; an idle poll is one indexed query.
-                        if (chained == 0) await Task.Delay(50, stop);
+                        if (chained == 0) await Task.Delay(50, leading.Token);
                     }
+                    if (lease.Lost.IsCancellationRequested) logger.LogWarning("Lost the chainer's lease (its database session ended); trying to take it again");
                 }
                 finally
                 {
@@ -98,6 +99,11 @@ public sealed partial class LedgerChainer(
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 return;
+            }
+            catch (OperationCanceledException)
+            {
+                // The lease was lost mid-step: whoever holds it now chains; this instance tries again.
+                logger.LogWarning("Lost the chainer's lease (its database session ended); trying to take it again");
             }
             catch (PostgresException e) when (!ready && e.SqlState == PostgresErrorCodes.UndefinedTable)
             {

@@ -1,3 +1,4 @@
+using GovernanceLedger.DataPlane;
 using GovernanceLedger.Infrastructure;
 
 namespace GovernanceLedger.Gateway;

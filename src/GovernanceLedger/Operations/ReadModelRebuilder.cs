@@ -51,21 +51,12 @@ public sealed class ReadModelRebuilder(IDocumentStore store, LedgerDatabase ledg
         if (!await _gate.WaitAsync(0, ct)) return RebuildOutcome.RunningHere;
         try
         {
-            await using var lockConnection = await ledger.Source.OpenConnectionAsync(ct);
-            await using (var tryLock = new NpgsqlCommand("select pg_try_advisory_lock(hashtext('govledger:projection-rebuild'))", lockConnection))
-                if (await tryLock.ExecuteScalarAsync(ct) is not true) return RebuildOutcome.RunningElsewhere;
-            try
-            {
-                var models = ReadModels.Where(r => only is null || only.Contains(r.Projection)).ToArray();
-                await BuildAsync(models, async line => { Progress = line; await report(line); }, ct);
-                return RebuildOutcome.Done;
-            }
-            finally
-            {
-                // Released explicitly: a pooled connection would otherwise keep holding it after it is returned.
-                await using var unlock = new NpgsqlCommand("select pg_advisory_unlock(hashtext('govledger:projection-rebuild'))", lockConnection);
-                await unlock.ExecuteScalarAsync(CancellationToken.None);
-            }
+            await using var lease = await LeaderLease.TryAcquireAsync(ledger, "projection-rebuild", ct);
+            if (lease is null) return RebuildOutcome.RunningElsewhere;
+            using var leading = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Lost);
+            var models = ReadModels.Where(r => only is null || only.Contains(r.Projection)).ToArray();
+            await BuildAsync(models, async line => { Progress = line; await report(line); }, leading.Token);
+            return RebuildOutcome.Done;
         }
         finally
         {

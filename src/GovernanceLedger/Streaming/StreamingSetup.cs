@@ -75,11 +75,7 @@ public static class StreamingSetup
         var settings = app.Services.GetRequiredService<KafkaSettings>();
         if (!settings.Enabled) return;
         app.MapPost("/topics/requests", TopicRequests.HandleAsync).RequireAuthorization().WithTags("Streaming");
-        app.MapGet("/topics", async (IQuerySession session, CancellationToken ct) =>
-            Results.Json(await session.Query<GovernanceLedger.Projections.Streaming.TopicEntry>()
-                .Where(t => t.Status == GovernanceLedger.Projections.Streaming.TopicStatus.Provisioned).OrderBy(t => t.Topic).ToListAsync(ct),
-                Infrastructure.LedgerSetup.ApiJson))
-            .RequireAuthorization().WithTags("Streaming");
+        app.MapGet("/topics", ListTopics.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapPost("/topics/{topic}/changes", TopicChanges.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapPost("/topics/{topic}/grants", TopicGrants.GrantAsync).RequireAuthorization().WithTags("Streaming");
         app.MapDelete("/topics/{topic}/grants/{appId}", TopicGrants.RevokeAsync).RequireAuthorization().WithTags("Streaming");
@@ -87,10 +83,7 @@ public static class StreamingSetup
             reader.HandleAsync(context, topic, max, wait_ms)).AllowAnonymous().WithTags("Streaming");
         app.MapPost("/cdc/connectors", DeclareConnector.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapDelete("/cdc/connectors/{connectorId}", RetireConnector.HandleAsync).RequireAuthorization().WithTags("Streaming");
-        app.MapGet("/cdc/connectors", (CdcConnectors connectors) => Results.Json(connectors.Running.Select(r => new
-        {
-            connector_id = r.Key, published = Interlocked.Read(ref r.Value.Published), rejected = Interlocked.Read(ref r.Value.Rejected)
-        }), Infrastructure.LedgerSetup.ApiJson)).RequireAuthorization().WithTags("Streaming");
+        app.MapGet("/cdc/connectors", ListConnectors.HandleAsync).RequireAuthorization().WithTags("Streaming");
     }
 
     /// <summary>Resolves once the host has started serving (the ledger's own registry is reachable then).</summary>

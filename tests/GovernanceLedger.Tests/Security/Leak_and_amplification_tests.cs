@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.DataPlane;
 using GovernanceLedger.Infrastructure;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;

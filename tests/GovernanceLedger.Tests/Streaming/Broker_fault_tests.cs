@@ -17,7 +17,7 @@ public sealed class Broker_fault_tests(BrokerFaultFixture ledger)
         for (var i = 0; i < 3; i++) await ledger.ActiveApp("broker-errors");
         ledger.Kafka.SetBrokerDown(1);
         for (var i = 0; i < 3; i++) await ledger.ActiveApp("broker-down");
-        await Task.Delay(1500);
+        await Task.Delay(1500);   // the outage lasts this long: a scenario setting, not a wait for anything
         ledger.Kafka.SetBrokerUp(1);
         await ledger.AssertAuditTopicMatchesLedgerAsync();
     }
@@ -30,7 +30,7 @@ public sealed class Broker_fault_tests(BrokerFaultFixture ledger)
         await ledger.Sql("insert into orders (order_id, customer_email, region, product, amount) select i, 'x@example.com', 'EMEA', 'widget', 1 from generate_series(9501, 9520) i;");
         ledger.Kafka.SetBrokerDown(1);
         await ledger.Sql("insert into orders (order_id, customer_email, region, product, amount) select i, 'y@example.com', 'NA', 'gadget', 2 from generate_series(9521, 9540) i;");
-        await Task.Delay(1500);
+        await Task.Delay(1500);   // the outage lasts this long: a scenario setting, not a wait for anything
         ledger.Kafka.SetBrokerUp(1);
 
         var messages = await ledger.ReadAvroAsync(StreamingScenarios.SalesTopic,

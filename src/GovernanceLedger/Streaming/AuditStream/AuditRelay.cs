@@ -1,14 +1,10 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using Avro;
 using Avro.Generic;
 using Confluent.Kafka;
 using GovernanceLedger.Chargeback;
-using GovernanceLedger.Contracts.Access;
-using GovernanceLedger.Contracts.Chargeback;
 using GovernanceLedger.Infrastructure;
-using GovernanceLedger.Projections.Chargeback;
 using GovernanceLedger.Streaming.Kafka;
 using Marten;
 using Npgsql;
@@ -17,7 +13,8 @@ namespace GovernanceLedger.Streaming.AuditStream;
 
 /// <summary>
 /// Publishes the ledger to Kafka in ledger order: every chained event to the audit topic (keyed by app),
-/// and a priced line for every billable access or query to the chargeback topic. It follows the hash
+/// and, in the same acknowledged batch, the priced line <see cref="ChargebackLines"/> makes of every
+/// billable access or query to the chargeback topic. It follows the hash
 /// chain, so it only sees the gap-free, committed prefix of the sequence, and it stores its position
 /// only after the brokers acknowledged the batch: a restart resumes without a gap (at worst it repeats
 /// the last unacknowledged batch; `sequence` lets consumers drop repeats).
@@ -31,8 +28,7 @@ public sealed class AuditRelay(
     private const string RelayName = "audit-relay";
     private RecordSchema? _audit;
     private RecordSchema? _chargeback;
-    private IReadOnlyList<RateCardChanged> _cards = [];
-    private DateTimeOffset _cardsRead = DateTimeOffset.MinValue;
+    private readonly ChargebackLines _lines = new(store, clock);
     private long _published;
 
     /// <summary>The last ledger sequence the brokers acknowledged.</summary>
@@ -54,34 +50,39 @@ public sealed class AuditRelay(
                 // A fresh producer after any failure: an idempotent producer's fatal errors are not recoverable in place.
                 using var producer = new ProducerBuilder<string, byte[]>(settings.Producer("governance-ledger-audit")).Build();
                 await using (var setup = ledger.Source.CreateCommand(SetupSql)) await setup.ExecuteNonQueryAsync(stop);
-                // One relay per ledger: the instance holding this session lock publishes.
-                await using var lockConnection = await ledger.Source.OpenConnectionAsync(stop);
-                await using (var tryLock = new NpgsqlCommand("select pg_try_advisory_lock(7300577)", lockConnection))
-                    if (await tryLock.ExecuteScalarAsync(stop) is not true)
-                    {
-                        await Task.Delay(2000, stop);
-                        continue;
-                    }
+                // One relay per ledger: the instance holding the lease publishes.
+                await using var lease = await LeaderLease.TryAcquireAsync(ledger, "audit-relay", stop);
+                if (lease is null)
+                {
+                    await Task.Delay(2000, stop);
+                    continue;
+                }
+                using var leading = CancellationTokenSource.CreateLinkedTokenSource(stop, lease.Lost);
                 _audit ??= await avro.LatestAsync(settings.AuditTopic);
                 _chargeback ??= await avro.LatestAsync(settings.ChargebackTopic);
-                var position = await PositionAsync(stop);
+                var position = await PositionAsync(leading.Token);
                 Volatile.Write(ref _published, position);
-                while (!stop.IsCancellationRequested)
+                while (!leading.IsCancellationRequested)
                 {
-                    var sent = await PublishNextAsync(producer, position, stop);
+                    var sent = await PublishNextAsync(producer, position, leading.Token);
                     if (sent.Count == 0)
                     {
-                        await Task.Delay(20, stop);
+                        await Task.Delay(20, leading.Token);
                         continue;
                     }
                     position = sent.Last;
-                    await SavePositionAsync(position, stop);
+                    await SavePositionAsync(position, leading.Token);
                     Volatile.Write(ref _published, position);
                 }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 return;
+            }
+            catch (OperationCanceledException)
+            {
+                // The lease was lost: whoever holds it now resumes from the last acknowledged position.
+                logger.LogWarning("Lost the audit relay's lease (its database session ended); trying to take it again");
             }
             catch (Exception e)
             {
@@ -109,7 +110,7 @@ public sealed class AuditRelay(
         }
         if (rows.Count == 0) return (0, after);
 
-        await RefreshRateCardsAsync(ct);
+        await _lines.RefreshRateCardsAsync(ct);
         // Produce in sequence order and await the whole batch: with an idempotent producer the brokers
         // keep that order per partition through retries, and nothing is acknowledged out of turn.
         var deliveries = new List<Task>(rows.Count * 2);
@@ -120,8 +121,8 @@ public sealed class AuditRelay(
             var appId = Text(fields, "AppId");
             var key = appId ?? row.StreamId;
             deliveries.Add(ProduceAsync(producer, settings.AuditTopic, key, await avro.SerializeAsync(settings.AuditTopic, Envelope(row, fields, appId))));
-            if (Line(row, fields) is { } line)
-                deliveries.Add(ProduceAsync(producer, settings.ChargebackTopic, line.AppId, await avro.SerializeAsync(settings.ChargebackTopic, ChargebackRecord(row, line))));
+            if (_lines.For(row.Sequence, row.Type, row.Timestamp, fields, _chargeback!) is { } line)
+                deliveries.Add(ProduceAsync(producer, settings.ChargebackTopic, line.AppId, await avro.SerializeAsync(settings.ChargebackTopic, line.Record)));
         }
         await Task.WhenAll(deliveries);
         // Lag is wall-clock business: append time comes from PostgreSQL, whatever the ledger's own clock says.
@@ -149,48 +150,6 @@ public sealed class AuditRelay(
         record.Add("data", row.Data);
         record.Add("chain_link", row.Link);
         return record;
-    }
-
-    private (string AppId, UsageDay Usage, string Kind)? Line(LedgerRow row, JsonElement fields)
-    {
-        if (row.Type == "access_recorded")
-        {
-            var e = fields.Deserialize<AccessRecorded>()!;
-            if (e.Decision != AccessDecisions.Allow) return null;
-            return (e.AppId, new UsageDay { AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Requests = 1, Bytes = e.BytesOut }, "request");
-        }
-        if (row.Type == "query_executed")
-        {
-            var e = fields.Deserialize<QueryExecuted>()!;
-            return (e.AppId, new UsageDay { AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Rows = e.Rows, ComputeMilliseconds = (decimal)e.DurationMs }, "query");
-        }
-        return null;
-    }
-
-    private GenericRecord ChargebackRecord(LedgerRow row, (string AppId, UsageDay Usage, string Kind) line)
-    {
-        var card = RateCards.InForce(_cards, line.Usage.Day);
-        var record = new GenericRecord(_chargeback!);
-        record.Add("sequence", row.Sequence);
-        record.Add("app_id", line.AppId);
-        record.Add("day", line.Usage.Day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture));
-        record.Add("kind", line.Kind);
-        record.Add("requests", line.Usage.Requests);
-        record.Add("rows", line.Usage.Rows);
-        record.Add("bytes", line.Usage.Bytes);
-        record.Add("compute_ms", (double)line.Usage.ComputeMilliseconds);
-        record.Add("currency", card?.Currency ?? "");
-        record.Add("amount", ReadChargeback.Price(line.Usage, card).ToString(CultureInfo.InvariantCulture));
-        record.Add("occurred_at", Micros(row.Timestamp));
-        return record;
-    }
-
-    private async Task RefreshRateCardsAsync(CancellationToken ct)
-    {
-        if (clock.GetUtcNow() - _cardsRead < TimeSpan.FromSeconds(10)) return;
-        await using var session = store.QuerySession();
-        _cards = await RateCards.CardsAsync(session, ct);
-        _cardsRead = clock.GetUtcNow();
     }
 
     private async Task<long> PositionAsync(CancellationToken ct)

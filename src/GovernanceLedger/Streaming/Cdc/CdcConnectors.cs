@@ -43,21 +43,33 @@ public sealed class CdcConnectors(
         {
             try
             {
-                await using var lockConnection = await ledger.Source.OpenConnectionAsync(stop);
-                await using (var tryLock = new NpgsqlCommand("select pg_try_advisory_lock(7300631)", lockConnection))
-                    if (await tryLock.ExecuteScalarAsync(stop) is not true)
-                    {
-                        await Task.Delay(2000, stop);
-                        continue;
-                    }
+                await using var lease = await LeaderLease.TryAcquireAsync(ledger, "cdc-connectors", stop);
+                if (lease is null)
+                {
+                    await Task.Delay(2000, stop);
+                    continue;
+                }
                 _leader = true;
                 foreach (var latest in await DeclaredAsync(stop))
                     Start(latest);
-                await Task.Delay(Timeout.Infinite, stop);
+                using var leading = CancellationTokenSource.CreateLinkedTokenSource(stop, lease.Lost);
+                await Task.Delay(Timeout.Infinite, leading.Token);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 break;
+            }
+            catch (OperationCanceledException)
+            {
+                // The lease was lost: stop reading the slots here, so that only the new leader does.
+                _leader = false;
+                logger.LogWarning("Lost the CDC connectors' lease (its database session ended); stopping them here");
+                foreach (var id in _running.Keys.ToList())
+                    if (_running.TryRemove(id, out var running))
+                    {
+                        await running.Stop.CancelAsync();
+                        await running.Run.WaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None).ContinueWith(_ => { }, CancellationToken.None);
+                    }
             }
             catch (Exception e)
             {

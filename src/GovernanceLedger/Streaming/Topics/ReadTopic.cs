@@ -3,6 +3,7 @@ using System.Text;
 using Avro.Generic;
 using Confluent.Kafka;
 using Confluent.SchemaRegistry.Serdes;
+using GovernanceLedger.DataPlane;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Streaming.Kafka;
 using GovernanceLedger.Projections.Streaming;

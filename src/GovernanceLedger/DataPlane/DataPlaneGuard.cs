@@ -2,13 +2,14 @@ using System.Collections.Concurrent;
 using System.Security.Claims;
 using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Contracts.Policies;
+using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace GovernanceLedger.Infrastructure;
+namespace GovernanceLedger.DataPlane;
 
 /// <summary>The app behind an admitted data-plane request, as its token and the ledger say.</summary>
 public sealed record AppCaller(

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Infrastructure;
 
-namespace GovernanceLedger.Infrastructure;
+namespace GovernanceLedger.DataPlane;
 
 /// <summary>Builds the access event of a data-plane request and waits until the ledger holds it.</summary>
 public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)

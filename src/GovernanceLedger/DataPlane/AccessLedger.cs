@@ -1,8 +1,9 @@
 using System.Threading.Channels;
+using GovernanceLedger.Infrastructure;
 using Marten;
 using Npgsql;
 
-namespace GovernanceLedger.Infrastructure;
+namespace GovernanceLedger.DataPlane;
 
 /// <summary>
 /// Group commit for data-plane events, into "access:{app}:{day}:{shard}" streams (one shard per

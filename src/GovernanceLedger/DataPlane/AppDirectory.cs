@@ -1,10 +1,11 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Projections.Catalog;
 using Npgsql;
 
-namespace GovernanceLedger.Infrastructure;
+namespace GovernanceLedger.DataPlane;
 
 /// <summary>What the data plane needs to know about an app on every request, held in memory.</summary>
 public sealed record AppSnapshot(

@@ -2,9 +2,10 @@ using System.Collections.Concurrent;
 using System.Threading.RateLimiting;
 using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Infrastructure;
 using Npgsql;
 
-namespace GovernanceLedger.Infrastructure;
+namespace GovernanceLedger.DataPlane;
 
 /// <summary>
 /// Per-app rate limits (a token bucket per second) and daily budgets (requests, rows). Daily
