@@ -47,6 +47,9 @@ public sealed partial class LedgerChainer(
     public string? Halted { get; private set; }
     public bool IsLeader => _leader;
 
+    // A loop of its own rather than Marten's async daemon: the chain hashes each event's stored jsonb text
+    // (the daemon hands over deserialized objects), in strict sequence order, and records every sequence a
+    // rolled-back transaction used as a hole (the daemon skips such gaps after a while, silently).
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
         var source = ledger.Source;

@@ -39,6 +39,8 @@ public sealed class AuditRelay(
         create table if not exists {S}.stream_relays (name text primary key, position bigint not null, updated_at timestamptz not null default now());
         """;
 
+    // A loop of its own rather than a Marten subscription: it publishes each event with its chain link, so it
+    // follows the chain (which trails the appends), not the event store's high-water mark.
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
         // The registry may be this very host: wait until it serves requests.

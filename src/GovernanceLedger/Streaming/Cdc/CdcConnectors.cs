@@ -35,6 +35,8 @@ public sealed class CdcConnectors(
         return string.Equals(a.Host, b.Host, StringComparison.OrdinalIgnoreCase) && a.Port == b.Port && string.Equals(a.Database, b.Database, StringComparison.Ordinal);
     }
 
+    // Loops of their own rather than Marten's daemon: they read PostgreSQL logical replication from the data
+    // sources, not the ledger's events; the lease only decides which instance holds the replication slots.
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
         _stopping = stop;

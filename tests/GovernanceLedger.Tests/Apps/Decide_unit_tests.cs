@@ -1,0 +1,122 @@
+using GovernanceLedger.Apps;
+using GovernanceLedger.Apps.Approving;
+using GovernanceLedger.Apps.Expiring;
+using GovernanceLedger.Apps.Pausing;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Security;
+
+namespace GovernanceLedger.Tests.Apps;
+
+/// <summary>The pure decisions, without a host or a database: state and caller in, events or a problem out.</summary>
+public sealed class Decide_unit_tests
+{
+    private static readonly DateTimeOffset Now = new(2030, 6, 1, 12, 0, 0, TimeSpan.Zero);
+    private const string OwnerEmail = "owner@example.com";
+
+    private static App Active(string status = AppStatus.Active, bool securityPause = false, DateTimeOffset? expiresAt = null, int required = 1) => new()
+    {
+        Id = "unit-app", Status = status, Owner = OwnerEmail, Scopes = ["read:contacts"], RequiredApprovals = required,
+        ExpiresInDays = 30, ExpiresAt = expiresAt ?? Now.AddDays(10), SecurityPause = securityPause, RegisteredBy = $"person:{OwnerEmail}"
+    };
+
+    private static Caller Person(string email, params string[] roles) =>
+        new(email, email, roles.ToHashSet(), false, new HashSet<string>());
+
+    private static readonly Caller Owner = Person(OwnerEmail, Role.AppOwner);
+    private static readonly Caller Reviewer = Person("reviewer@example.com", Role.SecurityReviewer);
+    private static readonly Caller Stranger = Person("someone@example.com", Role.AppOwner);
+    private static readonly Caller OwnerWhoReviews = Person(OwnerEmail, Role.AppOwner, Role.SecurityReviewer);
+    private static readonly Caller Agent = new("bot-7", "reviewer@example.com", new HashSet<string> { Role.SecurityReviewer }, true, new HashSet<string>());
+
+    private static LifecycleRequest Because(string? reason = "maintenance") => new(reason, null);
+
+    private static T Single<T>(Decision decision)
+    {
+        decision.Problem.ShouldBeNull();
+        return decision.Events.ShouldHaveSingleItem().ShouldBeOfType<T>();
+    }
+
+    private static void Refused(Decision decision, int status, string rule)
+    {
+        decision.Events.ShouldBeEmpty();
+        decision.Problem.ShouldNotBeNull();
+        decision.Problem!.Status.ShouldBe(status);
+        decision.Problem.Errors.ShouldContain(e => e.Rule == rule);
+    }
+
+    [Fact]
+    public void An_owner_pauses_as_owner_and_a_reviewer_who_does_not_own_the_app_makes_a_security_pause()
+    {
+        Single<AppPaused>(Pause.Decide(Active(), Owner, Because(), Now)).BySecurity.ShouldBeFalse();
+        Single<AppPaused>(Pause.Decide(Active(), Reviewer, Because(), Now)).BySecurity.ShouldBeTrue();
+        // Nobody uses a reviewer's powers on their own app.
+        Single<AppPaused>(Pause.Decide(Active(), OwnerWhoReviews, Because(), Now)).BySecurity.ShouldBeFalse();
+        Refused(Pause.Decide(Active(), Stranger, Because(), Now), 403, "owner-or-security");
+    }
+
+    [Fact]
+    public void A_security_pause_wins_over_an_owners_pause_and_only_a_reviewer_who_does_not_own_it_lifts_it()
+    {
+        var ownerPaused = Active() with { Status = AppStatus.Paused, PausedBy = $"person:{OwnerEmail}" };
+        Single<AppPaused>(Pause.Decide(ownerPaused, Reviewer, Because("suspicious traffic"), Now)).BySecurity.ShouldBeTrue();
+        Refused(Pause.Decide(ownerPaused, Owner, Because(), Now), 409, "already-paused");
+
+        var securityPaused = App.Replay([new AppPaused("unit-app", "suspicious traffic", "person:reviewer@example.com", Now, BySecurity: true)], Active());
+        Refused(Resume.Decide(securityPaused, Owner, Because("all good"), Now), 403, "security-pause");
+        Refused(Resume.Decide(securityPaused, OwnerWhoReviews, Because("all good"), Now), 403, "security-pause");
+        Single<AppResumed>(Resume.Decide(securityPaused, Reviewer, Because("investigated"), Now));
+        Single<AppResumed>(Resume.Decide(ownerPaused, Owner, Because("back"), Now));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("\u200B\u200B")]
+    public void Every_lifecycle_change_needs_a_reason_a_person_can_read(string? reason)
+    {
+        Refused(Pause.Decide(Active(), Owner, Because(reason), Now), 400, "required");
+        Refused(Resume.Decide(Active() with { Status = AppStatus.Paused }, Owner, Because(reason), Now), 400, "required");
+        Refused(Approve.Decide(Active(AppStatus.PendingReview), Reviewer, new ApprovalRequest("approve", reason, null), Now), 400, "required");
+    }
+
+    [Fact]
+    public void Lifecycle_changes_apply_only_to_the_states_they_make_sense_in()
+    {
+        Refused(Pause.Decide(Active(AppStatus.Retired), Owner, Because(), Now), 409, "not-active");
+        Refused(Resume.Decide(Active(), Owner, Because(), Now), 409, "not-paused");
+        Refused(Resume.Decide(Active() with { Status = AppStatus.Paused, ExpiresAt = Now.AddDays(-1) }, Owner, Because(), Now), 409, "expired");
+        Refused(Approve.Decide(Active(), Reviewer, new ApprovalRequest("approve", "fine", null), Now), 409, "not-pending");
+    }
+
+    [Fact]
+    public void Approval_needs_a_person_with_the_role_who_does_not_own_the_app_and_counts_each_person_once()
+    {
+        var pending = Active(AppStatus.PendingReview, required: 2);
+        Refused(Approve.Decide(pending, Agent, new ApprovalRequest("approve", "fine", null), Now), 403, "agents-never-approve");
+        Refused(Approve.Decide(pending, Stranger, new ApprovalRequest("approve", "fine", null), Now), 403, "reviewer-role");
+        Refused(Approve.Decide(pending, OwnerWhoReviews, new ApprovalRequest("approve", "fine", null), Now), 403, "no-self-approval");
+        Refused(Approve.Decide(pending, Reviewer, new ApprovalRequest("maybe", "fine", null), Now), 400, "enum");
+
+        var first = Approve.Decide(pending, Reviewer, new ApprovalRequest("approve", "looks fine", null), Now);
+        first.Events.ShouldHaveSingleItem().ShouldBeOfType<ApprovalGiven>();
+        var once = App.Replay(first.Events, pending);
+        // The same person again, under another spelling of the same address, does not make two.
+        var again = Person("Reviewer@Example.com", Role.SecurityReviewer);
+        Refused(Approve.Decide(once, again, new ApprovalRequest("approve", "still fine", null), Now), 409, "one-person-counts-once");
+
+        var second = Approve.Decide(once, Person("other.reviewer@example.com", Role.SecurityReviewer), new ApprovalRequest("approve", "agreed", null), Now);
+        second.Events.Select(e => e.GetType()).ShouldBe([typeof(ApprovalGiven), typeof(AppApproved), typeof(AccessGranted)]);
+        second.Events.OfType<AppApproved>().Single().ExpiresAt.ShouldBe(Now.AddDays(30));
+    }
+
+    [Fact]
+    public void Expiry_happens_once_the_approval_has_run_out_and_never_before()
+    {
+        ExpireAppHandler.Decide(Active(expiresAt: Now.AddSeconds(1)), Now).Events.ShouldBeEmpty();
+        Single<AppExpired>(ExpireAppHandler.Decide(Active(expiresAt: Now), Now)).ExpiresAt.ShouldBe(Now);
+        Single<AppExpired>(ExpireAppHandler.Decide(Active(AppStatus.Paused, expiresAt: Now.AddDays(-1)), Now));
+        ExpireAppHandler.Decide(Active(AppStatus.Retired, expiresAt: Now.AddDays(-1)), Now).Events.ShouldBeEmpty();
+    }
+}
