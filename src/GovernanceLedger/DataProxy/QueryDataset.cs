@@ -99,24 +99,25 @@ public sealed class QueryDataset(
                 connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
             }
             await using var _ = connection;
-            await using var tx = await connection.BeginTransactionAsync(context.RequestAborted);
-            await using (var setup = new NpgsqlCommand(
-                "select set_config('statement_timeout', $1, true), set_config('app.region', $2, true), set_config('app.region_mac', $5, true), set_config('app.app_id', $3, true), set_config('app.end_user', $4, true)",
-                connection, tx))
+            // One round trip: the row context and the query go as one batch, which PostgreSQL runs as one
+            // implicit transaction, so the transaction-local settings hold for the query and end with it.
+            await using var batch = new NpgsqlBatch(connection);
+            var setup = new NpgsqlBatchCommand(
+                "select set_config('statement_timeout', $1, true), set_config('app.region', $2, true), set_config('app.region_mac', $5, true), set_config('app.app_id', $3, true), set_config('app.end_user', $4, true)");
+            setup.Parameters.Add(new NpgsqlParameter { Value = $"{options.CurrentValue.StatementTimeoutSeconds}s" });
+            // No region in the token means no region: the RLS policy then matches nothing (fail closed).
+            setup.Parameters.Add(new NpgsqlParameter { Value = region ?? "" });
+            setup.Parameters.Add(new NpgsqlParameter { Value = caller.AppId });
+            setup.Parameters.Add(new NpgsqlParameter { Value = caller.EndUser ?? "" });
+            // The MAC is what makes the region count (see RowContext); the login itself cannot make one.
+            setup.Parameters.Add(new NpgsqlParameter { Value = login.Context.Mac(region ?? "", login.Role) });
+            batch.BatchCommands.Add(setup);
+            var select = new NpgsqlBatchCommand(sql);
+            foreach (var p in parameters) select.Parameters.Add(new NpgsqlParameter { Value = p });
+            batch.BatchCommands.Add(select);
+            await using (var reader = await batch.ExecuteReaderAsync(context.RequestAborted))
             {
-                setup.Parameters.Add(new NpgsqlParameter { Value = $"{options.CurrentValue.StatementTimeoutSeconds}s" });
-                // No region in the token means no region: the RLS policy then matches nothing (fail closed).
-                setup.Parameters.Add(new NpgsqlParameter { Value = region ?? "" });
-                setup.Parameters.Add(new NpgsqlParameter { Value = caller.AppId });
-                setup.Parameters.Add(new NpgsqlParameter { Value = caller.EndUser ?? "" });
-                // The MAC is what makes the region count (see RowContext); the login itself cannot make one.
-                setup.Parameters.Add(new NpgsqlParameter { Value = login.Context.Mac(region ?? "", login.Role) });
-                await setup.ExecuteNonQueryAsync(context.RequestAborted);
-            }
-            await using (var select = new NpgsqlCommand(sql, connection, tx))
-            {
-                foreach (var p in parameters) select.Parameters.Add(new NpgsqlParameter { Value = p });
-                await using var reader = await select.ExecuteReaderAsync(context.RequestAborted);
+                await reader.NextResultAsync(context.RequestAborted);   // past the settings' one row
                 var budget = Math.Min(query.Limit, remaining);
                 while (await reader.ReadAsync(context.RequestAborted))
                 {
@@ -131,7 +132,6 @@ public sealed class QueryDataset(
                     rows.Add(row);
                 }
             }
-            await tx.CommitAsync(context.RequestAborted);
         }
         catch (PostgresException e)
         {
