@@ -19,6 +19,8 @@ namespace GovernanceLedger.Benchmarks.DataPlane;
 /// </summary>
 public static class DataPlaneBenchmark
 {
+    private const int ProxyRounds = 3;
+
     public static async Task RunAsync(TimeSpan duration)
     {
         var server = Environment.GetEnvironmentVariable("GOVLEDGER_PG")
@@ -38,6 +40,72 @@ public static class DataPlaneBenchmark
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256, PooledConnectionLifetime = TimeSpan.FromMinutes(10) });
             await WaitHealthy(http, baseUrl, host);
             var appToken = await PrepareAppAsync(http, baseUrl);
+
+            // Proxied dataset query against the same query run directly with Npgsql under the same RLS context.
+            var queryBody = """{"fields":["order_id","region","amount"],"filter":[{"field":"amount","op":"gt","value":100}],"order_by":["order_id"],"limit":20}""";
+            async Task<bool> Proxied()
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/data/sales_data/query")
+                {
+                    Content = new StringContent(queryBody, Encoding.UTF8, "application/json")
+                };
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", appToken);
+                using var response = await http.SendAsync(request);
+                await response.Content.CopyToAsync(Stream.Null);
+                return response.IsSuccessStatusCode;
+            }
+            await using var direct = NpgsqlDataSource.Create(salesDb);
+            // The same row context the proxy sets: the region and its MAC (row policies ignore a region without one).
+            RowContext.Key contextKey;
+            await using (var admin = await direct.OpenConnectionAsync()) contextKey = await RowContext.EnsureAsync(admin, CancellationToken.None);
+            var directUser = new NpgsqlConnectionStringBuilder(salesDb).Username!;
+            var regionMac = contextKey.Mac("EMEA", directUser);
+            async Task<bool> Direct()
+            {
+                // The best a client does directly: the row context and the query in one batch, one round trip.
+                await using var connection = await direct.OpenConnectionAsync();
+                await using var batch = new NpgsqlBatch(connection);
+                var setup = new NpgsqlBatchCommand("select set_config('app.region', $1, true), set_config('app.region_mac', $2, true)");
+                setup.Parameters.Add(new NpgsqlParameter { Value = "EMEA" });
+                setup.Parameters.Add(new NpgsqlParameter { Value = regionMac });
+                batch.BatchCommands.Add(setup);
+                var select = new NpgsqlBatchCommand("select order_id, region, amount from curated.sales_data where amount::numeric > $1 order by order_id limit 21");
+                select.Parameters.Add(new NpgsqlParameter { Value = 100m });
+                batch.BatchCommands.Add(select);
+                var rows = new List<object[]>();
+                await using (var reader = await batch.ExecuteReaderAsync())
+                {
+                    await reader.NextResultAsync();
+                    while (await reader.ReadAsync()) { var row = new object[3]; reader.GetValues(row); rows.Add(row); }
+                }
+                System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(rows);
+                return rows.Count > 0;   // an empty answer would mean the row context was wrong, not a fast query
+            }
+            await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Proxied);
+            await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Direct);
+            // Rounds interleaved (the order alternating), so drift on the shared machine hits both sides alike.
+            Console.WriteLine($"Data proxy: {ProxyRounds} interleaved rounds of {duration.TotalSeconds:0} s each, 8 workers");
+            var ratios = new List<double>();
+            for (var round = 1; round <= ProxyRounds; round++)
+            {
+                LoadResult directResult, proxiedResult;
+                if (round % 2 == 1)
+                {
+                    directResult = await LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct);
+                    proxiedResult = await LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied);
+                }
+                else
+                {
+                    proxiedResult = await LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied);
+                    directResult = await LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct);
+                }
+                Console.WriteLine("  " + directResult);
+                Console.WriteLine("  " + proxiedResult);
+                ratios.Add(proxiedResult.PerSecond / directResult.PerSecond);
+            }
+            ratios.Sort();
+            Console.WriteLine($"  proxied/direct query throughput: median {ratios[ratios.Count / 2]:0.000}, range {ratios[0]:0.000}-{ratios[^1]:0.000}   (target >= 0.5)");
+
 
             async Task<bool> Bare()
             {
@@ -66,53 +134,6 @@ public static class DataPlaneBenchmark
             Console.WriteLine($"  governed/bare throughput at saturation: {govMax.PerSecond / bareMax.PerSecond:0.000}   (target >= 0.7)");
             Console.WriteLine($"  added p99 at half of bare saturation:   {govHalf.P99Ms - bareHalf.P99Ms:0.000} ms   (target <= 1 ms)");
 
-            // Proxied dataset query against the same query run directly with Npgsql under the same RLS context.
-            var queryBody = """{"fields":["order_id","region","amount"],"filter":[{"field":"amount","op":"gt","value":100}],"order_by":["order_id"],"limit":20}""";
-            async Task<bool> Proxied()
-            {
-                using var request = new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/data/sales_data/query")
-                {
-                    Content = new StringContent(queryBody, Encoding.UTF8, "application/json")
-                };
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", appToken);
-                using var response = await http.SendAsync(request);
-                await response.Content.CopyToAsync(Stream.Null);
-                return response.IsSuccessStatusCode;
-            }
-            await using var direct = NpgsqlDataSource.Create(salesDb);
-            // The same row context the proxy sets: the region and its MAC (row policies ignore a region without one).
-            RowContext.Key contextKey;
-            await using (var admin = await direct.OpenConnectionAsync()) contextKey = await RowContext.EnsureAsync(admin, CancellationToken.None);
-            var directUser = new NpgsqlConnectionStringBuilder(salesDb).Username!;
-            var regionMac = contextKey.Mac("EMEA", directUser);
-            async Task<bool> Direct()
-            {
-                await using var connection = await direct.OpenConnectionAsync();
-                await using var tx = await connection.BeginTransactionAsync();
-                await using (var setup = new NpgsqlCommand("select set_config('app.region', $1, true), set_config('app.region_mac', $2, true)", connection, tx))
-                {
-                    setup.Parameters.Add(new NpgsqlParameter { Value = "EMEA" });
-                    setup.Parameters.Add(new NpgsqlParameter { Value = regionMac });
-                    await setup.ExecuteNonQueryAsync();
-                }
-                await using var select = new NpgsqlCommand(
-                    "select order_id, region, amount from curated.sales_data where amount::numeric > $1 order by order_id limit 21", connection, tx);
-                select.Parameters.Add(new NpgsqlParameter { Value = 100m });
-                var rows = new List<object[]>();
-                await using (var reader = await select.ExecuteReaderAsync())
-                    while (await reader.ReadAsync()) { var row = new object[3]; reader.GetValues(row); rows.Add(row); }
-                await tx.CommitAsync();
-                System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(rows);
-                return rows.Count > 0;   // an empty answer would mean the row context was wrong, not a fast query
-            }
-            await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Proxied);
-            await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Direct);
-            var directResult = await LoadGenerator.ClosedLoopAsync("direct Npgsql query (8 workers)", 8, duration, Direct);
-            var proxiedResult = await LoadGenerator.ClosedLoopAsync("proxied dataset query (8 workers)", 8, duration, Proxied);
-            Console.WriteLine("Data proxy:");
-            Console.WriteLine("  " + directResult);
-            Console.WriteLine("  " + proxiedResult);
-            Console.WriteLine($"  proxied/direct query throughput: {proxiedResult.PerSecond / directResult.PerSecond:0.000}   (target >= 0.5)");
             if (LoadGenerator.FirstError is { } error) Console.WriteLine($"First error seen: {error.Split('\n')[0]}");
         }
         finally
