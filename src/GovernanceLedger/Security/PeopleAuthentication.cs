@@ -35,6 +35,13 @@ public static class PeopleAuthentication
                 options.IncludeErrorDetails = false;
                 options.Events = new JwtBearerEvents
                 {
+                    // The data plane carries app tokens, checked (and cached) by the app scheme alone: reading them
+                    // as people tokens first would cost a failed signature check on every gateway and proxy request.
+                    OnMessageReceived = context =>
+                    {
+                        if (AppTokenAuthentication.IsDataPlane(context.Request.Path)) context.NoResult();
+                        return Task.CompletedTask;
+                    },
                     OnChallenge = async context =>
                     {
                         context.HandleResponse();
