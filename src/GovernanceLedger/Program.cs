@@ -33,6 +33,9 @@ builder.AddDemo();
 builder.AddOperations();
 
 builder.Services.AddSingleton(TimeProvider.System);
+// A route or query value the framework cannot bind throws in every environment, so the exception handler
+// answers it as a problem naming the parameter (by default only Development throws; elsewhere it is an empty 400).
+builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
 {
     // A query value that does not parse (Wolverine names the parameter): the same shape as every other refusal.

@@ -18,8 +18,7 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
                 Problem.Conflict("stale-version", "The app changed while this request was being decided; reload it and try again."),
             JasperFx.Events.ExistingStreamIdCollisionException or Marten.Exceptions.ExistingStreamIdCollisionException =>
                 Problem.Conflict("app-id-taken", "An app with this app_id was registered at the same moment."),
-            BadHttpRequestException bad =>
-                Problem.Invalid("", "request", bad.Message),
+            BadHttpRequestException bad => BadRequest(bad),
             PolicyFileException policy =>
                 new Problem(StatusCodes.Status503ServiceUnavailable, "https://governance-ledger.dev/problems/policy-unavailable",
                     "Policies unavailable", $"Policies could not be evaluated, so nothing was decided: {policy.Message}", []),
@@ -44,4 +43,14 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
             Exception = exception
         });
     }
+
+    /// <summary>
+    /// A value the framework could not bind ("Failed to bind parameter \"int? max\" from \"abc\"."): the same
+    /// problem as every other refusal, naming the parameter, rather than the framework's sentence.
+    /// </summary>
+    private static Problem BadRequest(BadHttpRequestException bad) =>
+        System.Text.RegularExpressions.Regex.Match(bad.Message, "parameter \"(?:[^\" ]+ )?(?<name>[A-Za-z_][A-Za-z0-9_]*)\"") is { Success: true } match
+            ? Problem.Invalid(match.Groups["name"].Value, "type",
+                $"'{match.Groups["name"].Value}' has the wrong type or is out of range for this request.")
+            : Problem.Invalid("", "request", bad.Message);
 }

@@ -209,6 +209,20 @@ public sealed class Streaming_governance_attack_tests(StreamingFixture ledger)
         ((long)(await lagging.ExecuteScalarAsync())!).ShouldBe(0);
     }
 
+    [Theory]
+    [InlineData("max=abc", "max")]
+    [InlineData("wait_ms=99999999999", "wait_ms")]
+    public async Task A_streaming_query_value_that_does_not_parse_is_a_problem_naming_it(string query, string field)
+    {
+        await ledger.OrdersConnector();
+        var appId = await ledger.DataApp("badquery");
+        var refused = await ledger.Get($"/topics/{StreamingScenarios.SalesTopic}/records?{query}", await ledger.AppToken(appId));
+        refused.Status.ShouldBe(400, refused.Text);
+        refused.ContentType.ShouldBe("application/problem+json");
+        (refused.Node("errors.0.field")?.GetValue<string>()).ShouldBe(field, refused.Text);
+        refused.Text.ShouldNotContain("int?");
+    }
+
     [Fact]
     public async Task A_reviewer_cannot_grant_topic_access_to_their_own_app_and_the_refusal_is_recorded()
     {
