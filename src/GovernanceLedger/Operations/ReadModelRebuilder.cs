@@ -100,9 +100,11 @@ public sealed class ReadModelRebuilder(IDocumentStore store, LedgerDatabase ledg
 
         // Events kept arriving while the models were rebuilt: the daemon follows them, then the swap holds
         // new appends for the moment it takes to apply the last few and copy the models over.
+        // Only the models being rebuilt run: the shadow store knows every projection, but the others' tables
+        // there are left from earlier rebuilds and are not swapped.
         await Report(new { stage = "catching-up" });
-        await daemon.StartAllAsync();
-        await daemon.WaitForNonStaleData(TimeSpan.FromMinutes(5));
+        foreach (var model in models) await daemon.StartAgentAsync($"{model.Projection}:All", ct);
+        await WaitUntilCaughtUpAsync(models, shadow, await HighestSequenceAsync(ct), TimeSpan.FromMinutes(5), ct);
         var swapped = await SwapAsync(models, shadow, ct);
         await daemon.StopAllAsync();
         await using (var session = store.LightweightSession())
@@ -116,6 +118,30 @@ public sealed class ReadModelRebuilder(IDocumentStore store, LedgerDatabase ledg
     }
 
     private const string ShadowSchema = "ledger_rebuild";
+
+    private async Task<long> HighestSequenceAsync(CancellationToken ct)
+    {
+        await using var last = ledger.Source.CreateCommand($"select coalesce(max(seq_id), 0) from {LedgerSetup.Schema}.mt_events");
+        return (long)(await last.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>Until every model's shard has applied <paramref name="sequence"/>; the live models stay as they are if it does not.</summary>
+    private static async Task WaitUntilCaughtUpAsync(
+        (string Name, string Projection, Type Document)[] models, IDocumentStore shadow, long sequence, TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var shards = (await shadow.Advanced.AllProjectionProgress(token: ct))
+                .Where(s => models.Any(r => s.ShardName.StartsWith(r.Projection + ":", StringComparison.Ordinal)))
+                .ToList();
+            if (shards.Count >= models.Length && shards.All(s => s.Sequence >= sequence)) return;
+            if (deadline.Elapsed > timeout)
+                throw new TimeoutException(
+                    $"The new read models did not reach sequence {sequence} within {timeout.TotalSeconds:0} s (at {string.Join(", ", shards.Select(s => $"{s.ShardName}={s.Sequence}"))}); the live models are unchanged.");
+            await Task.Delay(20, ct);
+        }
+    }
 
     /// <summary>
     /// In one transaction: hold new appends (readers are never blocked), wait until the new models have
@@ -140,18 +166,7 @@ public sealed class ReadModelRebuilder(IDocumentStore store, LedgerDatabase ledg
             sequence = (long)(await last.ExecuteScalarAsync(ct))!;
 
         // No transaction can commit an event now, so every sequence at or below this one is final.
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            var shards = (await shadow.Advanced.AllProjectionProgress(token: ct))
-                .Where(s => models.Any(r => s.ShardName.StartsWith(r.Projection + ":", StringComparison.Ordinal)))
-                .ToList();
-            if (shards.Count >= models.Length && shards.All(s => s.Sequence >= sequence)) break;
-            if (deadline.Elapsed > TimeSpan.FromSeconds(30))
-                throw new TimeoutException(
-                    $"The new read models did not reach sequence {sequence} within 30 s (at {string.Join(", ", shards.Select(s => $"{s.ShardName}={s.Sequence}"))}); the live models are unchanged.");
-            await Task.Delay(20, ct);
-        }
+        await WaitUntilCaughtUpAsync(models, shadow, sequence, TimeSpan.FromSeconds(30), ct);
 
         foreach (var (_, _, document) in models)
         {
