@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using Marten;
 using Microsoft.Extensions.Options;
@@ -26,21 +27,10 @@ public sealed partial class LoginReconciler(
     [GeneratedRegex(@"\Aapp_[a-z0-9_]{1,28}_(?<minted>\d{14})_[0-9a-f]{6}\z")]
     private static partial Regex ProxyLogin();
 
-    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
+    private readonly OneAtATime _looks = new();
 
     /// <summary>One look at every source (one at a time in this process); returns what was removed or closed.</summary>
-    public async Task<IReadOnlyList<object>> ReconcileAsync(CancellationToken ct)
-    {
-        await _oneAtATime.WaitAsync(ct);
-        try
-        {
-            return await LookAsync(ct);
-        }
-        finally
-        {
-            _oneAtATime.Release();
-        }
-    }
+    public Task<IReadOnlyList<object>> ReconcileAsync(CancellationToken ct) => _looks.RunAsync(LookAsync, ct);
 
     private async Task<IReadOnlyList<object>> LookAsync(CancellationToken ct)
     {

@@ -1,4 +1,5 @@
 using GovernanceLedger.Contracts.Streaming;
+using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using Marten;
 using Microsoft.Extensions.Options;
@@ -20,7 +21,7 @@ public sealed class CdcReconciler(
     public static readonly TimeSpan Grace = TimeSpan.FromMinutes(2);
     public const string StreamId = "cdc-reconciler";
     private readonly Dictionary<(string Source, string Kind, string Name), DateTimeOffset> _suspects = new();
-    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
+    private readonly OneAtATime _looks = new();
 
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
@@ -39,18 +40,7 @@ public sealed class CdcReconciler(
     }
 
     /// <summary>One look at every source; returns what was removed.</summary>
-    public async Task<IReadOnlyList<CdcOrphanRemoved>> ReconcileAsync(CancellationToken ct)
-    {
-        await _oneAtATime.WaitAsync(ct);
-        try
-        {
-            return await LookAsync(ct);
-        }
-        finally
-        {
-            _oneAtATime.Release();
-        }
-    }
+    public Task<IReadOnlyList<CdcOrphanRemoved>> ReconcileAsync(CancellationToken ct) => _looks.RunAsync(LookAsync, ct);
 
     private async Task<IReadOnlyList<CdcOrphanRemoved>> LookAsync(CancellationToken ct)
     {

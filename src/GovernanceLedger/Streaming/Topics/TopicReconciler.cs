@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using GovernanceLedger.Contracts.Streaming;
+using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Projections.Streaming;
 using GovernanceLedger.Streaming.Kafka;
@@ -38,21 +39,10 @@ public sealed class TopicReconciler(
         }
     }
 
-    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
+    private readonly OneAtATime _looks = new();
 
     /// <summary>One look (one at a time in this process, so a timer tick and a caller never record twice); returns what was recorded.</summary>
-    public async Task<IReadOnlyList<object>> ReconcileAsync(CancellationToken ct)
-    {
-        await _oneAtATime.WaitAsync(ct);
-        try
-        {
-            return await LookAsync(ct);
-        }
-        finally
-        {
-            _oneAtATime.Release();
-        }
-    }
+    public Task<IReadOnlyList<object>> ReconcileAsync(CancellationToken ct) => _looks.RunAsync(LookAsync, ct);
 
     private async Task<IReadOnlyList<object>> LookAsync(CancellationToken ct)
     {
