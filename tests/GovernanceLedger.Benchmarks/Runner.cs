@@ -34,6 +34,13 @@ public static class Runner
             await DataPlane.AppendProbe.RunAsync();
             return;
         }
+        if (args is ["bare-yarp", var upstream, var url])
+        {
+            // The bare proxy as a process of its own, so its CPU is measured apart from the load generator's.
+            await using var bare = await DataPlane.BareYarp.StartAsync(upstream, url);
+            await Task.Delay(Timeout.Infinite);
+            return;
+        }
         if (args is ["dataplane", ..])
         {
             var seconds = args.Length > 1 && int.TryParse(args[1], out var s) ? s : 10;

@@ -31,7 +31,16 @@ public static class DataPlaneBenchmark
         await SalesDemoDatabase.EnsureAsync(salesDb);
 
         await using var upstream = await DemoUpstream.StartAsync("http://127.0.0.1:0");
-        await using var bare = await BareYarp.StartAsync(upstream.Url);
+        // The bare proxy runs as a process of its own, like the ledger host, so the CPU of each is measured alike.
+        var barePort = FreePort();
+        using var bareProcess = Process.Start(new ProcessStartInfo("dotnet",
+            [typeof(DataPlaneBenchmark).Assembly.Location, "bare-yarp", upstream.Url, $"http://127.0.0.1:{barePort}"])
+            { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        bareProcess.OutputDataReceived += (_, _) => { };
+        bareProcess.ErrorDataReceived += (_, _) => { };
+        bareProcess.BeginOutputReadLine();
+        bareProcess.BeginErrorReadLine();
+        var bare = new { Url = $"http://127.0.0.1:{barePort}" };
         var port = FreePort();
         using var host = StartLedger(port, ledgerDb, salesDb, upstream.Url);
         try
@@ -39,6 +48,17 @@ public static class DataPlaneBenchmark
             var baseUrl = $"http://127.0.0.1:{port}";
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256, PooledConnectionLifetime = TimeSpan.FromMinutes(10) });
             await WaitHealthy(http, baseUrl, host);
+            for (var attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    using var probe = await http.GetAsync($"{bare.Url}/contacts?limit=1");
+                    if (probe.IsSuccessStatusCode) break;
+                }
+                catch (HttpRequestException) when (attempt < 100) { }
+                if (attempt >= 100) throw new TimeoutException("The bare YARP process never answered.");
+                await Task.Delay(100);
+            }
             var appToken = await PrepareAppAsync(http, baseUrl);
 
             // Proxied dataset query against the same query run directly with Npgsql under the same RLS context.
@@ -88,20 +108,24 @@ public static class DataPlaneBenchmark
             var ratios = new List<double>();
             for (var round = 1; round <= ProxyRounds; round++)
             {
-                LoadResult directResult, proxiedResult;
+                (LoadResult Load, CpuPerRequest Cpu) directResult, proxiedResult;
+                Task<(LoadResult, CpuPerRequest)> RunDirect() => CpuPerRequest.MeasureAsync(host.Id,
+                    () => LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct));
+                Task<(LoadResult, CpuPerRequest)> RunProxied() => CpuPerRequest.MeasureAsync(host.Id,
+                    () => LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied));
                 if (round % 2 == 1)
                 {
-                    directResult = await LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct);
-                    proxiedResult = await LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied);
+                    directResult = await RunDirect();
+                    proxiedResult = await RunProxied();
                 }
                 else
                 {
-                    proxiedResult = await LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied);
-                    directResult = await LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct);
+                    proxiedResult = await RunProxied();
+                    directResult = await RunDirect();
                 }
-                Console.WriteLine("  " + directResult);
-                Console.WriteLine("  " + proxiedResult);
-                ratios.Add(proxiedResult.PerSecond / directResult.PerSecond);
+                Console.WriteLine($"  {directResult.Load}   PostgreSQL {directResult.Cpu.PostgresMicroseconds,6:N0} µs/query");
+                Console.WriteLine($"  {proxiedResult.Load}   {proxiedResult.Cpu}");
+                ratios.Add(proxiedResult.Load.PerSecond / directResult.Load.PerSecond);
             }
             ratios.Sort();
             Console.WriteLine($"  proxied/direct query throughput: median {ratios[ratios.Count / 2]:0.000}, range {ratios[0]:0.000}-{ratios[^1]:0.000}   (target >= 0.5)");
@@ -125,13 +149,18 @@ public static class DataPlaneBenchmark
             Console.WriteLine($"Gateway: {duration.TotalSeconds:0} s per measurement, 2 cores shared by load generator, ledger host, upstream and PostgreSQL");
             await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(3), Bare);
             await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(3), Governed);
-            var bareMax = await LoadGenerator.ClosedLoopAsync("bare YARP, saturation (32 workers)", 32, duration, Bare);
-            var govMax = await LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed);
+            var (bareMax, bareCpu) = await CpuPerRequest.MeasureAsync(bareProcess.Id,
+                () => LoadGenerator.ClosedLoopAsync("bare YARP, saturation (32 workers)", 32, duration, Bare));
+            var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
+                () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed));
             var half = bareMax.PerSecond / 2;
             var bareHalf = await LoadGenerator.OpenLoopAsync($"bare YARP at {half:N0} req/s", half, duration, Bare);
             var govHalf = await LoadGenerator.OpenLoopAsync($"governed gateway at {half:N0} req/s", half, duration, Governed);
             foreach (var r in new[] { bareMax, govMax, bareHalf, govHalf }) Console.WriteLine("  " + r);
             Console.WriteLine($"  governed/bare throughput at saturation: {govMax.PerSecond / bareMax.PerSecond:0.000}   (target >= 0.7)");
+            Console.WriteLine($"  bare YARP process      {bareCpu}");
+            Console.WriteLine($"  governed ledger host   {govCpu}");
+            Console.WriteLine($"  governed/bare host CPU per request: {govCpu.HostMicroseconds / bareCpu.HostMicroseconds:0.00}   (target <= 1.3); PostgreSQL per access event {govCpu.PostgresMicroseconds:N0} µs (target <= 20)");
             Console.WriteLine($"  added p99 at half of bare saturation:   {govHalf.P99Ms - bareHalf.P99Ms:0.000} ms   (target <= 1 ms)");
 
             if (LoadGenerator.FirstError is { } error) Console.WriteLine($"First error seen: {error.Split('\n')[0]}");
@@ -140,6 +169,8 @@ public static class DataPlaneBenchmark
         {
             host.Kill(entireProcessTree: true);
             await host.WaitForExitAsync();
+            bareProcess.Kill(entireProcessTree: true);
+            await bareProcess.WaitForExitAsync();
         }
     }
 
@@ -225,10 +256,10 @@ public sealed class BareYarp : IAsyncDisposable
     private BareYarp(WebApplication app, string url) { _app = app; Url = url; }
     public string Url { get; }
 
-    public static async Task<BareYarp> StartAsync(string upstream)
+    public static async Task<BareYarp> StartAsync(string upstream, string listenOn = "http://127.0.0.1:0")
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseUrls(listenOn);
         builder.Logging.ClearProviders();
         builder.Services.AddHttpForwarder();
         var app = builder.Build();

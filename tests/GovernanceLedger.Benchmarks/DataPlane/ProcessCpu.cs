@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace GovernanceLedger.Benchmarks.DataPlane;
+
+/// <summary>
+/// CPU time from /proc: user plus system time of one process, or of every PostgreSQL process together
+/// (the postmaster's reaped-children time included, so backends that came and went still count).
+/// </summary>
+public static class ProcessCpu
+{
+    private static readonly double MicrosecondsPerTick = 1_000_000.0 / ClockTicksPerSecond();
+
+    /// <summary>CPU microseconds one process has used so far.</summary>
+    public static double Of(int pid) => Read(pid, includeChildren: false) ?? 0;
+
+    /// <summary>CPU microseconds every process named "postgres" has used so far, with their reaped children.</summary>
+    public static double OfPostgres()
+    {
+        double total = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(dir, "comm")).Trim() != "postgres") continue;
+            }
+            catch (IOException) { continue; }
+            catch (UnauthorizedAccessException) { continue; }
+            total += Read(pid, includeChildren: true) ?? 0;
+        }
+        return total;
+    }
+
+    private static double? Read(int pid, bool includeChildren)
+    {
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (IOException) { return null; }
+        // The command name is in parentheses and may hold spaces: fields are counted after its closing one.
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        // After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17 (1-based in proc(5)).
+        double Field(int number) => double.Parse(fields[number - 3], CultureInfo.InvariantCulture);
+        var ticks = Field(14) + Field(15) + (includeChildren ? Field(16) + Field(17) : 0);
+        return ticks * MicrosecondsPerTick;
+    }
+
+    private static double ClockTicksPerSecond()
+    {
+        try
+        {
+            using var getconf = Process.Start(new ProcessStartInfo("getconf", "CLK_TCK") { RedirectStandardOutput = true })!;
+            var text = getconf.StandardOutput.ReadToEnd().Trim();
+            getconf.WaitForExit();
+            return double.Parse(text, CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or FormatException)
+        {
+            return 100;   // the Linux default
+        }
+    }
+}
+
+/// <summary>CPU used during one measurement, per request served.</summary>
+public sealed record CpuPerRequest(double HostMicroseconds, double PostgresMicroseconds)
+{
+    public static async Task<(LoadResult Load, CpuPerRequest Cpu)> MeasureAsync(int hostPid, Func<Task<LoadResult>> run)
+    {
+        var (host, pg) = (ProcessCpu.Of(hostPid), ProcessCpu.OfPostgres());
+        var load = await run();
+        var requests = Math.Max(1, load.Requests);
+        return (load, new CpuPerRequest((ProcessCpu.Of(hostPid) - host) / requests, (ProcessCpu.OfPostgres() - pg) / requests));
+    }
+
+    public override string ToString() => $"CPU per request: host {HostMicroseconds,7:N0} µs   PostgreSQL {PostgresMicroseconds,6:N0} µs";
+}
