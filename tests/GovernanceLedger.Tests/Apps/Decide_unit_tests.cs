@@ -2,6 +2,8 @@ using GovernanceLedger.Apps;
 using GovernanceLedger.Apps.Approving;
 using GovernanceLedger.Apps.Expiring;
 using GovernanceLedger.Apps.Pausing;
+using GovernanceLedger.Apps.Renewing;
+using GovernanceLedger.Apps.Retiring;
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
@@ -118,5 +120,35 @@ public sealed class Decide_unit_tests
         Single<AppExpired>(ExpireAppHandler.Decide(Active(expiresAt: Now), Now)).ExpiresAt.ShouldBe(Now);
         Single<AppExpired>(ExpireAppHandler.Decide(Active(AppStatus.Paused, expiresAt: Now.AddDays(-1)), Now));
         ExpireAppHandler.Decide(Active(AppStatus.Retired, expiresAt: Now.AddDays(-1)), Now).Events.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void A_renewal_by_the_owner_or_an_admin_extends_from_now_within_a_year()
+    {
+        var admin = Person("admin@example.com", Role.PlatformAdmin);
+        var renewed = Single<AppRenewed>(Renew.Decide(Active(AppStatus.Expired, expiresAt: Now.AddDays(-3)), Owner, new RenewRequest(null, "still needed", null), Now));
+        renewed.ExpiresAt.ShouldBe(Now.AddDays(30));
+        renewed.Reason.ShouldBe("still needed");
+        Single<AppRenewed>(Renew.Decide(Active(), admin, new RenewRequest(90, "quarter", null), Now)).ExpiresAt.ShouldBe(Now.AddDays(90));
+        Refused(Renew.Decide(Active(), Reviewer, new RenewRequest(30, "why not", null), Now), 403, "owner-or-admin");
+        Refused(Renew.Decide(Active(), Owner, new RenewRequest(366, "longer", null), Now), 400, "range");
+        Refused(Renew.Decide(Active(), Owner, new RenewRequest(0, "none", null), Now), 400, "range");
+        Refused(Renew.Decide(Active(), Owner, new RenewRequest(30, " ", null), Now), 400, "required");
+        Refused(Renew.Decide(Active(AppStatus.PendingReview), Owner, new RenewRequest(30, "early", null), Now), 409, "not-renewable");
+    }
+
+    [Fact]
+    public void Retirement_revokes_live_tokens_and_access_and_records_how_long_data_is_kept()
+    {
+        var app = Active() with { DataRetentionDays = 30 };
+        var decision = Retire.Decide(app, Owner, Because("replaced"), ["tok-1", "tok-2"], Now);
+        decision.Events.Select(e => e.GetType()).ShouldBe([typeof(TokensRevoked), typeof(AccessRevoked), typeof(AppRetired)]);
+        decision.Events.OfType<TokensRevoked>().Single().TokenIds.ShouldBe(["tok-1", "tok-2"]);
+        decision.Events.OfType<AppRetired>().Single().RetainUntil.ShouldBe(Now.AddDays(30));
+
+        // A pending app never had access: only its retirement is recorded.
+        Retire.Decide(Active(AppStatus.PendingReview), Owner, Because("abandoned"), [], Now).Events.ShouldHaveSingleItem().ShouldBeOfType<AppRetired>();
+        Refused(Retire.Decide(Active(), Reviewer, Because("tidy up"), [], Now), 403, "owner-or-admin");
+        Refused(Retire.Decide(Active(AppStatus.Retired), Owner, Because("again"), [], Now), 409, "retired");
     }
 }
