@@ -1,11 +1,15 @@
 using GovernanceLedger.Apps;
 using GovernanceLedger.Apps.Approving;
 using GovernanceLedger.Apps.Expiring;
+using GovernanceLedger.Apps.IssuingTokens;
 using GovernanceLedger.Apps.Pausing;
+using GovernanceLedger.Apps.Registering;
 using GovernanceLedger.Apps.Renewing;
 using GovernanceLedger.Apps.Retiring;
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.Policies;
 using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
 
 namespace GovernanceLedger.Tests.Apps;
@@ -150,5 +154,66 @@ public sealed class Decide_unit_tests
         Retire.Decide(Active(AppStatus.PendingReview), Owner, Because("abandoned"), [], Now).Events.ShouldHaveSingleItem().ShouldBeOfType<AppRetired>();
         Refused(Retire.Decide(Active(), Reviewer, Because("tidy up"), [], Now), 403, "owner-or-admin");
         Refused(Retire.Decide(Active(AppStatus.Retired), Owner, Because("again"), [], Now), 409, "retired");
+    }
+
+    private static PolicyVerdict Verdict(string id, string outcome) => new(id, 1, "hash", outcome, $"{id} says {outcome}", []);
+
+    private static AppManifest Manifest(string generatedBy = "human") =>
+        new() { AppId = "unit-app", Owner = OwnerEmail, Scopes = ["read:contacts"], ExpiresInDays = 30, GeneratedBy = generatedBy };
+
+    [Fact]
+    public void Registration_follows_the_strongest_policy_outcome()
+    {
+        Registration.Decide(Manifest(), Owner, [Verdict("a", PolicyOutcomes.Pass)], Now).Events.Select(e => e.GetType())
+            .ShouldBe([typeof(AppRegistered), typeof(PolicyChecked), typeof(AppApproved), typeof(AccessGranted)]);
+        Registration.Decide(Manifest(), Owner, [Verdict("a", PolicyOutcomes.Review), Verdict("b", PolicyOutcomes.Pass)], Now)
+            .Events.OfType<AppRoutedToReview>().Single().RequiredApprovals.ShouldBe(1);
+        Registration.Decide(Manifest(), Owner, [Verdict("a", PolicyOutcomes.Review), Verdict("b", PolicyOutcomes.TwoApprovers)], Now)
+            .Events.OfType<AppRoutedToReview>().Single().RequiredApprovals.ShouldBe(2);
+        var denied = Registration.Decide(Manifest(), Owner, [Verdict("a", PolicyOutcomes.TwoApprovers), Verdict("b", PolicyOutcomes.Deny)], Now);
+        denied.Events.OfType<AppRejected>().ShouldHaveSingleItem();
+        denied.Events.OfType<AppApproved>().ShouldBeEmpty();
+        // An agent-generated app always goes to a person, whatever the policies say.
+        Registration.Decide(Manifest("agent"), Owner, [Verdict("a", PolicyOutcomes.Pass)], Now)
+            .Events.OfType<AppRoutedToReview>().Single().RequiredApprovals.ShouldBe(1);
+    }
+
+    [Fact]
+    public void Registration_is_by_the_owner_and_an_agent_says_it_is_one()
+    {
+        Refused(Registration.Decide(Manifest(), Stranger, [], Now), 403, "owner-must-be-caller");
+        var agentOwner = new Caller(OwnerEmail, OwnerEmail, new HashSet<string> { Role.AppOwner }, true, new HashSet<string>());
+        Refused(Registration.Decide(Manifest(), agentOwner, [], Now), 400, "agent-callers");
+        Registration.Decide(Manifest("agent"), agentOwner, [], Now).Succeeded.ShouldBeTrue();
+    }
+
+    private static readonly EndUser OwnerAsUser = new(OwnerEmail, OwnerEmail, "EMEA", new HashSet<string>());
+
+    [Fact]
+    public void A_token_carries_only_granted_scopes_and_only_for_people_the_app_serves_while_it_is_active()
+    {
+        var app = Active() with { Scopes = ["read:contacts", "read:customers"], Audience = new AppAudience(["colleague@example.com"], ["sales"]) };
+        TokenRequest Ask(params string[]? scopes) => new(scopes, null, null);
+        var all = Ask(null);   // no scopes named: every granted one
+        AppTokenIssued Issue(App a, Caller c, TokenRequest r, EndUser? subject = null) =>
+            Single<AppTokenIssued>(IssueToken.Decide(a, c, r, subject, OwnerAsUser, "tok-1", "kid-1", TimeSpan.FromMinutes(15), Now));
+
+        var own = Issue(app, Owner, all);
+        own.Scopes.ShouldBe(["read:contacts", "read:customers"]);
+        own.EndUser.ShouldBeNull();
+        own.ExpiresAt.ShouldBe(Now.AddMinutes(15));
+        Issue(app, Owner, all, new EndUser("colleague@example.com", "colleague@example.com", "EMEA", new HashSet<string>())).EndUser.ShouldBe("colleague@example.com");
+        Issue(app, Owner, all, new EndUser("someone", null, "NA", new HashSet<string> { "sales" })).EndUser.ShouldBe("someone");
+
+        var widened = IssueToken.Decide(app, Owner, Ask("read:contacts", "write:everything"), null, OwnerAsUser, "t", "k", TimeSpan.FromMinutes(1), Now);
+        Refused(widened, 403, "scope-not-granted");
+        widened.Problem!.Errors.Single().Field.ShouldBe("scopes[1]");
+        Refused(IssueToken.Decide(app, Owner, Ask([]), null, OwnerAsUser, "t", "k", TimeSpan.FromMinutes(1), Now), 400, "minItems");
+        Refused(IssueToken.Decide(app, Owner, all, new EndUser("outsider@example.com", "outsider@example.com", null, new HashSet<string>()),
+            OwnerAsUser, "t", "k", TimeSpan.FromMinutes(1), Now), 403, "audience");
+        Refused(IssueToken.Decide(app, Stranger, all, new EndUser("colleague@example.com", null, null, new HashSet<string>()),
+            OwnerAsUser, "t", "k", TimeSpan.FromMinutes(1), Now), 403, "exchange-by-owner");
+        Refused(IssueToken.Decide(app with { Status = AppStatus.Paused }, Owner, all, null, OwnerAsUser, "t", "k", TimeSpan.FromMinutes(1), Now), 403, "app-not-active");
+        Refused(IssueToken.Decide(app with { ExpiresAt = Now }, Owner, all, null, OwnerAsUser, "t", "k", TimeSpan.FromMinutes(1), Now), 403, "app-not-active");
     }
 }
