@@ -62,6 +62,14 @@ export Kafka__SchemaRegistryUrl=${Kafka__SchemaRegistryUrl:-$base/registry}
 ledger_db=${GOVLEDGER_DB:-governance_ledger}
 export Keys__Directory=${Keys__Directory:-/var/tmp/govledger/keys/$ledger_db}
 export Audit__WitnessDirectory=${Audit__WitnessDirectory:-/var/tmp/govledger/witness/$ledger_db}
+# A witness belongs to the database it watched. When this script has just created a new database
+# cluster, the witness left by the one before it (deleted, or a machine rebuilt) watched a ledger that
+# no longer exists: it is set aside, kept and named, rather than read as this ledger's truncation.
+if [ "${PG_INITIALIZED:-0}" = 1 ] && [ -n "$(ls -A "$Audit__WitnessDirectory" 2>/dev/null)" ]; then
+  previous="$Audit__WitnessDirectory.previous-cluster-$(date -u +%Y%m%dT%H%M%SZ)"
+  mv "$Audit__WitnessDirectory" "$previous"
+  echo "NOTICE: $pg_data was created just now, so the witness of the database before it was moved to $previous"
+fi
 mkdir -p "$Keys__Directory" "$Audit__WitnessDirectory"
 chmod 700 "$Keys__Directory"
 echo "Keys: $Keys__Directory   Witness: $Audit__WitnessDirectory"

@@ -33,7 +33,9 @@ pg_start() {
   if [ ! -s "$password_file" ]; then
     (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > "$password_file")
   fi
+  PG_INITIALIZED=0
   if [ ! -f "$data/PG_VERSION" ]; then
+    PG_INITIALIZED=1
     as_pg_user "$bin/initdb" -D "$data" -A trust -U postgres --encoding=UTF8 --locale=C.UTF-8 >"$data.initdb.log" 2>&1 \
       || { echo "error: initdb failed, see $data.initdb.log" >&2; cat "$data.initdb.log" >&2; return 1; }
   fi

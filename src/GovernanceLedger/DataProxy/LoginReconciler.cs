@@ -41,7 +41,14 @@ public sealed partial class LoginReconciler(
         {
             if (configuration.GetConnectionString(source) is not { } connectionString) continue;
             await using var connection = new NpgsqlConnection(connectionString);
-            await connection.OpenAsync(ct);
+            try
+            {
+                await connection.OpenAsync(ct);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InvalidCatalogName)
+            {
+                continue;   // the source database does not exist (yet): no login of ours can be there
+            }
             var found = new List<(string Role, DateTimeOffset? ValidUntil, DateTimeOffset Minted)>();
             await using (var list = new NpgsqlCommand(
                 "select rolname::text, rolvaliduntil from pg_roles where rolcanlogin and rolname like 'app\\_%' and shobj_description(oid, 'pg_authid') = $1", connection)

@@ -52,7 +52,14 @@ public sealed class CdcReconciler(
         {
             if (connectors.ConnectionStringFor(source) is not { } connectionString) continue;
             await using var connection = new NpgsqlConnection(connectionString);
-            await connection.OpenAsync(ct);
+            try
+            {
+                await connection.OpenAsync(ct);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InvalidCatalogName)
+            {
+                continue;   // the source database does not exist (yet): nothing there to leave behind
+            }
             var found = new List<(string Kind, string Name)>();
             await using (var list = new NpgsqlCommand("""
                 select 'slot', slot_name::text from pg_replication_slots where slot_name like 'govledger\_%' and database = current_database() and not active
