@@ -32,23 +32,24 @@ public sealed record App
 
     /// <summary>Folds a stream (or freshly decided events on top of a known state) into the write model.</summary>
     public static App Replay(IEnumerable<object> events, App? start = null) =>
-        events.Aggregate(start, (app, e) => e is AppRegistered r ? Create(r) : app!.Evolve(e))!;
+        events.Aggregate(start, (app, e) => e is AppRegistered r ? Registered(r) : app!.Evolve(e))!;
 
+    // Named After rather than Apply so Marten folds the stream only through AppWriteModel, never by convention.
     public App Evolve(object e) => e switch
     {
-        AppRoutedToReview x => Apply(x),
-        ApprovalGiven x => Apply(x),
-        AppApproved x => Apply(x),
-        AppRejected x => Apply(x),
-        AppPaused x => Apply(x),
-        AppResumed x => Apply(x),
-        AppExpired x => Apply(x),
-        AppRetired x => Apply(x),
-        AppRenewed x => Apply(x),
+        AppRoutedToReview x => After(x),
+        ApprovalGiven x => After(x),
+        AppApproved x => After(x),
+        AppRejected x => After(x),
+        AppPaused x => After(x),
+        AppResumed x => After(x),
+        AppExpired x => After(x),
+        AppRetired x => After(x),
+        AppRenewed x => After(x),
         _ => this
     };
 
-    public static App Create(AppRegistered e) => new()
+    public static App Registered(AppRegistered e) => new()
     {
         Id = e.AppId,
         Status = AppStatus.PendingReview,
@@ -77,8 +78,8 @@ public sealed record App
         return names.Any(n => Audience.People.Any(p => Security.Identity.Same(p, n))) || groups.Any(Audience.Groups.Contains);
     }
 
-    public App Apply(AppRoutedToReview e) => this with { RequiredApprovals = e.RequiredApprovals };
-    public App Apply(ApprovalGiven e) => this with
+    public App After(AppRoutedToReview e) => this with { RequiredApprovals = e.RequiredApprovals };
+    public App After(ApprovalGiven e) => this with
     {
         Approvers = [.. Approvers, e.Reviewer],
         ApproverNames = ApproverNames.Concat(e.Names ?? [NameOf(e.Reviewer)]).ToHashSet(StringComparer.Ordinal)
@@ -90,15 +91,15 @@ public sealed record App
         var name = actor.IndexOf(':') is var at and >= 0 ? actor[(at + 1)..] : actor;
         return Security.Identity.Canonical(name) ?? name;
     }
-    public App Apply(AppApproved e) => this with { Status = AppStatus.Active, ExpiresAt = e.ExpiresAt };
-    public App Apply(AppRejected _) => this with { Status = AppStatus.Rejected };
-    public App Apply(AppPaused e) => this with { Status = AppStatus.Paused, PausedBy = e.Actor, SecurityPause = e.BySecurity || e.Actor == "ledger" };
-    public App Apply(AppResumed _) => this with { Status = AppStatus.Active, PausedBy = null, SecurityPause = false };
-    public App Apply(AppExpired _) => this with { Status = AppStatus.Expired };
-    public App Apply(AppRetired _) => this with { Status = AppStatus.Retired };
+    public App After(AppApproved e) => this with { Status = AppStatus.Active, ExpiresAt = e.ExpiresAt };
+    public App After(AppRejected _) => this with { Status = AppStatus.Rejected };
+    public App After(AppPaused e) => this with { Status = AppStatus.Paused, PausedBy = e.Actor, SecurityPause = e.BySecurity || e.Actor == "ledger" };
+    public App After(AppResumed _) => this with { Status = AppStatus.Active, PausedBy = null, SecurityPause = false };
+    public App After(AppExpired _) => this with { Status = AppStatus.Expired };
+    public App After(AppRetired _) => this with { Status = AppStatus.Retired };
 
     // Renewing an expired app brings it back; a paused app stays paused until someone resumes it.
-    public App Apply(AppRenewed e) => this with
+    public App After(AppRenewed e) => this with
     {
         ExpiresAt = e.ExpiresAt,
         Status = Status == AppStatus.Expired ? AppStatus.Active : Status

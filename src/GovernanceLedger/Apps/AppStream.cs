@@ -2,7 +2,9 @@ using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.DataPlane;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
+using JasperFx.Events;
 using Marten;
+using Wolverine.Marten;
 
 namespace GovernanceLedger.Apps;
 
@@ -20,33 +22,29 @@ public static class AppStream
     }
 
     /// <summary>
-    /// Decides <paramref name="action"/> on the app for <paramref name="caller"/>. An app the caller may not see
-    /// answers exactly like one that does not exist; every refusal on a real app is recorded on its timeline.
+    /// The gate every lifecycle command passes, given the stream Wolverine fetched for writing. An app the caller
+    /// may not see answers exactly like one that does not exist; a stale expected_version is checked only after
+    /// that, so it never reveals an app; every refusal on a real app is recorded on its timeline. The events it
+    /// returns are appended by Wolverine at the version the decision was made on: a racing writer gets 409.
     /// </summary>
-    public static async Task<AppDecision> DecideAsync(
-        IDocumentSession session, string appId, long? expectedVersion, string action, Caller caller, DateTimeOffset now,
-        Func<App, Decision> decide, CancellationToken ct)
+    public static async Task<AppOutcome> DecideAsync(
+        IEventStream<App> stream, long? expectedVersion, string action, Caller caller, DateTimeOffset now,
+        Func<App, Decision> decide, IDocumentStore store, CancellationToken ct)
     {
-        var (app, version) = await LoadAsync(session, appId, ct);
+        var (app, version) = (stream.Aggregate, stream.StartingVersion ?? 0);
         if (app is null)
-            return new AppDecision(null, null, 0, [], Problem.NoSuchApp(appId));
-        var problem = !caller.MaySee(app.Owner) ? Problem.NoSuchApp(appId)
+            return new AppOutcome(null, 0, [], Problem.NoSuchApp(stream.Key ?? ""));
+        var problem = !caller.MaySee(app.Owner) ? Problem.NoSuchApp(app.Id)
             : expectedVersion is { } expected && expected != version ? Problem.Conflict("stale-version",
                 $"expected_version is {expected} but the app is at version {version}; reload it and decide again.")
             : null;
         var decision = problem is null ? decide(app) : Decision.Refuse(problem);
         if (decision.Problem is { } refused)
         {
-            await RecordRefusalAsync(session.DocumentStore, app.Id, action, refused, caller, now, ct);
-            return new AppDecision(app, null, version, [], refused);
+            await RecordRefusalAsync(store, app.Id, action, refused, caller, now, ct);
+            return new AppOutcome(app, version, [], refused);
         }
-        if (decision.Events.Count == 0)
-            return new AppDecision(app, app, version, [], null);
-
-        // Marten refuses the commit if another writer appended since we read: a conflict, never a lost update.
-        var after = version + decision.Events.Count;
-        session.Events.Append(appId, after, decision.Events.ToArray());
-        return new AppDecision(app, App.Replay(decision.Events, app), after, decision.Events, null);
+        return new AppOutcome(App.Replay(decision.Events, app), version + decision.Events.Count, [.. decision.Events], null);
     }
 
     /// <summary>
@@ -78,17 +76,6 @@ public static class AppStream
             }
         }
     }
-
-    /// <summary>The common answer to a lifecycle command: the app's new status and stream version.</summary>
-    public static async Task<IResult> RespondAsync(
-        IDocumentSession session, string appId, long? expectedVersion, string action, Caller caller, DateTimeOffset now,
-        Func<App, Decision> decide, CancellationToken ct)
-    {
-        var (_, after, version, _, problem) = await DecideAsync(session, appId, expectedVersion, action, caller, now, decide, ct);
-        return problem is not null
-            ? problem.ToResult()
-            : Results.Ok(new AppStateResponse(after!.Id, after.Status, version, after.ExpiresAt, after.Approvers, after.RequiredApprovals));
-    }
 }
 
 /// <summary>Refused governance actions on an app, one stream per app per day, so its timeline shows them.</summary>
@@ -97,7 +84,13 @@ public static class GovernanceStreams
     public static string For(string appId, DateTimeOffset at) => $"governance:{appId}:{at.UtcDateTime:yyyy-MM-dd}";
 }
 
-public sealed record AppDecision(App? Before, App? After, long Version, IReadOnlyList<object> Events, Problem? Problem);
+/// <summary>What a lifecycle command came to: the events to append and the answer for the caller.</summary>
+public sealed record AppOutcome(App? After, long Version, Events Events, Problem? Problem)
+{
+    /// <summary>The refusal, or the app's new status and stream version.</summary>
+    public IResult Response => Problem?.ToResult()
+        ?? Results.Ok(new AppStateResponse(After!.Id, After.Status, Version, After.ExpiresAt, After.Approvers, After.RequiredApprovals));
+}
 
 public sealed record AppStateResponse(
     string AppId, string Status, long Version, DateTimeOffset? ExpiresAt, IReadOnlyList<string> Approvers, int RequiredApprovals);

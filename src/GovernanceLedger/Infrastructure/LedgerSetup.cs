@@ -36,6 +36,8 @@ public static class LedgerSetup
                 opts.DatabaseSchemaName = Schema;
                 ConfigureEvents(opts);
                 AddReadModels(opts, ProjectionLifecycle.Inline);
+                // The write model commands decide on: folded from the app's stream on every fetch, never stored.
+                opts.Projections.Add(new GovernanceLedger.Apps.AppWriteModel(), ProjectionLifecycle.Live);
             })
             .UseLightweightSessions()
             .IntegrateWithWolverine();

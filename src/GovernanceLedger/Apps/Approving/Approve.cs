@@ -3,10 +3,12 @@ using GovernanceLedger.Apps.Expiring;
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
+using JasperFx.Events;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
-using Wolverine;
 using Wolverine.Http;
+using Wolverine.Marten;
+using Wolverine;
 
 namespace GovernanceLedger.Apps.Approving;
 
@@ -54,18 +56,16 @@ public static class Approve
 
     [WolverinePost("/apps/{appId}/approvals", OperationId = "decideOnApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Apps")]
-    public static async Task<IResult> Post(
-        string appId, ApprovalRequest request, ClaimsPrincipal user, IDocumentSession session, IMessageBus bus,
-        TimeProvider clock, CancellationToken ct)
+    public static async Task<(IResult, Events, OutgoingMessages)> Post(
+        ApprovalRequest request, [WriteAggregate("appId", Required = false)] IEventStream<App> app, ClaimsPrincipal user,
+        IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
-        var caller = Caller.From(user);
-        var (_, after, version, _, problem) = await AppStream.DecideAsync(
-            session, appId, request.ExpectedVersion, "decide", caller, now, app => Decide(app, caller, request, now), ct);
-        if (problem is not null) return problem.ToResult();
-
-        if (after!.Status == AppStatus.Active && after.ExpiresAt is { } expiresAt)
-            await bus.ScheduleAsync(new ExpireApp(appId), expiresAt);
-        return Results.Ok(new AppStateResponse(after.Id, after.Status, version, after.ExpiresAt, after.Approvers, after.RequiredApprovals));
+        var (caller, now) = (Caller.From(user), clock.GetUtcNow());
+        var outcome = await AppStream.DecideAsync(app, request.ExpectedVersion, "decide", caller, now, a => Decide(a, caller, request, now), store, ct);
+        // The expiry is scheduled in the same transaction as the approval (Wolverine's outbox): both land or neither.
+        var messages = new OutgoingMessages();
+        if (outcome.After is { Status: AppStatus.Active, ExpiresAt: { } expiresAt } approved && outcome.Events.Count > 0)
+            messages.Schedule(new ExpireApp(approved.Id), expiresAt);
+        return (outcome.Response, outcome.Events, messages);
     }
 }

@@ -1,7 +1,9 @@
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
+using JasperFx.Events;
 using Marten;
+using Wolverine.Marten;
 
 namespace GovernanceLedger.Apps.Expiring;
 
@@ -19,11 +21,12 @@ public static class ExpireAppHandler
             ? Decision.Accept(new AppExpired(app.Id, app.ExpiresAt!.Value, "ledger", now))
             : Decision.Accept();
 
-    public static async Task Handle(ExpireApp message, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    public static async Task<Events> Handle(ExpireApp message, [WriteAggregate(Required = false)] IEventStream<App> app,
+        IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
-        var (_, _, _, _, problem) = await AppStream.DecideAsync(session, message.AppId, null, "expire", Caller.Ledger, now, app => Decide(app, now), ct);
-        if (problem is not null)
+        var outcome = await AppStream.DecideAsync(app, null, "expire", Caller.Ledger, clock.GetUtcNow(), a => Decide(a, clock.GetUtcNow()), store, ct);
+        if (outcome.Problem is { } problem)
             throw new InvalidOperationException($"Could not expire app '{message.AppId}': {problem.Detail}");
+        return outcome.Events;
     }
 }

@@ -2,9 +2,11 @@ using System.Security.Claims;
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
+using JasperFx.Events;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace GovernanceLedger.Apps.Pausing;
 
@@ -31,9 +33,11 @@ public static class Resume
 
     [WolverinePost("/apps/{appId}/resume", OperationId = "resumeApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Lifecycle")]
-    public static Task<IResult> Post(string appId, LifecycleRequest request, ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    public static async Task<(IResult, Events)> Post(LifecycleRequest request, [WriteAggregate("appId", Required = false)] IEventStream<App> app,
+        ClaimsPrincipal user, IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
         var (caller, now) = (Caller.From(user), clock.GetUtcNow());
-        return AppStream.RespondAsync(session, appId, request.ExpectedVersion, "resume", caller, now, app => Decide(app, caller, request, now), ct);
+        var outcome = await AppStream.DecideAsync(app, request.ExpectedVersion, "resume", caller, now, a => Decide(a, caller, request, now), store, ct);
+        return (outcome.Response, outcome.Events);
     }
 }

@@ -3,10 +3,12 @@ using GovernanceLedger.Apps.Expiring;
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
+using JasperFx.Events;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
-using Wolverine;
 using Wolverine.Http;
+using Wolverine.Marten;
+using Wolverine;
 
 namespace GovernanceLedger.Apps.Renewing;
 
@@ -32,18 +34,17 @@ public static class Renew
 
     [WolverinePost("/apps/{appId}/renew", OperationId = "renewApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Lifecycle")]
-    public static async Task<IResult> Post(
-        string appId, RenewRequest? request, ClaimsPrincipal user, IDocumentSession session, IMessageBus bus,
-        TimeProvider clock, CancellationToken ct)
+    public static async Task<(IResult, Events, OutgoingMessages)> Post(
+        RenewRequest? request, [WriteAggregate("appId", Required = false)] IEventStream<App> app, ClaimsPrincipal user,
+        IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
         request ??= new RenewRequest(null, null, null);
-        var now = clock.GetUtcNow();
-        var caller = Caller.From(user);
-        var (_, after, version, _, problem) = await AppStream.DecideAsync(
-            session, appId, request.ExpectedVersion, "renew", caller, now, app => Decide(app, caller, request, now), ct);
-        if (problem is not null) return problem.ToResult();
-
-        await bus.ScheduleAsync(new ExpireApp(appId), after!.ExpiresAt!.Value);
-        return Results.Ok(new AppStateResponse(after.Id, after.Status, version, after.ExpiresAt, after.Approvers, after.RequiredApprovals));
+        var (caller, now) = (Caller.From(user), clock.GetUtcNow());
+        var outcome = await AppStream.DecideAsync(app, request.ExpectedVersion, "renew", caller, now, a => Decide(a, caller, request, now), store, ct);
+        // The expiry is scheduled in the same transaction as the renewal (Wolverine's outbox): both land or neither.
+        var messages = new OutgoingMessages();
+        if (outcome.After?.ExpiresAt is { } expiresAt && outcome.Problem is null)
+            messages.Schedule(new ExpireApp(outcome.After.Id), expiresAt);
+        return (outcome.Response, outcome.Events, messages);
     }
 }

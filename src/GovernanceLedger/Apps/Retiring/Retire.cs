@@ -4,9 +4,11 @@ using GovernanceLedger.Apps.Pausing;
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
+using JasperFx.Events;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
 using Wolverine.Http;
+using Wolverine.Marten;
 
 namespace GovernanceLedger.Apps.Retiring;
 
@@ -33,11 +35,12 @@ public static class Retire
 
     [WolverinePost("/apps/{appId}/retire", OperationId = "retireApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Lifecycle")]
-    public static async Task<IResult> Post(string appId, LifecycleRequest request, ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct)
+    public static async Task<(IResult, Events)> Post(string appId, LifecycleRequest request, [WriteAggregate("appId", Required = false)] IEventStream<App> app,
+        ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
+        var (caller, now) = (Caller.From(user), clock.GetUtcNow());
         var live = await TokenStreams.LiveTokenIdsAsync(session, appId, now, ct);
-        var caller = Caller.From(user);
-        return await AppStream.RespondAsync(session, appId, request.ExpectedVersion, "retire", caller, now, app => Decide(app, caller, request, live, now), ct);
+        var outcome = await AppStream.DecideAsync(app, request.ExpectedVersion, "retire", caller, now, a => Decide(a, caller, request, live, now), session.DocumentStore, ct);
+        return (outcome.Response, outcome.Events);
     }
 }
