@@ -52,19 +52,10 @@ public sealed partial class LedgerChainer(
     // rolled-back transaction used as a hole (the daemon skips such gaps after a while, silently).
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
-        var source = ledger.Source;
-        var ready = false;
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                if (!ready)
-                {
-                    // Marten creates the events table on first use; until then there is nothing to protect or chain.
-                    await using var setup = source.CreateCommand(ChainSchema.SetupSql);
-                    await setup.ExecuteNonQueryAsync(stop);
-                    ready = true;
-                }
                 // One chainer per ledger: the instance holding this session lock extends the chain.
                 await using var lease = await LeaderLease.TryAcquireAsync(ledger, "ledger-chainer", stop);
                 if (lease is null)
@@ -107,10 +98,6 @@ public sealed partial class LedgerChainer(
             {
                 // The lease was lost mid-step: whoever holds it now chains; this instance tries again.
                 logger.LogWarning("Lost the chainer's lease (its database session ended); trying to take it again");
-            }
-            catch (PostgresException e) when (!ready && e.SqlState == PostgresErrorCodes.UndefinedTable)
-            {
-                await Task.Delay(500, stop).ContinueWith(_ => { }, CancellationToken.None);
             }
             catch (ChainHaltedException e)
             {

@@ -38,7 +38,10 @@ public static class LedgerSetup
                 AddReadModels(opts, ProjectionLifecycle.Inline);
                 // The write model commands decide on: folded from the app's stream on every fetch, never stored.
                 opts.Projections.Add(new GovernanceLedger.Apps.AppWriteModel(), ProjectionLifecycle.Live);
+                AddLedgerSchema(opts);
             })
+            // Every table, function, trigger and index is in place before anything reads or appends.
+            .ApplyAllDatabaseChangesOnStartup()
             .UseLightweightSessions()
             .IntegrateWithWolverine();
 
@@ -94,6 +97,20 @@ public static class LedgerSetup
         opts.Projections.Add(new GovernanceLedger.Projections.Streaming.CdcConnectorProjection { Name = ReadModelNames.CdcConnectors }, lifecycle);
         opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
         opts.Schema.For<GovernanceLedger.Projections.Registry.RegisteredSchema>().Index(x => x.Fingerprint);
+    }
+
+    /// <summary>A table, function or trigger name in a schema, quoted only where PostgreSQL needs it.</summary>
+    public static Weasel.Postgresql.PostgresqlObjectName ObjectName(string schema, string name) =>
+        new(schema, name, Weasel.Postgresql.SchemaUtils.IdentifierUsage.General);
+
+    /// <summary>The ledger's own schema objects beside Marten's: the chain, its append-only triggers, relay and CDC positions.</summary>
+    private static void AddLedgerSchema(StoreOptions opts)
+    {
+        opts.Events.EnableEventTypeIndex = true;
+        foreach (var index in GovernanceLedger.Audit.ChainSchema.IndexesOnMartenTables) opts.Events.IgnoreIndex(index);
+        opts.Storage.Add(new GovernanceLedger.Audit.ChainSchema.Feature(opts));
+        opts.Storage.ExtendedSchemaObjects.Add(GovernanceLedger.Streaming.AuditStream.AuditRelay.PositionsTable());
+        opts.Storage.ExtendedSchemaObjects.Add(GovernanceLedger.Streaming.Cdc.CdcConnectorWorker.PositionsTable());
     }
 
     /// <summary>Creates the ledger database on first run; the script-started server has only "postgres".</summary>

@@ -35,9 +35,15 @@ public sealed class AuditRelay(
     public long Published => Volatile.Read(ref _published);
 
 
-    public static string SetupSql => $"""
-        create table if not exists {S}.stream_relays (name text primary key, position bigint not null, updated_at timestamptz not null default now());
-        """;
+    /// <summary>Where each relay got to, declared with the ledger's other schema objects.</summary>
+    public static Weasel.Postgresql.Tables.Table PositionsTable()
+    {
+        var table = new Weasel.Postgresql.Tables.Table(LedgerSetup.ObjectName(S, "stream_relays"));
+        table.AddColumn("name", "text").AsPrimaryKey();
+        table.AddColumn<long>("position").NotNull();
+        table.AddColumn("updated_at", "timestamptz").NotNull().DefaultValueByExpression("now()");
+        return table;
+    }
 
     // A loop of its own rather than a Marten subscription: it publishes each event with its chain link, so it
     // follows the chain (which trails the appends), not the event store's high-water mark.
@@ -51,7 +57,6 @@ public sealed class AuditRelay(
             {
                 // A fresh producer after any failure: an idempotent producer's fatal errors are not recoverable in place.
                 using var producer = new ProducerBuilder<string, byte[]>(settings.Producer("governance-ledger-audit")).Build();
-                await using (var setup = ledger.Source.CreateCommand(SetupSql)) await setup.ExecuteNonQueryAsync(stop);
                 // One relay per ledger: the instance holding the lease publishes.
                 await using var lease = await LeaderLease.TryAcquireAsync(ledger, "audit-relay", stop);
                 if (lease is null)

@@ -62,9 +62,15 @@ public sealed partial class CdcConnectorWorker(
         return PublishAsync(_external, [change], ct);
     }
 
-    public static string SetupSql => $"""
-        create table if not exists {S}.cdc_positions (connector text primary key, lsn text not null, updated_at timestamptz not null default now());
-        """;
+    /// <summary>The last source position each connector's brokers acknowledged, declared with the ledger's other schema objects.</summary>
+    public static Weasel.Postgresql.Tables.Table PositionsTable()
+    {
+        var table = new Weasel.Postgresql.Tables.Table(LedgerSetup.ObjectName(S, "cdc_positions"));
+        table.AddColumn("connector", "text").AsPrimaryKey();
+        table.AddColumn("lsn", "text").NotNull();
+        table.AddColumn("updated_at", "timestamptz").NotNull().DefaultValueByExpression("now()");
+        return table;
+    }
 
     public async Task RunAsync(CancellationToken stop)
     {
@@ -223,7 +229,6 @@ public sealed partial class CdcConnectorWorker(
 
     private async Task<NpgsqlLogSequenceNumber?> StoredLsnAsync(CancellationToken ct)
     {
-        await using (var setup = ledger.Source.CreateCommand(SetupSql)) await setup.ExecuteNonQueryAsync(ct);
         await using var command = ledger.Source.CreateCommand($"select lsn from {S}.cdc_positions where connector = $1");
         command.Parameters.Add(new NpgsqlParameter { Value = connector.Id });
         return await command.ExecuteScalarAsync(ct) is string lsn ? NpgsqlLogSequenceNumber.Parse(lsn) : null;
