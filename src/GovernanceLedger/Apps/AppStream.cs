@@ -82,6 +82,9 @@ public static class AppStream
 public static class GovernanceStreams
 {
     public static string For(string appId, DateTimeOffset at) => $"governance:{appId}:{at.UtcDateTime:yyyy-MM-dd}";
+
+    /// <summary>Refusals by a named policy, which are decided before any app is looked at: one stream per day.</summary>
+    public static string Ledger(DateTimeOffset at) => $"governance-ledger:{at.UtcDateTime:yyyy-MM-dd}";
 }
 
 /// <summary>What a lifecycle command came to: the events to append and the answer for the caller.</summary>

@@ -78,6 +78,7 @@ public static class PeopleAuthentication
                 }
             });
 
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, PolicyRefusals>();
         builder.Services.AddAuthorizationBuilder()
             .SetFallbackPolicy(null)
             .AddPolicy(Policies.Person, p => p.RequireAuthenticatedUser())

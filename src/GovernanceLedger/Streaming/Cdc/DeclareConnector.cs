@@ -23,7 +23,7 @@ public sealed record DeclaredTable(
     [property: JsonPropertyName("columns")] List<string>? Columns);
 
 /// <summary>
-/// POST /cdc/connectors (platform admin): a connector is a ledger event naming its source, the allowed
+/// POST /cdc/connectors (the admin policy): a connector is a ledger event naming its source, the allowed
 /// tables and columns, and a provisioned curated topic. Columns must be fields of the curated dataset;
 /// the dataset's PII tags decide the masking, so a connector cannot publish a PII column in clear.
 /// </summary>
@@ -34,15 +34,6 @@ public static class DeclareConnector
     {
         var caller = Caller.From(http.User);
         var (body, malformed) = await JsonBody.ReadAsync<DeclareConnectorRequest>(http.Request, ct);
-        if (!caller.IsAdmin)
-        {
-            var refused = Problem.Forbidden("platform-admin", "Declaring a CDC connector needs the platform-admin role.");
-            // A refused declaration of a well-named connector is kept on that connector's record.
-            if (body?.ConnectorId is { } named && System.Text.RegularExpressions.Regex.IsMatch(named, @"\A[a-z][a-z0-9-]{1,40}\z"))
-                await GovernanceLedger.Apps.AppStream.AppendWithRetryAsync(store, CdcConnectors.StreamOf(named),
-                    new GovernanceLedger.Contracts.Apps.GovernanceActionRefused("", "declare-connector", "platform-admin", refused.Detail, caller.Actor, clock.GetUtcNow()), ct);
-            return refused.ToResult();
-        }
         if (malformed is not null) return malformed.ToResult();
 
         var errors = new List<Violation>();

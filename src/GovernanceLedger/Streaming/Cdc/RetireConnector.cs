@@ -15,7 +15,6 @@ public static class RetireConnector
         CdcConnectors connectors, TimeProvider clock, CancellationToken ct)
     {
         var caller = Caller.From(http.User);
-        if (!caller.IsAdmin) return Problem.Forbidden("platform-admin", "Retiring a CDC connector needs the platform-admin role.").ToResult();
         if (reason is not { Length: > 0 }) return Problem.Invalid("reason", "required", "reason is required (query string).").ToResult();
         var declared = (await connectors.DeclaredAsync(ct)).FirstOrDefault(d => d.ConnectorId == connectorId);
         if (declared is null) return Problem.NotFound($"No active CDC connector '{connectorId}'.").ToResult();

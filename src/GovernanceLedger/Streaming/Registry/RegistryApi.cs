@@ -47,11 +47,9 @@ public static class RegistryApi
             var (body, bad) = await ReadAsync(http, ct);
             if (bad is not null) return Error(bad);
             var caller = Caller.From(http.User);
-            if (!caller.IsAdmin)
-                return Error(new RegistryError(403, 40301, "Registering schemas needs the platform-admin role.", "", "platform-admin"));
             var (registered, error) = await r.RegisterAsync(subject, Text(body, "schema")!, Text(body, "schemaType"), caller.Actor, ct);
             return error is not null ? Error(error) : Ok(new Dictionary<string, object> { ["id"] = registered!.Id });
-        }).RequireAuthorization();
+        }).RequireAuthorization(PeopleAuthentication.Policies.Admin);
 
         registry.MapPost("/subjects/{subject}", async (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) =>
         {
@@ -93,8 +91,8 @@ public static class RegistryApi
         registry.MapDelete("/subjects/{subject}/versions/{version}", (string subject, string version) => Error(new RegistryError(405, 40501,
             $"Schema versions are never deleted: version {version} of '{subject}' stays in the ledger.", "version", "append-only")));
 
-        registry.MapPut("/config", (HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(null, http, r, ct)).RequireAuthorization();
-        registry.MapPut("/config/{subject}", (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(subject, http, r, ct)).RequireAuthorization();
+        registry.MapPut("/config", (HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(null, http, r, ct)).RequireAuthorization(PeopleAuthentication.Policies.Admin);
+        registry.MapPut("/config/{subject}", (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(subject, http, r, ct)).RequireAuthorization(PeopleAuthentication.Policies.Admin);
     }
 
     private static async Task<IResult> SetLevelAsync(string? subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct)
@@ -102,8 +100,6 @@ public static class RegistryApi
         var (body, bad) = await ReadAsync(http, ct);
         if (bad is not null) return Error(bad);
         var caller = Caller.From(http.User);
-        if (!caller.IsAdmin)
-            return Error(new RegistryError(403, 40301, "Changing compatibility needs the platform-admin role.", "", "platform-admin"));
         var level = Text(body, "compatibility")?.ToUpperInvariant();
         var error = await r.SetCompatibilityAsync(subject, level, caller.Actor, ct);
         return error is not null ? Error(error) : Ok(new Dictionary<string, object> { ["compatibility"] = level! });

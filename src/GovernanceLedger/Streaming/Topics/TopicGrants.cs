@@ -38,9 +38,7 @@ public static class TopicGrants
         if (app is null || !caller.MaySee(app.Owner))
             return await RefuseAsync(session, app?.Id, "grant-topic", Problem.NoSuchApp(body.AppId!), caller, now, ct);
         var (lifecycle, version) = await GovernanceLedger.Apps.AppStream.LoadAsync(session, app.Id, ct);
-        var refusal = !caller.IsReviewer
-                ? Problem.Forbidden("reviewer", "Granting topic access needs the security-reviewer or platform-admin role.")
-            : lifecycle?.IsOwnedBy(caller) != false
+        var refusal = lifecycle?.IsOwnedBy(caller) != false
                 ? Problem.Forbidden("no-self-grant", "Nobody grants topic access to their own app; another reviewer must.")
             : app.Status != GovernanceLedger.Contracts.Apps.AppStatus.Active
                 ? Problem.Conflict("app-active", $"App '{app.Id}' is {app.Status}; only active apps get topic grants.")
@@ -67,9 +65,7 @@ public static class TopicGrants
         if (app is null || !caller.MaySee(app.Owner))
             return await RefuseAsync(session, app?.Id, "revoke-topic", Problem.NoSuchApp(appId), caller, now, ct);
         var grant = await session.LoadAsync<TopicGrant>(TopicGrant.IdFor(appId, topic), ct);
-        var refusal = !caller.IsReviewer
-                ? Problem.Forbidden("reviewer", "Revoking topic access needs the security-reviewer or platform-admin role.")
-            : grant is not { Active: true }
+        var refusal = grant is not { Active: true }
                 ? Problem.NotFound($"App '{appId}' holds no grant on topic '{topic}'.")
             : null;
         if (refusal is not null) return await RefuseAsync(session, app.Id, "revoke-topic", refusal, caller, now, ct);
