@@ -78,8 +78,6 @@ public static class StreamingSetup
         app.MapPost("/topics/requests", TopicRequests.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapGet("/topics", ListTopics.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapPost("/topics/{topic}/changes", TopicChanges.HandleAsync).RequireAuthorization().WithTags("Streaming");
-        app.MapPost("/topics/{topic}/grants", TopicGrants.GrantAsync).RequireAuthorization(PeopleAuthentication.Policies.Reviewer).WithTags("Streaming");
-        app.MapDelete("/topics/{topic}/grants/{appId}", TopicGrants.RevokeAsync).RequireAuthorization(PeopleAuthentication.Policies.Reviewer).WithTags("Streaming");
         app.MapGet("/topics/{topic}/records", (HttpContext context, string topic, int? max, int? wait_ms, ReadTopic reader) =>
             reader.HandleAsync(context, topic, max, wait_ms)).AllowAnonymous().WithTags("Streaming");
         app.MapPost("/cdc/connectors", DeclareConnector.HandleAsync).RequireAuthorization(PeopleAuthentication.Policies.Admin).WithTags("Streaming");

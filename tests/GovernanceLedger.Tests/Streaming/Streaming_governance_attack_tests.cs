@@ -240,4 +240,27 @@ public sealed class Streaming_governance_attack_tests(StreamingFixture ledger)
         var other = await ledger.PersonToken(SecondReviewer, "security-reviewer");
         (await ledger.Post($"/topics/{StreamingScenarios.SalesTopic}/grants", new JsonObject { ["app_id"] = appId, ["reason"] = "reviewed" }.ToJsonString(), other)).Status.ShouldBe(201);
     }
+
+    [Fact]
+    public async Task A_grant_without_an_app_for_an_app_nobody_registered_or_twice_revoked_is_refused_and_nothing_is_granted()
+    {
+        await ledger.OrdersConnector();
+        var reviewer = await ledger.PersonToken(SecondReviewer, "security-reviewer");
+        var grants = $"/topics/{StreamingScenarios.SalesTopic}/grants";
+
+        var unnamed = await ledger.Post(grants, """{"reason":"dashboards"}""", reviewer);
+        unnamed.Status.ShouldBe(400, unnamed.Text);
+        unnamed.Str("errors.0.field").ShouldBe("app_id");
+        var nobody = await ledger.Post(grants, new JsonObject { ["app_id"] = NewAppId("ghost"), ["reason"] = "dashboards" }.ToJsonString(), reviewer);
+        nobody.Status.ShouldBe(404, nobody.Text);
+
+        var appId = await ledger.ActiveApp("revoketwice");
+        var version = (await ledger.StreamOf(appId)).Count;
+        (await ledger.Post(grants, new JsonObject { ["app_id"] = appId, ["reason"] = "dashboards" }.ToJsonString(), reviewer)).Status.ShouldBe(201);
+        (await ledger.Send(HttpMethod.Delete, $"{grants}/{appId}", null, reviewer)).Str("errors.0.field").ShouldBe("reason");
+        (await ledger.Send(HttpMethod.Delete, $"{grants}/{appId}?reason=done", null, reviewer)).Status.ShouldBe(200);
+        (await ledger.Send(HttpMethod.Delete, $"{grants}/{appId}?reason=done+again", null, reviewer)).Status.ShouldBe(404);
+        // The grant and its revocation are in the app's own stream, each at the next version.
+        (await ledger.StreamOf(appId)).Skip(version).Select(e => e.Data.GetType().Name).ShouldBe(["TopicAccessGranted", "TopicAccessRevoked"]);
+    }
 }

@@ -33,7 +33,7 @@ public sealed class ReadTopic(DataPlaneGuard guard, AccessRecorder recorder, IDo
         {
             if (await session.LoadAsync<TopicGrant>(TopicGrant.IdFor(caller.AppId, topic), context.RequestAborted) is not { Active: true })
             {
-                var refused = new Denial(403, "topic-grant", $"App '{caller.AppId}' has no {TopicGrants.ScopeOf(topic)} grant.", caller.AppId, null, caller.EndUser, caller.TokenId);
+                var refused = new Denial(403, "topic-grant", $"App '{caller.AppId}' has no {GrantTopic.ScopeOf(topic)} grant.", caller.AppId, null, caller.EndUser, caller.TokenId);
                 await recorder.DeniedAsync(context, Plane, topic, refused, start);
                 return AccessRecorder.Refusal(refused);
             }
@@ -43,7 +43,7 @@ public sealed class ReadTopic(DataPlaneGuard guard, AccessRecorder recorder, IDo
         var records = new List<object>();
         long bytes = 0;
         var deserializer = new AvroDeserializer<GenericRecord>(avro.Registry);
-        using (var consumer = new ConsumerBuilder<string, byte[]>(settings.Consumer(TopicGrants.ConsumerGroupOf(caller.AppId))).Build())
+        using (var consumer = new ConsumerBuilder<string, byte[]>(settings.Consumer(GrantTopic.ConsumerGroupOf(caller.AppId))).Build())
         {
             // Assigning partitions directly (resuming from the group's committed offsets) avoids a group rebalance per read.
             using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
@@ -65,7 +65,7 @@ public sealed class ReadTopic(DataPlaneGuard guard, AccessRecorder recorder, IDo
             if (positions.Count > 0) consumer.Commit(positions.Values);
             consumer.Close();
         }
-        var body = Results.Json(new { topic, consumer_group = TopicGrants.ConsumerGroupOf(caller.AppId), records }, LedgerSetup.ApiJson);
+        var body = Results.Json(new { topic, consumer_group = GrantTopic.ConsumerGroupOf(caller.AppId), records }, LedgerSetup.ApiJson);
         await recorder.AllowedAsync(context, Plane, topic, caller, 200, bytes, start, $"read {records.Count} records");
         return body;
     }
