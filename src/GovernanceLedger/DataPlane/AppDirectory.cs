@@ -33,6 +33,8 @@ public sealed class AppDirectory(LedgerDatabase ledger, ILogger<AppDirectory> lo
 
     public bool Loaded { get; private set; }
 
+    // A poll of its own rather than a Marten subscription: every instance needs its own copy in memory, while
+    // the daemon runs a subscription on one leader only.
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
         var source = ledger.Source;
