@@ -1,3 +1,4 @@
+using Alba;
 using System.Text.Json.Nodes;
 using GovernanceLedger.Apps.Expiring;
 using GovernanceLedger.Contracts.Apps;
@@ -129,5 +130,44 @@ public sealed class Lifecycle_tests(LedgerFixture ledger)
         var all = (await ledger.Get("/apps?owner=someone.else@example.com", auditor)).Json!.AsArray();
         all.Select(a => a!["id"]!.GetValue<string>()).ShouldContain(theirs);
         (await ledger.Get("/apps?status=bogus", auditor)).Status.ShouldBe(400);
+    }
+
+    [Fact]
+    public async Task A_pause_at_a_stale_version_is_a_recorded_409_a_stranger_gets_404_whatever_the_version_and_the_current_version_pauses()
+    {
+        var appId = await ledger.ActiveApp("stalepause");
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        var version = (await ledger.Get($"/apps/{appId}", owner)).Node("version")!.GetValue<long>();
+
+        await ledger.Host.Scenario(s =>
+        {
+            s.WithRequestHeader("Authorization", $"Bearer {owner}");
+            s.Post.Json(new { reason = "holiday", expected_version = version - 1 }).ToUrl($"/apps/{appId}/pause");
+            s.StatusCodeShouldBe(409);
+            s.ContentTypeShouldBe("application/problem+json");
+        });
+        // Existence is never revealed by the version check: a stranger is answered as for an app that is not there.
+        var stranger = await ledger.PersonToken("stranger@example.com", "app-owner");
+        await ledger.Host.Scenario(s =>
+        {
+            s.WithRequestHeader("Authorization", $"Bearer {stranger}");
+            s.Post.Json(new { reason = "mischief", expected_version = version - 1 }).ToUrl($"/apps/{appId}/pause");
+            s.StatusCodeShouldBe(404);
+        });
+        var paused = await ledger.Host.Scenario(s =>
+        {
+            s.WithRequestHeader("Authorization", $"Bearer {owner}");
+            s.Post.Json(new { reason = "holiday", expected_version = version }).ToUrl($"/apps/{appId}/pause");
+            s.StatusCodeShouldBeOk();
+        });
+        var body = (await paused.ReadAsJsonAsync<JsonObject>())!;
+        body["status"]!.GetValue<string>().ShouldBe("paused");
+        body["version"]!.GetValue<long>().ShouldBe(version + 1);
+        (await ledger.StreamOf(appId)).Count.ShouldBe((int)version + 1);
+
+        var refusals = (await ledger.StreamOf(GovernanceLedger.Apps.GovernanceStreams.For(appId, ledger.Clock.GetUtcNow())))
+            .Select(e => e.Data).OfType<GovernanceActionRefused>().ToList();
+        refusals.ShouldContain(r => r.Action == "pause" && r.Rule == "stale-version");
+        refusals.ShouldContain(r => r.Action == "pause" && r.Rule == "not-visible" && r.Actor.Contains("stranger@example.com"));
     }
 }
