@@ -15,7 +15,7 @@ using Wolverine;
 namespace GovernanceLedger.Benchmarks;
 
 /// <summary>
-/// Registrations and token issuances through the real host (HTTP pipeline, authentication, schema
+/// Registrations, token issuances and lifecycle commands through the real host (HTTP pipeline, authentication, schema
 /// validation, CEL policies, Marten appends and the inline catalog projection), each measured next
 /// to the raw rate of appending one event with Marten against the same database.
 /// </summary>
@@ -28,6 +28,7 @@ public class ControlPlaneBenchmarks
     private string _database = "";
     private string _ownerToken = "";
     private string _tokenApp = "";
+    private readonly string[] _lifecycleApps = Enumerable.Range(0, 8).Select(i => $"bench-lifecycle-{i}").ToArray();
     private int _counter;
 
     [GlobalSetup]
@@ -56,6 +57,7 @@ public class ControlPlaneBenchmarks
         _ownerToken = JsonNode.Parse(dev)!["access_token"]!.GetValue<string>();
         _tokenApp = "bench-token-app";
         await Post("/apps", Manifest(_tokenApp), _ownerToken);
+        foreach (var app in _lifecycleApps) await Post("/apps", Manifest(app), _ownerToken);
     }
 
     private static string HostProjectDirectory()
@@ -101,4 +103,13 @@ public class ControlPlaneBenchmarks
 
     [Benchmark(Description = "issue app token (POST /apps/{id}/tokens)")]
     public Task IssueToken() => Post($"/apps/{_tokenApp}/tokens", null, _ownerToken);
+
+    /// <summary>Two lifecycle commands through the aggregate workflow, round robin over eight apps so streams grow slowly.</summary>
+    [Benchmark(Description = "pause + resume (2 commands, expected_version omitted)")]
+    public async Task PauseAndResume()
+    {
+        var app = _lifecycleApps[Interlocked.Increment(ref _counter) % _lifecycleApps.Length];
+        await Post($"/apps/{app}/pause", """{"reason":"benchmark pause"}""", _ownerToken);
+        await Post($"/apps/{app}/resume", """{"reason":"benchmark resume"}""", _ownerToken);
+    }
 }
