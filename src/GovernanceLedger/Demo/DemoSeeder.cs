@@ -56,7 +56,14 @@ public sealed class DemoSeeder(
             var (manifest, problem) = reader.Validate(json);
             if (problem is not null)
                 throw new InvalidOperationException($"Demo manifest is invalid: {problem.Detail}");
-            await registrar.RegisterAsync(manifest!, Platform, session, bus, ct);
+            var outcome = await registrar.DecideAsync(manifest!, Platform, session, ct);
+            if (outcome.App is null)
+            {
+                logger.LogWarning("Demo app {AppId} was not registered: the policies refused it", manifest!.AppId);
+                continue;
+            }
+            session.Events.StartStream<Apps.App>(outcome.App.Id, outcome.Events.ToArray());
+            if (outcome.App.ExpiresAt is { } expiresAt) await bus.ScheduleAsync(new Apps.Expiring.ExpireApp(outcome.App.Id), expiresAt);
         }
         await session.SaveChangesAsync(ct);
         logger.LogInformation("Registered {Count} demo apps", manifests.Length);

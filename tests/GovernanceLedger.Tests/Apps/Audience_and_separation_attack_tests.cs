@@ -98,10 +98,16 @@ public sealed class Audience_and_separation_attack_tests(LedgerFixture ledger)
     {
         var before = await ledger.EventCount();
         var token = await ledger.PersonToken(Owner, role.Length == 0 ? [] : [role]);
-        var refused = await ledger.Post("/apps", ExampleManifest(NewAppId("norole")).ToJsonString(), token);
+        var appId = NewAppId("norole");
+        var refused = await ledger.Post("/apps", ExampleManifest(appId).ToJsonString(), token);
         refused.Status.ShouldBe(403, refused.Text);
         refused.ContentType.ShouldBe("application/problem+json");
-        (await ledger.EventCount()).ShouldBe(before);
+        refused.Str("errors.0.rule").ShouldBe("app-owner");
+        // Nothing is registered; the one event written is the refusal itself.
+        (await ledger.StreamOf(appId)).ShouldBeEmpty();
+        (await ledger.EventCount()).ShouldBe(before + 1);
+        (await ledger.StreamOf(GovernanceLedger.Apps.GovernanceStreams.Ledger(ledger.Clock.GetUtcNow()))).Select(e => e.Data)
+            .OfType<GovernanceLedger.Contracts.Apps.GovernanceActionRefused>().ShouldContain(r => r.Action == "registerApp" && r.Rule == "app-owner");
     }
 
     [Fact]

@@ -9,17 +9,22 @@ using Marten;
 using Microsoft.Extensions.Options;
 using GovernanceLedger.Telemetry;
 using Wolverine;
+using Wolverine.Marten;
 
 namespace GovernanceLedger.Apps.Registering;
 
-/// <summary>The steps shared by both ways to register: check the id is free, run policies, decide, start the stream.</summary>
+/// <summary>
+/// The steps shared by both ways to register: check the id is free, run policies, decide. It writes nothing:
+/// the endpoint returns <see cref="RegistrationOutcome.Stream"/> and <see cref="RegistrationOutcome.Messages"/>
+/// and Wolverine applies both in one transaction.
+/// </summary>
 public sealed class Registrar(
     PolicyEngine policies, IOptionsMonitor<DataCatalog> catalog, TemplateCatalog templates, TimeProvider clock, LedgerTelemetry telemetry)
 {
-    public async Task<IResult> RegisterAsync(AppManifest manifest, Caller caller, IDocumentSession session, IMessageBus bus, CancellationToken ct)
+    public async Task<RegistrationOutcome> DecideAsync(AppManifest manifest, Caller caller, IQuerySession session, CancellationToken ct)
     {
         if (await session.Events.FetchStreamStateAsync(manifest.AppId, ct) is not null)
-            return Problem.Conflict("app-id-taken", $"An app with app_id '{manifest.AppId}' is already in the ledger.").ToResult();
+            return RegistrationOutcome.Refused(Problem.Conflict("app-id-taken", $"An app with app_id '{manifest.AppId}' is already in the ledger."));
 
         var now = clock.GetUtcNow();
         var ceiling = manifest.Template is { } id && templates.Find(id)?.Quotas is { } q
@@ -28,20 +33,37 @@ public sealed class Registrar(
         var verdicts = policies.Evaluate(manifest, catalog.CurrentValue, ceiling);
         var decision = Registration.Decide(manifest, caller, verdicts, now);
         if (decision.Problem is { } problem)
-            return problem.ToResult();
+            return RegistrationOutcome.Refused(problem);
 
-        // StartStream fails on a duplicate id even under a race, which the exception handler answers with 409.
-        session.Events.StartStream<App>(manifest.AppId, decision.Events.ToArray());
         var app = App.Replay(decision.Events);
         telemetry.Registrations.Add(1, new("status", app.Status), new("generated_by", manifest.GeneratedBy));
         foreach (var verdict in verdicts)
             telemetry.Decisions.Add(1, new("policy_id", verdict.PolicyId), new("outcome", verdict.Outcome));
-        if (app.ExpiresAt is { } expiresAt)
-            await bus.ScheduleAsync(new ExpireApp(app.Id), expiresAt);
 
-        return Results.Created($"/apps/{manifest.AppId}", new RegistrationResponse(
-            app.Id, app.Status, decision.Events.Count, app.RequiredApprovals, app.ExpiresAt,
-            verdicts.Select(v => new FindingView(v.PolicyId, v.Version, v.Outcome, v.Reason, v.Findings)).ToList()));
+        return new RegistrationOutcome(
+            Results.Created($"/apps/{manifest.AppId}", new RegistrationResponse(
+                app.Id, app.Status, decision.Events.Count, app.RequiredApprovals, app.ExpiresAt,
+                verdicts.Select(v => new FindingView(v.PolicyId, v.Version, v.Outcome, v.Reason, v.Findings)).ToList())),
+            app, decision.Events);
+    }
+}
+
+/// <summary>What a registration came to: the answer, and the new stream and expiry that go with an accepted one.</summary>
+public sealed record RegistrationOutcome(IResult Response, App? App, IReadOnlyList<object> Events)
+{
+    public static RegistrationOutcome Refused(Problem problem) => new(problem.ToResult(), null, []);
+
+    // Starting the stream fails on a duplicate id even under a race, which the exception handler answers with 409.
+    public IMartenOp Stream => App is null ? MartenOps.Nothing() : MartenOps.StartStream<App>(App.Id, Events.ToArray());
+
+    public OutgoingMessages Messages
+    {
+        get
+        {
+            var messages = new OutgoingMessages();
+            if (App?.ExpiresAt is { } expiresAt) messages.Schedule(new ExpireApp(App.Id), expiresAt);
+            return messages;
+        }
     }
 }
 
