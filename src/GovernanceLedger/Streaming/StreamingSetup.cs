@@ -75,7 +75,7 @@ public static class StreamingSetup
         app.MapSchemaRegistry();
         var settings = app.Services.GetRequiredService<KafkaSettings>();
         if (!settings.Enabled) return;
-        app.MapPost("/topics/requests", TopicRequests.HandleAsync).RequireAuthorization().WithTags("Streaming");
+        app.MapPost("/topics/requests", TopicRequests.HandleAsync).RequireAuthorization(PeopleAuthentication.Policies.Registrant).WithTags("Streaming");
         app.MapGet("/topics", ListTopics.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapPost("/topics/{topic}/changes", TopicChanges.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapGet("/topics/{topic}/records", (HttpContext context, string topic, int? max, int? wait_ms, ReadTopic reader) =>

@@ -29,6 +29,8 @@ public sealed record DeclaredTable(
 /// </summary>
 public static class DeclareConnector
 {
+    // An explicit endpoint rather than the aggregate workflow: the declaration is committed, then the connector
+    // starts its replication slot at the source, which no ledger transaction can include.
     public static async Task<IResult> HandleAsync(HttpContext http, IDocumentStore store, CdcConnectors connectors,
         IOptionsMonitor<DataCatalog> catalog, TimeProvider clock, ILogger<CdcConnectors> logger, CancellationToken ct)
     {

@@ -11,6 +11,8 @@ namespace GovernanceLedger.Streaming.Cdc;
 /// </summary>
 public static class RetireConnector
 {
+    // An explicit endpoint rather than the aggregate workflow: the slot and publication at the source are
+    // dropped first, then the retirement recorded; no ledger transaction can include the source.
     public static async Task<IResult> HandleAsync(string connectorId, string? reason, HttpContext http, IDocumentStore store,
         CdcConnectors connectors, TimeProvider clock, CancellationToken ct)
     {

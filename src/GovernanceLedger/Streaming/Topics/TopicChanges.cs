@@ -22,6 +22,8 @@ public sealed record TopicChangeRequest(
 /// </summary>
 public static class TopicChanges
 {
+    // An explicit endpoint rather than the aggregate workflow: the change is committed before the cluster is
+    // touched and the outcome after it, two transactions around an external call.
     public static async Task<IResult> HandleAsync(string topic, HttpContext http, IDocumentStore store, PolicyEngine policies,
         KafkaSettings settings, KafkaTopics topics, TimeProvider clock, CancellationToken ct)
     {

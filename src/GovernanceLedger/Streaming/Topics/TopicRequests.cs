@@ -58,6 +58,8 @@ public static class TopicRequests
             $"{deciding.PolicyId} v{deciding.Version}: {string.Join("; ", reasons)}",
             reasons.Select(r => new Violation(FieldOf(r), deciding.PolicyId, r)).ToList()).ToResult();
 
+    // An explicit endpoint rather than the aggregate workflow: the request is committed before the cluster is
+    // touched and the outcome after it, two transactions around an external call.
     public static async Task<IResult> HandleAsync(HttpContext http, IDocumentStore store, PolicyEngine policies, KafkaSettings settings,
         KafkaTopics topics, TimeProvider clock, CancellationToken ct)
     {
@@ -78,9 +80,7 @@ public static class TopicRequests
         var now = clock.GetUtcNow();
         var me = (caller.Email ?? caller.Subject).ToLowerInvariant();
         // The owner is the caller; only a platform admin may request a topic on someone else's behalf.
-        var refusal = !caller.IsAdmin && !caller.Has(Role.AppOwner)
-                ? Problem.Forbidden("topic-requester", "Requesting a topic needs the app-owner or platform-admin role.")
-            : body!.Owner is { } owner && !caller.IsAdmin && !caller.Owns(owner)
+        var refusal = body!.Owner is { } owner && !caller.IsAdmin && !caller.Owns(owner)
                 ? Problem.Forbidden("owner-is-caller", "The owner of a topic you request is you; only a platform admin names someone else.")
             : await IsProvisionedAsync(session, body.Topic!, ct)
                 ? Problem.Conflict("topic-exists", $"Topic '{body.Topic}' is already provisioned; its owner or a platform admin changes it through a change request.")
