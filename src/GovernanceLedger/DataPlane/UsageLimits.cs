@@ -4,31 +4,67 @@ using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Infrastructure;
 using Npgsql;
+using Weasel.Core;
 
 namespace GovernanceLedger.DataPlane;
 
 /// <summary>
-/// Per-app rate limits (a token bucket per second) and daily budgets (requests, rows). Daily
-/// counters live in memory and are seeded from the day's access stream the first time an app is
-/// seen that day, so a restart does not hand out a fresh budget.
+/// Per-app limits that hold across every instance of the ledger.
+/// <list type="bullet">
+/// <item>Daily request and row budgets are counted in PostgreSQL (<c>quota_counters</c>). An instance claims a lease of a
+/// budget (a fiftieth of it, at least 1, at most 1,000) and spends it in memory, so the database is asked once per
+/// lease rather than per request. Nothing is spent that was not claimed, so together the instances never exceed a
+/// budget. Near the end of a day's budget, leases other instances hold unused may refuse up to
+/// (instances − 1) × lease requests early; a stopping instance hands its unused leases back.</item>
+/// <item>The per-second rate is shared among the live instances (each announces itself every two seconds in
+/// <c>data_plane_instances</c>): each allows ⌈rate ÷ instances⌉ a second, so together at most rate + instances − 1.
+/// For up to <see cref="Heartbeat"/> after an instance starts or stops, the others still use the old share.</item>
+/// </list>
 /// </summary>
-public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock) : IDisposable
+public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogger<UsageLimits> logger) : BackgroundService
 {
-    private readonly ConcurrentDictionary<string, (int PerSecond, TokenBucketRateLimiter Limiter)> _limiters = new();
-    private readonly ConcurrentDictionary<string, Lazy<Task<DailyCounter>>> _daily = new();
+    public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan Liveness = Heartbeat * 3;
+    private const string Requests = "requests";
+    private const string Rows = "rows";
+    private const string S = LedgerSetup.Schema;
 
-    public sealed class DailyCounter(long requests, long rows)
+    private readonly string _instance = Guid.NewGuid().ToString("N");
+    private readonly ConcurrentDictionary<string, (int Share, TokenBucketRateLimiter Limiter)> _limiters = new();
+    private readonly ConcurrentDictionary<(string App, DateOnly Day, string Kind), Lease> _leases = new();
+    private int _instances = 1;
+
+    /// <summary>How many instances share the rates now (this one included).</summary>
+    public int Instances => Volatile.Read(ref _instances);
+
+    /// <summary>Part of one app's budget of one kind for one day, claimed by this instance and not yet spent.</summary>
+    public sealed class Lease
     {
-        public long Requests = requests;
-        public long Rows = rows;
+        public required DateOnly Day { get; init; }
+        public long Available;
+        public readonly SemaphoreSlim Claiming = new(1, 1);
+    }
+
+    public static IEnumerable<ISchemaObject> Objects()
+    {
+        var counters = new Weasel.Postgresql.Tables.Table(LedgerSetup.ObjectName(S, "quota_counters"));
+        counters.AddColumn("app_id", "text").AsPrimaryKey();
+        counters.AddColumn("day", "date").AsPrimaryKey();
+        counters.AddColumn("kind", "text").AsPrimaryKey();
+        counters.AddColumn<long>("used").NotNull();
+        yield return counters;
+        var instances = new Weasel.Postgresql.Tables.Table(LedgerSetup.ObjectName(S, "data_plane_instances"));
+        instances.AddColumn("instance_id", "text").AsPrimaryKey();
+        instances.AddColumn("seen_at", "timestamptz").NotNull();
+        yield return instances;
     }
 
     public (bool Allowed, TimeSpan RetryAfter) TryRate(string appId, AppQuotas quotas)
     {
-        var perSecond = quotas.EffectiveRequestsPerSecond;
+        var share = (int)Math.Ceiling(quotas.EffectiveRequestsPerSecond / (double)Instances);
         var entry = _limiters.AddOrUpdate(appId,
-            _ => (perSecond, NewLimiter(perSecond)),
-            (_, existing) => existing.PerSecond == perSecond ? existing : (perSecond, NewLimiter(perSecond)));
+            _ => (share, NewLimiter(share)),
+            (_, existing) => existing.Share == share ? existing : (share, NewLimiter(share)));
         using var lease = entry.Limiter.AttemptAcquire();
         if (lease.IsAcquired) return (true, TimeSpan.Zero);
         return (false, lease.TryGetMetadata(MetadataName.RetryAfter, out var retry) ? retry : TimeSpan.FromSeconds(1));
@@ -44,64 +80,190 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock) : IDi
     });
 
     /// <summary>Counts one request against today's budget, or says how long until the budget resets.</summary>
-    public async Task<(bool Allowed, TimeSpan RetryAfter)> TryRequestAsync(string appId, AppQuotas quotas)
+    public async Task<(bool Allowed, TimeSpan RetryAfter)> TryRequestAsync(string appId, AppQuotas quotas) =>
+        await TakeAsync(LeaseFor(appId, Requests), appId, Requests, quotas.EffectiveRequestsPerDay, 1) == 1 ? (true, TimeSpan.Zero) : (false, UntilMidnight());
+
+    /// <summary>
+    /// Reserves up to <paramref name="wanted"/> of today's rows for one query. The query reads at most what was
+    /// reserved and marks what it read; disposing the reservation hands the rest back, on every way out.
+    /// </summary>
+    public async Task<(bool Allowed, TimeSpan RetryAfter, RowReservation Reservation)> ReserveRowsAsync(string appId, AppQuotas quotas, long wanted)
     {
-        var counter = await TodayAsync(appId);
-        if (Interlocked.Increment(ref counter.Requests) <= quotas.EffectiveRequestsPerDay) return (true, TimeSpan.Zero);
-        Interlocked.Decrement(ref counter.Requests);
-        return (false, UntilMidnight());
+        var lease = LeaseFor(appId, Rows);
+        var reserved = await TakeAsync(lease, appId, Rows, quotas.EffectiveRowsPerDay, wanted);
+        var reservation = new RowReservation(lease, reserved);
+        return reserved > 0 ? (true, TimeSpan.Zero, reservation) : (false, UntilMidnight(), reservation);
     }
 
-    public async Task<(bool Allowed, TimeSpan RetryAfter, long Remaining)> RowBudgetAsync(string appId, AppQuotas quotas)
+    public sealed class RowReservation(Lease lease, long reserved) : IDisposable
     {
-        var counter = await TodayAsync(appId);
-        var remaining = quotas.EffectiveRowsPerDay - Interlocked.Read(ref counter.Rows);
-        return remaining > 0 ? (true, TimeSpan.Zero, remaining) : (false, UntilMidnight(), 0);
-    }
+        private long _read;
+        public long Reserved => reserved;
+        public void Read(long rows) => _read = rows;
 
-    public async Task SpendRowsAsync(string appId, long rows)
-    {
-        var counter = await TodayAsync(appId);
-        Interlocked.Add(ref counter.Rows, rows);
+        public void Dispose()
+        {
+            var unused = reserved - _read;
+            // Back into the lease it came from: the day it was claimed for, even after midnight.
+            if (unused > 0) Interlocked.Add(ref lease.Available, unused);
+            _read = reserved;
+        }
     }
 
     private TimeSpan UntilMidnight()
     {
         var now = clock.GetUtcNow();
-        var midnight = new DateTimeOffset(now.UtcDateTime.Date.AddDays(1), TimeSpan.Zero);
-        return midnight - now;
+        return new DateTimeOffset(now.UtcDateTime.Date.AddDays(1), TimeSpan.Zero) - now;
     }
 
-    private Task<DailyCounter> TodayAsync(string appId)
+    private DateOnly Today => DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
+
+    private Lease LeaseFor(string appId, string kind)
     {
-        var stream = AccessLedger.StreamPrefix(appId, clock.GetUtcNow());
-        var lazy = _daily.GetOrAdd(stream, s => new Lazy<Task<DailyCounter>>(() => SeedAsync(s)));
-        if (lazy.Value.IsFaulted) _daily.TryRemove(new(stream, lazy));   // try the seed again next time
-        return lazy.Value;
+        var day = Today;
+        return _leases.GetOrAdd((appId, day, kind), _ => new Lease { Day = day });
     }
 
-    private async Task<DailyCounter> SeedAsync(string stream)
+    /// <summary>Takes up to <paramref name="wanted"/> from the lease in memory, claiming more of the shared budget when it runs short.</summary>
+    private async Task<long> TakeAsync(Lease lease, string appId, string kind, long limit, long wanted)
     {
-        await using var command = ledger.Source.CreateCommand($"""
-            select count(*) filter (where type = 'access_recorded' and data->>'{nameof(AccessRecorded.Decision)}' = '{AccessDecisions.Allow}'),
-                   coalesce(sum((data->>'{nameof(QueryExecuted.Rows)}')::bigint) filter (where type = 'query_executed'), 0)
-            from {LedgerSetup.Schema}.mt_events where stream_id = any(@streams)
-            """);
-        command.Parameters.AddWithValue("streams", Enumerable.Range(0, AccessLedger.Writers).Select(shard => stream + shard).ToArray());
+        if (TryTakeLocal(lease, wanted)) return wanted;
+        await lease.Claiming.WaitAsync();
         try
         {
-            await using var reader = await command.ExecuteReaderAsync();
-            await reader.ReadAsync();
-            return new DailyCounter(reader.GetInt64(0), reader.GetInt64(1));
+            if (TryTakeLocal(lease, wanted)) return wanted;
+            var local = Interlocked.Exchange(ref lease.Available, 0);
+            var claimed = await ClaimAsync(appId, lease.Day, kind, limit, Math.Max(wanted - local, LeaseSize(limit)));
+            var granted = Math.Min(local + claimed, wanted);
+            Interlocked.Add(ref lease.Available, local + claimed - granted);
+            return granted;
         }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        finally
         {
-            return new DailyCounter(0, 0);
+            lease.Claiming.Release();
         }
     }
 
-    public void Dispose()
+    private static bool TryTakeLocal(Lease lease, long wanted)
+    {
+        for (var available = Volatile.Read(ref lease.Available); available >= wanted; available = Volatile.Read(ref lease.Available))
+            if (Interlocked.CompareExchange(ref lease.Available, available - wanted, available) == available)
+                return true;
+        return false;
+    }
+
+    public static long LeaseSize(long limit) => Math.Clamp(limit / 50, 1, 1_000);
+
+    /// <summary>Claims up to <paramref name="amount"/> of the day's budget; never past <paramref name="limit"/>, even when the limit was lowered.</summary>
+    private async Task<long> ClaimAsync(string appId, DateOnly day, string kind, long limit, long amount)
+    {
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            await using (var claim = ledger.Source.CreateCommand($"""
+                with current as (select used from {S}.quota_counters where app_id = $1 and day = $2 and kind = $3 for update)
+                update {S}.quota_counters q set used = least(current.used + $4, greatest($5, current.used))
+                from current where q.app_id = $1 and q.day = $2 and q.kind = $3
+                returning q.used - current.used
+                """))
+            {
+                claim.Parameters.Add(new NpgsqlParameter { Value = appId });
+                claim.Parameters.Add(new NpgsqlParameter { Value = day });
+                claim.Parameters.Add(new NpgsqlParameter { Value = kind });
+                claim.Parameters.Add(new NpgsqlParameter { Value = amount });
+                claim.Parameters.Add(new NpgsqlParameter { Value = limit });
+                if (await claim.ExecuteScalarAsync() is long claimed) return claimed;
+            }
+            // The day's first claim by any instance: start from what the ledger already recorded today (an
+            // upgrade mid-day, or a counter row lost), then claim again.
+            var seed = await RecordedTodayAsync(appId, day, kind);
+            await using var insert = ledger.Source.CreateCommand(
+                $"insert into {S}.quota_counters (app_id, day, kind, used) values ($1, $2, $3, $4) on conflict do nothing");
+            insert.Parameters.Add(new NpgsqlParameter { Value = appId });
+            insert.Parameters.Add(new NpgsqlParameter { Value = day });
+            insert.Parameters.Add(new NpgsqlParameter { Value = kind });
+            insert.Parameters.Add(new NpgsqlParameter { Value = seed });
+            await insert.ExecuteNonQueryAsync();
+        }
+        throw new InvalidOperationException($"The {kind} counter of app '{appId}' for {day} could not be created.");
+    }
+
+    private async Task<long> RecordedTodayAsync(string appId, DateOnly day, string kind)
+    {
+        var at = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+        await using var command = ledger.Source.CreateCommand(kind == Requests
+            ? $"select count(*) from {S}.mt_events where stream_id = any($1) and type = 'access_recorded' and data->>'{nameof(AccessRecorded.Decision)}' = '{AccessDecisions.Allow}'"
+            : $"select coalesce(sum((data->>'{nameof(QueryExecuted.Rows)}')::bigint), 0)::bigint from {S}.mt_events where stream_id = any($1) and type = 'query_executed'");
+        command.Parameters.Add(new NpgsqlParameter { Value = AccessLedger.StreamsFor(appId, at).ToArray() });
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    // A loop of its own rather than a Marten subscription: every instance must announce itself to share the rates.
+    protected override async Task ExecuteAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await using var beat = ledger.Source.CreateBatch();
+                var announce = new NpgsqlBatchCommand($"insert into {S}.data_plane_instances (instance_id, seen_at) values ($1, now()) on conflict (instance_id) do update set seen_at = now()");
+                announce.Parameters.Add(new NpgsqlParameter { Value = _instance });
+                beat.BatchCommands.Add(announce);
+                beat.BatchCommands.Add(new NpgsqlBatchCommand($"delete from {S}.data_plane_instances where seen_at < now() - interval '10 minutes'"));
+                var count = new NpgsqlBatchCommand($"select count(*) from {S}.data_plane_instances where seen_at > now() - $1::interval");
+                count.Parameters.Add(new NpgsqlParameter { Value = Liveness });
+                beat.BatchCommands.Add(count);
+                var live = (long)(await beat.ExecuteScalarAsync(stop))!;
+                Volatile.Write(ref _instances, (int)Math.Max(1, live));
+                ForgetEarlierDays();
+            }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                // The last known share stays in force; the next heartbeat tries again.
+                logger.LogWarning(e, "Could not announce this instance for the shared rate limits");
+            }
+            await Task.Delay(Heartbeat, stop).ContinueWith(_ => { }, CancellationToken.None);
+        }
+    }
+
+    private void ForgetEarlierDays()
+    {
+        var today = Today;
+        foreach (var key in _leases.Keys.Where(k => k.Day < today)) _leases.TryRemove(key, out _);
+    }
+
+    /// <summary>Hands unused leases back and leaves the instance count, so the others take over the whole budget and rate.</summary>
+    public override async Task StopAsync(CancellationToken ct)
+    {
+        await base.StopAsync(ct);
+        try
+        {
+            await using var batch = ledger.Source.CreateBatch();
+            foreach (var ((app, day, kind), lease) in _leases)
+            {
+                var unused = Interlocked.Exchange(ref lease.Available, 0);
+                if (unused <= 0) continue;
+                var giveBack = new NpgsqlBatchCommand($"update {S}.quota_counters set used = greatest(used - $4, 0) where app_id = $1 and day = $2 and kind = $3");
+                giveBack.Parameters.Add(new NpgsqlParameter { Value = app });
+                giveBack.Parameters.Add(new NpgsqlParameter { Value = day });
+                giveBack.Parameters.Add(new NpgsqlParameter { Value = kind });
+                giveBack.Parameters.Add(new NpgsqlParameter { Value = unused });
+                batch.BatchCommands.Add(giveBack);
+            }
+            var leave = new NpgsqlBatchCommand($"delete from {S}.data_plane_instances where instance_id = $1");
+            leave.Parameters.Add(new NpgsqlParameter { Value = _instance });
+            batch.BatchCommands.Add(leave);
+            await batch.ExecuteNonQueryAsync(ct);
+        }
+        catch (Exception e)
+        {
+            // Unreturned leases only mean the day's budget runs out a little early; the instance row expires by itself.
+            logger.LogWarning(e, "Could not hand back unused quota leases on stopping");
+        }
+    }
+
+    public override void Dispose()
     {
         foreach (var (_, limiter) in _limiters.Values) limiter.Dispose();
+        base.Dispose();
     }
 }

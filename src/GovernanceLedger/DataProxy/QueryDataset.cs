@@ -72,7 +72,9 @@ public sealed class QueryDataset(
             return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "masked-field-predicate",
                 $"Filtering or ordering on masked PII fields needs {catalog.CurrentValue.PiiScope}: {string.Join(", ", probing)}"), start);
 
-        var (budgetOk, budgetRetry, remaining) = await limits.RowBudgetAsync(caller.AppId, caller.App.Quotas);
+        // The rows this query may read are reserved from the day's shared budget first; what it does not read goes back.
+        var (budgetOk, budgetRetry, reservation) = await limits.ReserveRowsAsync(caller.AppId, caller.App.Quotas, query.Limit);
+        using var unread = reservation;
         if (!budgetOk)
             return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status429TooManyRequests, "daily-row-budget",
                 $"The daily budget of {caller.App.Quotas.EffectiveRowsPerDay} rows is used up.") with { RetryAfter = budgetRetry }, start);
@@ -118,7 +120,7 @@ public sealed class QueryDataset(
             await using (var reader = await batch.ExecuteReaderAsync(context.RequestAborted))
             {
                 await reader.NextResultAsync(context.RequestAborted);   // past the settings' one row
-                var budget = Math.Min(query.Limit, remaining);
+                var budget = Math.Min(query.Limit, reservation.Reserved);
                 while (await reader.ReadAsync(context.RequestAborted))
                 {
                     if (rows.Count >= budget) { truncated = true; break; }
@@ -150,7 +152,7 @@ public sealed class QueryDataset(
         var duration = AccessRecorder.Elapsed(queryStart);
         var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
-        await limits.SpendRowsAsync(caller.AppId, rows.Count);
+        reservation.Read(rows.Count);
         var now = clock.GetUtcNow();
         await Task.WhenAll(
             recorder.RecordAsync(context, new QueryExecuted(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, dataset.Name,

@@ -34,6 +34,7 @@ public static class DataPlaneSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessLedger>());
         builder.Services.AddSingleton<AccessRecorder>();
         builder.Services.AddSingleton<UsageLimits>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<UsageLimits>());
         builder.Services.AddSingleton<DataPlaneGuard>();
         builder.Services.AddSingleton(sp =>
         {

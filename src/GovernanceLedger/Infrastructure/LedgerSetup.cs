@@ -111,6 +111,7 @@ public static class LedgerSetup
         opts.Storage.Add(new GovernanceLedger.Audit.ChainSchema.Feature(opts));
         opts.Storage.ExtendedSchemaObjects.Add(GovernanceLedger.Streaming.AuditStream.AuditRelay.PositionsTable());
         opts.Storage.ExtendedSchemaObjects.Add(GovernanceLedger.Streaming.Cdc.CdcConnectorWorker.PositionsTable());
+        opts.Storage.ExtendedSchemaObjects.AddRange(GovernanceLedger.DataPlane.UsageLimits.Objects());
     }
 
     /// <summary>Creates the ledger database on first run; the script-started server has only "postgres".</summary>
