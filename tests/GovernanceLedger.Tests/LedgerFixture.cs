@@ -42,6 +42,9 @@ public class LedgerFixture : IAsyncLifetime
         Host = await StartHostAsync(ConnectionString, "Development", Clock, DataPlaneSettings(), ConfigureServices, ExternalTransports);
     }
 
+    /// <summary>Whether the anomaly detectors run in this fixture's host.</summary>
+    protected virtual bool Detectors => false;
+
     /// <summary>Whether Wolverine's external transports (Kafka) run in this fixture's host.</summary>
     protected virtual bool ExternalTransports => false;
 
@@ -59,6 +62,8 @@ public class LedgerFixture : IAsyncLifetime
     /// <summary>The demo gateway routes pointed at this run's upstream, and this run's sales database.</summary>
     public virtual Dictionary<string, string?> DataPlaneSettings() => new()
     {
+        // Many tests hammer their apps with refused and failing requests on purpose; detectors run in their own fixture.
+        ["Operations:Detectors"] = Detectors ? "true" : "false",
         ["Gateway:Routes:0:Upstream"] = Upstream.Url,
         ["Gateway:Routes:1:Upstream"] = Upstream.Url,
         // A route for the gateway's own tests: header echo, an upstream failure, unmaskable and nested PII.

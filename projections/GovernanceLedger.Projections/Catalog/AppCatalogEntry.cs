@@ -31,6 +31,9 @@ public sealed class AppCatalogEntry
     public DateTimeOffset? ExpiresAt { get; set; }
     public DateTimeOffset? RetainUntil { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
+    /// <summary>A detector's throttle: the requests per second allowed until <see cref="ThrottledUntil"/>.</summary>
+    public int? ThrottleRequestsPerSecond { get; set; }
+    public DateTimeOffset? ThrottledUntil { get; set; }
     /// <summary>The app stream's version, to send back as expected_version. Set from the last event applied, live or in a rebuild.</summary>
     [System.Text.Json.Serialization.JsonPropertyName("version")]
     public long StreamVersion { get; set; }

@@ -70,6 +70,14 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
 
     // Grants and revocations change nothing shown here but the time; handling them keeps every lifecycle
     // event flowing through the projection, so live and rebuilt entries end on the same stream version.
+    public void Apply(AppThrottled e, AppCatalogEntry app)
+    {
+        app.ThrottleRequestsPerSecond = e.RequestsPerSecond;
+        app.ThrottledUntil = e.Until;
+        app.UpdatedAt = e.At;
+    }
+
+    public void Apply(AnomalyDetected e, AppCatalogEntry app) => app.UpdatedAt = e.At;
     public void Apply(AccessGranted e, AppCatalogEntry app) => app.UpdatedAt = e.At;
     public void Apply(AccessRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;
     public void Apply(TokensRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;

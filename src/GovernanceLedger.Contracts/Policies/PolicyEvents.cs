@@ -14,6 +14,10 @@ public static class PolicyOutcomes
     public const string Deny = "deny";
     public const string Review = "review";
     public const string TwoApprovers = "two_approvers";
+    /// <summary>A detector's effect: hold the app's rate down for a while.</summary>
+    public const string Throttle = "throttle";
+    /// <summary>A detector's effect: pause the app at once (a security pause, lifted by a reviewer).</summary>
+    public const string Pause = "pause";
 }
 
 /// <summary>A policy file was removed; from now on it no longer decides anything.</summary>

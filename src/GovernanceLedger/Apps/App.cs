@@ -27,6 +27,10 @@ public sealed record App
     public bool SecurityPause { get; init; }
     /// <summary>Who may use the app as its end user; null is the owner alone.</summary>
     public AppAudience? Audience { get; init; }
+    /// <summary>Until when a detector's throttle holds the app's rate down.</summary>
+    public DateTimeOffset? ThrottledUntil { get; init; }
+    /// <summary>When the ledger last acted on an anomaly: it acts at most once a minute.</summary>
+    public DateTimeOffset? LastAnomalyAt { get; init; }
 
     public bool IsExpiredAt(DateTimeOffset now) => ExpiresAt is { } at && now >= at;
 
@@ -46,6 +50,8 @@ public sealed record App
         AppExpired x => After(x),
         AppRetired x => After(x),
         AppRenewed x => After(x),
+        AppThrottled x => this with { ThrottledUntil = x.Until },
+        AnomalyDetected x => this with { LastAnomalyAt = x.At },
         _ => this
     };
 

@@ -10,9 +10,15 @@ namespace GovernanceLedger.DataPlane;
 /// <summary>What the data plane needs to know about an app on every request, held in memory.</summary>
 public sealed record AppSnapshot(
     string AppId, string Status, string Owner, DateTimeOffset? ExpiresAt, IReadOnlyList<string> Scopes, AppQuotas Quotas,
-    IReadOnlyList<DatasetRequest> Datasets)
+    IReadOnlyList<DatasetRequest> Datasets, int? ThrottleRequestsPerSecond = null, DateTimeOffset? ThrottledUntil = null)
 {
     public bool IsActiveAt(DateTimeOffset now) => Status == AppStatus.Active && (ExpiresAt is null || now < ExpiresAt);
+
+    public bool IsThrottledAt(DateTimeOffset now) => ThrottleRequestsPerSecond is not null && ThrottledUntil is { } until && now < until;
+
+    /// <summary>The app's per-second rate now: its quota, or a detector's throttle while that holds.</summary>
+    public int RequestsPerSecondAt(DateTimeOffset now) =>
+        IsThrottledAt(now) ? Math.Min(ThrottleRequestsPerSecond!.Value, Quotas.EffectiveRequestsPerSecond) : Quotas.EffectiveRequestsPerSecond;
 }
 
 /// <summary>
@@ -65,7 +71,8 @@ public sealed class AppDirectory(LedgerDatabase ledger, ILogger<AppDirectory> lo
             while (await reader.ReadAsync(ct))
             {
                 var entry = JsonSerializer.Deserialize<AppCatalogEntry>(reader.GetString(0))!;
-                _apps[entry.Id] = new AppSnapshot(entry.Id, entry.Status, entry.Owner, entry.ExpiresAt, entry.Scopes, entry.Quotas, entry.Datasets);
+                _apps[entry.Id] = new AppSnapshot(entry.Id, entry.Status, entry.Owner, entry.ExpiresAt, entry.Scopes, entry.Quotas, entry.Datasets,
+                    entry.ThrottleRequestsPerSecond, entry.ThrottledUntil);
                 dbNow = reader.GetFieldValue<DateTimeOffset>(1);
             }
         }

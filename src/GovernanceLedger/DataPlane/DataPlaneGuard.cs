@@ -74,10 +74,15 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         // An allowed request cites the scope policy: it is the one that granted this particular access.
         var deciding = verdicts.FirstOrDefault(v => v.PolicyId == "runtime-scopes-required") ?? verdicts[0];
 
-        var (rateOk, rateRetry) = limits.TryRate(appId, app.Quotas);
+        var now = clock.GetUtcNow();
+        var (rateOk, rateRetry) = limits.TryRate(appId, app.RequestsPerSecondAt(now));
         if (!rateOk)
-            return (null, new Denial(StatusCodes.Status429TooManyRequests, "rate-limit",
-                $"More than {app.Quotas.EffectiveRequestsPerSecond} requests per second.", appId, null, endUser, tokenId, RetryAfter: rateRetry));
+            return (null, app.IsThrottledAt(now)
+                ? new Denial(StatusCodes.Status429TooManyRequests, "throttled",
+                    $"After an anomaly the app is held to {app.RequestsPerSecondAt(now)} requests per second until {app.ThrottledUntil:O}.",
+                    appId, null, endUser, tokenId, RetryAfter: rateRetry)
+                : new Denial(StatusCodes.Status429TooManyRequests, "rate-limit",
+                    $"More than {app.Quotas.EffectiveRequestsPerSecond} requests per second.", appId, null, endUser, tokenId, RetryAfter: rateRetry));
         if (countRequest)
         {
             var (dayOk, dayRetry) = await limits.TryRequestAsync(appId, app.Quotas);

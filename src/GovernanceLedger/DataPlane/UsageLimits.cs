@@ -59,9 +59,9 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
         yield return instances;
     }
 
-    public (bool Allowed, TimeSpan RetryAfter) TryRate(string appId, AppQuotas quotas)
+    public (bool Allowed, TimeSpan RetryAfter) TryRate(string appId, int requestsPerSecond)
     {
-        var share = (int)Math.Ceiling(quotas.EffectiveRequestsPerSecond / (double)Instances);
+        var share = (int)Math.Ceiling(requestsPerSecond / (double)Instances);
         var entry = _limiters.AddOrUpdate(appId,
             _ => (share, NewLimiter(share)),
             (_, existing) => existing.Share == share ? existing : (share, NewLimiter(share)));

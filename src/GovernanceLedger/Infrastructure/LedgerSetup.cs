@@ -43,7 +43,11 @@ public static class LedgerSetup
             // Every table, function, trigger and index is in place before anything reads or appends.
             .ApplyAllDatabaseChangesOnStartup()
             .UseLightweightSessions()
+            // Read models that follow the ledger rather than commit with it (detector baselines) run here;
+            // one instance leads them at a time.
+            .AddAsyncDaemon(JasperFx.Events.Daemon.DaemonMode.HotCold)
             .IntegrateWithWolverine();
+        builder.Services.AddSingleton<IConfigureMarten, GovernanceLedger.Operations.Detecting.DetectingSetup>();
 
         builder.Services.AddSingleton<LedgerDatabase>();
         // Started before the other services that append: a read model added by an upgrade is built first.

@@ -25,7 +25,8 @@ public enum RebuildOutcome { Done, RunningHere, RunningElsewhere }
 /// at once. People keep reading the live models throughout. One rebuild runs at a time across every
 /// instance (an advisory lock on a connection held for the whole rebuild).
 /// </summary>
-public sealed class ReadModelRebuilder(IDocumentStore store, LedgerDatabase ledger, TimeProvider clock, ILogger<ReadModelRebuilder> logger)
+public sealed class ReadModelRebuilder(
+    IDocumentStore store, LedgerDatabase ledger, TimeProvider clock, IServiceProvider services, ILogger<ReadModelRebuilder> logger)
 {
     public static readonly (string Name, string Projection, Type Document)[] ReadModels =
     [
@@ -55,7 +56,11 @@ public sealed class ReadModelRebuilder(IDocumentStore store, LedgerDatabase ledg
             if (lease is null) return RebuildOutcome.RunningElsewhere;
             using var leading = CancellationTokenSource.CreateLinkedTokenSource(ct, lease.Lost);
             var models = ReadModels.Where(r => only is null || only.Contains(r.Projection)).ToArray();
-            await BuildAsync(models, async line => { Progress = line; await report(line); }, leading.Token);
+            Func<object, Task> reporting = async line => { Progress = line; await report(line); };
+            var total = Stopwatch.StartNew();
+            if (models.Length > 0) await BuildAsync(models, reporting, leading.Token);
+            await RebuildFollowersAsync(only, reporting, leading.Token);
+            await reporting(new { stage = "done", seconds = total.Elapsed.TotalSeconds });
             return RebuildOutcome.Done;
         }
         finally
@@ -83,7 +88,6 @@ public sealed class ReadModelRebuilder(IDocumentStore store, LedgerDatabase ledg
             LedgerSetup.AddReadModels(opts, ProjectionLifecycle.Async);
         });
         using var daemon = await shadow.BuildProjectionDaemonAsync(logger: logger);
-        var total = Stopwatch.StartNew();
         foreach (var (name, projection, document) in models)
         {
             var watch = Stopwatch.StartNew();
@@ -114,7 +118,28 @@ public sealed class ReadModelRebuilder(IDocumentStore store, LedgerDatabase ledg
             await session.SaveChangesAsync(ct);
         }
         await Report(new { stage = "swapped", up_to_sequence = swapped.Sequence, appends_held_ms = swapped.HeldMilliseconds });
-        await Report(new { stage = "done", seconds = total.Elapsed.TotalSeconds });
+    }
+
+    /// <summary>
+    /// Read models that follow the ledger on the async daemon (the detectors' baselines) are rebuilt in place by
+    /// that daemon: their readers are operations, not people, and a rebuild never raises their side effects again.
+    /// </summary>
+    private async Task RebuildFollowersAsync(IReadOnlyCollection<string>? only, Func<object, Task> report, CancellationToken ct)
+    {
+        var followers = store.Options.Events.Projections()
+            .Where(p => p.Lifecycle == JasperFx.Events.Projections.ProjectionLifecycle.Async && (only is null || only.Contains(p.Name))).ToList();
+        if (followers.Count == 0) return;
+        var daemon = services.GetRequiredService<Marten.Events.Daemon.Coordination.IProjectionCoordinator>().DaemonForMainDatabase();
+        foreach (var projection in followers)
+        {
+            var watch = Stopwatch.StartNew();
+            await report(new { stage = "rebuilding", projection = projection.Name, into = "in place, on the async daemon" });
+            await daemon.RebuildProjectionAsync(projection.Name, ct);
+            // A rebuild leaves the projection stopped; it follows the ledger again from where the rebuild ended.
+            await daemon.StartAgentAsync($"{projection.Name}:All", ct);
+            logger.LogInformation("Rebuilt {Projection} on the async daemon in {Seconds:0.0} s", projection.Name, watch.Elapsed.TotalSeconds);
+            await report(new { stage = "rebuilt", projection = projection.Name, seconds = watch.Elapsed.TotalSeconds });
+        }
     }
 
     private const string ShadowSchema = "ledger_rebuild";

@@ -13,6 +13,7 @@ public sealed partial record PolicyDocument(
     string Stage = PolicyStages.Registration)
 {
     private static readonly string[] Effects = [PolicyOutcomes.Deny, PolicyOutcomes.Review, PolicyOutcomes.TwoApprovers];
+    private static readonly string[] DetectorEffects = [PolicyOutcomes.Throttle, PolicyOutcomes.Pause];
 
     [GeneratedRegex("^[a-z][a-z0-9-]{1,62}$")]
     private static partial Regex IdPattern();
@@ -43,15 +44,16 @@ public sealed partial record PolicyDocument(
         var id = Required("id");
         if (!IdPattern().IsMatch(id))
             throw new PolicyFileException(origin, $"'id' must be a lowercase slug, got '{id}'");
-        var effect = Required("effect");
-        if (!Effects.Contains(effect))
-            throw new PolicyFileException(origin, $"'effect' must be one of {string.Join(", ", Effects)}, got '{effect}'");
-
         var stage = root.Children.TryGetValue(new YamlScalarNode("stage"), out var stageNode) && stageNode is YamlScalarNode { Value: { } stageValue }
             ? stageValue.Trim()
             : PolicyStages.Registration;
-        if (stage is not (PolicyStages.Registration or PolicyStages.Runtime or PolicyStages.Topic))
-            throw new PolicyFileException(origin, $"'stage' must be {PolicyStages.Registration}, {PolicyStages.Runtime} or {PolicyStages.Topic}, got '{stage}'");
+        if (stage is not (PolicyStages.Registration or PolicyStages.Runtime or PolicyStages.Topic or PolicyStages.Detect))
+            throw new PolicyFileException(origin,
+                $"'stage' must be {PolicyStages.Registration}, {PolicyStages.Runtime}, {PolicyStages.Topic} or {PolicyStages.Detect}, got '{stage}'");
+        var effect = Required("effect");
+        var effects = stage == PolicyStages.Detect ? DetectorEffects : Effects;
+        if (!effects.Contains(effect))
+            throw new PolicyFileException(origin, $"'effect' must be one of {string.Join(", ", effects)} for a {stage} policy, got '{effect}'");
 
         var known = new[] { "id", "title", "owner", "effect", "findings", "reason", "stage" };
         var unknown = root.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value).Where(k => !known.Contains(k)).ToList();
@@ -69,6 +71,8 @@ public static class PolicyStages
     public const string Registration = "registration";
     public const string Runtime = "runtime";
     public const string Topic = "topic";
+    /// <summary>Detectors: judged on each app's recent traffic against its baseline, on the async daemon.</summary>
+    public const string Detect = "detect";
 }
 
 public sealed class PolicyFileException(string origin, string problem)

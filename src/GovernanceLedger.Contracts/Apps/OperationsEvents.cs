@@ -1,0 +1,15 @@
+namespace GovernanceLedger.Contracts.Apps;
+
+// The operations playbook's events: what a detector saw and what the ledger did about it, in the app's own stream.
+
+/// <summary>
+/// A detector policy fired on the app's traffic. Evidence: the metric, the window it was measured over, its value
+/// and the app's baseline for it, and the policy (id and version) that judged it.
+/// </summary>
+public sealed record AnomalyDetected(
+    string AppId, string PolicyId, int PolicyVersion, string Metric, string Window, double Value, double Baseline,
+    IReadOnlyList<string> Findings, string Action, string Actor, DateTimeOffset At);
+
+/// <summary>The app's requests per second are held to <paramref name="RequestsPerSecond"/> until <paramref name="Until"/>, on every instance.</summary>
+public sealed record AppThrottled(
+    string AppId, int RequestsPerSecond, DateTimeOffset Until, string Reason, string PolicyId, int PolicyVersion, string Actor, DateTimeOffset At);

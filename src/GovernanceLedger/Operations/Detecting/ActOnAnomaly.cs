@@ -1,0 +1,54 @@
+using GovernanceLedger.Apps;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.Policies;
+using GovernanceLedger.Infrastructure;
+using JasperFx.Events;
+using Marten;
+using Wolverine.ErrorHandling;
+using Wolverine.Marten;
+
+namespace GovernanceLedger.Operations.Detecting;
+
+/// <summary>
+/// The ledger's answer to a detector firing, on the app's own stream: first a throttle (the rate held to the
+/// app's baseline for <see cref="ThrottleFor"/>), then, if the anomaly goes on while throttled or a detector asks
+/// for it, a security pause that only a reviewer lifts. Each step records its evidence.
+/// </summary>
+public static class AnomalySuspectedHandler
+{
+    public static readonly TimeSpan ThrottleFor = TimeSpan.FromMinutes(15);
+    /// <summary>Firings within this long of the last action are the same anomaly, already acted on.</summary>
+    public static readonly TimeSpan OneActionPer = TimeSpan.FromMinutes(1);
+    public const string Actor = "ledger";
+
+    public static Decision Decide(App app, AnomalySuspected seen, DateTimeOffset now)
+    {
+        if (app.Status != AppStatus.Active) return Decision.Accept();
+        if (app.LastAnomalyAt is { } last && now - last < OneActionPer) return Decision.Accept();
+        var throttled = app.ThrottledUntil is { } until && now < until;
+        var pause = throttled || seen.Effect == PolicyOutcomes.Pause;
+        var reason = $"{seen.PolicyId} v{seen.PolicyVersion}: {string.Join("; ", seen.Findings)}";
+        var detected = new AnomalyDetected(app.Id, seen.PolicyId, seen.PolicyVersion, seen.Metric, seen.Window, seen.Value, seen.Baseline,
+            seen.Findings, pause ? PolicyOutcomes.Pause : PolicyOutcomes.Throttle, Actor, now);
+        if (pause)
+            return Decision.Accept(detected, new AppPaused(app.Id,
+                (throttled ? "The anomaly went on while the app was throttled. " : "") + reason, Actor, now, BySecurity: true));
+        // Held to its baseline rate (at least one request a second) while people look.
+        var perSecond = Math.Max(1, (int)Math.Ceiling(seen.BaselineRequestsPerMinute / 60));
+        return Decision.Accept(detected, new AppThrottled(app.Id, perSecond, now + ThrottleFor, reason, seen.PolicyId, seen.PolicyVersion, Actor, now));
+    }
+
+    /// <summary>Two detectors firing at once on one app race for its stream: the loser tries again, reads the winner's action and stands down.</summary>
+    public static void Configure(Wolverine.Runtime.Handlers.HandlerChain chain) =>
+        chain.OnException<JasperFx.ConcurrencyException>().Or<JasperFx.Events.EventStreamUnexpectedMaxEventIdException>()
+            .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250));
+
+    public static async Task<Events> Handle(AnomalySuspected message, [WriteAggregate(Required = false)] IEventStream<App> app,
+        IDocumentStore store, TimeProvider clock, CancellationToken ct)
+    {
+        if (app.Aggregate is null) return [];
+        var now = clock.GetUtcNow();
+        var outcome = await AppStream.DecideAsync(app, null, "act-on-anomaly", Security.Caller.Ledger, now, a => Decide(a, message, now), store, ct);
+        return outcome.Events;
+    }
+}

@@ -1,0 +1,62 @@
+using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Policies;
+using JasperFx.Events;
+using Marten;
+using Marten.Events.Projections;
+
+namespace GovernanceLedger.Operations.Detecting;
+
+/// <summary>
+/// Folds every app's access events into <see cref="AppActivity"/> on Marten's async daemon, and after each batch
+/// lets the detector policies (stage <c>detect</c>) judge the app's current minute against its baseline. A firing
+/// becomes an <see cref="AnomalySuspected"/> message, which the app's own command handler turns into events.
+/// Side effects are raised only while following the ledger live, never when the projection is rebuilt.
+/// </summary>
+public sealed partial class AppActivityProjection : MultiStreamProjection<AppActivity, string>
+{
+    private readonly PolicyEngine _policies;
+
+    public AppActivityProjection(PolicyEngine policies)
+    {
+        _policies = policies;
+        Name = ReadModelNamesForOperations.AppActivity;
+        Identity<AccessRecorded>(e => e.AppId);
+        Identity<QueryExecuted>(e => e.AppId);
+        Identity<AnomalyDetected>(e => e.AppId);
+        Identity<AppThrottled>(e => e.AppId);
+    }
+
+    public override AppActivity? Evolve(AppActivity? snapshot, string id, IEvent e)
+    {
+        var activity = snapshot ?? new AppActivity { Id = id };
+        return e.Data switch
+        {
+            AccessRecorded x => activity.Observe(x.At, m => m.Count(x)),
+            QueryExecuted x => activity.Observe(x.At, m => m.Rows += x.Rows),
+            AnomalyDetected x => activity.Observe(x.At, m => m.Anomalous = true),
+            AppThrottled x => Throttled(activity, x),
+            _ => activity
+        };
+    }
+
+    private static AppActivity Throttled(AppActivity activity, AppThrottled e)
+    {
+        activity.ThrottledUntil = e.Until;
+        return activity;
+    }
+
+    public override ValueTask RaiseSideEffects(IDocumentOperations operations, IEventSlice<AppActivity> slice)
+    {
+        if (slice.Snapshot is not { Minutes.Count: > 0 } activity || activity.Id == "unauthenticated") return ValueTask.CompletedTask;
+        if (!_policies.Policies.Any(p => p.Document.Stage == PolicyStages.Detect)) return ValueTask.CompletedTask;
+        foreach (var verdict in _policies.EvaluateStage(PolicyStages.Detect, Detectors.Input(activity)).Where(v => v.Fired))
+            slice.PublishMessage(Detectors.Suspect(activity, verdict));
+        return ValueTask.CompletedTask;
+    }
+}
+
+public static class ReadModelNamesForOperations
+{
+    public const string AppActivity = "app-activity";
+}

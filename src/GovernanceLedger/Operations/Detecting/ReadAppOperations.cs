@@ -1,0 +1,50 @@
+using System.Security.Claims;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Projections.Catalog;
+using GovernanceLedger.Security;
+using Marten;
+using Microsoft.AspNetCore.Authorization;
+using Wolverine.Http;
+
+namespace GovernanceLedger.Operations.Detecting;
+
+/// <summary>GET /ops/apps/{appId}: the app's baseline, its current minute, any throttle, and the anomalies acted on.</summary>
+public static class ReadAppOperations
+{
+    [WolverineGet("/ops/apps/{appId}", OperationId = "appOperations"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
+    [Tags("Operations")]
+    public static async Task<IResult> Get(string appId, ClaimsPrincipal user, IQuerySession session, TimeProvider clock, CancellationToken ct)
+    {
+        var caller = Caller.From(user);
+        var app = await session.LoadAsync<AppCatalogEntry>(appId, ct);
+        // Owners, security and platform admins; to anyone else the app is not there.
+        if (app is null || !(caller.Owns(app.Owner) || caller.IsReviewer)) return Problem.NoSuchApp(appId).ToResult();
+
+        var activity = await session.LoadAsync<AppActivity>(appId, ct);
+        var anomalies = (await session.Events.FetchStreamAsync(appId, token: ct)).Select(e => e.Data).OfType<AnomalyDetected>().TakeLast(50).ToList();
+        var now = clock.GetUtcNow();
+        return Results.Json(new
+        {
+            app_id = appId,
+            status = app.Status,
+            baseline = activity is null ? null : new
+            {
+                requests_per_minute = Math.Round(activity.BaselineRequestsPerMinute, 3),
+                rows_per_minute = Math.Round(activity.BaselineRowsPerMinute, 3),
+                error_rate = Math.Round(activity.BaselineErrorRate, 4),
+                minutes = activity.BaselineMinutesSeen,
+                warm = activity.Warm
+            },
+            current = activity?.Minutes.LastOrDefault() is { } minute ? new
+            {
+                minute = minute.Minute, requests = minute.Requests, errors = minute.Errors, denials = minute.Denials, rows = minute.Rows,
+                error_rate = Math.Round(minute.ErrorRate, 4)
+            } : null,
+            throttle = app.ThrottledUntil is { } until && now < until
+                ? new { requests_per_second = app.ThrottleRequestsPerSecond, until }
+                : null,
+            anomalies
+        }, LedgerSetup.ApiJson);
+    }
+}

@@ -1,0 +1,102 @@
+using System.Text.Json.Nodes;
+using GovernanceLedger.Contracts.Apps;
+using static GovernanceLedger.Tests.Scenarios;
+
+namespace GovernanceLedger.Tests.Operations;
+
+/// <summary>Detectors watch each app's traffic against its baseline; the ledger throttles, then pauses, and says why.</summary>
+/// <summary>A ledger whose detectors run: its apps are watched, so no other test's traffic shares it.</summary>
+public sealed class DetectionFixture : LedgerFixture
+{
+    protected override bool Detectors => true;
+}
+
+[CollectionDefinition(Name)]
+public sealed class DetectionCollection : ICollectionFixture<DetectionFixture>
+{
+    public const string Name = "detection";
+}
+
+[Collection(DetectionCollection.Name)]
+public sealed class Anomaly_detection_tests(DetectionFixture ledger)
+{
+    private async Task Requests(string token, int count, string path = "/gw/crm/contacts?limit=1")
+    {
+        for (var i = 0; i < count; i++) await ledger.Get(path, token);
+    }
+
+    private async Task<IReadOnlyList<object>> Timeline(string appId) => (await ledger.StreamOf(appId)).Select(e => e.Data).ToList();
+
+    [Fact]
+    public async Task A_runaway_app_at_ten_times_its_baseline_is_throttled_then_paused_each_step_on_its_timeline_with_evidence()
+    {
+        var appId = await ledger.DataApp("runaway", new JsonObject { ["requests_per_second"] = 1000, ["requests_per_day"] = 100_000 });
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        // Ten quiet minutes of two requests each make the baseline.
+        for (var minute = 0; minute < 10; minute++)
+        {
+            await Requests(await ledger.AppToken(appId), 2);
+            ledger.Clock.Advance(TimeSpan.FromMinutes(1));
+        }
+        await ledger.Eventually(async () => (await ledger.Get($"/ops/apps/{appId}", owner)).Node("baseline.minutes")?.GetValue<int>() >= 9,
+            TimeSpan.FromSeconds(15));
+
+        // Then thirty in one minute: fifteen times the baseline.
+        var token = await ledger.AppToken(appId);
+        await Requests(token, 30);
+        await ledger.Eventually(async () => (await Timeline(appId)).OfType<AppThrottled>().Any(), TimeSpan.FromSeconds(15));
+        var detected = (await Timeline(appId)).OfType<AnomalyDetected>().ShouldHaveSingleItem();
+        detected.PolicyId.ShouldBe("detect-requests-surge");
+        detected.Metric.ShouldBe("requests");
+        detected.Value.ShouldBeGreaterThanOrEqualTo(21);
+        detected.Baseline.ShouldBeInRange(1.5, 2.5);
+        detected.Action.ShouldBe("throttle");
+        var throttled = (await Timeline(appId)).OfType<AppThrottled>().Single();
+        throttled.RequestsPerSecond.ShouldBe(1);
+        throttled.Actor.ShouldBe("ledger");
+
+        // Every instance's gateway holds the app to its throttle within a second, and says why.
+        var ops = await ledger.Get($"/ops/apps/{appId}", owner);
+        ops.Node("throttle.requests_per_second")!.GetValue<int>().ShouldBe(1);
+        await ledger.Eventually(async () =>
+        {
+            var answers = new List<ApiResponse>();
+            for (var i = 0; i < 5; i++) answers.Add(await ledger.Get("/gw/crm/contacts?limit=1", token));
+            return answers.Any(a => a.Status == 429 && a.Text.Contains("anomaly"));
+        }, TimeSpan.FromSeconds(5));
+
+        // The surge goes on in the next minute, throttled or not: the ledger pauses the app.
+        ledger.Clock.Advance(TimeSpan.FromSeconds(61));
+        token = await ledger.AppToken(appId);
+        await Requests(token, 30);
+        await ledger.Eventually(async () => (await ledger.Get($"/apps/{appId}", owner)).Str("status") == AppStatus.Paused, TimeSpan.FromSeconds(15));
+        var timeline = await Timeline(appId);
+        timeline.OfType<AnomalyDetected>().Select(a => a.Action).ShouldBe(["throttle", "pause"]);
+        var paused = timeline.OfType<AppPaused>().Single();
+        paused.Actor.ShouldBe("ledger");
+        paused.BySecurity.ShouldBeTrue();
+        paused.Reason.ShouldContain("detect-requests-surge");
+        // Only a reviewer lifts it.
+        (await ledger.Post($"/apps/{appId}/resume", """{"reason":"it was me"}""", owner)).Status.ShouldBe(403);
+    }
+
+    [Fact]
+    public async Task An_error_rate_above_two_percent_over_fifty_requests_fires_without_any_baseline()
+    {
+        // A rebuild of every read model first: the detectors' baselines are rebuilt too, and detection carries on after it.
+        var rebuilt = await ledger.Post("/admin/projections/rebuild", null, await ledger.PersonToken(Admin, "platform-admin"));
+        rebuilt.Status.ShouldBe(200, rebuilt.Text);
+        rebuilt.Text.ShouldContain("\"projection\":\"app-activity\"");
+
+        var appId = await ledger.DataApp("errorspike", new JsonObject { ["requests_per_second"] = 1000, ["requests_per_day"] = 100_000 });
+        var token = await ledger.AppToken(appId);
+        await Requests(token, 50);
+        await Requests(token, 5, "/gw/crm/no-such-path");   // 404s: five of fifty-five, 9%
+        await ledger.Eventually(async () => (await Timeline(appId)).OfType<AnomalyDetected>().Any(), TimeSpan.FromSeconds(15));
+        var detected = (await Timeline(appId)).OfType<AnomalyDetected>().First();
+        detected.PolicyId.ShouldBe("detect-errors-spike");
+        detected.Metric.ShouldBe("errors");
+        detected.Value.ShouldBeGreaterThan(0.02);
+        detected.Findings.ShouldHaveSingleItem().ShouldContain("answered 400 or above");
+    }
+}
