@@ -54,3 +54,10 @@ public sealed record DatabaseCredentialExpired(string AppId, string Role, string
 /// creating it and recording it), or run out with no expiry recorded: it was dropped.
 /// </summary>
 public sealed record DatabaseLoginOrphanRemoved(string Source, string Role, string Why, string Actor, DateTimeOffset At);
+
+/// <summary>
+/// What one committed batch of an app's data-plane events adds up to in one minute: every request (allowed or
+/// not), those answered 400 or above, denials and rows read. Written in the same transaction as the events it
+/// counts, so followers of the ledger (baselines, detectors) read one summary instead of every request.
+/// </summary>
+public sealed record TrafficCounted(string AppId, DateTimeOffset Minute, long Requests, long Errors, long Denials, long Rows, DateTimeOffset At);

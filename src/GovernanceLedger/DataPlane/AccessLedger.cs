@@ -82,7 +82,12 @@ public sealed class AccessLedger(IDocumentStore store, ILogger<AccessLedger> log
     {
         await using var session = store.LightweightSession();
         foreach (var stream in batch.GroupBy(p => p.StreamId))
-            session.Events.Append(stream.Key, stream.Select(p => p.Event).ToArray());
+        {
+            var events = stream.Select(p => p.Event).ToList();
+            // With the events, what they add up to: followers of the ledger read one summary per app and minute.
+            events.AddRange(TrafficCounts.Of(events));
+            session.Events.Append(stream.Key, events.ToArray());
+        }
         await session.SaveChangesAsync(CancellationToken.None);
     }
 

@@ -70,10 +70,11 @@ public sealed class MinuteCounts
     public bool Anomalous { get; set; }
     public double ErrorRate => Requests == 0 ? 0 : (double)Errors / Requests;
 
-    public void Count(AccessRecorded e)
+    public void Add(TrafficCounted e)
     {
-        Requests++;
-        if (e.Status >= 400) Errors++;
-        if (e.Decision == AccessDecisions.Deny) Denials++;
+        Requests += e.Requests;
+        Errors += e.Errors;
+        Denials += e.Denials;
+        Rows += e.Rows;
     }
 }

@@ -8,7 +8,7 @@ using Marten.Events.Projections;
 namespace GovernanceLedger.Operations.Detecting;
 
 /// <summary>
-/// Folds every app's access events into <see cref="AppActivity"/> on Marten's async daemon, and after each batch
+/// Folds every app's traffic (the per-batch <see cref="TrafficCounted"/> summaries) into <see cref="AppActivity"/> on Marten's async daemon, and after each batch
 /// lets the detector policies (stage <c>detect</c>) judge the app's current minute against its baseline. A firing
 /// becomes an <see cref="AnomalySuspected"/> message, which the app's own command handler turns into events.
 /// Side effects are raised only while following the ledger live, never when the projection is rebuilt.
@@ -21,8 +21,7 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
     {
         _policies = policies;
         Name = ReadModelNamesForOperations.AppActivity;
-        Identity<AccessRecorded>(e => e.AppId);
-        Identity<QueryExecuted>(e => e.AppId);
+        Identity<TrafficCounted>(e => e.AppId);
         Identity<AnomalyDetected>(e => e.AppId);
         Identity<AppThrottled>(e => e.AppId);
     }
@@ -32,8 +31,7 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
         var activity = snapshot ?? new AppActivity { Id = id };
         return e.Data switch
         {
-            AccessRecorded x => activity.Observe(x.At, m => m.Count(x)),
-            QueryExecuted x => activity.Observe(x.At, m => m.Rows += x.Rows),
+            TrafficCounted x => activity.Observe(x.Minute, m => m.Add(x)),
             AnomalyDetected x => activity.Observe(x.At, m => m.Anomalous = true),
             AppThrottled x => Throttled(activity, x),
             _ => activity
