@@ -6,6 +6,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source=lib/postgres.sh
 . scripts/lib/postgres.sh
+# shellcheck source=lib/promtool.sh
+. scripts/lib/promtool.sh
+
+ensure_promtool
 
 PG_FSYNC=off pg_throwaway test "${GOVLEDGER_TEST_PG_PORT:-55433}"
 

@@ -28,6 +28,7 @@ public sealed class LedgerTelemetry
         AuditStreamEvents = _meter.CreateCounter<long>("audit_stream_events_total", description: "Ledger events acknowledged on the audit topic");
         AuditStreamLag = _meter.CreateHistogram<double>("audit_stream_lag", unit: "ms", description: "Ledger append to broker acknowledgement, per event");
         CdcChanges = _meter.CreateCounter<long>("cdc_changes_total", description: "CDC changes by connector and outcome (published or dead_lettered)");
+        Anomalies = _meter.CreateCounter<long>("ledger_anomalies_total", description: "Anomalies the ledger acted on, by app, detector policy and action (throttle or pause)");
     }
 
     public Counter<long> GatewayRequests { get; }
@@ -39,6 +40,7 @@ public sealed class LedgerTelemetry
     public Counter<long> AuditStreamEvents { get; }
     public Histogram<double> AuditStreamLag { get; }
     public Counter<long> CdcChanges { get; }
+    public Counter<long> Anomalies { get; }
 
     public Counter<long> Registrations { get; }
     public Counter<long> TokensIssued { get; }

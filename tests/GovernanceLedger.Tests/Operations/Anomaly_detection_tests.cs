@@ -98,5 +98,17 @@ public sealed class Anomaly_detection_tests(DetectionFixture ledger)
         detected.Metric.ShouldBe("errors");
         detected.Value.ShouldBeGreaterThan(0.02);
         detected.Findings.ShouldHaveSingleItem().ShouldContain("answered 400 or above");
+
+        // What the shipped Prometheus alert rules read is what the ledger exports, labels included.
+        async Task<List<string>> Scrape(string metric) => (await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken)).Text
+            .Split('\n').Where(l => l.StartsWith(metric + "{", StringComparison.Ordinal) && l.Contains($"app_id=\"{appId}\"")).ToList();
+        await ledger.Eventually(async () => (await Scrape("ledger_anomalies_total"))
+            .Any(l => l.Contains("action=\"throttle\"") && l.Contains("policy_id=\"detect-errors-spike\"")), TimeSpan.FromSeconds(10));
+        (await Scrape("api_gateway_requests_total")).ShouldContain(l => l.Contains("status=\"404\""));
+        var rules = File.ReadAllText(Path.Combine(AppContext.BaseDirectory[..AppContext.BaseDirectory.IndexOf("/tests/", StringComparison.Ordinal)],
+            "deploy", "prometheus", "alerts.yml"));
+        var exported = (await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken)).Text;
+        foreach (var name in System.Text.RegularExpressions.Regex.Matches(rules, @"\b[a-z_]+_total\b").Select(m => m.Value).Distinct())
+            exported.ShouldContain(name + "{");
     }
 }

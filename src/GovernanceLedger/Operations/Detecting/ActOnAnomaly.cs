@@ -44,11 +44,13 @@ public static class AnomalySuspectedHandler
             .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250));
 
     public static async Task<Events> Handle(AnomalySuspected message, [WriteAggregate(Required = false)] IEventStream<App> app,
-        IDocumentStore store, TimeProvider clock, CancellationToken ct)
+        IDocumentStore store, TimeProvider clock, Telemetry.LedgerTelemetry telemetry, CancellationToken ct)
     {
         if (app.Aggregate is null) return [];
         var now = clock.GetUtcNow();
         var outcome = await AppStream.DecideAsync(app, null, "act-on-anomaly", Security.Caller.Ledger, now, a => Decide(a, message, now), store, ct);
+        foreach (var acted in outcome.Events.OfType<AnomalyDetected>())
+            telemetry.Anomalies.Add(1, new("app_id", acted.AppId), new("policy_id", acted.PolicyId), new("action", acted.Action));
         return outcome.Events;
     }
 }
