@@ -62,6 +62,8 @@ export Kafka__SchemaRegistryUrl=${Kafka__SchemaRegistryUrl:-$base/registry}
 ledger_db=${GOVLEDGER_DB:-governance_ledger}
 export Keys__Directory=${Keys__Directory:-/var/tmp/govledger/keys/$ledger_db}
 export Audit__WitnessDirectory=${Audit__WitnessDirectory:-/var/tmp/govledger/witness/$ledger_db}
+# Notices to app owners and security (throttles, pauses) land here as .eml files an SMTP relay could pick up.
+export Notifications__MailDirectory=${Notifications__MailDirectory:-/var/tmp/govledger/mail}
 # A witness belongs to the database it watched. When this script has just created a new database
 # cluster, the witness left by the one before it (deleted, or a machine rebuilt) watched a ledger that
 # no longer exists: it is set aside, kept and named, rather than read as this ledger's truncation.

@@ -48,6 +48,9 @@ public static class LedgerSetup
             .AddAsyncDaemon(JasperFx.Events.Daemon.DaemonMode.HotCold)
             .IntegrateWithWolverine();
         builder.Services.AddSingleton<IConfigureMarten, GovernanceLedger.Operations.Detecting.DetectingSetup>();
+        builder.Services.Configure<GovernanceLedger.Operations.Notifying.NotificationOptions>(
+            builder.Configuration.GetSection(GovernanceLedger.Operations.Notifying.NotificationOptions.Section));
+        builder.Services.AddHttpClient("notifications", c => c.Timeout = TimeSpan.FromSeconds(10));
 
         builder.Services.AddSingleton<LedgerDatabase>();
         // Started before the other services that append: a read model added by an upgrade is built first.

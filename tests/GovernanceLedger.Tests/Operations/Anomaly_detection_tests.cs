@@ -1,4 +1,8 @@
+using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using GovernanceLedger.Contracts.Apps;
 using static GovernanceLedger.Tests.Scenarios;
 
@@ -9,6 +13,40 @@ namespace GovernanceLedger.Tests.Operations;
 public sealed class DetectionFixture : LedgerFixture
 {
     protected override bool Detectors => true;
+
+    /// <summary>What the ledger posted to its notification webhook.</summary>
+    public ConcurrentQueue<JsonObject> Webhook { get; } = new();
+    public string MailDirectory { get; } = Path.Combine(Path.GetTempPath(), $"ledger-mail-{Guid.NewGuid():N}");
+    private WebApplication? _receiver;
+
+    public override async Task InitializeAsync()
+    {
+        var receiver = WebApplication.CreateSlimBuilder();
+        receiver.WebHost.UseUrls("http://127.0.0.1:0");
+        _receiver = receiver.Build();
+        _receiver.MapPost("/hooks/ledger", async (HttpRequest request) =>
+        {
+            Webhook.Enqueue((await JsonNode.ParseAsync(request.Body))!.AsObject());
+            return Results.Accepted();
+        });
+        await _receiver.StartAsync();
+        await base.InitializeAsync();
+    }
+
+    public override Dictionary<string, string?> DataPlaneSettings()
+    {
+        var settings = base.DataPlaneSettings();
+        settings["Notifications:WebhookUrl"] = _receiver!.Urls.First() + "/hooks/ledger";
+        settings["Notifications:MailDirectory"] = MailDirectory;
+        return settings;
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        if (_receiver is not null) await _receiver.DisposeAsync();
+        if (Directory.Exists(MailDirectory)) Directory.Delete(MailDirectory, recursive: true);
+    }
 }
 
 [CollectionDefinition(Name)]
@@ -78,6 +116,18 @@ public sealed class Anomaly_detection_tests(DetectionFixture ledger)
         paused.Reason.ShouldContain("detect-requests-surge");
         // Only a reviewer lifts it.
         (await ledger.Post($"/apps/{appId}/resume", """{"reason":"it was me"}""", owner)).Status.ShouldBe(403);
+
+        // The owner and security heard of both steps: on the webhook, and as mail in the drop directory.
+        await ledger.Eventually(() => Task.FromResult(ledger.Webhook.Count(w => w["app_id"]!.GetValue<string>() == appId) == 2), TimeSpan.FromSeconds(10));
+        var notices = ledger.Webhook.Where(w => w["app_id"]!.GetValue<string>() == appId).ToList();
+        notices.Select(n => n["kind"]!.GetValue<string>()).ShouldBe(["app-throttle", "app-pause"], ignoreOrder: true);
+        notices.ShouldAllBe(n => n["to"]!.AsArray().Select(t => t!.GetValue<string>()).SequenceEqual(new[] { Owner, "security@example.com" }));
+        notices.ShouldAllBe(n => n["body"]!.GetValue<string>().Contains("detect-requests-surge"));
+        await ledger.Eventually(() => Task.FromResult(Directory.Exists(ledger.MailDirectory)
+            && Directory.GetFiles(ledger.MailDirectory, "*.eml").Count(f => File.ReadAllText(f).Contains($"X-Ledger-App: {appId}")) == 2), TimeSpan.FromSeconds(10));
+        var mail = Directory.GetFiles(ledger.MailDirectory, "*.eml").Select(File.ReadAllText).First(m => m.Contains($"X-Ledger-App: {appId}") && m.Contains("paused"));
+        mail.ShouldContain($"To: {Owner}, security@example.com");
+        mail.ShouldContain("Metric: requests");
     }
 
     [Fact]

@@ -4,6 +4,9 @@ using GovernanceLedger.Contracts.Policies;
 using GovernanceLedger.Infrastructure;
 using JasperFx.Events;
 using Marten;
+using GovernanceLedger.Operations.Notifying;
+using Microsoft.Extensions.Options;
+using Wolverine;
 using Wolverine.ErrorHandling;
 using Wolverine.Marten;
 
@@ -43,14 +46,38 @@ public static class AnomalySuspectedHandler
         chain.OnException<JasperFx.ConcurrencyException>().Or<JasperFx.Events.EventStreamUnexpectedMaxEventIdException>()
             .RetryWithCooldown(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250));
 
-    public static async Task<Events> Handle(AnomalySuspected message, [WriteAggregate(Required = false)] IEventStream<App> app,
-        IDocumentStore store, TimeProvider clock, Telemetry.LedgerTelemetry telemetry, CancellationToken ct)
+    public static async Task<(Events, OutgoingMessages)> Handle(AnomalySuspected message, [WriteAggregate(Required = false)] IEventStream<App> app,
+        IDocumentStore store, TimeProvider clock, Telemetry.LedgerTelemetry telemetry, IOptions<NotificationOptions> notifications, CancellationToken ct)
     {
-        if (app.Aggregate is null) return [];
+        var messages = new OutgoingMessages();
+        if (app.Aggregate is not { } current) return ([], messages);
         var now = clock.GetUtcNow();
         var outcome = await AppStream.DecideAsync(app, null, "act-on-anomaly", Security.Caller.Ledger, now, a => Decide(a, message, now), store, ct);
         foreach (var acted in outcome.Events.OfType<AnomalyDetected>())
+        {
             telemetry.Anomalies.Add(1, new("app_id", acted.AppId), new("policy_id", acted.PolicyId), new("action", acted.Action));
-        return outcome.Events;
+            // The owner and security hear of it from the same transaction that records it.
+            messages.Add(Notice(current, acted, outcome.Events, notifications.Value.SecurityMailbox));
+        }
+        return (outcome.Events, messages);
+    }
+
+    private static NotifyPeople Notice(App app, AnomalyDetected acted, IEnumerable<object> events, string security)
+    {
+        var throttle = events.OfType<AppThrottled>().FirstOrDefault();
+        var what = acted.Action == PolicyOutcomes.Pause
+            ? "The ledger paused the app. A security reviewer must look at it before it is resumed."
+            : $"The ledger throttled the app to {throttle?.RequestsPerSecond} requests per second until {throttle?.Until:O}.";
+        return new NotifyPeople(Guid.NewGuid(), app.Id, $"app-{acted.Action}", [app.Owner, security],
+            $"[governance-ledger] {app.Id}: {(acted.Action == PolicyOutcomes.Pause ? "paused" : "throttled")} after an anomaly ({acted.PolicyId})",
+            $"""
+            {what}
+
+            Detector: {acted.PolicyId} v{acted.PolicyVersion}
+            Metric: {acted.Metric} over {acted.Window}: {acted.Value} against a baseline of {acted.Baseline}
+            Findings: {string.Join("; ", acted.Findings)}
+
+            Evidence and history: GET /ops/apps/{app.Id} and GET /apps/{app.Id}/events
+            """, acted.At);
     }
 }
