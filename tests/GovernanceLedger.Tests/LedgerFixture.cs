@@ -64,6 +64,7 @@ public class LedgerFixture : IAsyncLifetime
     {
         // Many tests hammer their apps with refused and failing requests on purpose; detectors run in their own fixture.
         ["Operations:Detectors"] = Detectors ? "true" : "false",
+        ["Chargeback:BudgetCheckSeconds"] = "1",
         ["Gateway:Routes:0:Upstream"] = Upstream.Url,
         ["Gateway:Routes:1:Upstream"] = Upstream.Url,
         // A route for the gateway's own tests: header echo, an upstream failure, unmaskable and nested PII.

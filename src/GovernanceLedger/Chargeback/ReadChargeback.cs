@@ -82,6 +82,7 @@ public static class ChargebackSetup
     {
         builder.Services.Configure<RateCardOptions>(builder.Configuration.GetSection("Chargeback:RateCard"));
         builder.Services.AddHostedService<RateCards>();
+        builder.Services.AddHostedService<BudgetWatch>();
         return builder;
     }
 }

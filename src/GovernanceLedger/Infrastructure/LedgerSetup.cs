@@ -102,6 +102,7 @@ public static class LedgerSetup
         opts.Projections.Add(new GovernanceLedger.Projections.Registry.RegistrySettingsProjection { Name = ReadModelNames.RegistrySettings }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Policies.PolicyProjection { Name = ReadModelNames.Policies }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Streaming.CdcConnectorProjection { Name = ReadModelNames.CdcConnectors }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Chargeback.BudgetProjection { Name = ReadModelNames.Budgets }, lifecycle);
         opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
         opts.Schema.For<GovernanceLedger.Projections.Registry.RegisteredSchema>().Index(x => x.Fingerprint);
     }
@@ -162,6 +163,7 @@ public static class LedgerSetup
 public static class ReadModelNames
 {
     public const string Catalog = "app-catalog";
+    public const string Budgets = "budgets";
     public const string Usage = "usage-per-app-per-day";
     public const string Topics = "topics";
     public const string TopicGrants = "topic-grants";

@@ -38,7 +38,8 @@ public sealed class ReadModelRebuilder(
         ("registry schemas", ReadModelNames.RegistrySchemas, typeof(GovernanceLedger.Projections.Registry.RegisteredSchema)),
         ("registry settings", ReadModelNames.RegistrySettings, typeof(GovernanceLedger.Projections.Registry.RegistrySettings)),
         ("policies", ReadModelNames.Policies, typeof(GovernanceLedger.Projections.Policies.PolicyEntry)),
-        ("CDC connectors", ReadModelNames.CdcConnectors, typeof(GovernanceLedger.Projections.Streaming.CdcConnectorEntry))
+        ("CDC connectors", ReadModelNames.CdcConnectors, typeof(GovernanceLedger.Projections.Streaming.CdcConnectorEntry)),
+        ("budgets", ReadModelNames.Budgets, typeof(GovernanceLedger.Projections.Chargeback.BudgetEntry))
     ];
 
     private readonly SemaphoreSlim _gate = new(1, 1);

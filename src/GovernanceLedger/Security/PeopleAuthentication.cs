@@ -86,7 +86,8 @@ public static class PeopleAuthentication
             // The named policies and Caller.IsReviewer/IsAdmin agree: agents and names that cannot be compared hold no such power.
             .AddPolicy(Policies.Reviewer, p => p.RequireRole(Role.SecurityReviewer, Role.PlatformAdmin)
                 .RequireAssertion(context => Governs(context.User)))
-            .AddPolicy(Policies.Admin, p => p.RequireRole(Role.PlatformAdmin).RequireAssertion(context => Governs(context.User)));
+            .AddPolicy(Policies.Admin, p => p.RequireRole(Role.PlatformAdmin).RequireAssertion(context => Governs(context.User)))
+            .AddPolicy(Policies.Finance, p => p.RequireRole(Role.Finance, Role.PlatformAdmin).RequireAssertion(context => Governs(context.User)));
         return builder;
     }
 
@@ -117,5 +118,7 @@ public static class PeopleAuthentication
         public const string Registrant = "registrant";
         public const string Reviewer = "reviewer";
         public const string Admin = "admin";
+        /// <summary>Setting budgets: finance and platform admins.</summary>
+        public const string Finance = "finance";
     }
 }

@@ -21,7 +21,8 @@ public sealed class PolicyRefusals(IDocumentStore store, TimeProvider clock, ILo
         [PeopleAuthentication.Policies.Admin] = ("platform-admin", "This needs the platform-admin role, held by a person."),
         [PeopleAuthentication.Policies.Reviewer] = ("security-reviewer", "This needs the security-reviewer or platform-admin role, held by a person."),
         [PeopleAuthentication.Policies.Registrant] = ("app-owner", "Registering an app needs the app-owner or platform-admin role."),
-        [Audit.AuditSetup.AuditorPolicy] = ("auditor", "This needs the auditor, security-reviewer or platform-admin role.")
+        [Audit.AuditSetup.AuditorPolicy] = ("auditor", "This needs the auditor, security-reviewer or platform-admin role."),
+        [PeopleAuthentication.Policies.Finance] = ("finance", "This needs the finance or platform-admin role, held by a person.")
     };
 
     public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult result)

@@ -21,6 +21,7 @@ public sealed class NotificationOptions
     public string? WebhookUrl { get; set; }
     public string? MailDirectory { get; set; }
     public string SecurityMailbox { get; set; } = "security@example.com";
+    public string FinanceMailbox { get; set; } = "finance@example.com";
     public string From { get; set; } = "governance-ledger@localhost";
 }
 

@@ -1,0 +1,33 @@
+using GovernanceLedger.Projections.Catalog;
+using GovernanceLedger.Projections.Chargeback;
+using Marten;
+
+namespace GovernanceLedger.Chargeback;
+
+/// <summary>What each app has cost so far in a month, priced as the chargeback report prices it.</summary>
+public static class MonthlyCosts
+{
+    public static async Task<IReadOnlyDictionary<string, decimal>> PerAppAsync(IQuerySession session, DateOnly first, CancellationToken ct)
+    {
+        var last = first.AddMonths(1).AddDays(-1);
+        var cards = await RateCards.CardsAsync(session, ct);
+        var days = await session.Query<UsageDay>().Where(d => d.Day >= first && d.Day <= last).ToListAsync(ct);
+        return days.GroupBy(d => d.AppId).ToDictionary(g => g.Key, g => g.Sum(d => ReadChargeback.Price(d, RateCards.InForce(cards, d.Day))));
+    }
+
+    /// <summary>The actual cost a budget is measured against: its app's, or every app's of its cost centre.</summary>
+    public static decimal Of(BudgetEntry budget, IReadOnlyDictionary<string, decimal> perApp, IReadOnlyDictionary<string, AppCatalogEntry> catalog) =>
+        budget.Scope == Budgets.App
+            ? perApp.GetValueOrDefault(budget.Key)
+            : perApp.Where(a => catalog.TryGetValue(a.Key, out var app) && app.CostCenter == budget.Key).Sum(a => a.Value);
+
+    public static IEnumerable<string> AppsOf(BudgetEntry budget, IEnumerable<AppCatalogEntry> catalog) =>
+        budget.Scope == Budgets.App ? [budget.Key] : catalog.Where(a => a.CostCenter == budget.Key).Select(a => a.Id);
+}
+
+public static class Budgets
+{
+    public const string App = "app";
+    public const string CostCenter = "cost_center";
+    public static readonly int[] Thresholds = [80, 100];
+}

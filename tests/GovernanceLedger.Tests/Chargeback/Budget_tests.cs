@@ -1,0 +1,48 @@
+using System.Text.Json.Nodes;
+using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.Chargeback;
+using static GovernanceLedger.Tests.Scenarios;
+
+namespace GovernanceLedger.Tests.Chargeback;
+
+[Collection(LedgerCollection.Name)]
+public sealed class Budget_tests(LedgerFixture ledger)
+{
+    [Fact]
+    public async Task A_budget_alerts_at_80_and_100_percent_and_throttles_its_app_at_the_limit_when_asked()
+    {
+        var appId = await ledger.DataApp("budget", new JsonObject { ["requests_per_second"] = 1000, ["requests_per_day"] = 100_000 });
+        var month = $"{ledger.Clock.GetUtcNow():yyyy-MM}";
+        var finance = await ledger.PersonToken("finance@example.com", "finance");
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        var budget = new JsonObject { ["scope"] = "app", ["key"] = appId, ["month"] = month, ["amount"] = 0.002m, ["throttle_at_limit"] = true, ["reason"] = "pilot month" };
+
+        var refused = await ledger.Send(HttpMethod.Put, "/chargeback/budgets", budget.ToJsonString(), owner);
+        refused.Status.ShouldBe(403);
+        refused.Str("errors.0.rule").ShouldBe("finance");
+        var invalid = await ledger.Send(HttpMethod.Put, "/chargeback/budgets", budget.DeepClone().AsObject().With("amount", -1).ToJsonString(), finance);
+        invalid.Status.ShouldBe(400);
+        invalid.Str("errors.0.field").ShouldBe("amount");
+        (await ledger.Send(HttpMethod.Put, "/chargeback/budgets", budget.ToJsonString(), finance)).Status.ShouldBe(200);
+
+        // 0.0002 a request on the test rate card: nine requests pass 80%, a few more the limit.
+        var token = await ledger.AppToken(appId);
+        for (var i = 0; i < 9; i++) (await ledger.Get("/gw/crm/contacts?limit=1", token)).Status.ShouldBe(200);
+        var stream = $"budget:app:{appId}:{month}";
+        await ledger.Eventually(async () => (await ledger.StreamOf(stream)).Select(e => e.Data).OfType<BudgetThresholdReached>().Any(), TimeSpan.FromSeconds(10));
+        for (var i = 0; i < 3; i++) await ledger.Get("/gw/crm/contacts?limit=1", token);
+        await ledger.Eventually(async () => (await ledger.StreamOf(stream)).Select(e => e.Data).OfType<BudgetThresholdReached>().Count() == 2, TimeSpan.FromSeconds(10));
+        var reached = (await ledger.StreamOf(stream)).Select(e => e.Data).OfType<BudgetThresholdReached>().ToList();
+        reached.Select(r => r.Percent).ShouldBe([80, 100]);
+        reached[0].Actual.ShouldBeGreaterThanOrEqualTo(0.0016m);
+
+        var shown = (await ledger.Get($"/chargeback/budgets?month={month}", owner)).Json!.AsArray().Single(b => b!["key"]!.GetValue<string>() == appId)!;
+        shown["reached"]!.AsArray().Select(p => p!.GetValue<int>()).ShouldBe([80, 100]);
+        shown["percent"]!.GetValue<decimal>().ShouldBeGreaterThanOrEqualTo(100m);
+
+        // At the limit the app is held to one request a second until the month ends.
+        await ledger.Eventually(async () => (await ledger.StreamOf(appId)).Select(e => e.Data).OfType<AppThrottled>().Any(t => t.PolicyId == "budget-limit"),
+            TimeSpan.FromSeconds(10));
+        (await ledger.Get($"/chargeback/budgets?month=2026-13", owner)).Str("errors.0.field").ShouldBe("month");
+    }
+}
