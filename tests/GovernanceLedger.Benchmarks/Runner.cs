@@ -29,6 +29,12 @@ public static class Runner
             await Operations.ExpensiveReadsBenchmark.RunAsync(events);
             return;
         }
+        if (args is ["detection", ..])
+        {
+            var apps = args.Length > 1 && int.TryParse(args[1], out var a) ? a : 20;
+            await DataPlane.DetectionBenchmark.RunAsync(apps);
+            return;
+        }
         if (args is ["appendprobe", ..])
         {
             await DataPlane.AppendProbe.RunAsync();
