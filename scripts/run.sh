@@ -64,6 +64,8 @@ export Keys__Directory=${Keys__Directory:-/var/tmp/govledger/keys/$ledger_db}
 export Audit__WitnessDirectory=${Audit__WitnessDirectory:-/var/tmp/govledger/witness/$ledger_db}
 # Notices to app owners and security (throttles, pauses) land here as .eml files an SMTP relay could pick up.
 export Notifications__MailDirectory=${Notifications__MailDirectory:-/var/tmp/govledger/mail}
+# Retired apps' timelines are archived here (NDJSON, a manifest of hashes and its signature).
+export Archive__Directory=${Archive__Directory:-/var/tmp/govledger/archive/$ledger_db}
 # A witness belongs to the database it watched. When this script has just created a new database
 # cluster, the witness left by the one before it (deleted, or a machine rebuilt) watched a ledger that
 # no longer exists: it is set aside, kept and named, rather than read as this ledger's truncation.

@@ -42,6 +42,9 @@ public class LedgerFixture : IAsyncLifetime
         Host = await StartHostAsync(ConnectionString, "Development", Clock, DataPlaneSettings(), ConfigureServices, ExternalTransports);
     }
 
+    /// <summary>Where this run's retired apps are archived.</summary>
+    public string ArchiveDirectory => Path.Combine(Path.GetTempPath(), $"ledger-archive-{_database}");
+
     /// <summary>Whether the anomaly detectors run in this fixture's host.</summary>
     protected virtual bool Detectors => false;
 
@@ -65,6 +68,7 @@ public class LedgerFixture : IAsyncLifetime
         // Many tests hammer their apps with refused and failing requests on purpose; detectors run in their own fixture.
         ["Operations:Detectors"] = Detectors ? "true" : "false",
         ["Chargeback:BudgetCheckSeconds"] = "1",
+        ["Archive:Directory"] = ArchiveDirectory,
         ["Gateway:Routes:0:Upstream"] = Upstream.Url,
         ["Gateway:Routes:1:Upstream"] = Upstream.Url,
         // A route for the gateway's own tests: header echo, an upstream failure, unmaskable and nested PII.
@@ -115,6 +119,7 @@ public class LedgerFixture : IAsyncLifetime
             var directory = GovernanceLedger.Security.KeyCustody.KeyCustodySetup.DevelopmentDirectory(kind, ConnectionString);
             if (_database.Length > 0 && Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
         }
+        if (_database.Length > 0 && Directory.Exists(ArchiveDirectory)) Directory.Delete(ArchiveDirectory, recursive: true);
         if (_database.Length == 0 || Environment.GetEnvironmentVariable("GOVLEDGER_PG") is null) return;
         NpgsqlConnection.ClearAllPools();
         await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ServerConnectionString) { Database = "postgres" }.ConnectionString);

@@ -34,6 +34,9 @@ public sealed class AppCatalogEntry
     /// <summary>A detector's throttle: the requests per second allowed until <see cref="ThrottledUntil"/>.</summary>
     public int? ThrottleRequestsPerSecond { get; set; }
     public DateTimeOffset? ThrottledUntil { get; set; }
+    /// <summary>Where the retired app's timeline was archived, and the hash of its manifest.</summary>
+    public string? ArchiveLocation { get; set; }
+    public string? ArchiveManifestSha256 { get; set; }
     /// <summary>The app stream's version, to send back as expected_version. Set from the last event applied, live or in a rebuild.</summary>
     [System.Text.Json.Serialization.JsonPropertyName("version")]
     public long StreamVersion { get; set; }

@@ -78,6 +78,13 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
     }
 
     public void Apply(AnomalyDetected e, AppCatalogEntry app) => app.UpdatedAt = e.At;
+
+    public void Apply(AppArchived e, AppCatalogEntry app)
+    {
+        app.ArchiveLocation = e.Location;
+        app.ArchiveManifestSha256 = e.ManifestSha256;
+        app.UpdatedAt = e.At;
+    }
     public void Apply(AccessGranted e, AppCatalogEntry app) => app.UpdatedAt = e.At;
     public void Apply(AccessRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;
     public void Apply(TokensRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;

@@ -13,3 +13,11 @@ public sealed record AnomalyDetected(
 /// <summary>The app's requests per second are held to <paramref name="RequestsPerSecond"/> until <paramref name="Until"/>, on every instance.</summary>
 public sealed record AppThrottled(
     string AppId, int RequestsPerSecond, DateTimeOffset Until, string Reason, string PolicyId, int PolicyVersion, string Actor, DateTimeOffset At);
+
+/// <summary>
+/// A retired app's whole timeline (lifecycle, governance, tokens and data-plane events) was written to the archive
+/// store as NDJSON with a manifest of hashes signed by the ledger's checkpoint key. <paramref name="ManifestSha256"/>
+/// is the hash of the manifest as written; anyone holding the archive can check it against this event.
+/// </summary>
+public sealed record AppArchived(
+    string AppId, string Location, string ManifestSha256, long Events, long LastSequence, string KeyId, string Actor, DateTimeOffset At);

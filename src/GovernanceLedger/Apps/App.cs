@@ -29,6 +29,8 @@ public sealed record App
     public AppAudience? Audience { get; init; }
     /// <summary>Until when a detector's throttle holds the app's rate down.</summary>
     public DateTimeOffset? ThrottledUntil { get; init; }
+    /// <summary>When the retired app's timeline was archived.</summary>
+    public DateTimeOffset? ArchivedAt { get; init; }
     /// <summary>When the ledger last acted on an anomaly: it acts at most once a minute.</summary>
     public DateTimeOffset? LastAnomalyAt { get; init; }
 
@@ -52,6 +54,7 @@ public sealed record App
         AppRenewed x => After(x),
         AppThrottled x => this with { ThrottledUntil = x.Until },
         AnomalyDetected x => this with { LastAnomalyAt = x.At },
+        AppArchived x => this with { ArchivedAt = x.At },
         _ => this
     };
 

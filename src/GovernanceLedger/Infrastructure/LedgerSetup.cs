@@ -51,6 +51,8 @@ public static class LedgerSetup
         builder.Services.Configure<GovernanceLedger.Operations.Notifying.NotificationOptions>(
             builder.Configuration.GetSection(GovernanceLedger.Operations.Notifying.NotificationOptions.Section));
         builder.Services.AddHttpClient("notifications", c => c.Timeout = TimeSpan.FromSeconds(10));
+        builder.Services.Configure<GovernanceLedger.Operations.Archiving.ArchiveOptions>(
+            builder.Configuration.GetSection(GovernanceLedger.Operations.Archiving.ArchiveOptions.Section));
 
         builder.Services.AddSingleton<LedgerDatabase>();
         // Started before the other services that append: a read model added by an upgrade is built first.

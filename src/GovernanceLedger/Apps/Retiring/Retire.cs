@@ -7,6 +7,7 @@ using GovernanceLedger.Security;
 using JasperFx.Events;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Wolverine;
 using Wolverine.Http;
 using Wolverine.Marten;
 
@@ -35,12 +36,15 @@ public static class Retire
 
     [WolverinePost("/apps/{appId}/retire", OperationId = "retireApp"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Lifecycle")]
-    public static async Task<(IResult, Events)> Post(string appId, LifecycleRequest request, [WriteAggregate("appId", Required = false)] IEventStream<App> app,
+    public static async Task<(IResult, Events, OutgoingMessages)> Post(string appId, LifecycleRequest request, [WriteAggregate("appId", Required = false)] IEventStream<App> app,
         ClaimsPrincipal user, IDocumentSession session, TimeProvider clock, CancellationToken ct)
     {
         var (caller, now) = (Caller.From(user), clock.GetUtcNow());
         var live = await TokenStreams.LiveTokenIdsAsync(session, appId, now, ct);
         var outcome = await AppStream.DecideAsync(app, request.ExpectedVersion, "retire", caller, now, a => Decide(a, caller, request, live, now), session.DocumentStore, ct);
-        return (outcome.Response, outcome.Events);
+        // The archive is written after the retirement commits, from the same transaction's outbox.
+        var messages = new OutgoingMessages();
+        if (outcome.Events.OfType<AppRetired>().Any()) messages.Add(new Operations.Archiving.ArchiveApp(appId));
+        return (outcome.Response, outcome.Events, messages);
     }
 }
