@@ -79,6 +79,13 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
 
     public void Apply(AnomalyDetected e, AppCatalogEntry app) => app.UpdatedAt = e.At;
 
+    public void Apply(AppThrottleLifted e, AppCatalogEntry app)
+    {
+        app.ThrottleRequestsPerSecond = null;
+        app.ThrottledUntil = null;
+        app.UpdatedAt = e.At;
+    }
+
     public void Apply(AppArchived e, AppCatalogEntry app)
     {
         app.ArchiveLocation = e.Location;

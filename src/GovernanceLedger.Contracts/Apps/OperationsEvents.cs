@@ -21,3 +21,6 @@ public sealed record AppThrottled(
 /// </summary>
 public sealed record AppArchived(
     string AppId, string Location, string ManifestSha256, long Events, long LastSequence, string KeyId, string Actor, DateTimeOffset At);
+
+/// <summary>The throttle on the app ended: a reviewer lifted it, or its time ran out (Actor "ledger").</summary>
+public sealed record AppThrottleLifted(string AppId, string Reason, string Actor, DateTimeOffset At);

@@ -53,6 +53,7 @@ public sealed record App
         AppRetired x => After(x),
         AppRenewed x => After(x),
         AppThrottled x => this with { ThrottledUntil = x.Until },
+        AppThrottleLifted => this with { ThrottledUntil = null },
         AnomalyDetected x => this with { LastAnomalyAt = x.At },
         AppArchived x => this with { ArchivedAt = x.At },
         _ => this

@@ -4,6 +4,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Operations.Detecting;
+using Microsoft.Extensions.DependencyInjection;
+using Wolverine;
 using static GovernanceLedger.Tests.Scenarios;
 
 namespace GovernanceLedger.Tests.Operations;
@@ -148,6 +151,28 @@ public sealed class Anomaly_detection_tests(DetectionFixture ledger)
         detected.Metric.ShouldBe("errors");
         detected.Value.ShouldBeGreaterThan(0.02);
         detected.Findings.ShouldHaveSingleItem().ShouldContain("answered 400 or above");
+        await ledger.Eventually(async () => (await Timeline(appId)).OfType<AppThrottled>().Any(), TimeSpan.FromSeconds(10));
+        var throttle = (await Timeline(appId)).OfType<AppThrottled>().Single();
+
+        // Its scheduled end does nothing before its time; a security reviewer who does not own the app may lift it early.
+        using (var scope = ledger.Host.Services.CreateScope())
+            await scope.ServiceProvider.GetRequiredService<IMessageBus>().InvokeAsync(new ThrottleExpired(appId, throttle.Until));
+        (await Timeline(appId)).OfType<AppThrottleLifted>().ShouldBeEmpty();
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        (await ledger.Post($"/apps/{appId}/throttle/lift", """{"reason":"my fix is out"}""", owner)).Str("errors.0.rule").ShouldBe("security-reviewer");
+        var reviewer = await ledger.PersonToken(SecondReviewer, "security-reviewer");
+        (await ledger.Post($"/apps/{appId}/throttle/lift", "{}", reviewer)).Str("errors.0.field").ShouldBe("reason");
+        var lifted = await ledger.Post($"/apps/{appId}/throttle/lift", """{"reason":"the upstream outage is over"}""", reviewer);
+        lifted.Status.ShouldBe(200, lifted.Text);
+        (await ledger.Post($"/apps/{appId}/throttle/lift", """{"reason":"again"}""", reviewer)).Str("errors.0.rule").ShouldBe("not-throttled");
+        (await Timeline(appId)).OfType<AppThrottleLifted>().Single().Actor.ShouldContain(SecondReviewer);
+        await ledger.Eventually(async () =>
+        {
+            var answers = new List<int>();
+            for (var i = 0; i < 5; i++) answers.Add((await ledger.Get("/gw/crm/contacts?limit=1", token)).Status);
+            return answers.All(a => a == 200);
+        }, TimeSpan.FromSeconds(5));
+        (await ledger.Get($"/ops/apps/{appId}", owner)).Node("throttle").ShouldBeNull();
 
         // What the shipped Prometheus alert rules read is what the ledger exports, labels included.
         async Task<List<string>> Scrape(string metric) => (await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken)).Text

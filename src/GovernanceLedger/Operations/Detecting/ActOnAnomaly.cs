@@ -59,6 +59,9 @@ public static class AnomalySuspectedHandler
             // The owner and security hear of it from the same transaction that records it.
             messages.Add(Notice(current, acted, outcome.Events, notifications.Value.SecurityMailbox));
         }
+        // The throttle's end is recorded when it comes, unless a reviewer lifts it first.
+        foreach (var throttled in outcome.Events.OfType<AppThrottled>())
+            messages.Schedule(new ThrottleExpired(throttled.AppId, throttled.Until), throttled.Until);
         return (outcome.Events, messages);
     }
 

@@ -24,6 +24,7 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
         Identity<TrafficCounted>(e => e.AppId);
         Identity<AnomalyDetected>(e => e.AppId);
         Identity<AppThrottled>(e => e.AppId);
+        Identity<AppThrottleLifted>(e => e.AppId);
     }
 
     public override AppActivity? Evolve(AppActivity? snapshot, string id, IEvent e)
@@ -34,6 +35,7 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
             TrafficCounted x => activity.Observe(x.Minute, m => m.Add(x)),
             AnomalyDetected x => activity.Observe(x.At, m => m.Anomalous = true),
             AppThrottled x => Throttled(activity, x),
+            AppThrottleLifted => Lifted(activity),
             _ => activity
         };
     }
@@ -41,6 +43,12 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
     private static AppActivity Throttled(AppActivity activity, AppThrottled e)
     {
         activity.ThrottledUntil = e.Until;
+        return activity;
+    }
+
+    private static AppActivity Lifted(AppActivity activity)
+    {
+        activity.ThrottledUntil = null;
         return activity;
     }
 
