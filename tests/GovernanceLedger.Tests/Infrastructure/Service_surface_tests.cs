@@ -47,14 +47,14 @@ public sealed class Service_surface_tests(LedgerFixture ledger)
     }
 
     [Fact]
-    public void Docker_compose_wires_the_ledger_to_postgres_kafka_registry_collector_and_prometheus()
+    public void Docker_compose_wires_the_ledger_to_postgres_kafka_registry_collector_prometheus_and_grafana()
     {
         var yaml = new YamlStream();
         yaml.Load(new StringReader(File.ReadAllText(RepositoryFile("docker-compose.yml"))));
         var root = (YamlMappingNode)yaml.Documents[0].RootNode;
         var services = (YamlMappingNode)root["services"];
         var names = services.Children.Keys.Select(k => ((YamlScalarNode)k).Value).ToList();
-        names.ShouldBe(["postgres", "kafka", "schema-registry", "otel-collector", "prometheus", "ledger"], ignoreOrder: true);
+        names.ShouldBe(["postgres", "kafka", "schema-registry", "otel-collector", "prometheus", "grafana", "ledger"], ignoreOrder: true);
 
         var kafka = (YamlMappingNode)services["kafka"];
         var kafkaEnv = Environment(kafka);
