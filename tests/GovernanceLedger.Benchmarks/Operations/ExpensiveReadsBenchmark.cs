@@ -17,58 +17,41 @@ public static class ExpensiveReadsBenchmark
 {
     public static async Task RunAsync(int events)
     {
-        var server = Environment.GetEnvironmentVariable("GOVLEDGER_PG")
-            ?? throw new InvalidOperationException("GOVLEDGER_PG is not set: run ./scripts/bench.sh expensive");
-        var suffix = Guid.NewGuid().ToString("N")[..8];
-        var ledgerDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_ledger_{suffix}" }.ConnectionString;
-        var salesDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_sales_{suffix}" }.ConnectionString;
-        await SalesDemoDatabase.EnsureAsync(salesDb);
-        await using var upstream = await DemoUpstream.StartAsync("http://127.0.0.1:0");
-        var port = DataPlaneBenchmark.FreePort();
-        using var host = DataPlaneBenchmark.StartLedger(port, ledgerDb, salesDb, upstream.Url);
-        try
-        {
-            var baseUrl = $"http://127.0.0.1:{port}";
-            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { Timeout = TimeSpan.FromMinutes(5) };
-            await DataPlaneBenchmark.WaitHealthy(http, baseUrl, host);
-            var appToken = await DataPlaneBenchmark.PrepareAppAsync(http, baseUrl);
-            await SeedAsync(ledgerDb, events);
-            var auditors = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
-                LedgerHttp.Token(http, baseUrl, $$"""{"sub":"auditor{{i}}@example.com","roles":["auditor"]}""")));
-            // The chain must have caught up before verify is worth measuring.
-            var sample = await TimeAsync(() => Send(http, baseUrl + "/audit/verify", auditors[0]));
-            Console.WriteLine($"Ledger of {events:N0} seeded events; one verify alone: {sample.Ms:0} ms ({sample.Status})");
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { Timeout = TimeSpan.FromMinutes(5) };
+        await using var ledger = await BenchHost.StartAsync("expensive", http);
+        var (baseUrl, ledgerDb) = (ledger.BaseUrl, ledger.LedgerDb);
+        var appToken = await DataPlaneBenchmark.PrepareAppAsync(http, baseUrl);
+        await SeedAsync(ledgerDb, events);
+        var auditors = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
+            LedgerHttp.Token(http, baseUrl, $$"""{"sub":"auditor{{i}}@example.com","roles":["auditor"]}""")));
+        // The chain must have caught up before verify is worth measuring.
+        var sample = await TimeAsync(() => Send(http, baseUrl + "/audit/verify", auditors[0]));
+        Console.WriteLine($"Ledger of {events:N0} seeded events; one verify alone: {sample.Ms:0} ms ({sample.Status})");
 
-            var idle = await ProbeAsync(http, baseUrl, appToken, TimeSpan.FromSeconds(5), null);
-            // 200 clients verify over and over for 10 s, each waiting as long as a 429's Retry-After asks.
-            var storm = TimeSpan.FromSeconds(10);
-            var stormEnd = DateTime.UtcNow + storm;
-            var clients = Enumerable.Range(0, 200).Select(async i =>
+        var idle = await ProbeAsync(http, baseUrl, appToken, TimeSpan.FromSeconds(5), null);
+        // 200 clients verify over and over for 10 s, each waiting as long as a 429's Retry-After asks.
+        var storm = TimeSpan.FromSeconds(10);
+        var stormEnd = DateTime.UtcNow + storm;
+        var clients = Enumerable.Range(0, 200).Select(async i =>
+        {
+            var seen = new List<int>();
+            while (DateTime.UtcNow < stormEnd)
             {
-                var seen = new List<int>();
-                while (DateTime.UtcNow < stormEnd)
-                {
-                    var (status, retryAfter) = await SendWithRetryAfter(http, baseUrl + "/audit/verify", auditors[i % auditors.Length]);
-                    seen.Add(status);
-                    if (retryAfter is { } wait) await Task.Delay(wait);
-                }
-                return seen;
-            }).ToList();
-            var underLoad = await ProbeAsync(http, baseUrl, appToken, storm, Task.WhenAll(clients));
-            var statuses = (await Task.WhenAll(clients)).SelectMany(s => s).ToList();
+                var (status, retryAfter) = await SendWithRetryAfter(http, baseUrl + "/audit/verify", auditors[i % auditors.Length]);
+                seen.Add(status);
+                if (retryAfter is { } wait) await Task.Delay(wait);
+            }
+            return seen;
+        }).ToList();
+        var underLoad = await ProbeAsync(http, baseUrl, appToken, storm, Task.WhenAll(clients));
+        var statuses = (await Task.WhenAll(clients)).SelectMany(s => s).ToList();
 
-            Console.WriteLine($"200 clients repeating GET /audit/verify for {storm.TotalSeconds:0} s (20 auditors), honouring Retry-After:");
-            foreach (var group in statuses.GroupBy(s => s).OrderBy(g => g.Key))
-                Console.WriteLine($"  {group.Key}: {group.Count()}");
-            Console.WriteLine($"  500s: {statuses.Count(s => s >= 500)}   (target 0)");
-            Console.WriteLine($"/health p99   idle {idle.HealthP99:0.0} ms   during the storm {underLoad.HealthP99:0.0} ms   (failures {underLoad.HealthFailures})");
-            Console.WriteLine($"gateway p99   idle {idle.GatewayP99:0.0} ms   during the storm {underLoad.GatewayP99:0.0} ms   (failures {underLoad.GatewayFailures})");
-        }
-        finally
-        {
-            host.Kill(entireProcessTree: true);
-            await host.WaitForExitAsync();
-        }
+        Console.WriteLine($"200 clients repeating GET /audit/verify for {storm.TotalSeconds:0} s (20 auditors), honouring Retry-After:");
+        foreach (var group in statuses.GroupBy(s => s).OrderBy(g => g.Key))
+            Console.WriteLine($"  {group.Key}: {group.Count()}");
+        Console.WriteLine($"  500s: {statuses.Count(s => s >= 500)}   (target 0)");
+        Console.WriteLine($"/health p99   idle {idle.HealthP99:0.0} ms   during the storm {underLoad.HealthP99:0.0} ms   (failures {underLoad.HealthFailures})");
+        Console.WriteLine($"gateway p99   idle {idle.GatewayP99:0.0} ms   during the storm {underLoad.GatewayP99:0.0} ms   (failures {underLoad.GatewayFailures})");
     }
 
     private static async Task SeedAsync(string ledgerDb, int events)
