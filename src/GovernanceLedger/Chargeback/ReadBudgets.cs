@@ -24,8 +24,8 @@ public static class ReadBudgets
         var catalog = (await session.Query<AppCatalogEntry>().ToListAsync(ct)).ToDictionary(a => a.Id);
         var perApp = await MonthlyCosts.PerAppAsync(session, first, ct);
         var budgets = (await session.Query<BudgetEntry>().Where(b => b.Month == month).ToListAsync(ct))
-            // Owners see the budgets that cover one of their apps.
-            .Where(b => everything || MonthlyCosts.AppsOf(b, catalog.Values).Any(id => catalog.TryGetValue(id, out var a) && caller.Owns(a.Owner)))
+            // Owners see their own apps' budgets; a cost centre's adds up other people's apps, so only finance sees it.
+            .Where(b => everything || b.Scope == Budgets.App && catalog.TryGetValue(b.Key, out var a) && caller.Owns(a.Owner))
             .OrderBy(b => b.Scope, StringComparer.Ordinal).ThenBy(b => b.Key, StringComparer.Ordinal);
         return Results.Json(budgets.Select(b =>
         {

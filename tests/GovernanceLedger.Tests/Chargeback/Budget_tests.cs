@@ -44,5 +44,13 @@ public sealed class Budget_tests(LedgerFixture ledger)
         await ledger.Eventually(async () => (await ledger.StreamOf(appId)).Select(e => e.Data).OfType<AppThrottled>().Any(t => t.PolicyId == "budget-limit"),
             TimeSpan.FromSeconds(10));
         (await ledger.Get($"/chargeback/budgets?month=2026-13", owner)).Str("errors.0.field").ShouldBe("month");
+
+        // A cost centre's budget adds up every app in it: finance sees it, an owner of one of its apps does not.
+        var center = new JsonObject { ["scope"] = "cost_center", ["key"] = "BUDGET-PROBE", ["month"] = month, ["amount"] = 10m, ["reason"] = "pilot" };
+        (await ledger.Send(HttpMethod.Put, "/chargeback/budgets", center.ToJsonString(), finance)).Status.ShouldBe(200);
+        (await ledger.Get($"/chargeback/budgets?month={month}", finance)).Json!.AsArray().ShouldContain(b => b!["key"]!.GetValue<string>() == "BUDGET-PROBE");
+        (await ledger.Get($"/chargeback/budgets?month={month}", owner)).Json!.AsArray().ShouldNotContain(b => b!["key"]!.GetValue<string>() == "BUDGET-PROBE");
+        var injected = await ledger.Send(HttpMethod.Put, "/chargeback/budgets", center.DeepClone().AsObject().With("key", "X\r\nBcc: everyone@example.com").ToJsonString(), finance);
+        injected.Str("errors.0.field").ShouldBe("key");
     }
 }
