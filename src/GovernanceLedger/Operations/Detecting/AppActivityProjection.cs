@@ -56,8 +56,10 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
     {
         if (slice.Snapshot is not { Minutes.Count: > 0 } activity || activity.Id == "unauthenticated") return ValueTask.CompletedTask;
         if (!_policies.Policies.Any(p => p.Document.Stage == PolicyStages.Detect)) return ValueTask.CompletedTask;
-        foreach (var verdict in _policies.EvaluateStage(PolicyStages.Detect, Detectors.Input(activity)).Where(v => v.Fired))
-            slice.PublishMessage(Detectors.Suspect(activity, verdict));
+        // One message per app and batch, for the most severe firing: the ledger acts once, so several would only race.
+        var fired = _policies.EvaluateStage(PolicyStages.Detect, Detectors.Input(activity)).Where(v => v.Fired)
+            .OrderBy(v => v.Outcome == Contracts.Policies.PolicyOutcomes.Pause ? 0 : 1).ThenBy(v => v.PolicyId, StringComparer.Ordinal).FirstOrDefault();
+        if (fired is not null) slice.PublishMessage(Detectors.Suspect(activity, fired));
         return ValueTask.CompletedTask;
     }
 }
