@@ -95,7 +95,8 @@ public static class BudgetCrossedHandler
             """, now));
         if (throttles)
         {
-            var monthEnd = new DateTimeOffset(DateOnly.ParseExact(budget.Month + "-01", "yyyy-MM-dd").AddMonths(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
+            Budgets.TryParseMonth(budget.Month, out var first);
+            var monthEnd = new DateTimeOffset(first.AddMonths(1).ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
             foreach (var app in apps) messages.Add(new ThrottleForBudget(app, budget.Id, monthEnd));
         }
         return messages;

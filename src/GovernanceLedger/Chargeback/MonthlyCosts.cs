@@ -27,6 +27,14 @@ public static class MonthlyCosts
 
 public static class Budgets
 {
+    /// <summary>A month as YYYY-MM, as its first day.</summary>
+    public static bool TryParseMonth([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] string? month, out DateOnly first)
+    {
+        first = default;
+        return month is not null && DateOnly.TryParseExact(month + "-01", "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.None, out first);
+    }
+
     public const string App = "app";
     public const string CostCenter = "cost_center";
     public static readonly int[] Thresholds = [80, 100];

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Claims;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Projections.Catalog;
@@ -17,7 +16,7 @@ public static class ReadBudgets
     [Tags("Chargeback")]
     public static async Task<IResult> Get(string? month, ClaimsPrincipal user, IQuerySession session, CancellationToken ct)
     {
-        if (month is null || !DateOnly.TryParseExact(month + "-01", "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var first))
+        if (!Budgets.TryParseMonth(month, out var first))
             return Problem.Invalid("month", "format", "month must be YYYY-MM.").ToResult();
         var caller = Caller.From(user);
         var everything = caller.Has(Role.Finance) || caller.Has(Role.Auditor) || caller.IsAdmin;

@@ -36,7 +36,7 @@ public static class ReadChargeback
     [Tags("Chargeback")]
     public static async Task<IResult> Get(string? month, string? group_by, HttpContext context, ClaimsPrincipal user, IQuerySession session, CancellationToken ct)
     {
-        if (month is null || !DateOnly.TryParseExact(month + "-01", "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var first))
+        if (!Budgets.TryParseMonth(month, out var first))
             return Problem.Invalid("month", "format", "month must be YYYY-MM.").ToResult();
         var groupBy = group_by ?? "app";
         if (!Groupings.Contains(groupBy))

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Claims;
 using System.Text.Json.Serialization;
 using GovernanceLedger.Contracts.Chargeback;
@@ -29,7 +28,7 @@ public static class SetBudget
             errors.Add(new("scope", "enum", $"scope must be {Budgets.App} or {Budgets.CostCenter}."));
         if (request.Key is not { Length: > 0 and <= 100 } || request.Key.Any(c => char.IsControl(c) || c == ':'))
             errors.Add(new("key", "required", "key names the app id or the cost centre (1 to 100 characters, no ':')."));
-        if (request.Month is null || !DateOnly.TryParseExact(request.Month + "-01", "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out _))
+        if (!Budgets.TryParseMonth(request.Month, out _))
             errors.Add(new("month", "format", "month must be YYYY-MM."));
         if (request.Amount is not > 0m || request.Amount > 1_000_000_000m)
             errors.Add(new("amount", "range", "amount must be more than 0 and at most 1,000,000,000."));

@@ -27,14 +27,17 @@ public static class CheckpointJws
     public const string Type = "govledger-checkpoint+jws";
     private static readonly JsonSerializerOptions Json = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    public static string Sign(CheckpointStatement statement, string keyId, SecurityKey key)
+    public static string Sign(CheckpointStatement statement, string keyId, SecurityKey key) =>
+        Sign(JsonSerializer.SerializeToUtf8Bytes(statement, Json), Type, keyId, key);
+
+    /// <summary>Any payload as a compact RS256 JWS of the given type (checkpoints, archive manifests), signed with a ledger key.</summary>
+    public static string Sign(byte[] payloadBytes, string type, string keyId, SecurityKey key)
     {
         var header = Base64UrlEncoder.Encode(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string>
         {
-            ["alg"] = SecurityAlgorithms.RsaSha256, ["kid"] = keyId, ["typ"] = Type
+            ["alg"] = SecurityAlgorithms.RsaSha256, ["kid"] = keyId, ["typ"] = type
         }, Json));
-        var payload = Base64UrlEncoder.Encode(JsonSerializer.SerializeToUtf8Bytes(statement, Json));
-        var signingInput = $"{header}.{payload}";
+        var signingInput = $"{header}.{Base64UrlEncoder.Encode(payloadBytes)}";
         var provider = key.CryptoProviderFactory.CreateForSigning(key, SecurityAlgorithms.RsaSha256);
         try
         {

@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using GovernanceLedger.Apps;
 using GovernanceLedger.Contracts.Apps;
@@ -8,7 +7,6 @@ using GovernanceLedger.Security;
 using GovernanceLedger.Security.KeyCustody;
 using JasperFx.Events;
 using Marten;
-using Microsoft.IdentityModel.Tokens;
 using Wolverine.Marten;
 
 namespace GovernanceLedger.Operations.Archiving;
@@ -57,7 +55,7 @@ public static class ArchiveAppHandler
         var manifestBytes = JsonSerializer.SerializeToUtf8Bytes(manifest, Json);
         await File.WriteAllBytesAsync(Path.Combine(aside, "manifest.json"), manifestBytes, ct);
         var key = await keys.ActiveAsync(KeyPurposes.Checkpoints, ct);
-        await File.WriteAllTextAsync(Path.Combine(aside, "manifest.jws"), Sign(manifestBytes, key.KeyId, key.Key), ct);
+        await File.WriteAllTextAsync(Path.Combine(aside, "manifest.jws"), Audit.Checkpoints.CheckpointJws.Sign(manifestBytes, JwsType, key.KeyId, key.Key), ct);
         Directory.Move(aside, folder);
 
         var archived = new AppArchived(retired.Id, folder, Convert.ToHexStringLower(SHA256.HashData(manifestBytes)), events, last, key.KeyId, "ledger", now);
@@ -97,23 +95,5 @@ public static class ArchiveAppHandler
         await file.FlushAsync(ct);
         file.Flush(flushToDisk: true);
         return (count, first, last, Convert.ToHexStringLower(hash.GetHashAndReset()), bytes);
-    }
-
-    private static string Sign(byte[] payload, string keyId, SecurityKey key)
-    {
-        var header = Base64UrlEncoder.Encode(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string>
-        {
-            ["alg"] = SecurityAlgorithms.RsaSha256, ["kid"] = keyId, ["typ"] = JwsType
-        }));
-        var signingInput = $"{header}.{Base64UrlEncoder.Encode(payload)}";
-        var provider = key.CryptoProviderFactory.CreateForSigning(key, SecurityAlgorithms.RsaSha256);
-        try
-        {
-            return $"{signingInput}.{Base64UrlEncoder.Encode(provider.Sign(Encoding.ASCII.GetBytes(signingInput)))}";
-        }
-        finally
-        {
-            key.CryptoProviderFactory.ReleaseSignatureProvider(provider);
-        }
     }
 }
