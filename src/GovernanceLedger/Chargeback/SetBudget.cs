@@ -19,15 +19,21 @@ public sealed record BudgetRequest(
     [property: JsonPropertyName("reason")] string? Reason);
 
 /// <summary>PUT /chargeback/budgets (finance): a monthly budget for an app or a cost centre, in the rate card's currency.</summary>
-public static class SetBudget
+public static partial class SetBudget
 {
+    [System.Text.RegularExpressions.GeneratedRegex(@"\A[A-Za-z0-9][A-Za-z0-9_.-]*\z")]
+    private static partial System.Text.RegularExpressions.Regex CostCenter();
+
     public static Problem? Validate(BudgetRequest request)
     {
         var errors = new List<Violation>();
         if (request.Scope is not (Budgets.App or Budgets.CostCenter))
             errors.Add(new("scope", "enum", $"scope must be {Budgets.App} or {Budgets.CostCenter}."));
-        if (request.Key is not { Length: > 0 and <= 100 } || request.Key.Any(c => char.IsControl(c) || c == ':'))
-            errors.Add(new("key", "required", "key names the app id or the cost centre (1 to 100 characters, no ':')."));
+        // The same whole-string rules as the manifest's app_id and cost_center: nothing else can name one.
+        if (request.Scope == Budgets.App && !Identifiers.IsSlug(request.Key))
+            errors.Add(new("key", "app-id", "key must be an app id: lowercase letters, digits and dashes."));
+        else if (request.Scope == Budgets.CostCenter && (request.Key is not { Length: > 0 and <= 40 } || !CostCenter().IsMatch(request.Key)))
+            errors.Add(new("key", "cost-center", "key must be a cost centre as manifests name it: letters, digits, '_', '.', '-', at most 40."));
         if (!Budgets.TryParseMonth(request.Month, out _))
             errors.Add(new("month", "format", "month must be YYYY-MM."));
         if (request.Amount is not > 0m || request.Amount > 1_000_000_000m)

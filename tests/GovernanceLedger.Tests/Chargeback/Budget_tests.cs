@@ -50,7 +50,14 @@ public sealed class Budget_tests(LedgerFixture ledger)
         (await ledger.Send(HttpMethod.Put, "/chargeback/budgets", center.ToJsonString(), finance)).Status.ShouldBe(200);
         (await ledger.Get($"/chargeback/budgets?month={month}", finance)).Json!.AsArray().ShouldContain(b => b!["key"]!.GetValue<string>() == "BUDGET-PROBE");
         (await ledger.Get($"/chargeback/budgets?month={month}", owner)).Json!.AsArray().ShouldNotContain(b => b!["key"]!.GetValue<string>() == "BUDGET-PROBE");
-        var injected = await ledger.Send(HttpMethod.Put, "/chargeback/budgets", center.DeepClone().AsObject().With("key", "X\r\nBcc: everyone@example.com").ToJsonString(), finance);
-        injected.Str("errors.0.field").ShouldBe("key");
+        // A key is a cost centre or an app id as manifests name them, whole: no line breaks of any kind, no look-alikes.
+        foreach (var (scope, key) in new[] { ("cost_center", "X\r\nBcc: everyone@example.com"), ("cost_center", "X\u2028Y"), ("cost_center", "MKT\u200B200"),
+                     ("cost_center", new string('A', 41)), ("app", "Budget-App"), ("app", "app:other") })
+        {
+            var refusedKey = await ledger.Send(HttpMethod.Put, "/chargeback/budgets",
+                center.DeepClone().AsObject().With("scope", scope).With("key", key).ToJsonString(), finance);
+            refusedKey.Status.ShouldBe(400, key);
+            refusedKey.Str("errors.0.field").ShouldBe("key");
+        }
     }
 }
