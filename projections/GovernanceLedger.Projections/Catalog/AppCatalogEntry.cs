@@ -37,6 +37,9 @@ public sealed class AppCatalogEntry
     /// <summary>Where the retired app's timeline was archived, and the hash of its manifest.</summary>
     public string? ArchiveLocation { get; set; }
     public string? ArchiveManifestSha256 { get; set; }
+    /// <summary>When the retired app's data was purged from the stores that keep it, and how many records went.</summary>
+    public DateTimeOffset? DataPurgedAt { get; set; }
+    public long? DataPurgedRecords { get; set; }
     /// <summary>The app stream's version, to send back as expected_version. Set from the last event applied, live or in a rebuild.</summary>
     [System.Text.Json.Serialization.JsonPropertyName("version")]
     public long StreamVersion { get; set; }

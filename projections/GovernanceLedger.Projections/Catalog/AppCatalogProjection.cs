@@ -92,6 +92,13 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
         app.ArchiveManifestSha256 = e.ManifestSha256;
         app.UpdatedAt = e.At;
     }
+
+    public void Apply(AppDataPurged e, AppCatalogEntry app)
+    {
+        app.DataPurgedAt = e.At;
+        app.DataPurgedRecords = e.Records;
+        app.UpdatedAt = e.At;
+    }
     public void Apply(AccessGranted e, AppCatalogEntry app) => app.UpdatedAt = e.At;
     public void Apply(AccessRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;
     public void Apply(TokensRevoked e, AppCatalogEntry app) => app.UpdatedAt = e.At;

@@ -24,3 +24,13 @@ public sealed record AppArchived(
 
 /// <summary>The throttle on the app ended: a reviewer lifted it, or its time ran out (Actor "ledger").</summary>
 public sealed record AppThrottleLifted(string AppId, string Reason, string Actor, DateTimeOffset At);
+
+/// <summary>
+/// The retention of a retired app ran out (<paramref name="RetainUntil"/>: its retirement plus data_retention_days) and
+/// every store that keeps data apps write purged the app's: how many records each removed, and how many in all.
+/// </summary>
+public sealed record AppDataPurged(
+    string AppId, IReadOnlyList<PurgedData> Stores, long Records, DateTimeOffset RetainUntil, string Actor, DateTimeOffset At);
+
+/// <summary>One store's part of a purge: the gateway route that fronts it, the dataset it keeps, and the records it removed.</summary>
+public sealed record PurgedData(string Store, string? Dataset, long Records);

@@ -31,6 +31,10 @@ public sealed record App
     public DateTimeOffset? ThrottledUntil { get; init; }
     /// <summary>When the retired app's timeline was archived.</summary>
     public DateTimeOffset? ArchivedAt { get; init; }
+    /// <summary>Until when a retired app's data is kept; then it is purged.</summary>
+    public DateTimeOffset? RetainUntil { get; init; }
+    /// <summary>When the retired app's data was purged from the stores that keep it.</summary>
+    public DateTimeOffset? DataPurgedAt { get; init; }
     /// <summary>When the ledger last acted on an anomaly: it acts at most once a minute.</summary>
     public DateTimeOffset? LastAnomalyAt { get; init; }
 
@@ -56,6 +60,7 @@ public sealed record App
         AppThrottleLifted => this with { ThrottledUntil = null },
         AnomalyDetected x => this with { LastAnomalyAt = x.At },
         AppArchived x => this with { ArchivedAt = x.At },
+        AppDataPurged x => this with { DataPurgedAt = x.At },
         _ => this
     };
 
@@ -106,7 +111,7 @@ public sealed record App
     public App After(AppPaused e) => this with { Status = AppStatus.Paused, PausedBy = e.Actor, SecurityPause = e.BySecurity || e.Actor == "ledger" };
     public App After(AppResumed _) => this with { Status = AppStatus.Active, PausedBy = null, SecurityPause = false };
     public App After(AppExpired _) => this with { Status = AppStatus.Expired };
-    public App After(AppRetired _) => this with { Status = AppStatus.Retired };
+    public App After(AppRetired e) => this with { Status = AppStatus.Retired, RetainUntil = e.RetainUntil };
 
     // Renewing an expired app brings it back; a paused app stays paused until someone resumes it.
     public App After(AppRenewed e) => this with

@@ -10,8 +10,12 @@ namespace GovernanceLedger.Gateway;
 public sealed class DemoUpstream : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly List<JsonObject> _responses;
 
-    private DemoUpstream(WebApplication app) => _app = app;
+    private DemoUpstream(WebApplication app, List<JsonObject> responses) => (_app, _responses) = (app, responses);
+
+    /// <summary>The survey responses it holds now.</summary>
+    public IReadOnlyList<JsonObject> Responses() { lock (_responses) return _responses.Select(r => (JsonObject)r.DeepClone()).ToList(); }
 
     /// <summary>The address actually bound (port 0 in the configuration becomes a real port).</summary>
     public string Url => _app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
@@ -28,7 +32,8 @@ public sealed class DemoUpstream : IAsyncDisposable
             ["contact_id"] = i, ["name"] = $"Contact {i}", ["email"] = $"contact{i}@example.com",
             ["phone"] = $"+1 555 01{i:00}", ["company"] = $"Company {i % 7}"
         }));
-        var responses = new ConcurrentBag<JsonObject>();
+        var responses = new List<JsonObject>();
+        var purges = new Dictionary<string, long>();
         var nextContact = 50;
 
         app.MapGet("/contacts", (int? limit) => contacts.Values.OrderBy(c => (int)c["contact_id"]!).Take(Math.Clamp(limit ?? 20, 1, 100)).ToList());
@@ -41,13 +46,26 @@ public sealed class DemoUpstream : IAsyncDisposable
             contacts[id] = body;
             return Results.Created($"/contacts/{id}", body);
         });
-        app.MapGet("/responses", () => responses.ToList());
+        app.MapGet("/responses", () => { lock (responses) return responses.Select(r => r.DeepClone()).ToList(); });
         app.MapPost("/responses", (JsonObject body, HttpRequest request) =>
         {
             body["received_from_app"] = request.Headers["X-App-Id"].ToString();
             body["saw_authorization_header"] = request.Headers.ContainsKey("Authorization");
-            responses.Add(body);
+            lock (responses) responses.Add(body);
             return Results.Created("/responses", body);
+        });
+        // The ledger's retention contract: every response one app sent goes, and asking again with the same purge id
+        // gives the same count (the ledger may ask twice if it stopped between the answer and its record).
+        app.MapPost("/retention/purge", (JsonObject body) =>
+        {
+            if (body["app_id"]?.GetValue<string>() is not { Length: > 0 } appId || body["purge_id"]?.GetValue<string>() is not { Length: > 0 } purgeId)
+                return Results.BadRequest();
+            lock (responses)
+            {
+                if (!purges.TryGetValue(purgeId, out var purged))
+                    purges[purgeId] = purged = responses.RemoveAll(r => r["received_from_app"]?.GetValue<string>() == appId);
+                return Results.Ok(new { purged });
+            }
         });
         app.MapGet("/echo-headers", (HttpRequest request) => request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()));
         // Misbehaving answers, for the gateway's own checks: an error page full of internals, and PII in CSV.
@@ -60,7 +78,7 @@ public sealed class DemoUpstream : IAsyncDisposable
             ["Email"] = "owner@example.com"
         });
         await app.StartAsync();
-        return new DemoUpstream(app);
+        return new DemoUpstream(app, responses);
     }
 
     public async ValueTask DisposeAsync()

@@ -12,6 +12,17 @@ public sealed class GatewayRoute
     public List<ExposedPath> Paths { get; init; } = [];
     /// <summary>The catalog dataset the route's JSON responses carry: its PII fields are masked as the data proxy masks them.</summary>
     public string? Dataset { get; init; }
+    /// <summary>
+    /// Set when the upstream keeps data apps write (survey responses, interactions): the ledger asks it to purge a retired
+    /// app's data when the app's retention runs out. See <see cref="Operations.Retention.RetentionStores"/> for the contract.
+    /// </summary>
+    public RouteRetention? Retention { get; init; }
+}
+
+public sealed class RouteRetention
+{
+    /// <summary>The upstream path (from "/") that purges one app's data: POST {"app_id", "purge_id"}, answered {"purged": n}.</summary>
+    public string PurgePath { get; init; } = "";
 }
 
 /// <summary>A method and a path pattern ("/contacts/{id}": literal segments and one-segment parameters), with its scopes.</summary>

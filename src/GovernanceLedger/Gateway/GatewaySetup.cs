@@ -11,6 +11,8 @@ public static class GatewaySetup
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<BodySchemas>();
         builder.Services.AddSingleton<GatewayProxy>();
+        builder.Services.AddSingleton<Operations.Retention.RetentionStores>();
+        builder.Services.AddHttpClient(Operations.Retention.RetentionStores.Client, c => c.Timeout = TimeSpan.FromSeconds(30));
         if (!string.IsNullOrWhiteSpace(builder.Configuration["Gateway:DemoUpstreamUrl"]))
             builder.Services.AddHostedService<DemoUpstreamHost>();
         return builder;

@@ -45,6 +45,9 @@ public static class Retire
         // The archive is written after the retirement commits, from the same transaction's outbox.
         var messages = new OutgoingMessages();
         if (outcome.Events.OfType<AppRetired>().Any()) messages.Add(new Operations.Archiving.ArchiveApp(appId));
+        // The data the app wrote is purged when its retention runs out (a durable scheduled message).
+        if (outcome.Events.OfType<AppRetired>().SingleOrDefault()?.RetainUntil is { } retainUntil)
+            messages.Schedule(new Operations.Retention.PurgeAppData(appId), retainUntil);
         return (outcome.Response, outcome.Events, messages);
     }
 }
