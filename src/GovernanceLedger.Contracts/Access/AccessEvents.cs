@@ -33,12 +33,15 @@ public static class AccessFieldSizes
     public const int Reason = 512;
 }
 
-/// <summary>A proxied dataset query: what was read, what was masked, and the filter's shape.</summary>
+/// <summary>
+/// A proxied dataset query: what was read, what was masked, and the filter's shape. PiiFields names the dataset's
+/// PII fields among those read, masked or not (absent on queries recorded before it was kept).
+/// </summary>
 public sealed record QueryExecuted(
     string RequestId, string AppId, string? EndUser, string Dataset, IReadOnlyList<string> Fields,
     IReadOnlyList<string> MaskedFields, IReadOnlyList<FilterTerm> Filter, IReadOnlyList<string> OrderBy, int Limit,
     int Rows, long Bytes, double DurationMs, string DatabaseRole, string? RlsRegion, string PolicyId, int PolicyVersion,
-    string? TraceId, DateTimeOffset At);
+    string? TraceId, DateTimeOffset At, IReadOnlyList<string>? PiiFields = null);
 
 /// <summary>A filter clause as recorded: the value only when the field is not PII.</summary>
 public sealed record FilterTerm(string Field, string Op, string? Value);
@@ -57,7 +60,14 @@ public sealed record DatabaseLoginOrphanRemoved(string Source, string Role, stri
 
 /// <summary>
 /// What one committed batch of an app's data-plane events adds up to in one minute: every request (allowed or
-/// not), those answered 400 or above, denials and rows read. Written in the same transaction as the events it
-/// counts, so followers of the ledger (baselines, detectors) read one summary instead of every request.
+/// not), those answered 400 or above, denials, rows read, bytes answered, the sum of latencies, the distinct end
+/// users (at most <see cref="MaxEndUsers"/> named), and the PII fields read ("dataset.field" from the data proxy,
+/// "route.field" from the gateway's masking). Written in the same transaction as the events it counts, so followers
+/// of the ledger (baselines, detectors) read one summary instead of every request.
 /// </summary>
-public sealed record TrafficCounted(string AppId, DateTimeOffset Minute, long Requests, long Errors, long Denials, long Rows, DateTimeOffset At);
+public sealed record TrafficCounted(
+    string AppId, DateTimeOffset Minute, long Requests, long Errors, long Denials, long Rows, DateTimeOffset At,
+    long Bytes = 0, double LatencyMs = 0, IReadOnlyList<string>? EndUsers = null, IReadOnlyList<string>? PiiFields = null)
+{
+    public const int MaxEndUsers = 1000;
+}

@@ -4,11 +4,12 @@ namespace GovernanceLedger.Contracts.Apps;
 
 /// <summary>
 /// A detector policy fired on the app's traffic. Evidence: the metric, the window it was measured over, its value
-/// and the app's baseline for it, and the policy (id and version) that judged it.
+/// and the app's baseline for it (and which baseline: "hour_of_week" or "recent"), and the policy (id and version)
+/// that judged it. Action is what the ledger did: alert (recorded and told), throttle or pause.
 /// </summary>
 public sealed record AnomalyDetected(
     string AppId, string PolicyId, int PolicyVersion, string Metric, string Window, double Value, double Baseline,
-    IReadOnlyList<string> Findings, string Action, string Actor, DateTimeOffset At);
+    IReadOnlyList<string> Findings, string Action, string Actor, DateTimeOffset At, string? BaselineSource = null);
 
 /// <summary>The app's requests per second are held to <paramref name="RequestsPerSecond"/> until <paramref name="Until"/>, on every instance.</summary>
 public sealed record AppThrottled(

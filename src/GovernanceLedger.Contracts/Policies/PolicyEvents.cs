@@ -18,6 +18,8 @@ public static class PolicyOutcomes
     public const string Throttle = "throttle";
     /// <summary>A detector's effect: pause the app at once (a security pause, lifted by a reviewer).</summary>
     public const string Pause = "pause";
+    /// <summary>A detector's effect: record the anomaly and tell the owner and security, without slowing the app.</summary>
+    public const string Alert = "alert";
 }
 
 /// <summary>A policy file was removed; from now on it no longer decides anything.</summary>

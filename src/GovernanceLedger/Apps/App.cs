@@ -37,6 +37,8 @@ public sealed record App
     public DateTimeOffset? DataPurgedAt { get; init; }
     /// <summary>When the ledger last acted on an anomaly: it acts at most once a minute.</summary>
     public DateTimeOffset? LastAnomalyAt { get; init; }
+    /// <summary>The window each alerting detector last fired on: an alert is recorded once per detector and window.</summary>
+    public IReadOnlyDictionary<string, string> AlertedWindows { get; init; } = new Dictionary<string, string>();
 
     public bool IsExpiredAt(DateTimeOffset now) => ExpiresAt is { } at && now >= at;
 
@@ -58,6 +60,8 @@ public sealed record App
         AppRenewed x => After(x),
         AppThrottled x => this with { ThrottledUntil = x.Until },
         AppThrottleLifted => this with { ThrottledUntil = null },
+        AnomalyDetected { Action: Contracts.Policies.PolicyOutcomes.Alert } x =>
+            this with { AlertedWindows = new Dictionary<string, string>(AlertedWindows) { [x.PolicyId] = x.Window } },
         AnomalyDetected x => this with { LastAnomalyAt = x.At },
         AppArchived x => this with { ArchivedAt = x.At },
         AppDataPurged x => this with { DataPurgedAt = x.At },

@@ -5,9 +5,24 @@ namespace GovernanceLedger.DataPlane;
 /// <summary>Adds up a batch of data-plane events per app and minute (see <see cref="TrafficCounted"/>).</summary>
 public static class TrafficCounts
 {
+    private sealed class Sums
+    {
+        public long Requests, Errors, Denials, Rows, Bytes;
+        public double LatencyMs;
+        public DateTimeOffset Last;
+        public readonly HashSet<string> EndUsers = new(StringComparer.Ordinal);
+        public readonly SortedSet<string> PiiFields = new(StringComparer.Ordinal);
+
+        public void Saw(DateTimeOffset at, string? endUser)
+        {
+            if (at > Last) Last = at;
+            if (endUser is not null && EndUsers.Count < TrafficCounted.MaxEndUsers) EndUsers.Add(endUser);
+        }
+    }
+
     public static IEnumerable<TrafficCounted> Of(IEnumerable<object> events)
     {
-        var counts = new Dictionary<(string App, DateTimeOffset Minute), (long Requests, long Errors, long Denials, long Rows, DateTimeOffset Last)>();
+        var counts = new Dictionary<(string App, DateTimeOffset Minute), Sums>();
         foreach (var e in events)
         {
             var (app, when) = e switch
@@ -18,15 +33,28 @@ public static class TrafficCounts
             };
             if (app is null) continue;
             var key = (app, new DateTimeOffset(when.UtcTicks - when.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero));
-            var c = counts.GetValueOrDefault(key);
-            counts[key] = e switch
+            if (!counts.TryGetValue(key, out var sums)) counts[key] = sums = new Sums();
+            switch (e)
             {
-                AccessRecorded x => (c.Requests + 1, c.Errors + (x.Status >= 400 ? 1 : 0), c.Denials + (x.Decision == AccessDecisions.Deny ? 1 : 0), c.Rows,
-                    when > c.Last ? when : c.Last),
-                QueryExecuted x => (c.Requests, c.Errors, c.Denials, c.Rows + x.Rows, when > c.Last ? when : c.Last),
-                _ => c
-            };
+                case AccessRecorded x:
+                    sums.Requests++;
+                    if (x.Status >= 400) sums.Errors++;
+                    if (x.Decision == AccessDecisions.Deny) sums.Denials++;
+                    sums.Bytes += x.BytesOut;
+                    sums.LatencyMs += x.LatencyMs;
+                    // The data proxy's PII reads are counted from its query events, which name the dataset.
+                    foreach (var field in x.MaskedFields ?? []) sums.PiiFields.Add($"{x.Route}.{field}");
+                    sums.Saw(when, x.EndUser);
+                    break;
+                case QueryExecuted x:
+                    sums.Rows += x.Rows;
+                    foreach (var field in x.PiiFields ?? x.MaskedFields) sums.PiiFields.Add($"{x.Dataset}.{field}");
+                    sums.Saw(when, x.EndUser);
+                    break;
+            }
         }
-        return counts.Select(kv => new TrafficCounted(kv.Key.App, kv.Key.Minute, kv.Value.Requests, kv.Value.Errors, kv.Value.Denials, kv.Value.Rows, kv.Value.Last));
+        return counts.Select(kv => new TrafficCounted(kv.Key.App, kv.Key.Minute, kv.Value.Requests, kv.Value.Errors, kv.Value.Denials, kv.Value.Rows,
+            kv.Value.Last, kv.Value.Bytes, Math.Round(kv.Value.LatencyMs, 3),
+            kv.Value.EndUsers.Count == 0 ? null : kv.Value.EndUsers.ToList(), kv.Value.PiiFields.Count == 0 ? null : kv.Value.PiiFields.ToList()));
     }
 }

@@ -158,7 +158,7 @@ public sealed class QueryDataset(
             recorder.RecordAsync(context, new QueryExecuted(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, dataset.Name,
                 query.Fields, masked, query.Shape(pii), query.OrderBy.Select(o => (o.Descending ? "-" : "") + o.Field).ToList(), query.Limit,
                 rows.Count, bytes.Length, duration, login.Role, region, caller.PolicyId, caller.PolicyVersion,
-                Activity.Current?.TraceId.ToString(), now), caller.AppId),
+                Activity.Current?.TraceId.ToString(), now, query.Fields.Where(pii.Contains).ToList()), caller.AppId),
             recorder.AllowedAsync(context, Plane, route, caller, StatusCodes.Status200OK, bytes.Length, start, "served"));
 
         var tags = new System.Diagnostics.TagList { { "app_id", caller.AppId }, { "dataset", dataset.Name }, { "status", 200 }, { "decision", "allow" } };

@@ -13,7 +13,7 @@ public sealed partial record PolicyDocument(
     string Stage = PolicyStages.Registration)
 {
     private static readonly string[] Effects = [PolicyOutcomes.Deny, PolicyOutcomes.Review, PolicyOutcomes.TwoApprovers];
-    private static readonly string[] DetectorEffects = [PolicyOutcomes.Throttle, PolicyOutcomes.Pause];
+    private static readonly string[] DetectorEffects = [PolicyOutcomes.Alert, PolicyOutcomes.Throttle, PolicyOutcomes.Pause];
 
     [GeneratedRegex("^[a-z][a-z0-9-]{1,62}$")]
     private static partial Regex IdPattern();

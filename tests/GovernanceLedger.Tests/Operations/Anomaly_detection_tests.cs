@@ -137,6 +137,56 @@ public sealed class Anomaly_detection_tests(DetectionFixture ledger)
     }
 
     [Fact]
+    public async Task Reading_a_PII_field_the_app_never_read_before_is_an_alert_on_its_timeline_that_tells_owner_and_security_and_slows_nothing()
+    {
+        var appId = await ledger.DataApp("firstpii", new JsonObject { ["requests_per_second"] = 1000, ["requests_per_day"] = 100_000 });
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        async Task Query(string token, params string[] fields)
+        {
+            var body = new JsonObject { ["fields"] = new JsonArray(fields.Select(f => (JsonNode)f).ToArray()), ["limit"] = 2 };
+            var answer = await ledger.Post("/data/customers/query", body.ToJsonString(), token);
+            answer.Status.ShouldBe(200, answer.Text);
+        }
+        // Ten minutes of reading e-mail addresses: learned as the app's normal while it warms up.
+        for (var minute = 0; minute < 10; minute++)
+        {
+            await Query(await ledger.AppToken(appId), "customer_id", "email");
+            ledger.Clock.Advance(TimeSpan.FromMinutes(1));
+        }
+        // Nine minutes have ended; the first query below ends the tenth, and the app is warm.
+        await ledger.Eventually(async () => (await ledger.Get($"/ops/apps/{appId}", owner)).Node("baseline.minutes")?.GetValue<int>() >= 9,
+            TimeSpan.FromSeconds(15));
+        var token = await ledger.AppToken(appId);
+        await Query(token, "customer_id", "email");
+        await Query(token, "customer_id", "email", "phone");
+        await Query(token, "customer_id", "phone");
+
+        await ledger.Eventually(async () => (await Timeline(appId)).OfType<AnomalyDetected>().Any(), TimeSpan.FromSeconds(15));
+        var alert = (await Timeline(appId)).OfType<AnomalyDetected>().ShouldHaveSingleItem();
+        alert.PolicyId.ShouldBe("detect-pii-first-read");
+        alert.Action.ShouldBe("alert");
+        alert.Metric.ShouldBe("pii");
+        alert.Findings.ShouldBe(["first read of PII field customers.phone"]);
+        alert.BaselineSource.ShouldBe("recent");
+        // Nothing slows down: no throttle, still active, and the same minute's later batches add no second alert.
+        (await Timeline(appId)).OfType<AppThrottled>().ShouldBeEmpty();
+        var ops = await ledger.Get($"/ops/apps/{appId}", owner);
+        ops.Str("status").ShouldBe("active");
+        ops.Node("throttle").ShouldBeNull();
+        ops.Node("pii_fields_read")!.AsArray().Select(f => f!.GetValue<string>()).ShouldBe(["customers.email", "customers.phone"]);
+        ops.Node("baseline.latency_ms")!.GetValue<double>().ShouldBeGreaterThan(0);
+        ops.Node("baseline.end_users_per_minute")!.GetValue<double>().ShouldBe(1, 0.01);
+        ops.Node("baseline.bytes_per_minute")!.GetValue<double>().ShouldBeGreaterThan(0);
+        ops.Str("baseline.source").ShouldBe("recent");
+        await ledger.Eventually(() => Task.FromResult(ledger.Webhook.Any(w => w["app_id"]!.GetValue<string>() == appId)), TimeSpan.FromSeconds(10));
+        var notice = ledger.Webhook.Single(w => w["app_id"]!.GetValue<string>() == appId);
+        notice["kind"]!.GetValue<string>().ShouldBe("app-alert");
+        notice["body"]!.GetValue<string>().ShouldContain("customers.phone");
+        await Query(token, "customer_id", "phone");
+        (await Timeline(appId)).OfType<AnomalyDetected>().Count().ShouldBe(1);
+    }
+
+    [Fact]
     public async Task An_error_rate_above_two_percent_over_fifty_requests_fires_without_any_baseline()
     {
         // A rebuild of every read model first: the detectors' baselines are rebuilt too, and detection carries on after it.

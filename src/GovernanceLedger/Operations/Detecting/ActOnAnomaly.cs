@@ -27,12 +27,16 @@ public static class AnomalySuspectedHandler
     public static Decision Decide(App app, AnomalySuspected seen, DateTimeOffset now)
     {
         if (app.Status != AppStatus.Active) return Decision.Accept();
+        // An alert is recorded once per detector and minute, however many batches of that minute it fired on.
+        if (seen.Effect == PolicyOutcomes.Alert)
+            return app.AlertedWindows.GetValueOrDefault(seen.PolicyId) == seen.Window
+                ? Decision.Accept()
+                : Decision.Accept(Detected(app, seen, PolicyOutcomes.Alert, now));
         if (app.LastAnomalyAt is { } last && now - last < OneActionPer) return Decision.Accept();
         var throttled = app.ThrottledUntil is { } until && now < until;
         var pause = throttled || seen.Effect == PolicyOutcomes.Pause;
         var reason = $"{seen.PolicyId} v{seen.PolicyVersion}: {string.Join("; ", seen.Findings)}";
-        var detected = new AnomalyDetected(app.Id, seen.PolicyId, seen.PolicyVersion, seen.Metric, seen.Window, seen.Value, seen.Baseline,
-            seen.Findings, pause ? PolicyOutcomes.Pause : PolicyOutcomes.Throttle, Actor, now);
+        var detected = Detected(app, seen, pause ? PolicyOutcomes.Pause : PolicyOutcomes.Throttle, now);
         if (pause)
             return Decision.Accept(detected, new AppPaused(app.Id,
                 (throttled ? "The anomaly went on while the app was throttled. " : "") + reason, Actor, now, BySecurity: true));
@@ -40,6 +44,10 @@ public static class AnomalySuspectedHandler
         var perSecond = Math.Max(1, (int)Math.Ceiling(seen.BaselineRequestsPerMinute / 60));
         return Decision.Accept(detected, new AppThrottled(app.Id, perSecond, now + ThrottleFor, reason, seen.PolicyId, seen.PolicyVersion, Actor, now));
     }
+
+    private static AnomalyDetected Detected(App app, AnomalySuspected seen, string action, DateTimeOffset now) =>
+        new(app.Id, seen.PolicyId, seen.PolicyVersion, seen.Metric, seen.Window, seen.Value, seen.Baseline, seen.Findings, action, Actor, now,
+            seen.BaselineSource);
 
     /// <summary>Two detectors firing at once on one app race for its stream: the loser tries again, reads the winner's action and stands down.</summary>
     public static void Configure(Wolverine.Runtime.Handlers.HandlerChain chain) =>
@@ -68,16 +76,19 @@ public static class AnomalySuspectedHandler
     private static NotifyPeople Notice(App app, AnomalyDetected acted, IEnumerable<object> events, string security)
     {
         var throttle = events.OfType<AppThrottled>().FirstOrDefault();
-        var what = acted.Action == PolicyOutcomes.Pause
-            ? "The ledger paused the app. A security reviewer must look at it before it is resumed."
-            : $"The ledger throttled the app to {throttle?.RequestsPerSecond} requests per second until {throttle?.Until:O}.";
+        var what = acted.Action switch
+        {
+            PolicyOutcomes.Pause => "The ledger paused the app. A security reviewer must look at it before it is resumed.",
+            PolicyOutcomes.Alert => "The ledger recorded this on the app's timeline and did not slow the app. Check that it is expected.",
+            _ => $"The ledger throttled the app to {throttle?.RequestsPerSecond} requests per second until {throttle?.Until:O}."
+        };
         return new NotifyPeople(Guid.NewGuid(), app.Id, $"app-{acted.Action}", [app.Owner, security],
-            $"[governance-ledger] {app.Id}: {(acted.Action == PolicyOutcomes.Pause ? "paused" : "throttled")} after an anomaly ({acted.PolicyId})",
+            $"[governance-ledger] {app.Id}: {acted.Action switch { PolicyOutcomes.Pause => "paused after", PolicyOutcomes.Alert => "alert on", _ => "throttled after" }} an anomaly ({acted.PolicyId})",
             $"""
             {what}
 
             Detector: {acted.PolicyId} v{acted.PolicyVersion}
-            Metric: {acted.Metric} over {acted.Window}: {acted.Value} against a baseline of {acted.Baseline}
+            Metric: {acted.Metric} over {acted.Window}: {acted.Value} against a baseline of {acted.Baseline} ({acted.BaselineSource ?? "recent"})
             Findings: {string.Join("; ", acted.Findings)}
 
             Evidence and history: GET /ops/apps/{app.Id} and GET /apps/{app.Id}/events

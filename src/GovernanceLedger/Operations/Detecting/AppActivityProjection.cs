@@ -1,5 +1,6 @@
 using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.Policies;
 using GovernanceLedger.Policies;
 using JasperFx.Events;
 using Marten;
@@ -32,7 +33,9 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
         var activity = snapshot ?? new AppActivity { Id = id };
         return e.Data switch
         {
-            TrafficCounted x => activity.Observe(x.Minute, m => m.Add(x)),
+            TrafficCounted x => activity.Observe(x.Minute, m => activity.Count(m, x)),
+            // An alert changes nothing about the traffic; a throttle or pause marks the minute as not the app's normal.
+            AnomalyDetected { Action: PolicyOutcomes.Alert } => activity,
             AnomalyDetected x => activity.Observe(x.At, m => m.Anomalous = true),
             AppThrottled x => Throttled(activity, x),
             AppThrottleLifted => Lifted(activity),
@@ -56,10 +59,13 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
     {
         if (slice.Snapshot is not { Minutes.Count: > 0 } activity || activity.Id == "unauthenticated") return ValueTask.CompletedTask;
         if (!_policies.Policies.Any(p => p.Document.Stage == PolicyStages.Detect)) return ValueTask.CompletedTask;
-        // One message per app and batch, for the most severe firing: the ledger acts once, so several would only race.
-        var fired = _policies.EvaluateStage(PolicyStages.Detect, Detectors.Input(activity)).Where(v => v.Fired)
-            .OrderBy(v => v.Outcome == Contracts.Policies.PolicyOutcomes.Pause ? 0 : 1).ThenBy(v => v.PolicyId, StringComparer.Ordinal).FirstOrDefault();
-        if (fired is not null) slice.PublishMessage(Detectors.Suspect(activity, fired));
+        var fired = _policies.EvaluateStage(PolicyStages.Detect, Detectors.Input(activity)).Where(v => v.Fired).ToList();
+        // One action per app and batch, for the most severe firing: the ledger acts once, so several would only race.
+        var acting = fired.Where(v => v.Outcome != PolicyOutcomes.Alert)
+            .OrderBy(v => v.Outcome == PolicyOutcomes.Pause ? 0 : 1).ThenBy(v => v.PolicyId, StringComparer.Ordinal).FirstOrDefault();
+        if (acting is not null) slice.PublishMessage(Detectors.Suspect(activity, acting));
+        // Alerts change nothing but the record, so each is reported.
+        foreach (var alert in fired.Where(v => v.Outcome == PolicyOutcomes.Alert)) slice.PublishMessage(Detectors.Suspect(activity, alert));
         return ValueTask.CompletedTask;
     }
 }

@@ -28,23 +28,38 @@ public static class ReadAppOperations
         {
             app_id = appId,
             status = app.Status,
-            baseline = activity is null ? null : new
-            {
-                requests_per_minute = Math.Round(activity.BaselineRequestsPerMinute, 3),
-                rows_per_minute = Math.Round(activity.BaselineRowsPerMinute, 3),
-                error_rate = Math.Round(activity.BaselineErrorRate, 4),
-                minutes = activity.BaselineMinutesSeen,
-                warm = activity.Warm
-            },
+            baseline = activity is { Minutes.Count: > 0 } ? Describe(activity) : null,
             current = activity?.Minutes.LastOrDefault() is { } minute ? new
             {
                 minute = minute.Minute, requests = minute.Requests, errors = minute.Errors, denials = minute.Denials, rows = minute.Rows,
-                error_rate = Math.Round(minute.ErrorRate, 4)
+                bytes = minute.Bytes, error_rate = Math.Round(minute.ErrorRate, 4), latency_ms = Math.Round(minute.LatencyMs, 3),
+                end_users = minute.DistinctEndUsers, pii_fields = minute.PiiFields, new_pii_fields = minute.NewPiiFields
             } : null,
+            pii_fields_read = activity?.PiiFieldsRead.Order(StringComparer.Ordinal).ToList() ?? [],
             throttle = app.ThrottledUntil is { } until && now < until
                 ? new { requests_per_second = app.ThrottleRequestsPerSecond, until }
                 : null,
             anomalies
         }, LedgerSetup.ApiJson);
+    }
+
+    private static object Describe(AppActivity activity)
+    {
+        var (baseline, source) = activity.InForce();
+        return new
+        {
+        source,
+        warm = source == "hour_of_week" || activity.Warm,
+        hour_of_week = AppActivity.HourOfWeekOf(activity.Current.Minute),
+        minutes = baseline.Minutes,
+        requests_per_minute = Math.Round(baseline.RequestsPerMinute, 3),
+        error_rate = Math.Round(baseline.ErrorRate, 4),
+        denials_per_minute = Math.Round(baseline.DenialsPerMinute, 3),
+        rows_per_minute = Math.Round(baseline.RowsPerMinute, 3),
+        bytes_per_minute = Math.Round(baseline.BytesPerMinute, 1),
+        latency_ms = Math.Round(baseline.LatencyMs, 3),
+        end_users_per_minute = Math.Round(baseline.EndUsersPerMinute, 3),
+        hours_of_week_learned = activity.HourOfWeek.Count
+        };
     }
 }
