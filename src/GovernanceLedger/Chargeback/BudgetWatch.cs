@@ -20,12 +20,12 @@ public sealed record BudgetCrossed(string BudgetId, int Percent, decimal Actual)
 public sealed record ThrottleForBudget(string AppId, string BudgetId, DateTimeOffset Until);
 
 /// <summary>
-/// Compares this month's budgets with their actual cost every <c>Chargeback:BudgetCheckSeconds</c> (30 by default)
+/// Prices every app's month so far (exported as ledger_app_month_cost) and compares this month's budgets with their actual cost every <c>Chargeback:BudgetCheckSeconds</c> (30 by default)
 /// and reports each threshold newly crossed. A look of its own rather than a daemon projection: costs are priced
 /// read models (usage per day and the rate card in force), not events. One instance looks at a time.
 /// </summary>
 public sealed class BudgetWatch(IDocumentStore store, LedgerDatabase ledger, IServiceScopeFactory scopes, TimeProvider clock, IConfiguration configuration,
-    ILogger<BudgetWatch> logger) : BackgroundService
+    Telemetry.LedgerTelemetry telemetry, ILogger<BudgetWatch> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
@@ -50,10 +50,12 @@ public sealed class BudgetWatch(IDocumentStore store, LedgerDatabase ledger, ISe
         var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
         var month = $"{today:yyyy-MM}";
         await using var session = store.QuerySession();
+        // Every app's cost so far goes to the dashboards, budget or not.
+        var perApp = await MonthlyCosts.PerAppAsync(session, new DateOnly(today.Year, today.Month, 1), ct);
+        telemetry.MonthCosts(perApp);
         var budgets = await session.Query<BudgetEntry>().Where(b => b.Month == month).ToListAsync(ct);
         if (budgets.Count == 0) return;
         var catalog = (await session.Query<AppCatalogEntry>().ToListAsync(ct)).ToDictionary(a => a.Id);
-        var perApp = await MonthlyCosts.PerAppAsync(session, new DateOnly(today.Year, today.Month, 1), ct);
         using var scope = scopes.CreateScope();
         var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
         foreach (var budget in budgets)

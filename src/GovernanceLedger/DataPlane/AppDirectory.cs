@@ -27,8 +27,18 @@ public sealed record AppSnapshot(
 /// without a database read per request. Until the first load completes, every app is unknown:
 /// the data plane fails closed.
 /// </summary>
-public sealed class AppDirectory(LedgerDatabase ledger, ILogger<AppDirectory> logger) : BackgroundService
+public sealed class AppDirectory : BackgroundService
 {
+    private readonly LedgerDatabase ledger;
+    private readonly ILogger<AppDirectory> logger;
+
+    public AppDirectory(LedgerDatabase ledger, ILogger<AppDirectory> logger, Telemetry.LedgerTelemetry telemetry, TimeProvider clock)
+    {
+        (this.ledger, this.logger) = (ledger, logger);
+        telemetry.ObserveThrottles(() => _apps.Values.Where(a => a.IsThrottledAt(clock.GetUtcNow()))
+            .Select(a => new System.Diagnostics.Metrics.Measurement<int>(a.RequestsPerSecondAt(clock.GetUtcNow()), new KeyValuePair<string, object?>("app_id", a.AppId))));
+    }
+
     public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(250);
     // mt_last_modified is the writing transaction's start time, so look back a little to catch slow commits.
     private static readonly TimeSpan Overlap = TimeSpan.FromSeconds(5);

@@ -28,8 +28,21 @@ public sealed class LedgerTelemetry
         AuditStreamEvents = _meter.CreateCounter<long>("audit_stream_events_total", description: "Ledger events acknowledged on the audit topic");
         AuditStreamLag = _meter.CreateHistogram<double>("audit_stream_lag", unit: "ms", description: "Ledger append to broker acknowledgement, per event");
         CdcChanges = _meter.CreateCounter<long>("cdc_changes_total", description: "CDC changes by connector and outcome (published or dead_lettered)");
-        Anomalies = _meter.CreateCounter<long>("ledger_anomalies_total", description: "Anomalies the ledger acted on, by app, detector policy and action (throttle or pause)");
+        Anomalies = _meter.CreateCounter<long>("ledger_anomalies_total", description: "Anomalies the ledger acted on, by app, detector policy and action (alert, throttle or pause)");
+        _meter.CreateObservableGauge("ledger_app_month_cost", () => _monthCosts.Select(c => new Measurement<double>((double)c.Value, new KeyValuePair<string, object?>("app_id", c.Key))),
+            description: "Each app's cost so far this month, priced by the rate card in force, in the rate card's currency (exported by the instance that watches budgets)");
+        _meter.CreateObservableGauge("ledger_app_throttle_requests_per_second", () => _throttles?.Invoke() ?? [],
+            description: "The requests per second an app is held to while a throttle (anomaly or budget) holds; absent when it is not throttled");
     }
+
+    private IReadOnlyDictionary<string, decimal> _monthCosts = new Dictionary<string, decimal>();
+    private Func<IEnumerable<Measurement<int>>>? _throttles;
+
+    /// <summary>This month's cost per app, as last priced.</summary>
+    public void MonthCosts(IReadOnlyDictionary<string, decimal> perApp) => _monthCosts = perApp;
+
+    /// <summary>Where the throttle gauge reads the apps held down now.</summary>
+    public void ObserveThrottles(Func<IEnumerable<Measurement<int>>> throttles) => _throttles = throttles;
 
     public Counter<long> GatewayRequests { get; }
     public Histogram<double> GatewayDuration { get; }

@@ -206,6 +206,11 @@ public sealed class Anomaly_detection_tests(DetectionFixture ledger)
         detected.Findings.ShouldHaveSingleItem().ShouldContain("answered 400 or above");
         await ledger.Eventually(async () => (await Timeline(appId)).OfType<AppThrottled>().Any(), TimeSpan.FromSeconds(10));
         var throttle = (await Timeline(appId)).OfType<AppThrottled>().Single();
+        // Dashboards see the throttle in force, on this instance's gauge, once its directory has it.
+        await ledger.Eventually(async () => (await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken)).Text.Split('\n')
+            .Any(l => l.StartsWith("ledger_app_throttle_requests_per_second{", StringComparison.Ordinal) && l.Contains($"app_id=\"{appId}\"")
+                && l.EndsWith($"}} {throttle.RequestsPerSecond}", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(10));
 
         // Its scheduled end does nothing before its time; a security reviewer who does not own the app may lift it early.
         using (var scope = ledger.Host.Services.CreateScope())
@@ -240,7 +245,11 @@ public sealed class Anomaly_detection_tests(DetectionFixture ledger)
         // The dashboard's panels need a proxied request's histogram and a dataset query's counters.
         (await ledger.Get("/gw/crm/contacts?limit=1", token)).Status.ShouldBe(200);
         (await ledger.Post("/data/customers/query", """{"fields":["customer_id"],"limit":1}""", token)).Status.ShouldBe(200);
-        var names = System.Text.RegularExpressions.Regex.Matches(rules + dashboard, @"\b[a-z_]+_(total|bucket)\b").Select(m => m.Value).Distinct().ToList();
+        // Every counter and histogram, and the month's cost (priced for every app each budget look); the throttle gauge was seen above.
+        var names = System.Text.RegularExpressions.Regex.Matches(rules + dashboard, @"\b([a-z_]+_(total|bucket)|ledger_app_month_cost)\b").Select(m => m.Value)
+            .Distinct().ToList();
+        names.ShouldContain("ledger_app_month_cost");
+        dashboard.ShouldContain("ledger_app_throttle_requests_per_second");
         names.Count.ShouldBeGreaterThanOrEqualTo(5);
         // The exporter caches a scrape for a moment: what was just counted shows on a later one.
         var missing = names;
