@@ -235,8 +235,11 @@ public sealed class Anomaly_detection_tests(DetectionFixture ledger)
         // What the shipped Prometheus alert rules read is what the ledger exports, labels included.
         async Task<List<string>> Scrape(string metric) => (await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken)).Text
             .Split('\n').Where(l => l.StartsWith(metric + "{", StringComparison.Ordinal) && l.Contains($"app_id=\"{appId}\"")).ToList();
-        await ledger.Eventually(async () => (await Scrape("ledger_anomalies_total"))
-            .Any(l => l.Contains("action=\"throttle\"") && l.Contains("policy_id=\"detect-errors-spike\"")), TimeSpan.FromSeconds(10));
+        var counted = new List<string>();
+        for (var deadline = DateTime.UtcNow.AddSeconds(10); DateTime.UtcNow < deadline; await Task.Delay(100))
+            if ((counted = await Scrape("ledger_anomalies_total")).Any(l => l.Contains("action=\"throttle\"") && l.Contains("policy_id=\"detect-errors-spike\""))) break;
+        counted.ShouldContain(l => l.Contains("action=\"throttle\"") && l.Contains("policy_id=\"detect-errors-spike\""),
+            string.Join("\n", (await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken)).Text.Split('\n').Where(l => l.Contains("ledger_a"))));
         (await Scrape("api_gateway_requests_total")).ShouldContain(l => l.Contains("status=\"404\""));
         var rules = File.ReadAllText(Path.Combine(AppContext.BaseDirectory[..AppContext.BaseDirectory.IndexOf("/tests/", StringComparison.Ordinal)],
             "deploy", "prometheus", "alerts.yml"));
