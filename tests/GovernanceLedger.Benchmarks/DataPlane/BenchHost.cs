@@ -22,7 +22,7 @@ public sealed class BenchHost : IAsyncDisposable
     public string BaseUrl { get; }
 
     /// <summary>Starts the host; <paramref name="mode"/> names the bench.sh mode in the error when PostgreSQL is not given.</summary>
-    public static async Task<BenchHost> StartAsync(string mode, HttpClient http)
+    public static async Task<BenchHost> StartAsync(string mode, HttpClient http, IReadOnlyDictionary<string, string>? settings = null)
     {
         var server = Environment.GetEnvironmentVariable("GOVLEDGER_PG")
             ?? throw new InvalidOperationException($"GOVLEDGER_PG is not set: run ./scripts/bench.sh {mode}");
@@ -32,7 +32,7 @@ public sealed class BenchHost : IAsyncDisposable
         await SalesDemoDatabase.EnsureAsync(salesDb);
         var upstream = await DemoUpstream.StartAsync("http://127.0.0.1:0");
         var port = DataPlaneBenchmark.FreePort();
-        var process = DataPlaneBenchmark.StartLedger(port, ledgerDb, salesDb, upstream.Url);
+        var process = DataPlaneBenchmark.StartLedger(port, ledgerDb, salesDb, upstream.Url, settings);
         var host = new BenchHost(upstream, process, ledgerDb, $"http://127.0.0.1:{port}");
         try
         {

@@ -203,7 +203,7 @@ public static class DataPlaneBenchmark
         return token;
     }
 
-    public static Process StartLedger(int port, string ledgerDb, string salesDb, string upstream)
+    public static Process StartLedger(int port, string ledgerDb, string salesDb, string upstream, IReadOnlyDictionary<string, string>? settings = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "GovernanceLedger.dll");
         var info = new ProcessStartInfo("dotnet", [dll, "--urls", $"http://127.0.0.1:{port}"])
@@ -217,6 +217,7 @@ public static class DataPlaneBenchmark
         info.Environment["Gateway__DemoUpstreamUrl"] = "";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Tokens__MaxLifetime"] = "02:00:00";
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>()) info.Environment[key] = value;
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, e) => { if (e.Data is { } line && line.Contains("fail")) Console.Error.WriteLine(line); };
