@@ -26,6 +26,8 @@ public sealed class AppCatalogEntry
     public List<ApprovalEntry> Approvals { get; set; } = [];
     public string? StatusReason { get; set; }
     public DateTimeOffset RegisteredAt { get; set; }
+    /// <summary>1 for the manifest registered; one more for each resubmitted one.</summary>
+    public int ManifestVersion { get; set; } = 1;
     public string RegisteredBy { get; set; } = "";
     public DateTimeOffset? ApprovedAt { get; set; }
     public DateTimeOffset? ExpiresAt { get; set; }

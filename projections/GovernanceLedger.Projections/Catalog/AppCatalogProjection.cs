@@ -32,6 +32,30 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
         };
     }
 
+    /// <summary>A changed manifest replaces the old one; the verdicts and approvals on the old one are cleared.</summary>
+    public void Apply(ManifestResubmitted e, AppCatalogEntry app)
+    {
+        var m = e.Manifest;
+        app.Status = AppStatus.PendingReview;
+        app.Description = m.Description;
+        app.Scopes = [.. m.Scopes];
+        app.Connectors = [.. m.Connectors];
+        app.Datasets = [.. m.Datasets];
+        app.PolicySets = [.. m.PolicySets];
+        app.Template = m.Template;
+        app.GeneratedBy = m.GeneratedBy;
+        app.CostCenter = m.CostCenter;
+        app.DataRetentionDays = m.DataRetentionDays;
+        app.ExpiresInDays = m.ExpiresInDays;
+        app.Quotas = m.Quotas ?? new AppQuotas(null, null, null);
+        app.Findings.Clear();
+        app.Approvals.Clear();
+        app.RequiredApprovals = 0;
+        app.ManifestVersion = e.ManifestVersion;
+        app.StatusReason = $"manifest version {e.ManifestVersion} resubmitted";
+        app.UpdatedAt = e.At;
+    }
+
     public void Apply(PolicyChecked e, AppCatalogEntry app) =>
         app.Findings.Add(new PolicyFinding(e.PolicyId, e.PolicyVersion, e.Outcome, e.Reason, e.Findings));
 

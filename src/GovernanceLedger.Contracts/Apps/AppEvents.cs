@@ -5,6 +5,13 @@ namespace GovernanceLedger.Contracts.Apps;
 
 public sealed record AppRegistered(string AppId, AppManifest Manifest, string Actor, DateTimeOffset At);
 
+/// <summary>
+/// The owner sent a changed manifest for an app that was refused or is waiting for review: the app starts its
+/// decision again under the same app_id (policies judge the new manifest; earlier approvals no longer count).
+/// <paramref name="ManifestVersion"/> counts the manifests the app has had, the first registration being 1.
+/// </summary>
+public sealed record ManifestResubmitted(string AppId, AppManifest Manifest, int ManifestVersion, string Actor, DateTimeOffset At);
+
 /// <summary>One policy's verdict on a registration: which policy, which version, and why.</summary>
 public sealed record PolicyChecked(
     string AppId, string PolicyId, int PolicyVersion, string ContentHash,

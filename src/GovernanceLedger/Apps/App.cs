@@ -15,6 +15,8 @@ public sealed record App
     public IReadOnlyList<DatasetRequest> Datasets { get; init; } = [];
     public int ExpiresInDays { get; init; }
     public int? DataRetentionDays { get; init; }
+    /// <summary>How many manifests the app has had: 1 at registration, one more with each resubmission.</summary>
+    public int ManifestVersion { get; init; } = 1;
     public int RequiredApprovals { get; init; }
     public IReadOnlyList<string> Approvers { get; init; } = [];
     /// <summary>Every name the approvers so far go by: a later approval under any of them is the same person.</summary>
@@ -49,6 +51,7 @@ public sealed record App
     // Named After rather than Apply so Marten folds the stream only through AppWriteModel, never by convention.
     public App Evolve(object e) => e switch
     {
+        ManifestResubmitted x => After(x),
         AppRoutedToReview x => After(x),
         ApprovalGiven x => After(x),
         AppApproved x => After(x),
@@ -96,6 +99,21 @@ public sealed record App
         if (Audience is null) return false;
         return names.Any(n => Audience.People.Any(p => Security.Identity.Same(p, n))) || groups.Any(Audience.Groups.Contains);
     }
+
+    /// <summary>A new manifest: its scopes, datasets and terms replace the old ones, and the decision starts again.</summary>
+    public App After(ManifestResubmitted e) => this with
+    {
+        Status = AppStatus.PendingReview,
+        Scopes = e.Manifest.Scopes,
+        Datasets = e.Manifest.Datasets,
+        ExpiresInDays = e.Manifest.ExpiresInDays,
+        DataRetentionDays = e.Manifest.DataRetentionDays,
+        Audience = e.Manifest.Audience,
+        RequiredApprovals = 0,
+        Approvers = [],
+        ApproverNames = new HashSet<string>(),
+        ManifestVersion = e.ManifestVersion
+    };
 
     public App After(AppRoutedToReview e) => this with { RequiredApprovals = e.RequiredApprovals };
     public App After(ApprovalGiven e) => this with

@@ -10,7 +10,7 @@ namespace GovernanceLedger.Policies;
 /// <summary>One policy file as written by its author, parsed and checked but not yet compiled.</summary>
 public sealed partial record PolicyDocument(
     string Id, string Title, string Owner, string Effect, string Findings, string Reason, string Source, string ContentHash,
-    string Stage = PolicyStages.Registration)
+    string Stage = PolicyStages.Registration, string? Fix = null)
 {
     private static readonly string[] Effects = [PolicyOutcomes.Deny, PolicyOutcomes.Review, PolicyOutcomes.TwoApprovers];
     private static readonly string[] DetectorEffects = [PolicyOutcomes.Alert, PolicyOutcomes.Throttle, PolicyOutcomes.Pause];
@@ -55,13 +55,17 @@ public sealed partial record PolicyDocument(
         if (!effects.Contains(effect))
             throw new PolicyFileException(origin, $"'effect' must be one of {string.Join(", ", effects)} for a {stage} policy, got '{effect}'");
 
-        var known = new[] { "id", "title", "owner", "effect", "findings", "reason", "stage" };
+        var known = new[] { "id", "title", "owner", "effect", "findings", "reason", "stage", "fix" };
         var unknown = root.Children.Keys.OfType<YamlScalarNode>().Select(k => k.Value).Where(k => !known.Contains(k)).ToList();
         if (unknown.Count > 0)
             throw new PolicyFileException(origin, $"unknown keys: {string.Join(", ", unknown)}");
 
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(source.ReplaceLineEndings("\n"))));
-        return new PolicyDocument(id, Required("title"), Required("owner"), effect, Required("findings"), Required("reason"), source, hash, stage);
+        // Optional: what the author of a manifest should change when the policy fires, in plain words.
+        var fix = root.Children.TryGetValue(new YamlScalarNode("fix"), out var fixNode) && fixNode is YamlScalarNode { Value: { Length: > 0 } fixValue }
+            ? fixValue.Trim()
+            : null;
+        return new PolicyDocument(id, Required("title"), Required("owner"), effect, Required("findings"), Required("reason"), source, hash, stage, fix);
     }
 }
 

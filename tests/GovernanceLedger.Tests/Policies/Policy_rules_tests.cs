@@ -12,8 +12,9 @@ public sealed class Policy_rules_tests(LedgerFixture ledger)
     private async Task<(ApiResponse Response, JsonObject Finding)> RegisterExpecting(JsonObject manifest, string policyId, string outcome, string status)
     {
         var response = await ledger.Register(manifest);
-        response.Status.ShouldBe(201, response.Text);
-        response.Str("status").ShouldBe(status);
+        // A refusal is recorded but is not a success: 422 problem+json, the findings beside it.
+        response.Status.ShouldBe(status == "rejected" ? 422 : 201, response.Text);
+        response.Str(status == "rejected" ? "app_status" : "status").ShouldBe(status);
         var finding = Finding(response, policyId);
         finding["outcome"]!.GetValue<string>().ShouldBe(outcome);
         finding["policy_version"]!.GetValue<int>().ShouldBeGreaterThanOrEqualTo(1);

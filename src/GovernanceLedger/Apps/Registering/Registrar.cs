@@ -2,6 +2,7 @@ using System.Text.Json;
 using GovernanceLedger.Apps.Expiring;
 using GovernanceLedger.Apps.Templates;
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.Policies;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
@@ -24,27 +25,75 @@ public sealed class Registrar(
     public async Task<RegistrationOutcome> DecideAsync(AppManifest manifest, Caller caller, IQuerySession session, CancellationToken ct)
     {
         if (await session.Events.FetchStreamStateAsync(manifest.AppId, ct) is not null)
-            return RegistrationOutcome.Refused(Problem.Conflict("app-id-taken", $"An app with app_id '{manifest.AppId}' is already in the ledger."));
+            return RegistrationOutcome.Refused(Problem.Conflict("app-id-taken",
+                $"An app with app_id '{manifest.AppId}' is already in the ledger. If it is yours and was rejected or is waiting for review, " +
+                $"send the changed manifest with PUT /apps/{manifest.AppId}/manifest; otherwise choose another app_id."));
 
         var now = clock.GetUtcNow();
-        var ceiling = manifest.Template is { } id && templates.Find(id)?.Quotas is { } q
-            ? q.Deserialize<AppQuotas>(TemplateCatalog.QuotaJson) ?? new AppQuotas(null, null, null)
-            : new AppQuotas(null, null, null);
-        var verdicts = policies.Evaluate(manifest, catalog.CurrentValue, ceiling);
+        var verdicts = Judge(manifest);
         var decision = Registration.Decide(manifest, caller, verdicts, now);
         if (decision.Problem is { } problem)
             return RegistrationOutcome.Refused(problem);
 
         var app = App.Replay(decision.Events);
+        Count(app, manifest, verdicts);
+        return new RegistrationOutcome(Answer(app, decision.Events.Count, verdicts, StatusCodes.Status201Created), app, decision.Events);
+    }
+
+    /// <summary>Every registration-stage policy's verdict on the manifest, with its template's quota ceiling.</summary>
+    public IReadOnlyList<PolicyVerdict> Judge(AppManifest manifest)
+    {
+        var ceiling = manifest.Template is { } id && templates.Find(id)?.Quotas is { } q
+            ? q.Deserialize<AppQuotas>(TemplateCatalog.QuotaJson) ?? new AppQuotas(null, null, null)
+            : new AppQuotas(null, null, null);
+        return policies.Evaluate(manifest, catalog.CurrentValue, ceiling);
+    }
+
+    public void Count(App app, AppManifest manifest, IReadOnlyList<PolicyVerdict> verdicts)
+    {
         telemetry.Registrations.Add(1, new("status", app.Status), new("generated_by", manifest.GeneratedBy));
         foreach (var verdict in verdicts)
             telemetry.Decisions.Add(1, new("policy_id", verdict.PolicyId), new("outcome", verdict.Outcome));
+    }
 
-        return new RegistrationOutcome(
-            Results.Created($"/apps/{manifest.AppId}", new RegistrationResponse(
-                app.Id, app.Status, decision.Events.Count, app.RequiredApprovals, app.ExpiresAt,
-                verdicts.Select(v => new FindingView(v.PolicyId, v.Version, v.Outcome, v.Reason, v.Findings)).ToList())),
-            app, decision.Events);
+    public IReadOnlyList<FindingView> Findings(IEnumerable<PolicyVerdict> verdicts) =>
+        verdicts.Select(v => new FindingView(v.PolicyId, v.Version, v.Outcome, v.Reason, v.Findings,
+            v.Fired ? policies.Policies.FirstOrDefault(p => p.Document.Id == v.PolicyId)?.Document.Fix : null)).ToList();
+
+    /// <summary>
+    /// The answer to a recorded registration or resubmission. A rejection is not a success: it is 422 problem+json naming
+    /// each refusing policy as a rule, with what to change and how to resubmit, and the full record beside it.
+    /// </summary>
+    public IResult Answer(App app, long version, IReadOnlyList<PolicyVerdict> verdicts, int acceptedStatus)
+    {
+        var findings = Findings(verdicts);
+        if (app.Status != AppStatus.Rejected)
+        {
+            var response = new RegistrationResponse(app.Id, app.Status, version, app.RequiredApprovals, app.ExpiresAt, findings);
+            return acceptedStatus == StatusCodes.Status201Created ? Results.Created($"/apps/{app.Id}", response) : Results.Ok(response);
+        }
+        var refusing = findings.Where(f => f.Outcome == PolicyOutcomes.Deny).ToList();
+        var details = new Microsoft.AspNetCore.Mvc.ProblemDetails
+        {
+            Status = StatusCodes.Status422UnprocessableEntity,
+            Type = "https://governance-ledger.dev/problems/registration-refused",
+            Title = "The app was refused",
+            Detail = $"{app.Id} was refused by {string.Join(" and ", refusing.Select(f => f.PolicyId))}: " +
+                $"{string.Join("; ", refusing.Select(f => f.Fix ?? f.Reason))}. The refusal is on the app's timeline; " +
+                $"send the changed manifest with PUT /apps/{app.Id}/manifest to try again under the same app_id."
+        };
+        details.Extensions["errors"] = refusing.Select(f => new
+        {
+            field = f.Findings.Count > 0 ? string.Join(", ", f.Findings) : "",
+            rule = f.PolicyId,
+            message = f.Fix is null ? f.Reason : $"{f.Reason}. {f.Fix}"
+        }).ToList();
+        details.Extensions["app_id"] = app.Id;
+        details.Extensions["app_status"] = app.Status;
+        details.Extensions["version"] = version;
+        details.Extensions["resubmit"] = $"PUT /apps/{app.Id}/manifest";
+        details.Extensions["findings"] = findings;
+        return Results.Problem(details);
     }
 }
 
@@ -70,4 +119,5 @@ public sealed record RegistrationOutcome(IResult Response, App? App, IReadOnlyLi
 public sealed record RegistrationResponse(
     string AppId, string Status, long Version, int RequiredApprovals, DateTimeOffset? ExpiresAt, IReadOnlyList<FindingView> Findings);
 
-public sealed record FindingView(string PolicyId, int PolicyVersion, string Outcome, string Reason, IReadOnlyList<string> Findings);
+/// <summary>One policy's verdict as a person reads it; Fix (when it fired) says what to change.</summary>
+public sealed record FindingView(string PolicyId, int PolicyVersion, string Outcome, string Reason, IReadOnlyList<string> Findings, string? Fix = null);
