@@ -150,7 +150,7 @@ public sealed class QueryDataset(
         }
 
         var duration = AccessRecorder.Elapsed(queryStart);
-        var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated);
+        var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated, rows.Count > 0 ? null : WhyEmpty(dataset, region, query));
         var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
         reservation.Read(rows.Count);
         var now = clock.GetUtcNow();
@@ -167,6 +167,18 @@ public sealed class QueryDataset(
         telemetry.QueryRows.Add(rows.Count, tags);
         return Results.Bytes(bytes, "application/json");
     }
+
+    /// <summary>An empty answer says why, so a builder is not left guessing between an empty table, a filter and row-level security.</summary>
+    private static string WhyEmpty(DatasetEntry dataset, string? region, DatasetQuery query) =>
+        (dataset.RlsKey, region, query.Filter.Count) switch
+        {
+            ({ } key, null or "", _) => $"No rows: {dataset.Name} is limited by row-level security to the end user's {key}, and this token's end user has none. " +
+                $"Issue the app token for an end user whose sign-in carries a {key}.",
+            ({ } key, _, 0) => $"No rows: row-level security shows only rows whose {key} is {region}, and there are none.",
+            ({ } key, _, _) => $"No rows: row-level security shows only rows whose {key} is {region}, and the filter matched none of them.",
+            (null, _, 0) => $"No rows: {dataset.Name} is empty.",
+            _ => "No rows matched the filter."
+        };
 
     private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
         new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion);
@@ -190,6 +202,7 @@ public sealed class QueryDataset(
     }
 }
 
+/// <summary>The rows a query read. Note says why when there are none.</summary>
 public sealed record QueryResponse(
     string Dataset, IReadOnlyList<string> Fields, IReadOnlyList<string> MaskedFields, IReadOnlyList<Dictionary<string, object?>> Rows,
-    int RowCount, bool Truncated);
+    int RowCount, bool Truncated, string? Note = null);

@@ -14,9 +14,20 @@ public sealed class StrictJsonMiddleware(RequestDelegate next)
     public async Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (!StrictJson.HasBody(request) || Security.AppTokenAuthentication.IsDataPlane(request.Path))
+        if (Security.AppTokenAuthentication.IsDataPlane(request.Path))
         {
             await next(context);
+            return;
+        }
+        if (!StrictJson.HasBody(request))
+        {
+            // An endpoint that binds a JSON body and got none answers with the parser's words; they are replaced below.
+            // Only such endpoints are buffered: a body-less action that streams its progress is passed straight through.
+            if ((HttpMethods.IsPost(request.Method) || HttpMethods.IsPut(request.Method) || HttpMethods.IsPatch(request.Method))
+                && context.GetEndpoint()?.Metadata.GetMetadata<Microsoft.AspNetCore.Http.Metadata.IAcceptsMetadata>() is { RequestType: not null })
+                await RewriteBindingFailuresAsync(context);
+            else
+                await next(context);
             return;
         }
         var limit = request.Path.StartsWithSegments("/registry") ? MaxRegistryBytes : MaxBytes;
@@ -49,6 +60,14 @@ public sealed class StrictJsonMiddleware(RequestDelegate next)
             context.Response.Body = original;
         }
         buffer.Position = 0;
+        if (context.Response.StatusCode == StatusCodes.Status400BadRequest && MissingBody(buffer.ToArray()))
+        {
+            context.Response.Headers.ContentLength = null;
+            await Problem.Invalid("", "body-required",
+                "This request needs a JSON body (Content-Type: application/json), and none was sent. " +
+                "Most actions take at least {\"reason\": \"...\"}; the API reference at /scalar shows each one's fields.").ToResult().ExecuteAsync(context);
+            return;
+        }
         if (context.Response.StatusCode == StatusCodes.Status400BadRequest && BindingFailure(buffer.ToArray()) is { } field)
         {
             context.Response.Headers.ContentLength = null;
@@ -57,6 +76,10 @@ public sealed class StrictJsonMiddleware(RequestDelegate next)
         }
         await buffer.CopyToAsync(original, context.RequestAborted);
     }
+
+    /// <summary>The parser's answer to an empty body.</summary>
+    private static bool MissingBody(byte[] body) =>
+        System.Text.Encoding.UTF8.GetString(body).Contains("does not contain any JSON tokens", StringComparison.Ordinal);
 
     /// <summary>The field named by a System.Text.Json conversion failure ("... Path: $.expires_in | LineNumber ..."), if that is what the body is.</summary>
     private static string? BindingFailure(byte[] body)

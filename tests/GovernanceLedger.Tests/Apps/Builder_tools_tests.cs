@@ -131,4 +131,16 @@ public sealed class Builder_tools_tests(LedgerFixture ledger)
         (await ledger.Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"the narrower request is fine"}""", reviewer)).Str("status")
             .ShouldBe("active");
     }
+
+    [Fact]
+    public async Task An_action_sent_without_its_JSON_body_is_told_so_in_one_sentence_not_by_the_parser()
+    {
+        var appId = await ledger.ActiveApp("nobody");
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        var bare = await ledger.Send(HttpMethod.Post, $"/apps/{appId}/pause", null, owner);
+        bare.Status.ShouldBe(400, bare.Text);
+        bare.Node("errors.0.rule")!.GetValue<string>().ShouldBe("body-required");
+        bare.Text.ShouldNotContain("isFinalBlock");
+        bare.Str("detail").ShouldContain("reason");
+    }
 }

@@ -37,7 +37,15 @@ public sealed class Data_proxy_tests(LedgerFixture ledger)
     {
         var appId = await ledger.DataApp("noregion");
         var token = await ledger.AppToken(appId, region: null);
-        Rows(await Query("customers", new { fields = new[] { "customer_id" } }, token)).ShouldBeEmpty();
+        var answer = await Query("customers", new { fields = new[] { "customer_id" } }, token);
+        Rows(answer).ShouldBeEmpty();
+        // The empty answer says why, and what to do about it.
+        answer.Str("note").ShouldContain("row-level security");
+        answer.Str("note").ShouldContain("end user whose sign-in carries a region");
+        var filtered = await Query("customers", new { fields = new[] { "customer_id" }, filter = new[] { new { field = "customer_id", op = "eq", value = "-1" } } },
+            await ledger.AppToken(appId, "EMEA"));
+        Rows(filtered).ShouldBeEmpty();
+        filtered.Str("note").ShouldBe("No rows: row-level security shows only rows whose region is EMEA, and the filter matched none of them.");
     }
 
     [Fact]
