@@ -46,7 +46,7 @@ builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = context =>
         };
 });
 builder.Services.AddExceptionHandler<LedgerExceptionHandler>();
-builder.Services.AddOpenApi();
+builder.Services.AddLedgerOpenApi();
 
 var app = builder.Build();
 

@@ -79,7 +79,7 @@ public sealed class AuditQueries(LedgerDatabase ledger)
                 [from, to, dataset, field], cursor, limit, ct);
 
     /// <summary>
-    /// Searches across all apps walk the sequence in slices of <see cref="Slice"/> events, each a
+    /// Searches across all apps walk the sequence in slices of 20,000 events, each a
     /// bounded range on the (type, seq_id) index, until a page is full. PostgreSQL cannot estimate
     /// JSON predicates, and left to itself it scans the whole table to sort a few hundred rows.
     /// </summary>

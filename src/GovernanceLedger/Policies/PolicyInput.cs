@@ -8,6 +8,8 @@ namespace GovernanceLedger.Policies;
 /// </summary>
 public static class PolicyInput
 {
+    /// <param name="m">The manifest being judged.</param>
+    /// <param name="catalog">The data catalog: connectors, datasets, PII.</param>
     /// <param name="ceiling">The most the app may ask for without review: its template's quotas, else the product defaults.</param>
     public static IDictionary<string, object?> From(AppManifest m, DataCatalog catalog, AppQuotas ceiling)
     {

@@ -13,12 +13,39 @@ namespace GovernanceLedger.Streaming.Registry;
 public static class RegistryApi
 {
     private const string ContentType = "application/vnd.schemaregistry.v1+json";
+
+    private static readonly Dictionary<string, string> Summaries = new(StringComparer.Ordinal)
+    {
+        ["GET /registry/subjects"] = "Lists the registered subjects.",
+        ["GET /registry/subjects/{subject}/versions"] = "Lists a subject's schema versions.",
+        ["GET /registry/subjects/{subject}/versions/{version}"] = "One version of a subject's schema (a number or latest).",
+        ["GET /registry/subjects/{subject}/versions/{version}/schema"] = "The schema text alone of one version.",
+        ["GET /registry/schemas/ids/{id:int}"] = "A schema by its global id, as consumers resolve it.",
+        ["POST /registry/subjects/{subject}/versions"] = "Registers a schema under a subject, if compatible (platform admins; recorded in the ledger).",
+        ["POST /registry/subjects/{subject}"] = "Looks up whether a schema is registered under a subject, and as which version.",
+        ["POST /registry/compatibility/subjects/{subject}/versions/{version}"] = "Tests a schema against a subject's version under its compatibility level.",
+        ["GET /registry/config"] = "The global compatibility level.",
+        ["GET /registry/config/{subject}"] = "A subject's compatibility level.",
+        ["PUT /registry/config"] = "Sets the global compatibility level (platform admins; recorded in the ledger).",
+        ["PUT /registry/config/{subject}"] = "Sets a subject's compatibility level (platform admins; recorded in the ledger).",
+        ["GET /registry/schemas/types"] = "The schema types this registry accepts (Avro).",
+        ["DELETE /registry/subjects/{subject}"] = "Refused: the ledger never deletes a subject (405 with Confluent's error code).",
+        ["DELETE /registry/subjects/{subject}/versions/{version}"] = "Refused: the ledger never deletes a schema version (405 with Confluent's error code)."
+    };
     // Schemas are JSON inside JSON: relaxed escaping keeps their quotes readable (still valid JSON).
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = null, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public static void MapSchemaRegistry(this IEndpointRouteBuilder app)
     {
         var registry = app.MapGroup("/registry").WithTags("Schema registry");
+        // Each endpoint's summary in the API document, by method and route.
+        ((IEndpointConventionBuilder)registry).Add(endpoint =>
+        {
+            var method = endpoint.Metadata.OfType<HttpMethodMetadata>().FirstOrDefault()?.HttpMethods.FirstOrDefault();
+            var route = (endpoint as RouteEndpointBuilder)?.RoutePattern.RawText;
+            if (method is not null && route is not null && Summaries.TryGetValue($"{method} {route}", out var summary))
+                endpoint.Metadata.Add(new EndpointSummaryAttribute(summary));
+        });
 
         registry.MapGet("/subjects", async (SchemaRegistryLedger r, CancellationToken ct) => Ok(await r.SubjectsAsync(ct))).AllowAnonymous();
 
