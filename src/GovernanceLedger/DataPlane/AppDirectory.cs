@@ -69,6 +69,33 @@ public sealed class AppDirectory : BackgroundService
         }
     }
 
+    /// <summary>
+    /// The app, from memory; an app not there yet (registered since the last poll) is read once from the catalog, so
+    /// an app is served from the moment its registration commits. Only a validly signed token for the app gets here,
+    /// and tokens are issued for registered apps only, so a miss costs one read, not a flood.
+    /// </summary>
+    public async Task<AppSnapshot?> FindAsync(string appId, CancellationToken ct)
+    {
+        if (Find(appId) is { } known) return known;
+        try
+        {
+            await using var command = ledger.Source.CreateCommand($"select data from {LedgerSetup.Schema}.mt_doc_appcatalogentry where id = @id");
+            command.Parameters.AddWithValue("id", appId);
+            if (await command.ExecuteScalarAsync(ct) is not string json) return null;
+            var entry = JsonSerializer.Deserialize<AppCatalogEntry>(json)!;
+            // The poll may have brought a newer state meanwhile: it wins.
+            return _apps.GetOrAdd(entry.Id, _ => Snapshot(entry));
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return null;
+        }
+    }
+
+    private static AppSnapshot Snapshot(AppCatalogEntry entry) =>
+        new(entry.Id, entry.Status, entry.Owner, entry.ExpiresAt, entry.Scopes, entry.Quotas, entry.Datasets,
+            entry.ThrottleRequestsPerSecond, entry.ThrottledUntil);
+
     public async Task RefreshAsync(NpgsqlDataSource source, CancellationToken ct)
     {
         await using var command = source.CreateCommand(
@@ -81,8 +108,7 @@ public sealed class AppDirectory : BackgroundService
             while (await reader.ReadAsync(ct))
             {
                 var entry = JsonSerializer.Deserialize<AppCatalogEntry>(reader.GetString(0))!;
-                _apps[entry.Id] = new AppSnapshot(entry.Id, entry.Status, entry.Owner, entry.ExpiresAt, entry.Scopes, entry.Quotas, entry.Datasets,
-                    entry.ThrottleRequestsPerSecond, entry.ThrottledUntil);
+                _apps[entry.Id] = Snapshot(entry);
                 dbNow = reader.GetFieldValue<DateTimeOffset>(1);
             }
         }

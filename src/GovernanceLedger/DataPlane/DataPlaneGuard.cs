@@ -62,7 +62,7 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         if (!directory.Loaded)
             return (null, new Denial(StatusCodes.Status503ServiceUnavailable, "directory-loading",
                 "The app directory is still loading; try again shortly.", appId, null, endUser, tokenId));
-        if (directory.Find(appId) is not { } app)
+        if (await directory.FindAsync(appId, context.RequestAborted) is not { } app)
             return (null, new Denial(StatusCodes.Status403Forbidden, "unknown-app", $"No app '{appId}' is in the ledger.", appId, null, endUser, tokenId));
 
         var scopes = principal.FindAll("scopes").Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
