@@ -130,6 +130,13 @@ public sealed class Archive_tests(LedgerFixture ledger)
         }));
         (await Should.ThrowAsync<GovernanceLedger.Operations.Retention.RetentionStoreException>(() => answerless.PurgeAsync("some-app", CancellationToken.None)))
             .Message.ShouldContain("answered 405");
+        // A purge path is a path on the route's own upstream, never another address.
+        var elsewhere = new GovernanceLedger.Operations.Retention.RetentionStores(new Clients(), new Monitor(new GovernanceLedger.Gateway.GatewayOptions
+        {
+            Routes = [new() { Name = "crm", Upstream = ledger.Upstream.Url, Retention = new() { PurgePath = "//evil.example/purge" } }]
+        }));
+        (await Should.ThrowAsync<GovernanceLedger.Operations.Retention.RetentionStoreException>(() => elsewhere.PurgeAsync("some-app", CancellationToken.None)))
+            .Message.ShouldContain("not a path on its upstream");
     }
 
     private sealed class Clients : IHttpClientFactory

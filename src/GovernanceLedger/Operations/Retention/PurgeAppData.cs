@@ -38,7 +38,11 @@ public sealed class RetentionStores(IHttpClientFactory clients, IOptionsMonitor<
         using var client = clients.CreateClient(Client);
         foreach (var route in Keeping)
         {
-            var target = new Uri(new Uri(route.Upstream.TrimEnd('/') + "/"), route.Retention!.PurgePath.TrimStart('/'));
+            // The purge goes to the route's own upstream, never elsewhere: a path, not an address.
+            var purgePath = route.Retention!.PurgePath;
+            if (!purgePath.StartsWith('/') || purgePath.StartsWith("//", StringComparison.Ordinal) || purgePath.Contains("://", StringComparison.Ordinal))
+                throw new RetentionStoreException($"Route '{route.Name}' names Retention:PurgePath '{purgePath}', which is not a path on its upstream.");
+            var target = new Uri(new Uri(route.Upstream.TrimEnd('/') + "/"), purgePath.TrimStart('/'));
             using var request = new HttpRequestMessage(HttpMethod.Post, target)
             {
                 Content = JsonContent.Create(new JsonObject { ["app_id"] = appId, ["purge_id"] = $"{appId}:{route.Name}" })
