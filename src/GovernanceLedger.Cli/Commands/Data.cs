@@ -12,6 +12,9 @@ public sealed class TokenSettings : AppSettings
 
     [CommandOption("--expires-in <SECONDS>"), Description("How long the token lives, in seconds.")]
     public int? ExpiresIn { get; init; }
+
+    [CommandOption("--sandbox"), Description("A sandbox token: synthetic data through the data proxy, for an app not approved yet.")]
+    public bool Sandbox { get; init; }
 }
 
 public sealed class QuerySettings : GlobalSettings
@@ -33,6 +36,9 @@ public sealed class QuerySettings : GlobalSettings
 
     [CommandOption("--limit <N>"), Description("At most this many rows.")]
     public int Limit { get; init; } = 20;
+
+    [CommandOption("--sandbox"), Description("Read synthetic rows with a sandbox token (works before the app is approved).")]
+    public bool Sandbox { get; init; }
 }
 
 /// <summary>govledger token: a short-lived app token for you as the app's end user.</summary>
@@ -40,7 +46,9 @@ public sealed class TokenCommand : LedgerCommand<TokenSettings>
 {
     protected override async Task<int> RunAsync(TokenSettings settings, CancellationToken ct)
     {
-        var reply = await Issue(Session, settings.AppId, settings.Scopes, settings.ExpiresIn, ct);
+        var reply = settings.Sandbox
+            ? await Session.SendAsync(HttpMethod.Post, $"/apps/{Uri.EscapeDataString(settings.AppId)}/sandbox/tokens", new JsonObject(), ct: ct)
+            : await Issue(Session, settings.AppId, settings.Scopes, settings.ExpiresIn, ct);
         if (settings.Json)
         {
             Session.Json(reply.Json);
@@ -73,7 +81,9 @@ public sealed class QueryCommand : LedgerCommand<QuerySettings>
         {
             if (settings.App is not { Length: > 0 } app)
                 throw new CliException(ExitCodes.Usage, "Say which app reads: --app <APP_ID> (or --app-token <JWT>).");
-            var issued = await TokenCommand.Issue(Session, app, [], null, ct);
+            var issued = settings.Sandbox
+                ? await Session.SendAsync(HttpMethod.Post, $"/apps/{Uri.EscapeDataString(app)}/sandbox/tokens", new JsonObject(), ct: ct)
+                : await TokenCommand.Issue(Session, app, [], null, ct);
             if (!issued.Ok) return Refusal(issued);
             token = issued.Str("access_token");
         }

@@ -71,3 +71,11 @@ public sealed record TrafficCounted(
 {
     public const int MaxEndUsers = 1000;
 }
+
+/// <summary>
+/// A request made with a sandbox token: served from synthetic data, or refused. Kept apart from AccessRecorded and
+/// QueryExecuted, so it never counts as usage, never reaches chargeback and never moves an app's baseline.
+/// </summary>
+public sealed record SandboxRequestServed(
+    string RequestId, string AppId, string? EndUser, string? TokenId, string Route, int Status, string Decision, string Reason,
+    int Rows, IReadOnlyList<string> MaskedFields, double DurationMs, DateTimeOffset At);

@@ -38,7 +38,7 @@ public sealed record AccessRevoked(string AppId, IReadOnlyList<string> Scopes, s
 /// <summary>A credential was handed out. The token itself is never stored, only its id.</summary>
 public sealed record AppTokenIssued(
     string AppId, string TokenId, string KeyId, IReadOnlyList<string> Scopes, string? EndUser,
-    DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At);
+    DateTimeOffset ExpiresAt, string Actor, DateTimeOffset At, bool Sandbox = false);
 
 /// <summary>A token request was refused: who asked, for whom, and the rule that refused it.</summary>
 public sealed record AppTokenRefused(

@@ -14,7 +14,7 @@ namespace GovernanceLedger.DataPlane;
 /// <summary>The app behind an admitted data-plane request, as its token and the ledger say.</summary>
 public sealed record AppCaller(
     string AppId, string? EndUser, string? EndUserRegion, string? TokenId, IReadOnlySet<string> Scopes, AppSnapshot App,
-    string PolicyId, int PolicyVersion)
+    string PolicyId, int PolicyVersion, bool Sandbox = false)
 {
     /// <summary>PII is shown only when both the token and the app's grant carry the PII scope.</summary>
     public bool MayReadPii(string piiScope) => Scopes.Contains(piiScope) && App.Scopes.Contains(piiScope);
@@ -23,7 +23,7 @@ public sealed record AppCaller(
 /// <summary>Why a data-plane request was refused, in a form both the response and the access event use.</summary>
 public sealed record Denial(
     int Status, string Rule, string Reason, string AppId, string? ClaimedApp, string? EndUser, string? TokenId,
-    string? PolicyId = null, int? PolicyVersion = null, TimeSpan? RetryAfter = null)
+    string? PolicyId = null, int? PolicyVersion = null, TimeSpan? RetryAfter = null, bool Sandbox = false)
 {
     public const string Unauthenticated = "unauthenticated";
 }
@@ -36,7 +36,15 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
 {
     private readonly ConcurrentDictionary<string, (int Generation, IReadOnlyList<PolicyVerdict> Verdicts)> _verdicts = new();
 
-    public async Task<(AppCaller? Caller, Denial? Denial)> AdmitAsync(HttpContext context, IReadOnlyList<string> requiredScopes, bool countRequest = true)
+    /// <param name="context">The request.</param>
+    /// <param name="requiredScopes">What the request needs.</param>
+    /// <param name="countRequest">Whether it counts against the daily quota.</param>
+    /// <param name="allowSandbox">
+    /// Whether the caller serves sandbox tokens (from synthetic data). Every other door refuses them: a sandbox token
+    /// never reaches real data, whatever route it is tried on.
+    /// </param>
+    public async Task<(AppCaller? Caller, Denial? Denial)> AdmitAsync(
+        HttpContext context, IReadOnlyList<string> requiredScopes, bool countRequest = true, bool allowSandbox = false)
     {
         var auth = await context.AuthenticateAsync(AppTokenAuthentication.Scheme);
         if (!auth.Succeeded || auth.Principal is null)
@@ -58,6 +66,11 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
             return (null, new Denial(StatusCodes.Status401Unauthorized, "app-token", "The token's subject is not an app.",
                 Denial.Unauthenticated, subject, endUser, tokenId));
         var appId = subject["app:".Length..];
+        var sandbox = principal.FindFirstValue("sandbox") is "true" or "True";
+        if (sandbox && !allowSandbox)
+            return (null, new Denial(StatusCodes.Status403Forbidden, "sandbox-token",
+                "A sandbox token reads synthetic data through the data proxy only (POST /data/{dataset}/query); it opens nothing else.",
+                appId, null, endUser, tokenId));
 
         if (!directory.Loaded)
             return (null, new Denial(StatusCodes.Status503ServiceUnavailable, "directory-loading",
@@ -65,11 +78,15 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         if (await directory.FindAsync(appId, context.RequestAborted) is not { } app)
             return (null, new Denial(StatusCodes.Status403Forbidden, "unknown-app", $"No app '{appId}' is in the ledger.", appId, null, endUser, tokenId));
 
+        if (sandbox && app.Status == Contracts.Apps.AppStatus.Retired)
+            return (null, new Denial(StatusCodes.Status403Forbidden, "retired", $"{appId} is retired.", appId, null, endUser, tokenId, Sandbox: true));
         var scopes = principal.FindAll("scopes").Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
-        var verdicts = RuntimeVerdicts(app, scopes, requiredScopes);
+        // In the sandbox the app counts as active (trying it before approval is the point); every other runtime policy applies.
+        var verdicts = RuntimeVerdicts(sandbox ? app with { Status = Contracts.Apps.AppStatus.Active, ExpiresAt = null } : app, scopes, requiredScopes);
         if (verdicts.FirstOrDefault(v => v.Outcome == PolicyOutcomes.Deny) is { } deny)
         {
-            return (null, new Denial(StatusCodes.Status403Forbidden, deny.PolicyId, deny.Reason, appId, null, endUser, tokenId, deny.PolicyId, deny.Version));
+            return (null, new Denial(StatusCodes.Status403Forbidden, deny.PolicyId, deny.Reason, appId, null, endUser, tokenId, deny.PolicyId, deny.Version,
+                Sandbox: sandbox));
         }
         // An allowed request cites the scope policy: it is the one that granted this particular access.
         var deciding = verdicts.FirstOrDefault(v => v.PolicyId == "runtime-scopes-required") ?? verdicts[0];
@@ -77,13 +94,14 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         var now = clock.GetUtcNow();
         var (rateOk, rateRetry) = limits.TryRate(appId, app.RequestsPerSecondAt(now));
         if (!rateOk)
-            return (null, app.IsThrottledAt(now)
+            return (null, (app.IsThrottledAt(now)
                 ? new Denial(StatusCodes.Status429TooManyRequests, "throttled",
                     $"After an anomaly the app is held to {app.RequestsPerSecondAt(now)} requests per second until {app.ThrottledUntil:O}.",
                     appId, null, endUser, tokenId, RetryAfter: rateRetry)
                 : new Denial(StatusCodes.Status429TooManyRequests, "rate-limit",
-                    $"More than {app.Quotas.EffectiveRequestsPerSecond} requests per second.", appId, null, endUser, tokenId, RetryAfter: rateRetry));
-        if (countRequest)
+                    $"More than {app.Quotas.EffectiveRequestsPerSecond} requests per second.", appId, null, endUser, tokenId, RetryAfter: rateRetry)) with { Sandbox = sandbox });
+        // Sandbox requests are not usage: they use no daily quota.
+        if (countRequest && !sandbox)
         {
             var (dayOk, dayRetry) = await limits.TryRequestAsync(appId, app.Quotas);
             if (!dayOk)
@@ -92,7 +110,7 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         }
 
         return (new AppCaller(appId, endUser, principal.FindFirstValue("user_region"), tokenId, scopes, app,
-            deciding.PolicyId, deciding.Version), null);
+            deciding.PolicyId, deciding.Version, sandbox), null);
     }
 
     private IReadOnlyList<PolicyVerdict> RuntimeVerdicts(AppSnapshot app, IReadOnlySet<string> scopes, IReadOnlyList<string> required)

@@ -14,6 +14,7 @@ public static class DataProxySetup
         builder.Services.AddSingleton<LoginReconciler>();
         builder.Services.AddHostedService<CredentialSweeper>();
         builder.Services.AddSingleton<QueryDataset>();
+        builder.Services.AddSingleton<SandboxData>();
         return builder;
     }
 

@@ -18,7 +18,7 @@ namespace GovernanceLedger.DataProxy;
 /// answering.
 /// </summary>
 public sealed class QueryDataset(
-    DataPlaneGuard guard, AccessRecorder recorder, EphemeralCredentials credentials, UsageLimits limits, Masking masking,
+    DataPlaneGuard guard, AccessRecorder recorder, EphemeralCredentials credentials, UsageLimits limits, Masking masking, SandboxData sandbox,
     IOptionsMonitor<DataCatalog> catalog, IOptionsMonitor<DataProxyOptions> options, LedgerTelemetry telemetry,
     TimeProvider clock, ILogger<QueryDataset> logger)
 {
@@ -39,7 +39,7 @@ public sealed class QueryDataset(
             return await RefuseAsync(context, route, new Denial(StatusCodes.Status404NotFound, "unknown-dataset",
                 "No such dataset is served by the data proxy.", Denial.Unauthenticated, null, null, null), start);
 
-        var (caller, denial) = await guard.AdmitAsync(context, [dataset.RequiredScope]);
+        var (caller, denial) = await guard.AdmitAsync(context, [dataset.RequiredScope], allowSandbox: true);
         if (denial is not null || caller is null)
             return await RefuseAsync(context, route, denial!, start);
         activity?.SetTag("app_id", caller.AppId);
@@ -71,6 +71,10 @@ public sealed class QueryDataset(
         if (probing.Count > 0)
             return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "masked-field-predicate",
                 $"Filtering or ordering on masked PII fields needs {catalog.CurrentValue.PiiScope}: {string.Join(", ", probing)}"), start);
+
+        // A sandbox token never reaches the source: its rows are synthetic, chosen, masked and recorded the same way.
+        if (caller.Sandbox)
+            return await ServeSandboxAsync(context, route, caller, dataset, query, masked, start);
 
         // The rows this query may read are reserved from the day's shared budget first; what it does not read goes back.
         var (budgetOk, budgetRetry, reservation) = await limits.ReserveRowsAsync(caller.AppId, caller.App.Quotas, query.Limit);
@@ -168,6 +172,23 @@ public sealed class QueryDataset(
         return Results.Bytes(bytes, "application/json");
     }
 
+    private async Task<IResult> ServeSandboxAsync(
+        HttpContext context, string route, AppCaller caller, DatasetEntry dataset, DatasetQuery query, IReadOnlyList<string> masked, long start)
+    {
+        var region = dataset.RlsKey is null ? null : caller.EndUserRegion;
+        var selected = sandbox.Query(dataset, query, region);
+        var truncated = selected.Count > query.Limit;
+        var rows = selected.Take(query.Limit).Select(r => r.ToDictionary(c => c.Key,
+            c => masked.Contains(c.Key) ? masking.Apply(dataset.MaskingFor(c.Key), c.Value) : c.Value)).ToList();
+        var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated,
+            rows.Count > 0 ? "Sandbox: synthetic rows, not real data." : "Sandbox: " + WhyEmpty(dataset, region, query), Sandbox: true);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
+        await recorder.RecordAsync(context, new SandboxRequestServed(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, caller.TokenId,
+            route, StatusCodes.Status200OK, AccessDecisions.Allow, "served synthetic rows", rows.Count, masked, AccessRecorder.Elapsed(start),
+            clock.GetUtcNow()), caller.AppId);
+        return Results.Bytes(bytes, "application/json");
+    }
+
     /// <summary>An empty answer says why, so a builder is not left guessing between an empty table, a filter and row-level security.</summary>
     private static string WhyEmpty(DatasetEntry dataset, string? region, DatasetQuery query) =>
         (dataset.RlsKey, region, query.Filter.Count) switch
@@ -181,13 +202,19 @@ public sealed class QueryDataset(
         };
 
     private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
-        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion);
+        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion, Sandbox: caller.Sandbox);
 
     private async Task<IResult> RefuseAsync(HttpContext context, string route, Denial denial, long start, IReadOnlyList<Violation>? violations = null)
     {
         try
         {
-            await recorder.DeniedAsync(context, Plane, route, denial, start);
+            // A sandbox request's refusal is recorded apart, like its answers: it is not usage.
+            if (denial.Sandbox)
+                await recorder.RecordAsync(context, new SandboxRequestServed(AccessRecorder.RequestId(context), denial.AppId, denial.EndUser, denial.TokenId,
+                    route, denial.Status, AccessDecisions.Deny, $"{denial.Rule}: {denial.Reason}", 0, [], AccessRecorder.Elapsed(start), clock.GetUtcNow()),
+                    denial.AppId);
+            else
+                await recorder.DeniedAsync(context, Plane, route, denial, start);
         }
         catch (Exception e)
         {
@@ -205,4 +232,4 @@ public sealed class QueryDataset(
 /// <summary>The rows a query read. Note says why when there are none.</summary>
 public sealed record QueryResponse(
     string Dataset, IReadOnlyList<string> Fields, IReadOnlyList<string> MaskedFields, IReadOnlyList<Dictionary<string, object?>> Rows,
-    int RowCount, bool Truncated, string? Note = null);
+    int RowCount, bool Truncated, string? Note = null, bool Sandbox = false);

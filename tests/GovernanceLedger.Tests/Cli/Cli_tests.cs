@@ -90,6 +90,11 @@ public sealed class Cli_tests(LedgerFixture ledger) : IDisposable
         resubmitted.Exit.ShouldBe(0, resubmitted.Output);
         resubmitted.Json["status"]!.GetValue<string>().ShouldBe("active");
 
+        // Before it was approved, the app could be tried in the sandbox (here after: the sandbox serves any app).
+        var sandboxed = await Govledger("query", "customers", "--app", appId, "--fields", "customer_id,segment", "--sandbox", "--json");
+        sandboxed.Exit.ShouldBe(0, sandboxed.Output);
+        sandboxed.Json["sandbox"]!.GetValue<bool>().ShouldBeTrue();
+
         var shown = await Govledger("apps", "show", appId);
         shown.Console.ShouldContain("manifest_version");
         var timeline = await Govledger("audit", "timeline", appId);

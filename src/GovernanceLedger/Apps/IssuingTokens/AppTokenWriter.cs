@@ -20,6 +20,8 @@ public sealed class AppTokenWriter(TokenSettings settings)
             ["scopes"] = issued.Scopes.ToArray(),
             ["jti"] = issued.TokenId
         };
+        // A sandbox token reads synthetic data only; the data plane refuses it everywhere else.
+        if (issued.Sandbox) claims["sandbox"] = true;
         if (endUser is not null)
         {
             claims["user"] = endUser.Subject;

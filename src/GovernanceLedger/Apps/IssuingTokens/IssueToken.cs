@@ -105,7 +105,7 @@ public static class IssueToken
         return Results.Ok(new TokenResponse(token, "Bearer", (int)lifetime.TotalSeconds, string.Join(' ', issued.Scopes), issued.TokenId));
     }
 
-    private static EndUser ToEndUser(ClaimsPrincipal person) =>
+    internal static EndUser ToEndUser(ClaimsPrincipal person) =>
         new(person.FindFirstValue("sub") ?? throw new InvalidOperationException("people token without sub"),
             person.FindFirstValue("email"), person.FindFirstValue("region"),
             person.FindAll("groups").Select(c => c.Value).ToHashSet(StringComparer.Ordinal));

@@ -1,0 +1,76 @@
+using System.Text.Json.Nodes;
+using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Contracts.Apps;
+using Npgsql;
+using static GovernanceLedger.Tests.Scenarios;
+
+namespace GovernanceLedger.Tests.DataProxy;
+
+/// <summary>An app tried before approval: synthetic rows under the same rules, never a real row, never usage.</summary>
+[Collection(LedgerCollection.Name)]
+public sealed class Sandbox_tests(LedgerFixture ledger)
+{
+    [Fact]
+    public async Task A_sandbox_token_reads_synthetic_rows_under_the_same_rules_and_can_never_read_a_real_row()
+    {
+        // Writing to production routes the app to review: it is not approved, and gets no real token.
+        var appId = NewAppId("sandbox");
+        var manifest = ExampleManifest(appId).With("scopes", Strings("read:customers", "read:pii", "write:interactions")).With("connectors", Strings("postgres:salesdb"))
+            .With("datasets", Datasets(("customers", ["customer_id", "name", "email", "region"])));
+        (await ledger.Register(manifest)).Str("status").ShouldBe("pending_review");
+        var owner = await ledger.PersonToken(new JsonObject { ["sub"] = Owner, ["roles"] = Strings("app-owner"), ["region"] = "NA" });
+        (await ledger.Post($"/apps/{appId}/tokens", "{}", owner)).Status.ShouldBe(403);
+        var stranger = await ledger.PersonToken("someone.else@example.com", "app-owner");
+        (await ledger.Post($"/apps/{appId}/sandbox/tokens", "{}", stranger)).Status.ShouldBe(404);
+
+        var issued = await ledger.Post($"/apps/{appId}/sandbox/tokens", "{}", owner);
+        issued.Status.ShouldBe(200, issued.Text);
+        issued.Node("sandbox")!.GetValue<bool>().ShouldBeTrue();
+        var token = issued.Str("access_token");
+
+        var answer = await ledger.Post("/data/customers/query", """{"fields":["customer_id","name","email","region"],"limit":50}""", token);
+        answer.Status.ShouldBe(200, answer.Text);
+        answer.Node("sandbox")!.GetValue<bool>().ShouldBeTrue();
+        answer.Str("note").ShouldContain("synthetic");
+        var rows = answer.Node("rows")!.AsArray().Select(r => r!.AsObject()).ToList();
+        rows.Count.ShouldBe(50);
+        // The same rules: row-level security keeps the end user's region; PII comes back as the grant says, and it is fake.
+        rows.ShouldAllBe(r => r["region"]!.GetValue<string>() == "NA");
+        answer.Node("masked_fields")!.AsArray().ShouldBeEmpty();
+        rows.ShouldAllBe(r => r["email"]!.GetValue<string>().EndsWith("@sandbox.invalid"));
+        // Fields not granted stay out, as for a real token.
+        (await ledger.Post("/data/customers/query", """{"fields":["phone"]}""", token)).Status.ShouldBe(403);
+
+        // None of them is a real row: no id or name from the source database comes back, whatever the filter.
+        var real = new HashSet<string>();
+        await using (var source = new NpgsqlConnection(ledger.SalesConnectionString))
+        {
+            await source.OpenAsync();
+            await using var read = new NpgsqlCommand("select customer_id::text || '|' || name from customers", source);
+            await using var reader = await read.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) real.Add(reader.GetString(0));
+        }
+        real.Count.ShouldBe(300);
+        rows.ShouldAllBe(r => !real.Contains($"{r["customer_id"]}|{r["name"]!.GetValue<string>()}"));
+        var probe = await ledger.Post("/data/customers/query", """{"fields":["customer_id","name"],"filter":[{"field":"customer_id","op":"eq","value":3}]}""", token);
+        probe.Node("rows")!.AsArray().ShouldBeEmpty();
+        probe.Str("note").ShouldStartWith("Sandbox:");
+
+        // Every other door refuses it: the gateway, the dataset list.
+        var gateway = await ledger.Get("/gw/crm/contacts?limit=1", token);
+        gateway.Status.ShouldBe(403);
+        gateway.Text.ShouldContain("sandbox-token");
+        (await ledger.Get("/data", token)).Text.ShouldContain("sandbox-token");
+
+        // Recorded apart: sandbox events, no access or query events, no usage, nothing to charge.
+        var recorded = await ledger.AccessEvents(appId);
+        recorded.OfType<SandboxRequestServed>().Count(e => e.Decision == "allow").ShouldBe(2);
+        recorded.OfType<SandboxRequestServed>().ShouldContain(e => e.Decision == "deny" && e.Reason.StartsWith("field-not-granted"));
+        recorded.OfType<QueryExecuted>().ShouldBeEmpty();
+        recorded.OfType<AccessRecorded>().ShouldAllBe(e => e.Decision == "deny");
+        var finance = await ledger.PersonToken("finance.person@example.com", "finance");
+        var chargeback = await ledger.Get($"/chargeback?month={ledger.Clock.GetUtcNow():yyyy-MM}", finance);
+        chargeback.Node("lines")!.AsArray().ShouldAllBe(l => l!["key"]!.GetValue<string>() != appId || l["requests"]!.GetValue<long>() == 0);
+        (await ledger.StreamOf(appId)).Select(e => e.Data).OfType<AppApproved>().ShouldBeEmpty();
+    }
+}
