@@ -72,5 +72,15 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
         var chargeback = await ledger.Get($"/chargeback?month={ledger.Clock.GetUtcNow():yyyy-MM}", finance);
         chargeback.Node("lines")!.AsArray().ShouldAllBe(l => l!["key"]!.GetValue<string>() != appId || l["requests"]!.GetValue<long>() == 0);
         (await ledger.StreamOf(appId)).Select(e => e.Data).OfType<AppApproved>().ShouldBeEmpty();
+
+        // The owner sees what the sandbox traffic did and would cost: simulated, not charged.
+        var usage = await ledger.Get($"/apps/{appId}/sandbox", owner);
+        usage.Status.ShouldBe(200, usage.Text);
+        usage.Node("requests")!.GetValue<int>().ShouldBe(3);
+        usage.Node("refused")!.GetValue<int>().ShouldBe(1);
+        usage.Node("rows")!.GetValue<long>().ShouldBe(50);
+        usage.Node("charged")!.GetValue<bool>().ShouldBeFalse();
+        usage.Node("simulated_cost")!.GetValue<decimal>().ShouldBeGreaterThan(0);
+        (await ledger.Get($"/apps/{appId}/sandbox", stranger)).Status.ShouldBe(404);
     }
 }
