@@ -10,9 +10,11 @@ using Spectre.Console.Cli;
 namespace GovernanceLedger.Cli;
 
 /// <summary>What every command can count on: where the ledger is, who is signed in, and where output goes.</summary>
-public sealed class CliSession(HttpClient http, IAnsiConsole console, TextWriter output, string configPath)
+public sealed class CliSession(HttpClient http, IAnsiConsole console, TextWriter output, string configPath, HttpClient? identity = null)
 {
     public HttpClient Http => http;
+    /// <summary>For the identity provider (device-code sign-in): the same client, unless a test gives another.</summary>
+    public HttpClient Identity => identity ?? http;
     public IAnsiConsole Console => console;
     public TextWriter Output => output;
     public string ConfigPath => configPath;

@@ -1,5 +1,8 @@
 using System.Text.Json.Nodes;
 using GovernanceLedger.Cli;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Spectre.Console.Testing;
 using static GovernanceLedger.Tests.Scenarios;
 
@@ -19,11 +22,13 @@ public sealed class Cli_tests(LedgerFixture ledger) : IDisposable
     }
 
     /// <summary>One govledger invocation, as a person in a shell: the config file is this test's, the ledger the test host.</summary>
-    private async Task<Run> Govledger(params string[] args)
+    private Task<Run> Govledger(params string[] args) => GovledgerWith(null, args);
+
+    private async Task<Run> GovledgerWith(HttpClient? identity, params string[] args)
     {
         var console = new TestConsole().Width(250);
         var output = new StringWriter();
-        var session = new CliSession(ledger.Host.Server.CreateClient(), console, output, Path.Combine(_home, "config.json"));
+        var session = new CliSession(ledger.Host.Server.CreateClient(), console, output, Path.Combine(_home, "config.json"), identity);
         var exit = await GovLedgerCli.RunAsync(args, session);
         return new Run(exit, console.Output, output.ToString());
     }
@@ -138,5 +143,49 @@ public sealed class Cli_tests(LedgerFixture ledger) : IDisposable
         var export = await Govledger("audit", "export", "-o", Path.Combine(_home, "chain.ndjson"));
         export.Exit.ShouldBe(0, export.Console);
         File.ReadLines(Path.Combine(_home, "chain.ndjson")).ShouldNotBeEmpty();
+    }
+
+    [Fact]
+    public async Task Device_code_sign_in_polls_the_identity_provider_and_keeps_only_a_token_the_ledger_accepts()
+    {
+        var issued = await ledger.PersonToken(Owner, "app-owner");
+        var polls = 0;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var idp = builder.Build();
+        string Base() => idp.Urls.First();
+        idp.MapGet("/.well-known/openid-configuration", () => Results.Json(new
+        {
+            issuer = Base(), device_authorization_endpoint = Base() + "/device", token_endpoint = Base() + "/token"
+        }));
+        idp.MapPost("/device", () => Results.Json(new
+        {
+            device_code = "dev-123", user_code = "WDJB-MJHT", verification_uri = Base() + "/activate", expires_in = 60, interval = 0
+        }));
+        idp.MapPost("/token", async (HttpRequest request) =>
+        {
+            var form = await request.ReadFormAsync();
+            if (form["device_code"] != "dev-123" || form["grant_type"] != "urn:ietf:params:oauth:grant-type:device_code" || form["client_id"] != "govledger-cli")
+                return Results.Json(new { error = "invalid_grant" }, statusCode: 400);
+            // The person enters the code on the third poll.
+            return ++polls < 3 ? Results.Json(new { error = "authorization_pending" }, statusCode: 400) : Results.Json(new { access_token = issued, token_type = "Bearer" });
+        });
+        await idp.StartAsync();
+        using var outside = new HttpClient();
+
+        var signedIn = await GovledgerWith(outside, "login", "--device", "--issuer", Base());
+        signedIn.Exit.ShouldBe(0, signedIn.Console);
+        signedIn.Console.ShouldContain("WDJB-MJHT");
+        polls.ShouldBe(3);
+        (await Govledger("apps", "list")).Exit.ShouldBe(0);
+
+        // A token the ledger does not accept (another issuer, another audience) is not kept; the sign-in before it stands.
+        (polls, issued) = (0, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJtYWxsb3J5In0.");
+        var refused = await GovledgerWith(outside, "login", "--device", "--issuer", Base());
+        refused.Exit.ShouldBe(ExitCodes.NotAllowed);
+        refused.Console.ShouldContain("does not accept");
+        (await Govledger("apps", "list")).Exit.ShouldBe(0);
+        // Without an identity provider named anywhere, it says what to do.
+        (await Govledger("login", "--device")).Console.ShouldContain("names no identity provider");
     }
 }
