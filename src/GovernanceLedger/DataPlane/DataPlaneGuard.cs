@@ -69,7 +69,7 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         var sandbox = principal.FindFirstValue("sandbox") is "true" or "True";
         if (sandbox && !allowSandbox)
             return (null, new Denial(StatusCodes.Status403Forbidden, "sandbox-token",
-                "A sandbox token reads synthetic data through the data proxy only (POST /data/{dataset}/query); it opens nothing else.",
+                "A sandbox token reads synthetic data only, through dataset queries and gateway routes; it opens nothing else.",
                 appId, null, endUser, tokenId));
 
         if (!directory.Loaded)

@@ -1,3 +1,4 @@
+using GovernanceLedger.Contracts.Access;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
@@ -19,7 +20,8 @@ namespace GovernanceLedger.Gateway;
 /// </summary>
 public sealed class GatewayProxy(
     IHttpForwarder forwarder, DataPlaneGuard guard, AccessRecorder recorder, BodySchemas schemas, Masking masking,
-    IOptionsMonitor<GatewayOptions> options, IOptionsMonitor<DataCatalog> catalog, LedgerTelemetry telemetry, ILogger<GatewayProxy> logger)
+    IOptionsMonitor<GatewayOptions> options, IOptionsMonitor<DataCatalog> catalog, LedgerTelemetry telemetry, ILogger<GatewayProxy> logger,
+    DataProxy.SandboxData sandbox, TimeProvider clock)
 {
     public const string Plane = "gateway";
     private const string UnknownRoute = "unknown";
@@ -73,7 +75,7 @@ public sealed class GatewayProxy(
 
         var path = RemainderOf(context.Request.Path, target.Name);
         var (outcome, exposed) = RouteMatch.Find(target, context.Request.Method, path);
-        var (caller, denial) = await guard.AdmitAsync(context, exposed?.Scopes ?? [], countRequest: exposed is not null);
+        var (caller, denial) = await guard.AdmitAsync(context, exposed?.Scopes ?? [], countRequest: exposed is not null, allowSandbox: true);
         if (caller is not null) context.Items[nameof(AppCaller)] = caller;
         var violations = new List<Violation>();
         denial ??= outcome switch
@@ -96,6 +98,12 @@ public sealed class GatewayProxy(
         var shape = dataset is null ? null : new Shape(dataset,
             MaskPii: dataset.Pii.Count > 0 && !caller.MayReadPii(catalog.CurrentValue.PiiScope),
             Granted: caller.App.Datasets.FirstOrDefault(d => d.Name == dataset.Name)?.Fields);
+        // A sandbox token is never forwarded: the route's upstream is simulated from synthetic rows.
+        if (caller.Sandbox)
+        {
+            await ServeSandboxAsync(context, caller, target, exposed!, shape, label, start);
+            return;
+        }
         var exchange = new Exchange(this, caller, target.Name, path, start,
             shape is { MaskPii: true } or { Granted: not null } ? shape : null, config.MaxMaskedResponseBytes);
         var error = await forwarder.SendAsync(context, target.Upstream, _client, ForwarderRequestConfig.Empty, exchange);
@@ -144,13 +152,58 @@ public sealed class GatewayProxy(
     }
 
     private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
-        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion);
+        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion, Sandbox: caller.Sandbox);
+
+    /// <summary>
+    /// The simulated upstream: a read answers synthetic rows of the route's dataset (granted fields only, PII masked as for
+    /// real), one object when the path names one item; a write is checked like a real one and answered, not forwarded.
+    /// </summary>
+    private async Task ServeSandboxAsync(HttpContext context, AppCaller caller, GatewayRoute route, ExposedPath exposed, Shape? shape, string label, long start)
+    {
+        System.Text.Json.Nodes.JsonNode body;
+        var rows = 0;
+        IReadOnlyList<string> masked = [];
+        if (HttpMethods.IsGet(context.Request.Method) && shape?.Dataset is { } dataset)
+        {
+            var fields = shape.Granted ?? dataset.Fields;
+            var limit = int.TryParse(context.Request.Query["limit"], out var l) ? Math.Clamp(l, 1, 100) : 20;
+            masked = shape.MaskPii ? fields.Where(dataset.Pii.Contains).ToList() : [];
+            var items = sandbox.RowsOf(dataset).Take(exposed.Pattern.EndsWith('}') ? 1 : limit).Select(r =>
+            {
+                var item = new System.Text.Json.Nodes.JsonObject();
+                foreach (var field in fields)
+                    item[field] = System.Text.Json.Nodes.JsonValue.Create(masked.Contains(field) ? masking.Apply(dataset.MaskingFor(field), r[field]) : r[field]);
+                return (System.Text.Json.Nodes.JsonNode)item;
+            }).ToArray();
+            rows = items.Length;
+            body = exposed.Pattern.EndsWith('}') ? items[0] : new System.Text.Json.Nodes.JsonArray(items);
+        }
+        else
+        {
+            body = context.Request.ContentLength > 0
+                ? System.Text.Json.Nodes.JsonNode.Parse(await new StreamReader(context.Request.Body).ReadToEndAsync(context.RequestAborted))!
+                : new System.Text.Json.Nodes.JsonObject();
+            if (body is System.Text.Json.Nodes.JsonObject written) written["sandbox"] = true;
+        }
+        var status = HttpMethods.IsGet(context.Request.Method) ? StatusCodes.Status200OK : StatusCodes.Status201Created;
+        await recorder.RecordAsync(context, new SandboxRequestServed(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, caller.TokenId,
+            label, status, AccessDecisions.Allow, "simulated upstream", rows, masked, AccessRecorder.Elapsed(start), clock.GetUtcNow()), caller.AppId);
+        context.Response.StatusCode = status;
+        context.Response.Headers["X-Sandbox"] = "synthetic";
+        await context.Response.WriteAsJsonAsync(body, context.RequestAborted);
+    }
 
     private async Task RefuseAsync(HttpContext context, string label, Denial denial, long start, IReadOnlyList<Violation>? violations = null)
     {
         try
         {
-            await recorder.DeniedAsync(context, Plane, label, denial, start);
+            // A sandbox request's refusal is recorded apart, like its answers: it is not usage.
+            if (denial.Sandbox)
+                await recorder.RecordAsync(context, new SandboxRequestServed(AccessRecorder.RequestId(context), denial.AppId, denial.EndUser, denial.TokenId,
+                    label, denial.Status, AccessDecisions.Deny, $"{denial.Rule}: {denial.Reason}", 0, [], AccessRecorder.Elapsed(start), clock.GetUtcNow()),
+                    denial.AppId);
+            else
+                await recorder.DeniedAsync(context, Plane, label, denial, start);
         }
         catch (Exception e)
         {

@@ -15,7 +15,7 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
     {
         // Writing to production routes the app to review: it is not approved, and gets no real token.
         var appId = NewAppId("sandbox");
-        var manifest = ExampleManifest(appId).With("scopes", Strings("read:customers", "read:pii", "write:interactions")).With("connectors", Strings("postgres:salesdb"))
+        var manifest = ExampleManifest(appId).With("scopes", Strings("read:customers", "read:pii", "read:contacts", "write:interactions")).With("connectors", Strings("postgres:salesdb", "crm:contacts"))
             .With("datasets", Datasets(("customers", ["customer_id", "name", "email", "region"])));
         (await ledger.Register(manifest)).Str("status").ShouldBe("pending_review");
         var owner = await ledger.PersonToken(new JsonObject { ["sub"] = Owner, ["roles"] = Strings("app-owner"), ["region"] = "NA" });
@@ -56,15 +56,20 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
         probe.Node("rows")!.AsArray().ShouldBeEmpty();
         probe.Str("note").ShouldStartWith("Sandbox:");
 
-        // Every other door refuses it: the gateway, the dataset list.
-        var gateway = await ledger.Get("/gw/crm/contacts?limit=1", token);
-        gateway.Status.ShouldBe(403);
-        gateway.Text.ShouldContain("sandbox-token");
+        // The gateway never forwards it: the route's upstream is simulated from synthetic rows of its dataset.
+        var gateway = await ledger.Get("/gw/crm/contacts?limit=2", token);
+        gateway.Status.ShouldBe(200, gateway.Text);
+        var contacts = gateway.Json!.AsArray().Select(c => c!.AsObject()).ToList();
+        contacts.Count.ShouldBe(2);
+        // The upstream's contacts are ids 1 to 50 at example.com; these are neither.
+        contacts.ShouldAllBe(c => c["email"]!.GetValue<string>().EndsWith("@sandbox.invalid") && c["contact_id"]!.GetValue<long>() > 50);
+        (await ledger.Get("/gw/crm/contacts/7", token)).Json!["contact_id"].ShouldNotBeNull();
+        // Every other door refuses it.
         (await ledger.Get("/data", token)).Text.ShouldContain("sandbox-token");
 
         // Recorded apart: sandbox events, no access or query events, no usage, nothing to charge.
         var recorded = await ledger.AccessEvents(appId);
-        recorded.OfType<SandboxRequestServed>().Count(e => e.Decision == "allow").ShouldBe(2);
+        recorded.OfType<SandboxRequestServed>().Count(e => e.Decision == "allow").ShouldBe(4);
         recorded.OfType<SandboxRequestServed>().ShouldContain(e => e.Decision == "deny" && e.Reason.StartsWith("field-not-granted"));
         recorded.OfType<QueryExecuted>().ShouldBeEmpty();
         recorded.OfType<AccessRecorded>().ShouldAllBe(e => e.Decision == "deny");
@@ -76,9 +81,9 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
         // The owner sees what the sandbox traffic did and would cost: simulated, not charged.
         var usage = await ledger.Get($"/apps/{appId}/sandbox", owner);
         usage.Status.ShouldBe(200, usage.Text);
-        usage.Node("requests")!.GetValue<int>().ShouldBe(3);
+        usage.Node("requests")!.GetValue<int>().ShouldBe(5);
         usage.Node("refused")!.GetValue<int>().ShouldBe(1);
-        usage.Node("rows")!.GetValue<long>().ShouldBe(50);
+        usage.Node("rows")!.GetValue<long>().ShouldBe(53);
         usage.Node("charged")!.GetValue<bool>().ShouldBeFalse();
         usage.Node("simulated_cost")!.GetValue<decimal>().ShouldBeGreaterThan(0);
         (await ledger.Get($"/apps/{appId}/sandbox", stranger)).Status.ShouldBe(404);
