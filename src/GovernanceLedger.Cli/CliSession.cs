@@ -55,6 +55,41 @@ public sealed class CliSession(HttpClient http, IAnsiConsole console, TextWriter
         }
     }
 
+    /// <summary>
+    /// A call whose answer is a stream of JSON lines (progress): each line is handed over as it arrives. A refusal comes
+    /// back whole as <c>Reply</c>.
+    /// </summary>
+    public async Task<(Reply? Reply, int Lines)> StreamAsync(HttpMethod method, string path, Action<string> line, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, new Uri(new Uri(Config.Url.TrimEnd('/') + "/"), path.TrimStart('/')));
+        if (Config.Token is { Length: > 0 } bearer) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new CliException(ExitCodes.Unavailable, $"The ledger at {Config.Url} cannot be reached ({e.Message}).");
+        }
+        using (response)
+        {
+            if (!response.IsSuccessStatusCode)
+            {
+                var text = await response.Content.ReadAsStringAsync(ct);
+                JsonNode? json = null;
+                try { json = text.Length > 0 ? JsonNode.Parse(text) : null; }
+                catch (JsonException) { }
+                return (new Reply((int)response.StatusCode, json, text), 0);
+            }
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
+            var count = 0;
+            while (await reader.ReadLineAsync(ct) is { } next)
+                if (next.Length > 0) { line(next); count++; }
+            return (null, count);
+        }
+    }
+
     /// <summary>Writes JSON as it came (for --json), indented.</summary>
     public void Json(JsonNode? node) => output.WriteLine(node?.ToJsonString(Indented) ?? "null");
 

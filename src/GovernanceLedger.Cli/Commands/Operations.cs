@@ -43,26 +43,22 @@ public sealed class ChargebackCommand : LedgerCommand<ChargebackSettings>
     }
 }
 
-/// <summary>govledger rebuild: rebuilds every read model from the ledger (blue/green), showing its progress.</summary>
+/// <summary>govledger rebuild: rebuilds every read model from the ledger (blue/green), printing each step as the ledger reports it.</summary>
 public sealed class RebuildCommand : LedgerCommand<GlobalSettings>
 {
     protected override async Task<int> RunAsync(GlobalSettings settings, CancellationToken ct)
     {
-        Reply reply = null!;
-        await Session.Console.Status().StartAsync("Rebuilding the read models from the ledger...", async _ =>
-            reply = await Session.SendAsync(HttpMethod.Post, "/admin/projections/rebuild", ct: ct));
-        if (!reply.Ok) return settings.Json ? ExitCodes.For(reply.Status) : Refusal(reply);
-        var lines = reply.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!).ToList();
-        if (settings.Json)
+        var lines = new JsonArray();
+        var status = await Session.StreamAsync(HttpMethod.Post, "/admin/projections/rebuild", line =>
         {
-            Session.Json(new JsonArray(lines.ToArray()));
-            return ExitCodes.Ok;
-        }
-        var table = new Table().AddColumns("Step", "Read model", "Detail");
-        foreach (var line in lines.OfType<JsonObject>())
-            table.AddRow(Markup.Escape(Text(line["stage"] ?? line["step"])), Markup.Escape(Text(line["projection"])),
-                Markup.Escape(string.Join(", ", line.Where(p => p.Key is not ("stage" or "step" or "projection")).Select(p => $"{p.Key} {Text(p.Value)}"))));
-        Session.Console.Write(table);
+            var step = JsonNode.Parse(line)!;
+            lines.Add(step);
+            if (settings.Json || step is not JsonObject o) return;
+            var detail = string.Join(", ", o.Where(p => p.Key is not ("stage" or "step" or "projection")).Select(p => $"{p.Key} {Text(p.Value)}"));
+            Session.Console.MarkupLineInterpolated($"[bold]{Text(o["stage"] ?? o["step"])}[/] {Text(o["projection"])} [grey]{detail}[/]");
+        }, ct);
+        if (status.Reply is { } refused) return settings.Json ? ExitCodes.For(refused.Status) : Refusal(refused);
+        if (settings.Json) Session.Json(lines);
         return ExitCodes.Ok;
     }
 }

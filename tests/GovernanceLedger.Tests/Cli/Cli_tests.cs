@@ -96,8 +96,10 @@ public sealed class Cli_tests(LedgerFixture ledger) : IDisposable
         resubmitted.Json["status"]!.GetValue<string>().ShouldBe("active");
 
         // Before it was approved, the app could be tried in the sandbox (here after: the sandbox serves any app).
-        var sandboxed = await Govledger("query", "customers", "--app", appId, "--fields", "customer_id,segment", "--sandbox", "--json");
-        sandboxed.Exit.ShouldBe(0, sandboxed.Output);
+        // The data plane's directory picks the new manifest up within a poll (a quarter second).
+        Run sandboxed = null!;
+        await LedgerFixture.Eventually(async () =>
+            (sandboxed = await Govledger("query", "customers", "--app", appId, "--fields", "customer_id,segment", "--sandbox", "--json")).Exit == 0);
         sandboxed.Json["sandbox"]!.GetValue<bool>().ShouldBeTrue();
 
         var shown = await Govledger("apps", "show", appId);
@@ -136,6 +138,12 @@ public sealed class Cli_tests(LedgerFixture ledger) : IDisposable
         csv.Output.ShouldStartWith("owner,requests,rows,megabytes,compute_seconds,amount_");
         (await Govledger("chargeback", "--month", "2026-13")).Exit.ShouldBe(ExitCodes.Refused);
 
+        (await Govledger("rebuild")).Exit.ShouldBe(ExitCodes.NotAllowed);
+        (await Govledger("login", "admin.person@example.com", "--role", "platform-admin")).Exit.ShouldBe(0);
+        var rebuilt = await Govledger("rebuild");
+        rebuilt.Exit.ShouldBe(0, rebuilt.Console);
+        rebuilt.Console.ShouldContain("rebuilt app catalog");
+        rebuilt.Console.ShouldContain("swapped");
         (await Govledger("login", "auditor.person@example.com", "--role", "auditor")).Exit.ShouldBe(0);
         var verify = await Govledger("audit", "verify", "--json");
         verify.Exit.ShouldBe(0, verify.Output);
