@@ -19,7 +19,7 @@ public static class GovLedgerCli
                 session.Console.WriteLine(e is CommandParseException or CommandRuntimeException ? e.Message : $"Unexpected failure: {e.Message}");
                 return ExitCodes.Usage;
             };
-            config.AddCommand<LoginCommand>("login").WithData(session).WithDescription("Sign in (the development issuer, or --token from your identity provider).");
+            config.AddCommand<LoginCommand>("login").WithData(session).WithDescription("Sign in: the development issuer, --device with your identity provider, or --token.");
             config.AddCommand<TemplatesCommand>("templates").WithData(session).WithDescription("List the templates init can start from.");
             config.AddCommand<InitCommand>("init").WithData(session).WithDescription("Scaffold a micro app folder from a template.")
                 .WithExample("init", "sales-lookup");
