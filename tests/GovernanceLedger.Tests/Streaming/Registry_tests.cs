@@ -71,4 +71,59 @@ public sealed class Registry_tests(StreamingFixture ledger)
         delete.Json!["errors"]![0]!["rule"]!.GetValue<string>().ShouldBe("append-only");
         (await ledger.Get("/registry/subjects/sales.events.v1-value/versions", null)).Status.ShouldBe(200);
     }
+
+    [Theory]
+    [InlineData("\"string\"", "null")]
+    [InlineData("\"int\"", "\"abc\"")]
+    [InlineData("\"int\"", "3000000000")]
+    [InlineData("[\"string\",\"null\"]", "null")]
+    [InlineData("{\"type\":\"enum\",\"name\":\"Colour\",\"symbols\":[\"RED\"]}", "\"BLUE\"")]
+    [InlineData("{\"type\":\"array\",\"items\":\"long\"}", "[1, \"two\"]")]
+    public async Task A_default_that_does_not_fit_its_field_is_refused_with_42201_and_nothing_is_registered(string type, string fieldDefault)
+    {
+        var subject = $"defaults-{Guid.NewGuid():N}-value";
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        var schema = $$"""{"type":"record","name":"D","fields":[{"name":"f","type":{{type}},"default":{{fieldDefault}}}]}""";
+        var refused = await ledger.Post($"/registry/subjects/{subject}/versions", new System.Text.Json.Nodes.JsonObject { ["schema"] = schema }.ToJsonString(), admin);
+        refused.Status.ShouldBe(422, refused.Text);
+        refused.Json!["error_code"]!.GetValue<int>().ShouldBe(42201);
+        refused.Json!["errors"]![0]!["rule"]!.GetValue<string>().ShouldBe("avro-default");
+        refused.Text.ShouldContain("D.f");
+        (await ledger.Get($"/registry/subjects/{subject}/versions", null)).Json!["error_code"]!.GetValue<int>().ShouldBe(40401);
+    }
+
+    [Fact]
+    public async Task Defaults_that_fit_register_and_compatibility_checks_follow_the_version_named_or_the_level()
+    {
+        var subject = $"compat-{Guid.NewGuid():N}-value";
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        async Task<ApiResponse> Register(string schema) =>
+            await ledger.Post($"/registry/subjects/{subject}/versions", new System.Text.Json.Nodes.JsonObject { ["schema"] = schema }.ToJsonString(), admin);
+        (await ledger.Send(HttpMethod.Put, $"/registry/config/{subject}", """{"compatibility":"NONE"}""", admin)).Status.ShouldBe(200);
+        // v1 has a; v2 has only b (no default): a reader of v2 cannot read v1's data, and the reverse.
+        (await Register("""{"type":"record","name":"C","fields":[{"name":"a","type":"int","default":0},{"name":"u","type":["null","string"],"default":null},{"name":"e","type":{"type":"enum","name":"E","symbols":["X","Y"]},"default":"Y"}]}""")).Status.ShouldBe(200);
+        (await Register("""{"type":"record","name":"C","fields":[{"name":"b","type":"string"}]}""")).Status.ShouldBe(200);
+        (await ledger.Send(HttpMethod.Put, $"/registry/config/{subject}", """{"compatibility":"BACKWARD_TRANSITIVE"}""", admin)).Status.ShouldBe(200);
+        var candidate = new System.Text.Json.Nodes.JsonObject { ["schema"] = """{"type":"record","name":"C","fields":[{"name":"b","type":"string"},{"name":"c","type":"int","default":1}]}""" }.ToJsonString();
+
+        // Named: version 2 only, which the candidate reads; version 1 it cannot.
+        var latest = await ledger.Post($"/registry/compatibility/subjects/{subject}/versions/latest", candidate, null);
+        latest.Json!["is_compatible"]!.GetValue<bool>().ShouldBeTrue(latest.Text);
+        (await ledger.Post($"/registry/compatibility/subjects/{subject}/versions/1", candidate, null)).Json!["is_compatible"]!.GetValue<bool>().ShouldBeFalse();
+        // None named: as a registration under BACKWARD_TRANSITIVE would be checked, against every version.
+        var all = await ledger.Post($"/registry/compatibility/subjects/{subject}/versions?verbose=true", candidate, null);
+        all.Status.ShouldBe(200, all.Text);
+        all.Json!["is_compatible"]!.GetValue<bool>().ShouldBeFalse();
+        all.Json!["messages"]!.AsArray().ShouldNotBeEmpty();
+
+        // A version that is not one answers 422/42202; one that does not exist, 404/40402.
+        foreach (var notAVersion in new[] { "0", "-2", "one", "1.5" })
+        {
+            var bad = await ledger.Post($"/registry/compatibility/subjects/{subject}/versions/{notAVersion}", candidate, null);
+            bad.Status.ShouldBe(422, notAVersion);
+            bad.Json!["error_code"]!.GetValue<int>().ShouldBe(42202);
+            (await ledger.Get($"/registry/subjects/{subject}/versions/{notAVersion}", null)).Json!["error_code"]!.GetValue<int>().ShouldBe(42202);
+        }
+        (await ledger.Post($"/registry/compatibility/subjects/{subject}/versions/9", candidate, null)).Json!["error_code"]!.GetValue<int>().ShouldBe(40402);
+    }
 }

@@ -23,7 +23,8 @@ public static class RegistryApi
         ["GET /registry/schemas/ids/{id:int}"] = "A schema by its global id, as consumers resolve it.",
         ["POST /registry/subjects/{subject}/versions"] = "Registers a schema under a subject, if compatible (platform admins; recorded in the ledger).",
         ["POST /registry/subjects/{subject}"] = "Looks up whether a schema is registered under a subject, and as which version.",
-        ["POST /registry/compatibility/subjects/{subject}/versions/{version}"] = "Tests a schema against a subject's version under its compatibility level.",
+        ["POST /registry/compatibility/subjects/{subject}/versions/{version}"] = "Tests a schema against one version of a subject under its compatibility level.",
+        ["POST /registry/compatibility/subjects/{subject}/versions"] = "Tests a schema as a registration would be checked: the latest version, or all under a transitive level.",
         ["GET /registry/config"] = "The global compatibility level.",
         ["GET /registry/config/{subject}"] = "A subject's compatibility level.",
         ["PUT /registry/config"] = "Sets the global compatibility level (platform admins; recorded in the ledger).",
@@ -55,12 +56,14 @@ public static class RegistryApi
                 : SubjectMissing(subject)).AllowAnonymous();
 
         registry.MapGet("/subjects/{subject}/versions/{version}", async (string subject, string version, SchemaRegistryLedger r, CancellationToken ct) =>
-            await r.VersionAsync(subject, version, ct) is { } v ? Ok(View(v))
+            SchemaRegistryLedger.InvalidVersion(version) is { } badVersion ? Error(badVersion)
+            : await r.VersionAsync(subject, version, ct) is { } v ? Ok(View(v))
             : await r.SubjectAsync(subject, ct) is null ? SubjectMissing(subject)
             : Error(new RegistryError(404, 40402, $"Version '{version}' of subject '{subject}' not found.", "version", "exists"))).AllowAnonymous();
 
         registry.MapGet("/subjects/{subject}/versions/{version}/schema", async (string subject, string version, SchemaRegistryLedger r, CancellationToken ct) =>
-            await r.VersionAsync(subject, version, ct) is { } v
+            SchemaRegistryLedger.InvalidVersion(version) is { } badVersion ? Error(badVersion)
+            : await r.VersionAsync(subject, version, ct) is { } v
                 ? Results.Text(v.Schema, ContentType)
                 : Error(new RegistryError(404, 40402, $"Version '{version}' of subject '{subject}' not found.", "version", "exists"))).AllowAnonymous();
 
@@ -90,14 +93,10 @@ public static class RegistryApi
                 : Error(new RegistryError(404, 40403, $"The schema is not registered under subject '{subject}'.", "schema", "registered"));
         }).AllowAnonymous();
 
-        registry.MapPost("/compatibility/subjects/{subject}/versions/{version}", async (string subject, string version, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) =>
-        {
-            var (body, bad) = await ReadAsync(http, ct);
-            if (bad is not null) return Error(bad);
-            var (reasons, error) = await r.CheckAsync(subject, version, Text(body, "schema")!, Text(body, "schemaType"), ct);
-            if (error is not null) return Error(error);
-            return Ok(new Dictionary<string, object> { ["is_compatible"] = reasons!.Count == 0, ["messages"] = reasons });
-        }).AllowAnonymous();
+        registry.MapPost("/compatibility/subjects/{subject}/versions/{version}", (string subject, string version, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) =>
+            CompatibilityAsync(subject, version, http, r, ct)).AllowAnonymous();
+        registry.MapPost("/compatibility/subjects/{subject}/versions", (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) =>
+            CompatibilityAsync(subject, null, http, r, ct)).AllowAnonymous();
 
         registry.MapGet("/config", async (SchemaRegistryLedger r, CancellationToken ct) =>
             Ok(new Dictionary<string, object> { ["compatibilityLevel"] = await r.CompatibilityAsync(null, true, ct) })).AllowAnonymous();
@@ -120,6 +119,19 @@ public static class RegistryApi
 
         registry.MapPut("/config", (HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(null, http, r, ct)).RequireAuthorization(PeopleAuthentication.Policies.Admin);
         registry.MapPut("/config/{subject}", (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) => SetLevelAsync(subject, http, r, ct)).RequireAuthorization(PeopleAuthentication.Policies.Admin);
+    }
+
+    /// <summary>Would the schema be accepted? Against the version named, or (none named) as the subject's level would check a registration.</summary>
+    private static async Task<IResult> CompatibilityAsync(string subject, string? version, HttpContext http, SchemaRegistryLedger r, CancellationToken ct)
+    {
+        var (body, bad) = await ReadAsync(http, ct);
+        if (bad is not null) return Error(bad);
+        var (reasons, error) = await r.CheckAsync(subject, version, Text(body, "schema")!, Text(body, "schemaType"), ct);
+        if (error is not null) return Error(error);
+        var verbose = http.Request.Query["verbose"] is { Count: > 0 } v && bool.TryParse(v[0], out var yes) && yes;
+        var answer = new Dictionary<string, object> { ["is_compatible"] = reasons!.Count == 0 };
+        if (verbose || reasons.Count > 0) answer["messages"] = reasons;
+        return Ok(answer);
     }
 
     private static async Task<IResult> SetLevelAsync(string? subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct)

@@ -49,14 +49,20 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
         {
             return (null, new RegistryError(422, 42201, $"The schema is not JSON, or is nested deeper than {MaxSchemaDepth} levels.", "schema", "max-depth"));
         }
+        Schema parsed;
         try
         {
-            return (Schema.Parse(text), null);
+            parsed = Schema.Parse(text);
         }
         catch (Exception e) when (e is SchemaParseException or AvroException or Newtonsoft.Json.JsonException)
         {
             return (null, new RegistryError(422, 42201, $"Invalid Avro schema: {e.Message}", "schema", "avro-syntax"));
         }
+        // A default that does not fit its field would break every reader that needs it: refused, as Confluent does.
+        var defaults = AvroDefaults.Problems(parsed);
+        return defaults.Count > 0
+            ? (null, new RegistryError(422, 42201, $"Invalid default value: {string.Join("; ", defaults)}", "schema", "avro-default"))
+            : (parsed, null);
     }
 
     /// <summary>Avro's full JSON form (defaults and docs kept, whitespace gone), hashed: equal schemas share an id.</summary>
@@ -115,8 +121,9 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
     }
 
     /// <summary>Would this schema be accepted under the subject's level? Checked against the named version (or all, for TRANSITIVE).</summary>
-    public async Task<(IReadOnlyList<string>? Reasons, RegistryError? Error)> CheckAsync(string subject, string version, string schemaText, string? schemaType, CancellationToken ct)
+    public async Task<(IReadOnlyList<string>? Reasons, RegistryError? Error)> CheckAsync(string subject, string? version, string schemaText, string? schemaType, CancellationToken ct)
     {
+        if (version is not null && InvalidVersion(version) is { } badVersion) return (null, badVersion);
         var (schema, invalid) = Parse(schemaText, schemaType);
         if (invalid is not null) return (null, invalid);
         await using var session = store.QuerySession();
@@ -125,11 +132,14 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
         var level = entry.Compatibility ?? await GlobalCompatibilityAsync(session, ct);
         var schemas = await LoadSchemasAsync(session, entry.Versions.Select(v => v.SchemaId), ct);
         var versions = entry.Versions.Select(v => (v.Version, Schema.Parse(schemas[v.SchemaId].Schema))).ToList();
-        if (!level.EndsWith("_TRANSITIVE", StringComparison.Ordinal))
+        // A version named is the one checked, whatever the level; none named means what the level says (the latest,
+        // or every version for the transitive levels), as a registration would be checked.
+        if (version is not null)
         {
             var target = Resolve(entry, version);
             if (target is null) return (null, new RegistryError(404, 40402, $"Version '{version}' of subject '{subject}' not found.", "version", "exists"));
             versions = versions.Where(v => v.Version == target.Version).ToList();
+            level = level.Replace("_TRANSITIVE", "", StringComparison.Ordinal);
         }
         return (AvroCompatibility.Check(level, schema!, versions), null);
     }
@@ -197,6 +207,12 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
         await session.SaveChangesAsync(ct);
         return null;
     }
+
+    /// <summary>A version is a positive number, "latest" or -1 (Confluent's 42202 otherwise, before anything is looked up).</summary>
+    public static RegistryError? InvalidVersion(string version) =>
+        version is "latest" or "-1" || int.TryParse(version, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n > 0
+            ? null
+            : new RegistryError(422, 42202, $"'{(version.Length > 32 ? version[..32] : version)}' is not a version: use a positive number, latest or -1.", "version", "version-format");
 
     private static SubjectVersion? Resolve(RegistrySubject entry, string version) =>
         version is "latest" or "-1" ? entry.Versions.LastOrDefault()
