@@ -32,8 +32,11 @@ public static class AvroCompatibility
     }
 
     /// <summary>
-    /// Avro schema resolution. Schema.CanRead decides primitives (with promotions), enums and fixed, but is
-    /// lenient with unions: a writer union is readable only if every branch is, so unions and records are walked here.
+    /// Avro schema resolution, as the specification states it: named types match by unqualified name or by one of the
+    /// reader's aliases; a reader field takes the writer field of its name or of one of its aliases, else its default;
+    /// an enum reads every symbol the writer may send, unless the reader has a default symbol; fixed sizes are equal;
+    /// primitives promote int to long, float, double, long to float, double, float to double, and string and bytes
+    /// to each other; a writer union is readable when every branch is, a reader union when some branch reads.
     /// </summary>
     public static bool Reads(Schema reader, Schema writer) => Reads(reader, writer, []);
 
@@ -43,19 +46,62 @@ public static class AvroCompatibility
         if (reader is UnionSchema readerUnion) return readerUnion.Schemas.Any(r => Reads(r, writer, seen));
         switch (reader, writer)
         {
+            case (LogicalSchema r, _):
+                return Reads(r.BaseSchema, writer is LogicalSchema lw ? lw.BaseSchema : writer, seen);
+            case (_, LogicalSchema w):
+                return Reads(reader, w.BaseSchema, seen);
             case (RecordSchema r, RecordSchema w):
-                if (r.Name != w.Name) return false;
+                if (!NamesMatch(r, w)) return false;
                 // A recursive record already being compared is assumed readable, as resolution would find it.
                 if (!seen.Add((r.Fullname, w.Fullname))) return true;
-                return r.Fields.All(f => w.TryGetField(f.Name, out var old) ? Reads(f.Schema, old.Schema, seen) : f.DefaultValue is not null);
+                return r.Fields.All(f => WriterField(f, w) is { } old ? Reads(f.Schema, old.Schema, seen) : f.DefaultValue is not null);
+            case (EnumSchema r, EnumSchema w):
+                return NamesMatch(r, w) && (r.Default is not null || w.Symbols.All(r.Symbols.Contains));
+            case (FixedSchema r, FixedSchema w):
+                return NamesMatch(r, w) && r.Size == w.Size;
             case (ArraySchema r, ArraySchema w):
                 return Reads(r.ItemSchema, w.ItemSchema, seen);
             case (MapSchema r, MapSchema w):
                 return Reads(r.ValueSchema, w.ValueSchema, seen);
+            case (PrimitiveSchema r, PrimitiveSchema w):
+                return Promotes(w.Tag, r.Tag);
             default:
-                return reader.CanRead(writer);
+                return false;
         }
     }
+
+    private static bool NamesMatch(NamedSchema reader, NamedSchema writer) =>
+        reader.Name == writer.Name || AliasesOf(reader).Any(alias => alias == writer.Fullname || alias.Split('.')[^1] == writer.Name);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<NamedSchema, string[]> Aliases = new();
+
+    /// <summary>A named type's aliases, as written in its schema (Apache.Avro keeps them but does not expose them).</summary>
+    private static string[] AliasesOf(NamedSchema schema) => Aliases.GetValue(schema, s =>
+    {
+        using var json = System.Text.Json.JsonDocument.Parse(s.ToString(), new System.Text.Json.JsonDocumentOptions { MaxDepth = 1024 });
+        return json.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+            && json.RootElement.TryGetProperty("aliases", out var aliases) && aliases.ValueKind == System.Text.Json.JsonValueKind.Array
+            ? aliases.EnumerateArray().Where(a => a.ValueKind == System.Text.Json.JsonValueKind.String).Select(a => a.GetString()!).ToArray()
+            : [];
+    });
+
+    /// <summary>The writer's field for a reader field: by its name, else by one of its aliases.</summary>
+    private static Field? WriterField(Field field, RecordSchema writer)
+    {
+        if (writer.TryGetField(field.Name, out var same)) return same;
+        foreach (var alias in field.Aliases ?? [])
+            if (writer.TryGetField(alias, out var aliased)) return aliased;
+        return null;
+    }
+
+    private static bool Promotes(Schema.Type writer, Schema.Type reader) => writer == reader || (writer, reader) switch
+    {
+        (Schema.Type.Int, Schema.Type.Long or Schema.Type.Float or Schema.Type.Double) => true,
+        (Schema.Type.Long, Schema.Type.Float or Schema.Type.Double) => true,
+        (Schema.Type.Float, Schema.Type.Double) => true,
+        (Schema.Type.String, Schema.Type.Bytes) or (Schema.Type.Bytes, Schema.Type.String) => true,
+        _ => false
+    };
 
     /// <summary>Names the fields that break resolution, down nested records; Avro itself only answers yes or no.</summary>
     private static string Explain(Schema reader, Schema writer)
@@ -73,7 +119,7 @@ public static class AvroCompatibility
         foreach (var field in reader.Fields)
         {
             var name = path + field.Name;
-            if (!writer.TryGetField(field.Name, out var old))
+            if (WriterField(field, writer) is not { } old)
             {
                 if (field.DefaultValue is null) details.Add($"field '{name}' is missing on one side and has no default");
                 continue;
