@@ -81,6 +81,10 @@ public static class TelemetrySetup
             .WithMetrics(m =>
             {
                 m.AddAspNetCoreInstrumentation().AddMeter(LedgerTelemetry.Name).AddMeter("Wolverine").AddMeter("Marten");
+                // The ledger's instruments carry app_id: at the SDK's default of 2,000 series per instrument, a few hundred apps
+                // times routes and statuses would push new apps' series into the overflow series, and their dashboards would go blank.
+                var limit = builder.Configuration.GetValue("Metrics:CardinalityLimit", 50_000);
+                m.AddView(instrument => instrument.Meter.Name == LedgerTelemetry.Name ? new MetricStreamConfiguration { CardinalityLimit = limit } : null);
                 m.AddPrometheusExporter();
                 if (!string.IsNullOrWhiteSpace(otlp)) m.AddOtlpExporter();
             });

@@ -207,10 +207,15 @@ public sealed class Anomaly_detection_tests(DetectionFixture ledger)
         await ledger.Eventually(async () => (await Timeline(appId)).OfType<AppThrottled>().Any(), TimeSpan.FromSeconds(10));
         var throttle = (await Timeline(appId)).OfType<AppThrottled>().Single();
         // Dashboards see the throttle in force, on this instance's gauge, once its directory has it.
-        await ledger.Eventually(async () => (await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken)).Text.Split('\n')
-            .Any(l => l.StartsWith("ledger_app_throttle_requests_per_second{", StringComparison.Ordinal) && l.Contains($"app_id=\"{appId}\"")
-                && l.EndsWith($"}} {throttle.RequestsPerSecond}", StringComparison.Ordinal)),
-            TimeSpan.FromSeconds(10));
+        var scraped = "";
+        for (var deadline = DateTime.UtcNow.AddSeconds(15); DateTime.UtcNow < deadline; await Task.Delay(100))
+        {
+            var scrape = await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken);
+            scraped = $"HTTP {scrape.Status}, {scrape.Text.Length} chars\n" + string.Join("\n", scrape.Text.Split('\n').Where(l => l.Contains("ledger_app_")));
+            if (scrape.Text.Split('\n').Any(l => l.StartsWith("ledger_app_throttle_requests_per_second{", StringComparison.Ordinal) && l.Contains($"app_id=\"{appId}\"")
+                && l.EndsWith($"}} {throttle.RequestsPerSecond}", StringComparison.Ordinal))) break;
+        }
+        scraped.ShouldContain($"ledger_app_throttle_requests_per_second{{otel_scope_name=\"GovernanceLedger\",app_id=\"{appId}\"}} {throttle.RequestsPerSecond}");
 
         // Its scheduled end does nothing before its time; a security reviewer who does not own the app may lift it early.
         using (var scope = ledger.Host.Services.CreateScope())
