@@ -93,6 +93,8 @@ public class LedgerFixture : IAsyncLifetime
         {
             x.UseEnvironment(environment);
             x.UseSetting("ConnectionStrings:Ledger", connectionString);
+            // Each host in this process gets a meter of its own: same-named meters are one stream to every host's exporter.
+            x.UseSetting("Telemetry:MeterName", $"GovernanceLedger.{Guid.NewGuid():N}");
             foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
                 x.UseSetting(key, value);
             x.ConfigureServices(services =>

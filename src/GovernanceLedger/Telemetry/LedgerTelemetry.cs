@@ -14,9 +14,16 @@ public sealed class LedgerTelemetry
     private readonly Meter _meter;
 
     /// <summary>The meter comes from the host's factory, which owns and disposes it with the host.</summary>
-    public LedgerTelemetry(IMeterFactory meters)
+    /// <summary>
+    /// The meter's name: "GovernanceLedger", or Telemetry:MeterName. Only a process that hosts several ledgers (the test
+    /// suite) sets it: meters of one name are one metric stream to every host's metrics pipeline in the process, so one
+    /// host stopping would otherwise reset the others' series.
+    /// </summary>
+    public static string MeterName(IConfiguration configuration) => configuration["Telemetry:MeterName"] is { Length: > 0 } name ? name : Name;
+
+    public LedgerTelemetry(IMeterFactory meters, IConfiguration configuration)
     {
-        _meter = meters.Create(Name);
+        _meter = meters.Create(MeterName(configuration));
         Registrations = _meter.CreateCounter<long>("ledger_app_registrations_total", description: "App registrations by outcome");
         TokensIssued = _meter.CreateCounter<long>("ledger_app_tokens_issued_total", description: "App tokens issued");
         Decisions = _meter.CreateCounter<long>("ledger_policy_decisions_total", description: "Policy verdicts by policy and outcome");
@@ -80,11 +87,12 @@ public static class TelemetrySetup
         telemetry
             .WithMetrics(m =>
             {
-                m.AddAspNetCoreInstrumentation().AddMeter(LedgerTelemetry.Name).AddMeter("Wolverine").AddMeter("Marten");
+                var meter = LedgerTelemetry.MeterName(builder.Configuration);
+                m.AddAspNetCoreInstrumentation().AddMeter(meter).AddMeter("Wolverine").AddMeter("Marten");
                 // The ledger's instruments carry app_id: at the SDK's default of 2,000 series per instrument, a few hundred apps
                 // times routes and statuses would push new apps' series into the overflow series, and their dashboards would go blank.
                 var limit = builder.Configuration.GetValue("Metrics:CardinalityLimit", 50_000);
-                m.AddView(instrument => instrument.Meter.Name == LedgerTelemetry.Name ? new MetricStreamConfiguration { CardinalityLimit = limit } : null);
+                m.AddView(instrument => instrument.Meter.Name == meter ? new MetricStreamConfiguration { CardinalityLimit = limit } : null);
                 m.AddPrometheusExporter();
                 if (!string.IsNullOrWhiteSpace(otlp)) m.AddOtlpExporter();
             });
