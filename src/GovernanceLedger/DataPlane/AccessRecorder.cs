@@ -15,8 +15,17 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)
         return fresh;
     }
 
-    public Task DeniedAsync(HttpContext context, string plane, string route, Denial denial, long startTimestamp) =>
-        RecordAsync(context, new AccessRecorded(
+    /// <summary>A sandbox request served from synthetic data: recorded apart from access events, so it is never usage.</summary>
+    public Task SandboxServedAsync(HttpContext context, string route, AppCaller caller, int status, string reason, int rows,
+        IReadOnlyList<string> masked, long startTimestamp) =>
+        RecordAsync(context, new SandboxRequestServed(RequestId(context), caller.AppId, caller.EndUser, caller.TokenId, route, status,
+            AccessDecisions.Allow, reason, rows, masked, Elapsed(startTimestamp), clock.GetUtcNow()), caller.AppId);
+
+    /// <summary>A refusal, as an access event; a sandbox request's refusal is recorded apart, like its answers.</summary>
+    public Task DeniedAsync(HttpContext context, string plane, string route, Denial denial, long startTimestamp) => denial.Sandbox
+        ? RecordAsync(context, new SandboxRequestServed(RequestId(context), denial.AppId, denial.EndUser, denial.TokenId, route, denial.Status,
+            AccessDecisions.Deny, Cut($"{denial.Rule}: {denial.Reason}", AccessFieldSizes.Reason)!, 0, [], Elapsed(startTimestamp), clock.GetUtcNow()), denial.AppId)
+        : RecordAsync(context, new AccessRecorded(
             RequestId(context), denial.AppId, Cut(denial.ClaimedApp, AccessFieldSizes.ClaimedApp), Cut(denial.EndUser, AccessFieldSizes.EndUser),
             Cut(denial.TokenId, AccessFieldSizes.TokenId), plane, Cut(route, AccessFieldSizes.Route)!,
             Cut(context.Request.Method, AccessFieldSizes.Method)!, Cut(context.Request.Path.Value ?? "", AccessFieldSizes.Path)!, denial.Status,

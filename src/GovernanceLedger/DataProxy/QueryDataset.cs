@@ -183,9 +183,7 @@ public sealed class QueryDataset(
         var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated,
             rows.Count > 0 ? "Sandbox: synthetic rows, not real data." : "Sandbox: " + WhyEmpty(dataset, region, query), Sandbox: true);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
-        await recorder.RecordAsync(context, new SandboxRequestServed(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, caller.TokenId,
-            route, StatusCodes.Status200OK, AccessDecisions.Allow, "served synthetic rows", rows.Count, masked, AccessRecorder.Elapsed(start),
-            clock.GetUtcNow()), caller.AppId);
+        await recorder.SandboxServedAsync(context, route, caller, StatusCodes.Status200OK, "served synthetic rows", rows.Count, masked, start);
         return Results.Bytes(bytes, "application/json");
     }
 
@@ -208,13 +206,7 @@ public sealed class QueryDataset(
     {
         try
         {
-            // A sandbox request's refusal is recorded apart, like its answers: it is not usage.
-            if (denial.Sandbox)
-                await recorder.RecordAsync(context, new SandboxRequestServed(AccessRecorder.RequestId(context), denial.AppId, denial.EndUser, denial.TokenId,
-                    route, denial.Status, AccessDecisions.Deny, $"{denial.Rule}: {denial.Reason}", 0, [], AccessRecorder.Elapsed(start), clock.GetUtcNow()),
-                    denial.AppId);
-            else
-                await recorder.DeniedAsync(context, Plane, route, denial, start);
+            await recorder.DeniedAsync(context, Plane, route, denial, start);
         }
         catch (Exception e)
         {

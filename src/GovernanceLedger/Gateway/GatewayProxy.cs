@@ -21,7 +21,7 @@ namespace GovernanceLedger.Gateway;
 public sealed class GatewayProxy(
     IHttpForwarder forwarder, DataPlaneGuard guard, AccessRecorder recorder, BodySchemas schemas, Masking masking,
     IOptionsMonitor<GatewayOptions> options, IOptionsMonitor<DataCatalog> catalog, LedgerTelemetry telemetry, ILogger<GatewayProxy> logger,
-    DataProxy.SandboxData sandbox, TimeProvider clock)
+    DataProxy.SandboxData sandbox)
 {
     public const string Plane = "gateway";
     private const string UnknownRoute = "unknown";
@@ -186,8 +186,7 @@ public sealed class GatewayProxy(
             if (body is System.Text.Json.Nodes.JsonObject written) written["sandbox"] = true;
         }
         var status = HttpMethods.IsGet(context.Request.Method) ? StatusCodes.Status200OK : StatusCodes.Status201Created;
-        await recorder.RecordAsync(context, new SandboxRequestServed(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, caller.TokenId,
-            label, status, AccessDecisions.Allow, "simulated upstream", rows, masked, AccessRecorder.Elapsed(start), clock.GetUtcNow()), caller.AppId);
+        await recorder.SandboxServedAsync(context, label, caller, status, "simulated upstream", rows, masked, start);
         context.Response.StatusCode = status;
         context.Response.Headers["X-Sandbox"] = "synthetic";
         await context.Response.WriteAsJsonAsync(body, context.RequestAborted);
@@ -197,13 +196,7 @@ public sealed class GatewayProxy(
     {
         try
         {
-            // A sandbox request's refusal is recorded apart, like its answers: it is not usage.
-            if (denial.Sandbox)
-                await recorder.RecordAsync(context, new SandboxRequestServed(AccessRecorder.RequestId(context), denial.AppId, denial.EndUser, denial.TokenId,
-                    label, denial.Status, AccessDecisions.Deny, $"{denial.Rule}: {denial.Reason}", 0, [], AccessRecorder.Elapsed(start), clock.GetUtcNow()),
-                    denial.AppId);
-            else
-                await recorder.DeniedAsync(context, Plane, label, denial, start);
+            await recorder.DeniedAsync(context, Plane, label, denial, start);
         }
         catch (Exception e)
         {
