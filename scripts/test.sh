@@ -14,4 +14,16 @@ ensure_promtool
 PG_FSYNC=off pg_throwaway test "${GOVLEDGER_TEST_PG_PORT:-55433}"
 
 dotnet build GovernanceLedger.sln -c Release --nologo -v quiet
-dotnet test GovernanceLedger.sln -c Release --no-build --nologo --logger "console;verbosity=normal" "$@"
+log=$(mktemp /tmp/govledger-test-log.XXXXXX)
+set +e
+dotnet test GovernanceLedger.sln -c Release --no-build --nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  # The runner's own summary is above; repeat each failure and its message last, where a truncated log still shows them.
+  echo
+  echo "Failures (repeated from above):"
+  awk '/^  Failed /{on=1; n=0} /^  (Passed|Skipped) /{on=0} on && n<40 {print; n++}' "$log"
+fi
+rm -f "$log"
+exit "$status"
