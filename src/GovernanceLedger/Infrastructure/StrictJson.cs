@@ -39,11 +39,13 @@ public static class StrictJson
 
     /// <summary>
     /// Reads the whole body (at most <paramref name="maxBytes"/>) and checks it. <paramref name="what"/> names the
-    /// body in messages ("The manifest", "The query").
+    /// body in messages ("The manifest", "The query"). <paramref name="mediaTypeChecked"/>: the caller has already
+    /// decided which media types it takes.
     /// </summary>
-    public static async Task<(byte[]? Bytes, Problem? Problem)> ReadAsync(HttpRequest request, int maxBytes, string what, CancellationToken ct)
+    public static async Task<(byte[]? Bytes, Problem? Problem)> ReadAsync(HttpRequest request, int maxBytes, string what, CancellationToken ct,
+        bool mediaTypeChecked = false)
     {
-        if (!IsJsonMediaType(request.ContentType))
+        if (!mediaTypeChecked && !IsJsonMediaType(request.ContentType))
             return (null, new Problem(StatusCodes.Status415UnsupportedMediaType, "https://governance-ledger.dev/problems/media-type",
                 "Unsupported media type", $"{what} must be sent as application/json (UTF-8).",
                 [new Violation("content-type", "media-type", $"{what} must be sent as application/json (UTF-8); got '{Bounded(request.ContentType ?? "none", 80)}'.")]));

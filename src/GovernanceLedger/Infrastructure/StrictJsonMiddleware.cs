@@ -30,11 +30,19 @@ public sealed class StrictJsonMiddleware(RequestDelegate next)
                 await next(context);
             return;
         }
-        var limit = request.Path.StartsWithSegments("/registry") ? MaxRegistryBytes : MaxBytes;
-        var (bytes, problem) = await StrictJson.ReadAsync(request, limit, "The request body", context.RequestAborted);
+        // The registry keeps Confluent's contract: its own media types (415 from the registry itself otherwise),
+        // and every refusal with Confluent's error_code beside the problem fields.
+        var registry = request.Path.StartsWithSegments("/registry");
+        if (registry && !Streaming.Registry.RegistryApi.AcceptsBody(request.ContentType))
+        {
+            await next(context);
+            return;
+        }
+        var (bytes, problem) = await StrictJson.ReadAsync(request, registry ? MaxRegistryBytes : MaxBytes, "The request body", context.RequestAborted,
+            mediaTypeChecked: registry);
         if (problem is not null)
         {
-            await problem.ToResult().ExecuteAsync(context);
+            await (registry ? Streaming.Registry.RegistryApi.Refusal(problem) : problem.ToResult()).ExecuteAsync(context);
             return;
         }
         request.Body = new MemoryStream(bytes!, writable: false);

@@ -126,4 +126,81 @@ public sealed class Registry_tests(StreamingFixture ledger)
         }
         (await ledger.Post($"/registry/compatibility/subjects/{subject}/versions/9", candidate, null)).Json!["error_code"]!.GetValue<int>().ShouldBe(40402);
     }
+
+    [Fact]
+    public async Task The_rest_contract_answers_with_confluents_status_codes_error_codes_and_media_types()
+    {
+        var subject = $"contract-{Guid.NewGuid():N}-value";
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        byte[] Body(string schema) => System.Text.Encoding.UTF8.GetBytes(new System.Text.Json.Nodes.JsonObject { ["schema"] = schema }.ToJsonString());
+        Task<ApiResponse> Accepting(string path, string accept) =>
+            ledger.SendRaw(HttpMethod.Get, path, null, null, null, new Dictionary<string, string> { ["Accept"] = accept });
+        static int Code(ApiResponse r) => r.Json!["error_code"]!.GetValue<int>();
+
+        // Bodies in the registry's media types register; any other type is 415 and registers nothing.
+        var plain = await ledger.SendRaw(HttpMethod.Post, $"/registry/subjects/{subject}/versions", Body(V1), "text/plain", admin);
+        plain.Status.ShouldBe(415, plain.Text);
+        Code(plain).ShouldBe(415);
+        Code(await ledger.Get($"/registry/subjects/{subject}/versions", null)).ShouldBe(40401);
+        var registered = await ledger.SendRaw(HttpMethod.Post, $"/registry/subjects/{subject}/versions", Body(V1), "application/vnd.schemaregistry.v1+json", admin);
+        registered.Status.ShouldBe(200, registered.Text);
+        registered.ContentType.ShouldBe("application/vnd.schemaregistry.v1+json");
+        var id = registered.Json!["id"]!.GetValue<int>();
+        (await ledger.SendRaw(HttpMethod.Post, $"/registry/subjects/{subject}/versions", Body(V2), "application/octet-stream", admin)).Status.ShouldBe(200);
+
+        // Answers come in the type the Accept header asks for; one the registry cannot produce is 406.
+        (await Accepting($"/registry/subjects/{subject}/versions/1", "application/json")).ContentType.ShouldBe("application/json");
+        (await Accepting($"/registry/subjects/{subject}/versions/1", "application/vnd.schemaregistry+json, */*;q=0.5")).ContentType.ShouldBe("application/vnd.schemaregistry+json");
+        (await Accepting($"/registry/subjects/{subject}/versions/1", "*/*")).ContentType.ShouldBe("application/vnd.schemaregistry.v1+json");
+        var html = await Accepting($"/registry/subjects/{subject}/versions/1", "text/html");
+        html.Status.ShouldBe(406);
+        Code(html).ShouldBe(406);
+
+        // A schema by id: the text alone, and where it is used.
+        (await ledger.Get($"/registry/schemas/ids/{id}/schema", null)).Text.ShouldContain("\"Probe\"");
+        (await ledger.Get($"/registry/schemas/ids/{id}/subjects", null)).Json!.AsArray().Select(n => n!.GetValue<string>()).ShouldContain(subject);
+        var usages = (await ledger.Get($"/registry/schemas/ids/{id}/versions", null)).Json!.AsArray();
+        usages.ShouldContain(u => u!["subject"]!.GetValue<string>() == subject && u["version"]!.GetValue<int>() == 1);
+        foreach (var path in new[] { "", "/schema", "/subjects", "/versions" })
+        {
+            var missing = await ledger.Get($"/registry/schemas/ids/987654321{path}", null);
+            missing.Status.ShouldBe(404, path);
+            Code(missing).ShouldBe(40403);
+        }
+        (await ledger.Get($"/registry/subjects/{subject}/versions/1/referencedby", null)).Json!.AsArray().ShouldBeEmpty();
+        Code(await ledger.Get($"/registry/subjects/{subject}/versions/7/referencedby", null)).ShouldBe(40402);
+        (await ledger.Get("/registry/mode", null)).Json!["mode"]!.GetValue<string>().ShouldBe("READWRITE");
+
+        // Error codes: an incompatible schema 409/40901, a bad level 42203, a bad subject name 42208.
+        var incompatible = await ledger.Post($"/registry/subjects/{subject}/versions", new System.Text.Json.Nodes.JsonObject { ["schema"] = Required }.ToJsonString(), admin);
+        incompatible.Status.ShouldBe(409);
+        Code(incompatible).ShouldBe(40901);
+        var level = await ledger.Send(HttpMethod.Put, $"/registry/config/{subject}", """{"compatibility":"SOMETIMES"}""", admin);
+        level.Status.ShouldBe(422);
+        Code(level).ShouldBe(42203);
+        var badName = await ledger.Post("/registry/subjects/bad%20name/versions", new System.Text.Json.Nodes.JsonObject { ["schema"] = V1 }.ToJsonString(), admin);
+        badName.Status.ShouldBe(422);
+        Code(badName).ShouldBe(42208);
+
+        // Compatibility: an invalid schema is 42201, or, with verbose, incompatible with the parser's reason.
+        var broken = new System.Text.Json.Nodes.JsonObject { ["schema"] = """{"type":"record","name":"X","fields":[{"name":"a","type":"nope"}]}""" }.ToJsonString();
+        Code(await ledger.Post($"/registry/compatibility/subjects/{subject}/versions/latest", broken, null)).ShouldBe(42201);
+        var verbose = await ledger.Post($"/registry/compatibility/subjects/{subject}/versions/latest?verbose=true", broken, null);
+        verbose.Status.ShouldBe(200, verbose.Text);
+        verbose.Json!["is_compatible"]!.GetValue<bool>().ShouldBeFalse();
+        verbose.Json!["messages"]![0]!.GetValue<string>().ShouldContain("nope");
+        // A subject with nothing registered: anything fits "latest", a numbered version does not exist.
+        var fresh = $"fresh-{Guid.NewGuid():N}-value";
+        var candidate = new System.Text.Json.Nodes.JsonObject { ["schema"] = V1 }.ToJsonString();
+        (await ledger.Post($"/registry/compatibility/subjects/{fresh}/versions/latest", candidate, null)).Json!["is_compatible"]!.GetValue<bool>().ShouldBeTrue();
+        Code(await ledger.Post($"/registry/compatibility/subjects/{fresh}/versions/3", candidate, null)).ShouldBe(40402);
+        // Lookup: an unknown subject is 40401, a schema it never registered 40403.
+        Code(await ledger.Post($"/registry/subjects/{fresh}", candidate, null)).ShouldBe(40401);
+        Code(await ledger.Post($"/registry/subjects/{subject}", new System.Text.Json.Nodes.JsonObject { ["schema"] = Required }.ToJsonString(), null)).ShouldBe(40403);
+
+        // Confluent's own client reads the new answers unchanged.
+        using var client = ledger.RegistryClient();
+        (await client.GetRegisteredSchemaAsync(subject, 2, false)).Version.ShouldBe(2);
+        (await client.LookupSchemaAsync(subject, new Schema(V1, SchemaType.Avro), false, false)).Id.ShouldBe(id);
+    }
 }

@@ -14,6 +14,12 @@ public static class RegistryApi
 {
     private const string ContentType = "application/vnd.schemaregistry.v1+json";
 
+    /// <summary>What Confluent's registry consumes and produces, in its order of preference.</summary>
+    private static readonly string[] MediaTypes = [ContentType, "application/vnd.schemaregistry+json", "application/json"];
+
+    /// <summary>Bodies may also come as application/octet-stream (Confluent accepts it; some tools send it).</summary>
+    private static readonly string[] RequestMediaTypes = [.. MediaTypes, "application/octet-stream"];
+
     private static readonly Dictionary<string, string> Summaries = new(StringComparer.Ordinal)
     {
         ["GET /registry/subjects"] = "Lists the registered subjects.",
@@ -21,6 +27,11 @@ public static class RegistryApi
         ["GET /registry/subjects/{subject}/versions/{version}"] = "One version of a subject's schema (a number or latest).",
         ["GET /registry/subjects/{subject}/versions/{version}/schema"] = "The schema text alone of one version.",
         ["GET /registry/schemas/ids/{id:int}"] = "A schema by its global id, as consumers resolve it.",
+        ["GET /registry/schemas/ids/{id:int}/schema"] = "The schema text alone, by its global id.",
+        ["GET /registry/schemas/ids/{id:int}/subjects"] = "The subjects that registered the schema with this id.",
+        ["GET /registry/schemas/ids/{id:int}/versions"] = "The subject and version pairs that registered the schema with this id.",
+        ["GET /registry/subjects/{subject}/versions/{version}/referencedby"] = "Schemas referencing this version (none: references are not accepted).",
+        ["GET /registry/mode"] = "The registry's mode: READWRITE (imports are not supported).",
         ["POST /registry/subjects/{subject}/versions"] = "Registers a schema under a subject, if compatible (platform admins; recorded in the ledger).",
         ["POST /registry/subjects/{subject}"] = "Looks up whether a schema is registered under a subject, and as which version.",
         ["POST /registry/compatibility/subjects/{subject}/versions/{version}"] = "Tests a schema against one version of a subject under its compatibility level.",
@@ -39,6 +50,7 @@ public static class RegistryApi
     public static void MapSchemaRegistry(this IEndpointRouteBuilder app)
     {
         var registry = app.MapGroup("/registry").WithTags("Schema registry");
+        registry.AddEndpointFilter(NegotiateAsync);
         // Each endpoint's summary in the API document, by method and route.
         ((IEndpointConventionBuilder)registry).Add(endpoint =>
         {
@@ -70,7 +82,30 @@ public static class RegistryApi
         registry.MapGet("/schemas/ids/{id:int}", async (int id, SchemaRegistryLedger r, CancellationToken ct) =>
             await r.SchemaAsync(id, ct) is { } s
                 ? Ok(new Dictionary<string, object> { ["schema"] = s.Schema })
-                : Error(new RegistryError(404, 40403, $"Schema {id} not found.", "id", "exists"))).AllowAnonymous();
+                : SchemaMissing(id)).AllowAnonymous();
+
+        registry.MapGet("/schemas/ids/{id:int}/schema", async (int id, SchemaRegistryLedger r, CancellationToken ct) =>
+            await r.SchemaAsync(id, ct) is { } s
+                ? Results.Text(s.Schema, ContentType)
+                : SchemaMissing(id)).AllowAnonymous();
+
+        registry.MapGet("/schemas/ids/{id:int}/subjects", async (int id, SchemaRegistryLedger r, CancellationToken ct) =>
+            await r.UsagesAsync(id, ct) is { Count: > 0 } usages
+                ? Ok(usages.Select(u => u.Subject).Distinct())
+                : SchemaMissing(id)).AllowAnonymous();
+
+        registry.MapGet("/schemas/ids/{id:int}/versions", async (int id, SchemaRegistryLedger r, CancellationToken ct) =>
+            await r.UsagesAsync(id, ct) is { Count: > 0 } usages
+                ? Ok(usages.Select(u => new Dictionary<string, object> { ["subject"] = u.Subject, ["version"] = u.Version }))
+                : SchemaMissing(id)).AllowAnonymous();
+
+        registry.MapGet("/subjects/{subject}/versions/{version}/referencedby", async (string subject, string version, SchemaRegistryLedger r, CancellationToken ct) =>
+            SchemaRegistryLedger.InvalidVersion(version) is { } badVersion ? Error(badVersion)
+            : await r.VersionAsync(subject, version, ct) is not null ? Ok(Array.Empty<int>())
+            : await r.SubjectAsync(subject, ct) is null ? SubjectMissing(subject)
+            : Error(new RegistryError(404, 40402, $"Version '{version}' of subject '{subject}' not found.", "version", "exists"))).AllowAnonymous();
+
+        registry.MapGet("/mode", () => Ok(new Dictionary<string, object> { ["mode"] = "READWRITE" })).AllowAnonymous();
 
         registry.MapPost("/subjects/{subject}/versions", async (string subject, HttpContext http, SchemaRegistryLedger r, CancellationToken ct) =>
         {
@@ -126,9 +161,12 @@ public static class RegistryApi
     {
         var (body, bad) = await ReadAsync(http, ct);
         if (bad is not null) return Error(bad);
-        var (reasons, error) = await r.CheckAsync(subject, version, Text(body, "schema")!, Text(body, "schemaType"), ct);
-        if (error is not null) return Error(error);
         var verbose = http.Request.Query["verbose"] is { Count: > 0 } v && bool.TryParse(v[0], out var yes) && yes;
+        var (reasons, error) = await r.CheckAsync(subject, version, Text(body, "schema")!, Text(body, "schemaType"), ct);
+        // As Confluent's registry does: asked for the details, an invalid schema is an incompatible one, with the reason.
+        if (error is { ErrorCode: 42201 } && verbose)
+            return Ok(new Dictionary<string, object> { ["is_compatible"] = false, ["messages"] = new[] { error.Message } });
+        if (error is not null) return Error(error);
         var answer = new Dictionary<string, object> { ["is_compatible"] = reasons!.Count == 0 };
         if (verbose || reasons.Count > 0) answer["messages"] = reasons;
         return Ok(answer);
@@ -166,7 +204,57 @@ public static class RegistryApi
         ["subject"] = v.Subject, ["version"] = v.Version, ["id"] = v.Id, ["schema"] = v.Schema
     };
 
-    private static IResult Ok(object value) => Results.Json(value, Json, ContentType);
+    private static IResult Ok(object value) => new Negotiated(value);
+
+    /// <summary>A registry answer in the media type the caller's Accept header chose (Confluent's v1 type by default).</summary>
+    private sealed class Negotiated(object value) : IResult
+    {
+        public Task ExecuteAsync(HttpContext http) =>
+            Results.Json(value, Json, http.Items[AnswerType] as string ?? ContentType).ExecuteAsync(http);
+    }
+
+    /// <summary>
+    /// Content negotiation as Confluent's registry does it: a body must come as one of the registry's media types
+    /// (or none named), else 415; an Accept header must allow one of them, else 406. Answers use the type asked for.
+    /// </summary>
+    /// <summary>Whether a request body in this media type is one the registry reads (none named counts as JSON).</summary>
+    public static bool AcceptsBody(string? contentType) =>
+        contentType is not { Length: > 0 }
+        || Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)
+           && RequestMediaTypes.Contains(media.MediaType.Value, StringComparer.OrdinalIgnoreCase)
+           && (!media.Charset.HasValue || media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>A refusal from before the registry's own code ran (a body that is not strict JSON, too large), in the registry's shape.</summary>
+    public static IResult Refusal(Infrastructure.Problem problem)
+    {
+        var first = problem.Errors.FirstOrDefault();
+        var status = problem.Status == 400 ? 422 : problem.Status;
+        return Error(new RegistryError(status, status == 422 ? 42201 : status, problem.Detail, first?.Field ?? "", first?.Rule ?? "invalid"));
+    }
+
+    private static async ValueTask<object?> NegotiateAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var request = context.HttpContext.Request;
+        if ((HttpMethods.IsPost(request.Method) || HttpMethods.IsPut(request.Method)) && !AcceptsBody(request.ContentType))
+            return Error(new RegistryError(415, 415, $"HTTP 415 Unsupported Media Type: send {string.Join(", ", RequestMediaTypes)}.", "Content-Type", "media-type"));
+        var accept = request.GetTypedHeaders().Accept;
+        if (accept is { Count: > 0 })
+        {
+            var chosen = accept.Where(a => a.Quality is not 0)
+                .OrderByDescending(a => a.Quality ?? 1)
+                .Select(a => MediaTypes.FirstOrDefault(m => m.Equals(a.MediaType.Value, StringComparison.OrdinalIgnoreCase))
+                             ?? (a.MatchesAllTypes || a.MatchesAllSubTypes ? MediaTypes.FirstOrDefault(m => new Microsoft.Net.Http.Headers.MediaTypeHeaderValue(m).IsSubsetOf(a)) : null))
+                .FirstOrDefault(m => m is not null);
+            if (chosen is null)
+                return Error(new RegistryError(406, 406, $"HTTP 406 Not Acceptable: the registry answers {string.Join(", ", MediaTypes)}.", "Accept", "media-type"));
+            context.HttpContext.Items[AnswerType] = chosen;
+        }
+        return await next(context);
+    }
+
+    private const string AnswerType = "registry.answer-type";
+
+    private static IResult SchemaMissing(int id) => Error(new RegistryError(404, 40403, $"Schema {id} not found.", "id", "exists"));
 
     private static IResult SubjectMissing(string subject) =>
         Error(new RegistryError(404, 40401, $"Subject '{subject}' not found.", "subject", "exists"));

@@ -32,7 +32,7 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
     public static RegistryError? InvalidSubject(string subject) =>
         System.Text.RegularExpressions.Regex.IsMatch(subject, @"\A[A-Za-z0-9._-]{1,249}\z")
             ? null
-            : new RegistryError(422, 42201, "A subject is 1 to 249 ASCII letters, digits, '.', '_' or '-'.", "subject", "subject-name");
+            : new RegistryError(422, 42208, "A subject is 1 to 249 ASCII letters, digits, '.', '_' or '-'.", "subject", "subject-name");
 
     public static (Schema? Schema, RegistryError? Error) Parse(string? text, string? schemaType)
     {
@@ -97,7 +97,7 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
                 var reason = string.Join(" | ", reasons);
                 session.Events.Append(StreamOf(subject), new SchemaRejected(subject, level, reason, fingerprint, actor, now));
                 await session.SaveChangesAsync(ct);
-                return (null, new RegistryError(409, 409, $"Schema being registered is incompatible with an earlier schema for subject '{subject}': {reason}", "schema", level.ToLowerInvariant()));
+                return (null, new RegistryError(409, 40901, $"Schema being registered is incompatible with an earlier schema for subject '{subject}': {reason}", "schema", level.ToLowerInvariant()));
             }
 
             // The subject, the schema by id and the registry's settings are projections of these events (inline).
@@ -128,7 +128,11 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
         if (invalid is not null) return (null, invalid);
         await using var session = store.QuerySession();
         var entry = await session.LoadAsync<RegistrySubject>(subject, ct);
-        if (entry is null || entry.Versions.Count == 0) return ([], null);
+        // Nothing registered yet: anything is compatible with "latest" or no version, a numbered version does not exist.
+        if (entry is null || entry.Versions.Count == 0)
+            return version is null or "latest" or "-1"
+                ? ([], null)
+                : (null, new RegistryError(404, 40402, $"Version '{version}' of subject '{subject}' not found.", "version", "exists"));
         var level = entry.Compatibility ?? await GlobalCompatibilityAsync(session, ct);
         var schemas = await LoadSchemasAsync(session, entry.Versions.Select(v => v.SchemaId), ct);
         var versions = entry.Versions.Select(v => (v.Version, Schema.Parse(schemas[v.SchemaId].Schema))).ToList();
@@ -183,6 +187,15 @@ public sealed class SchemaRegistryLedger(IDocumentStore store, LedgerDatabase le
     {
         await using var session = store.QuerySession();
         return await session.LoadAsync<RegisteredSchema>(id, ct);
+    }
+
+    /// <summary>Every subject and version that registered the schema with this id, in subject order.</summary>
+    public async Task<IReadOnlyList<(string Subject, int Version)>> UsagesAsync(int id, CancellationToken ct)
+    {
+        await using var session = store.QuerySession();
+        var subjects = await session.Query<RegistrySubject>().Where(s => s.Versions.Any(v => v.SchemaId == id)).ToListAsync(ct);
+        return subjects.OrderBy(s => s.Id, StringComparer.Ordinal)
+            .SelectMany(s => s.Versions.Where(v => v.SchemaId == id).Select(v => (s.Id, v.Version))).ToList();
     }
 
     public async Task<string> CompatibilityAsync(string? subject, bool defaultToGlobal, CancellationToken ct)
