@@ -18,7 +18,7 @@ public sealed class UsageDay
 }
 
 /// <summary>
-/// Sums allowed requests (gateway and data proxy), bytes served, and rows and query time per app
+/// Sums allowed requests (gateway, data proxy and topic records), bytes served or produced, and rows and query time per app
 /// per day. Denied requests are not billed. Inline: usage is current the moment its events commit.
 /// </summary>
 public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string>

@@ -30,10 +30,26 @@ public sealed record TopicChangeRequested(string Topic, int Partitions, int Rete
 public sealed record TopicChanged(
     string Topic, int Partitions, int RetentionDays, string Cluster, string PolicyId, int PolicyVersion, string Actor, DateTimeOffset At);
 
-/// <summary>An app may read a curated topic, in the consumer group derived from its id.</summary>
-public sealed record TopicAccessGranted(string AppId, string Topic, string ConsumerGroup, string Reason, string Actor, DateTimeOffset At);
+/// <summary>
+/// An app may read a curated topic, in the consumer group derived from its id, or (<see cref="Access"/> write)
+/// produce to it through the ledger. Grants recorded before writes existed have no access: they are reads.
+/// </summary>
+public sealed record TopicAccessGranted(string AppId, string Topic, string ConsumerGroup, string Reason, string Actor, DateTimeOffset At,
+    string? Access = null);
 
-public sealed record TopicAccessRevoked(string AppId, string Topic, string Reason, string Actor, DateTimeOffset At);
+/// <summary>Ends the app's read grant on the topic, or its write grant (<see cref="Access"/> write).</summary>
+public sealed record TopicAccessRevoked(string AppId, string Topic, string Reason, string Actor, DateTimeOffset At, string? Access = null);
+
+/// <summary>What a topic grant allows.</summary>
+public static class TopicAccess
+{
+    public const string Read = "read";
+    public const string Write = "write";
+    public static readonly string[] All = [Read, Write];
+
+    /// <summary>Grants recorded without an access are reads.</summary>
+    public static string Of(string? access) => access ?? Read;
+}
 
 /// <summary>A change-data-capture connector: which tables and columns of which source flow to which curated topic.</summary>
 public sealed record CdcConnectorDeclared(

@@ -12,7 +12,18 @@ public static class AppTokenAuthentication
     public const string Scheme = "app";
 
     /// <summary>Gateway and data-proxy paths authenticate apps themselves; people authentication stays out of their way.</summary>
-    public static bool IsDataPlane(PathString path) => path.StartsWithSegments("/gw") || path.StartsWithSegments("/data");
+    /// <summary>Requests that carry app tokens and are access events: the gateway, the data proxy and topic records.</summary>
+    public static bool IsDataPlane(PathString path) =>
+        path.StartsWithSegments("/gw") || path.StartsWithSegments("/data") || IsTopicRecords(path.Value);
+
+    /// <summary>/topics/{topic}/records, as routing matches it: any case, with or without a trailing slash.</summary>
+    private static bool IsTopicRecords(string? path)
+    {
+        if (path is null || !path.StartsWith("/topics/", StringComparison.OrdinalIgnoreCase)) return false;
+        var rest = path.AsSpan("/topics/".Length).TrimEnd('/');
+        var slash = rest.IndexOf('/');
+        return slash > 0 && rest[(slash + 1)..].Equals("records", StringComparison.OrdinalIgnoreCase);
+    }
 
     public static WebApplicationBuilder AddAppTokenAuthentication(this WebApplicationBuilder builder)
     {

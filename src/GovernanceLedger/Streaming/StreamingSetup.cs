@@ -43,6 +43,7 @@ public static class StreamingSetup
         builder.Services.AddSingleton<AvroTopics>();
         builder.Services.AddSingleton<ChangeRecords>();
         builder.Services.AddSingleton<ReadTopic>();
+        builder.Services.AddSingleton<ProduceTopic>();
         builder.Services.AddHostedService<StreamingBootstrap>();
         builder.Services.AddSingleton<AuditRelay>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditRelay>());
@@ -79,7 +80,11 @@ public static class StreamingSetup
         app.MapGet("/topics", ListTopics.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapPost("/topics/{topic}/changes", TopicChanges.HandleAsync).RequireAuthorization().WithTags("Streaming");
         app.MapGet("/topics/{topic}/records", (HttpContext context, string topic, int? max, int? wait_ms, ReadTopic reader) =>
-            reader.HandleAsync(context, topic, max, wait_ms)).AllowAnonymous().WithTags("Streaming");
+            reader.HandleAsync(context, topic, max, wait_ms)).AllowAnonymous().WithTags("Streaming")
+            .WithSummary("Reads a curated topic with an app token and a read grant, in the app's own consumer group (an access event).");
+        app.MapPost("/topics/{topic}/records", (HttpContext context, string topic, ProduceTopic producer) =>
+            producer.HandleAsync(context, topic)).AllowAnonymous().WithTags("Streaming")
+            .WithSummary("Produces records to a curated topic with an app token and a write grant, each checked against the registered schema (an access event).");
         app.MapPost("/cdc/connectors", DeclareConnector.HandleAsync).RequireAuthorization(PeopleAuthentication.Policies.Admin).WithTags("Streaming");
         app.MapDelete("/cdc/connectors/{connectorId}", RetireConnector.HandleAsync).RequireAuthorization(PeopleAuthentication.Policies.Admin).WithTags("Streaming");
         app.MapGet("/cdc/connectors", ListConnectors.HandleAsync).RequireAuthorization().WithTags("Streaming");

@@ -48,7 +48,8 @@ public class StreamingFixture : LedgerFixture
         settings["Kafka:BootstrapServers"] = Kafka.BootstrapServers;
         settings["Kafka:SchemaRegistryUrl"] = RegistryUrl;
         settings["Kafka:DebeziumTopic"] = DebeziumTopic;
-        settings["Kafka:TopicPolicy:AllowedTopics:2"] = OrphanProbeTopic;
+        // Beside the three allowed in appsettings.json.
+        settings["Kafka:TopicPolicy:AllowedTopics:3"] = OrphanProbeTopic;
         return settings;
     }
 
