@@ -18,6 +18,12 @@ public sealed class AppCatalogEntry
     public string? Template { get; set; }
     public string GeneratedBy { get; set; } = Generators.Human;
     public string? CostCenter { get; set; }
+    /// <summary>Why the app needs what it asks for, in the builder's words.</summary>
+    public string? Purpose { get; set; }
+    /// <summary>The packages and AI models the manifest declares (or its SBOM listed).</summary>
+    public GovernanceLedger.Contracts.SupplyChain.AppDependencies? Dependencies { get; set; }
+    /// <summary>For an agent-generated manifest: what it asks for beyond its template or previous version.</summary>
+    public IntentAssessed? Intent { get; set; }
     public int? DataRetentionDays { get; set; }
     public int ExpiresInDays { get; set; }
     public AppQuotas Quotas { get; set; } = new(null, null, null);

@@ -23,6 +23,8 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
             Template = m.Template,
             GeneratedBy = m.GeneratedBy,
             CostCenter = m.CostCenter,
+            Purpose = m.Purpose,
+            Dependencies = m.Dependencies,
             DataRetentionDays = m.DataRetentionDays,
             ExpiresInDays = m.ExpiresInDays,
             Quotas = m.Quotas ?? new AppQuotas(null, null, null),
@@ -45,6 +47,9 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
         app.Template = m.Template;
         app.GeneratedBy = m.GeneratedBy;
         app.CostCenter = m.CostCenter;
+        app.Purpose = m.Purpose;
+        app.Dependencies = m.Dependencies;
+        app.Intent = null;
         app.DataRetentionDays = m.DataRetentionDays;
         app.ExpiresInDays = m.ExpiresInDays;
         app.Quotas = m.Quotas ?? new AppQuotas(null, null, null);
@@ -55,6 +60,8 @@ public partial class AppCatalogProjection : SingleStreamProjection<AppCatalogEnt
         app.StatusReason = $"manifest version {e.ManifestVersion} resubmitted";
         app.UpdatedAt = e.At;
     }
+
+    public void Apply(IntentAssessed e, AppCatalogEntry app) => app.Intent = e;
 
     public void Apply(PolicyChecked e, AppCatalogEntry app) =>
         app.Findings.Add(new PolicyFinding(e.PolicyId, e.PolicyVersion, e.Outcome, e.Reason, e.Findings));

@@ -17,6 +17,17 @@ public sealed record PolicyChecked(
     string AppId, string PolicyId, int PolicyVersion, string ContentHash,
     string Outcome, string Reason, IReadOnlyList<string> Findings, string Actor, DateTimeOffset At);
 
+/// <summary>
+/// How a manifest differs from the template it names (<paramref name="Baseline"/>: "template &lt;id&gt;", or "none" when it names
+/// none), recorded beside the policy checks so reviewers see what an agent asked for beyond its starting point.
+/// </summary>
+public sealed record IntentAssessed(
+    string AppId, string Baseline, IReadOnlyList<string> AddedScopes, IReadOnlyList<string> RemovedScopes, IReadOnlyList<string> AddedDatasets,
+    IReadOnlyList<string> AddedFields, IReadOnlyList<string> AddedPiiFields, string? Purpose, string Actor, DateTimeOffset At)
+{
+    public bool Widens => AddedScopes.Count > 0 || AddedDatasets.Count > 0 || AddedFields.Count > 0;
+}
+
 public sealed record AppRoutedToReview(
     string AppId, int RequiredApprovals, IReadOnlyList<string> Reasons, string Actor, DateTimeOffset At);
 

@@ -22,6 +22,10 @@ public sealed record AppManifest
     public AppQuotas? Quotas { get; init; }
     /// <summary>Who may use the app as its end user; null means the owner alone.</summary>
     public AppAudience? Audience { get; init; }
+    /// <summary>Why the app needs what it asks for, in the builder's words (required when an agent widens an app's access).</summary>
+    public string? Purpose { get; init; }
+    /// <summary>The packages and AI models the app is built from, declared or read from an uploaded SBOM.</summary>
+    public SupplyChain.AppDependencies? Dependencies { get; init; }
 }
 
 /// <summary>People (lowercase e-mail addresses) and groups (from the people token's groups claim) an app serves.</summary>

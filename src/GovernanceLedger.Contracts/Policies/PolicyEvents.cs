@@ -20,6 +20,8 @@ public static class PolicyOutcomes
     public const string Pause = "pause";
     /// <summary>A detector's effect: record the anomaly and tell the owner and security, without slowing the app.</summary>
     public const string Alert = "alert";
+    /// <summary>A reveal policy's effect: personal data stays masked until the end user steps up as the findings say.</summary>
+    public const string Mask = "mask";
 }
 
 /// <summary>A policy file was removed; from now on it no longer decides anything.</summary>

@@ -29,6 +29,8 @@ public sealed record App
     public bool SecurityPause { get; init; }
     /// <summary>Who may use the app as its end user; null is the owner alone.</summary>
     public AppAudience? Audience { get; init; }
+    /// <summary>The packages and models the app's manifest declares: checked again against the advisories in force when it is approved.</summary>
+    public Contracts.SupplyChain.AppDependencies? Dependencies { get; init; }
     /// <summary>Until when a detector's throttle holds the app's rate down.</summary>
     public DateTimeOffset? ThrottledUntil { get; init; }
     /// <summary>When the retired app's timeline was archived.</summary>
@@ -81,6 +83,7 @@ public sealed record App
         ExpiresInDays = e.Manifest.ExpiresInDays,
         DataRetentionDays = e.Manifest.DataRetentionDays,
         Audience = e.Manifest.Audience,
+        Dependencies = e.Manifest.Dependencies,
         RegisteredBy = e.Actor
     };
 
@@ -109,6 +112,7 @@ public sealed record App
         ExpiresInDays = e.Manifest.ExpiresInDays,
         DataRetentionDays = e.Manifest.DataRetentionDays,
         Audience = e.Manifest.Audience,
+        Dependencies = e.Manifest.Dependencies,
         RequiredApprovals = 0,
         Approvers = [],
         ApproverNames = new HashSet<string>(),

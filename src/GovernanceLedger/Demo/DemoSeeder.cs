@@ -49,7 +49,7 @@ public sealed class DemoSeeder(
             System.Text.Json.Nodes.JsonNode.Parse("""{"app_id":"internal-sales-quickview","owner":"sales_ops@example.com","scopes":["read:contacts","read:sales_metrics"],"connectors":["postgres:salesdb","bigquery:analytics"],"data_retention_days":30,"audience":{"groups":["sales"]}}""")!.AsObject(),
             TemplateCatalog.Merge(templates.Find("survey-form")!, System.Text.Json.Nodes.JsonNode.Parse("""{"app_id":"marketing-quick-survey","owner":"marketing@example.com","cost_center":"MKT-200"}""")!.AsObject()),
             TemplateCatalog.Merge(templates.Find("sales-lookup")!, System.Text.Json.Nodes.JsonNode.Parse("""{"app_id":"emea-customer-lookup","owner":"sales_ops@example.com","cost_center":"SALES-EMEA","audience":{"groups":["sales-emea"]}}""")!.AsObject()),
-            System.Text.Json.Nodes.JsonNode.Parse("""{"app_id":"agent-churn-dashboard","owner":"product@example.com","generated_by":"agent","scopes":["read:customers","read:pii"],"connectors":["postgres:salesdb"],"datasets":[{"name":"customers","fields":["customer_id","email","region"]}]}""")!.AsObject()
+            System.Text.Json.Nodes.JsonNode.Parse("""{"app_id":"agent-churn-dashboard","owner":"product@example.com","generated_by":"agent","purpose":"A churn dashboard for the product team: which customers stopped buying, by region, to plan follow-up calls","scopes":["read:customers","read:pii"],"connectors":["postgres:salesdb"],"datasets":[{"name":"customers","fields":["customer_id","email","region"]}]}""")!.AsObject()
         };
         foreach (var json in manifests)
         {

@@ -105,6 +105,7 @@ public static class LedgerSetup
         opts.Projections.Add(new GovernanceLedger.Projections.Policies.PolicyProjection { Name = ReadModelNames.Policies }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Streaming.CdcConnectorProjection { Name = ReadModelNames.CdcConnectors }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Chargeback.BudgetProjection { Name = ReadModelNames.Budgets }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.SupplyChain.AdvisoryDatabaseProjection { Name = ReadModelNames.Advisories }, lifecycle);
         opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
         opts.Schema.For<GovernanceLedger.Projections.Registry.RegisteredSchema>().Index(x => x.Fingerprint);
     }
@@ -174,4 +175,5 @@ public static class ReadModelNames
     public const string RegistrySettings = "registry-settings";
     public const string Policies = "policies";
     public const string CdcConnectors = "cdc-connectors";
+    public const string Advisories = "advisories";
 }

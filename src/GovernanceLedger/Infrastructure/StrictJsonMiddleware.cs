@@ -38,7 +38,10 @@ public sealed class StrictJsonMiddleware(RequestDelegate next)
             await next(context);
             return;
         }
-        var (bytes, problem) = await StrictJson.ReadAsync(request, registry ? MaxRegistryBytes : MaxBytes, "The request body", context.RequestAborted,
+        var limit = registry ? MaxRegistryBytes
+            : request.Path.StartsWithSegments(SupplyChain.ImportAdvisories.Path) ? SupplyChain.ImportAdvisories.MaxBytes
+            : MaxBytes;
+        var (bytes, problem) = await StrictJson.ReadAsync(request, limit, "The request body", context.RequestAborted,
             mediaTypeChecked: registry);
         if (problem is not null)
         {

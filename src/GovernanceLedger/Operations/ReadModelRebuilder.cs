@@ -39,7 +39,8 @@ public sealed class ReadModelRebuilder(
         ("registry settings", ReadModelNames.RegistrySettings, typeof(GovernanceLedger.Projections.Registry.RegistrySettings)),
         ("policies", ReadModelNames.Policies, typeof(GovernanceLedger.Projections.Policies.PolicyEntry)),
         ("CDC connectors", ReadModelNames.CdcConnectors, typeof(GovernanceLedger.Projections.Streaming.CdcConnectorEntry)),
-        ("budgets", ReadModelNames.Budgets, typeof(GovernanceLedger.Projections.Chargeback.BudgetEntry))
+        ("budgets", ReadModelNames.Budgets, typeof(GovernanceLedger.Projections.Chargeback.BudgetEntry)),
+        ("advisories", ReadModelNames.Advisories, typeof(GovernanceLedger.Projections.SupplyChain.AdvisoryDatabase))
     ];
 
     private readonly SemaphoreSlim _gate = new(1, 1);

@@ -47,11 +47,15 @@ public sealed partial record PolicyDocument(
         var stage = root.Children.TryGetValue(new YamlScalarNode("stage"), out var stageNode) && stageNode is YamlScalarNode { Value: { } stageValue }
             ? stageValue.Trim()
             : PolicyStages.Registration;
-        if (stage is not (PolicyStages.Registration or PolicyStages.Runtime or PolicyStages.Topic or PolicyStages.Detect))
-            throw new PolicyFileException(origin,
-                $"'stage' must be {PolicyStages.Registration}, {PolicyStages.Runtime}, {PolicyStages.Topic} or {PolicyStages.Detect}, got '{stage}'");
+        if (!PolicyStages.All.Contains(stage))
+            throw new PolicyFileException(origin, $"'stage' must be one of {string.Join(", ", PolicyStages.All)}, got '{stage}'");
         var effect = Required("effect");
-        var effects = stage == PolicyStages.Detect ? DetectorEffects : Effects;
+        var effects = stage switch
+        {
+            PolicyStages.Detect or PolicyStages.Advisory => DetectorEffects,
+            PolicyStages.Reveal => [PolicyOutcomes.Mask],
+            _ => Effects
+        };
         if (!effects.Contains(effect))
             throw new PolicyFileException(origin, $"'effect' must be one of {string.Join(", ", effects)} for a {stage} policy, got '{effect}'");
 
@@ -77,6 +81,12 @@ public static class PolicyStages
     public const string Topic = "topic";
     /// <summary>Detectors: judged on each app's recent traffic against its baseline, on the async daemon.</summary>
     public const string Detect = "detect";
+    /// <summary>Judged for each app when a new advisory snapshot matches packages it uses: the effects of a detector.</summary>
+    public const string Advisory = "advisory";
+    /// <summary>Judged before PII is shown unmasked to an end user: effect mask, findings name the step-up that would reveal it.</summary>
+    public const string Reveal = "reveal";
+
+    public static readonly string[] All = [Registration, Runtime, Topic, Detect, Advisory, Reveal];
 }
 
 public sealed class PolicyFileException(string origin, string problem)

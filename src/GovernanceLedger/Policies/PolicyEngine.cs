@@ -8,6 +8,12 @@ namespace GovernanceLedger.Policies;
 /// <summary>A policy whose CEL expression is compiled once and kept with the version the ledger gave it.</summary>
 public sealed record CompiledPolicy(PolicyDocument Document, int Version, DateTimeOffset PublishedAt, CelProgramDelegate Program);
 
+/// <summary>
+/// What registration policies see beside the manifest: how it differs from its template or previous version, and the
+/// known vulnerabilities of its packages under advisory snapshot <paramref name="AdvisorySnapshot"/> (0: none imported).
+/// </summary>
+public sealed record RegistrationContext(IntentAssessed Intent, IReadOnlyList<Contracts.SupplyChain.Vulnerability> Vulnerabilities, int AdvisorySnapshot);
+
 /// <summary>One policy's answer for one manifest: pass, or its effect with a reason a person can read.</summary>
 public sealed record PolicyVerdict(
     string PolicyId, int Version, string ContentHash, string Outcome, string Reason, IReadOnlyList<string> Findings)
@@ -44,13 +50,13 @@ public sealed class PolicyEngine
         Interlocked.Increment(ref _generation);
     }
 
-    public IReadOnlyList<PolicyVerdict> Evaluate(AppManifest manifest, DataCatalog catalog, AppQuotas ceiling)
+    public IReadOnlyList<PolicyVerdict> Evaluate(AppManifest manifest, DataCatalog catalog, AppQuotas ceiling, RegistrationContext context)
     {
         var policies = Policies;
         if (policies.Count == 0)
             throw new InvalidOperationException("No policies are loaded; refusing to decide without them (fail closed).");
 
-        var input = PolicyInput.From(manifest, catalog, ceiling);
+        var input = PolicyInput.From(manifest, catalog, ceiling, context);
         return policies.Where(p => p.Document.Stage == PolicyStages.Registration).Select(p => Evaluate(p, input)).ToList();
     }
 

@@ -1,4 +1,5 @@
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.SupplyChain;
 
 namespace GovernanceLedger.Policies;
 
@@ -11,7 +12,8 @@ public static class PolicyInput
     /// <param name="m">The manifest being judged.</param>
     /// <param name="catalog">The data catalog: connectors, datasets, PII.</param>
     /// <param name="ceiling">The most the app may ask for without review: its template's quotas, else the product defaults.</param>
-    public static IDictionary<string, object?> From(AppManifest m, DataCatalog catalog, AppQuotas ceiling)
+    /// <param name="context">What the ledger knows beside the manifest: how it differs from where it started, and its known vulnerabilities.</param>
+    public static IDictionary<string, object?> From(AppManifest m, DataCatalog catalog, AppQuotas ceiling, RegistrationContext context)
     {
         var connectors = catalog.Connectors;
         var datasets = catalog.Datasets;
@@ -59,7 +61,19 @@ public static class PolicyInput
                 ["cost_center"] = m.CostCenter ?? "",
                 ["generated_by"] = m.GeneratedBy,
                 ["template"] = m.Template ?? "",
-                ["policy_sets"] = List(m.PolicySets)
+                ["policy_sets"] = List(m.PolicySets),
+                ["purpose"] = m.Purpose ?? ""
+            },
+            ["dependencies"] = Dependencies(m.Dependencies, context),
+            ["intent"] = new Dictionary<string, object?>
+            {
+                ["baseline"] = context.Intent.Baseline,
+                ["added_scopes"] = List(context.Intent.AddedScopes),
+                ["added_write_scopes"] = List(context.Intent.AddedScopes.Where(s => s.StartsWith("write:", StringComparison.Ordinal))),
+                ["removed_scopes"] = List(context.Intent.RemovedScopes),
+                ["added_datasets"] = List(context.Intent.AddedDatasets),
+                ["added_fields"] = List(context.Intent.AddedFields),
+                ["added_pii_fields"] = List(context.Intent.AddedPiiFields)
             },
             ["catalog"] = new Dictionary<string, object?>
             {
@@ -93,6 +107,48 @@ public static class PolicyInput
             }
         };
     }
+
+    /// <summary>
+    /// The app's packages and models; the known vulnerabilities among them (from the advisory snapshot in force); and
+    /// one entry per component and licence id (an "A OR B" expression names both), so licence lists stay one-line CEL.
+    /// </summary>
+    private static Dictionary<string, object?> Dependencies(AppDependencies? d, RegistrationContext context)
+    {
+        var packages = d?.Packages ?? [];
+        var models = d?.Models ?? [];
+        var licenseUses = packages.Select(p => ($"{p.Ecosystem}:{p.Name}@{p.Version}", p.License))
+            .Concat(models.Select(m => ($"model {m.Name}@{m.Version}", m.License)))
+            .Where(c => c.Item2 is { Length: > 0 })
+            .SelectMany(c => LicenseIds(c.Item2!).Select(id => (object?)new Dictionary<string, object?> { ["component"] = c.Item1, ["license"] = id }))
+            .ToList();
+        return new Dictionary<string, object?>
+        {
+            ["packages"] = packages.Select(p => (object?)new Dictionary<string, object?>
+            {
+                ["ecosystem"] = p.Ecosystem, ["name"] = p.Name, ["version"] = p.Version, ["license"] = p.License ?? ""
+            }).ToList(),
+            ["models"] = models.Select(m => (object?)new Dictionary<string, object?>
+            {
+                ["name"] = m.Name, ["version"] = m.Version, ["license"] = m.License ?? "", ["provider"] = m.Provider ?? ""
+            }).ToList(),
+            ["vulnerabilities"] = context.Vulnerabilities.Select(v => (object?)new Dictionary<string, object?>
+            {
+                ["advisory"] = v.AdvisoryId, ["ecosystem"] = v.Ecosystem, ["package"] = v.Package, ["version"] = v.Version,
+                ["severity"] = v.Severity, ["summary"] = v.Summary, ["fixed_in"] = v.FixedIn ?? ""
+            }).ToList(),
+            ["license_uses"] = licenseUses,
+            ["unlicensed_models"] = List(models.Where(m => m.License is not { Length: > 0 }).Select(m => $"{m.Name}@{m.Version}")),
+            ["sbom"] = d?.Sbom ?? "",
+            ["advisory_snapshot"] = (long)context.AdvisorySnapshot
+        };
+    }
+
+    /// <summary>The licence ids of an SPDX expression ("MIT OR (Apache-2.0 AND BSD-3-Clause)"), or the name as given.</summary>
+    public static IReadOnlyList<string> LicenseIds(string expression) =>
+        expression.Replace("(", " ").Replace(")", " ")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(t => t is not ("OR" or "AND" or "WITH" or "or" or "and"))
+            .Distinct(StringComparer.Ordinal).ToList();
 
     private static List<object?> List(IEnumerable<string> items) => items.Select(i => (object?)i).ToList();
 }

@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using GovernanceLedger.Apps.Expiring;
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.SupplyChain;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Security;
 using JasperFx.Events;
@@ -17,7 +18,11 @@ public sealed record ApprovalRequest(string? Decision, string? Reason, long? Exp
 
 public static class Approve
 {
-    public static Decision Decide(App app, Caller reviewer, ApprovalRequest request, DateTimeOffset now)
+    /// <remarks>
+    /// <c>critical</c>: the critical vulnerabilities of the app's packages under the advisory snapshot in force now. An
+    /// advisory imported after the app was registered still stops its approval (a rejection stays possible).
+    /// </remarks>
+    public static Decision Decide(App app, Caller reviewer, ApprovalRequest request, DateTimeOffset now, IReadOnlyList<Vulnerability>? critical = null)
     {
         if (request.Decision is not ("approve" or "reject"))
             return Problem.Invalid("decision", "enum", "decision must be 'approve' or 'reject'.");
@@ -40,6 +45,10 @@ public static class Approve
 
         if (request.Decision == "reject")
             return Decision.Accept(new AppRejected(app.Id, request.Reason, null, null, reviewer.Actor, now));
+        if (critical is { Count: > 0 })
+            return Problem.Conflict("supply-chain-critical",
+                $"The app uses packages with known critical vulnerabilities: {string.Join("; ", critical.Select(v => $"{v.AdvisoryId} in {v.Package}@{v.Version}" + (v.FixedIn is null ? "" : $" (fixed in {v.FixedIn})")))}. " +
+                "The owner upgrades them and resubmits the manifest; it cannot be approved as it is.");
 
         var given = new ApprovalGiven(app.Id, reviewer.Person, request.Reason, now, reviewer.Names);
         var approvers = app.Approvers.Append(reviewer.Person).ToList();
@@ -61,7 +70,14 @@ public static class Approve
         IDocumentStore store, TimeProvider clock, CancellationToken ct)
     {
         var (caller, now) = (Caller.From(user), clock.GetUtcNow());
-        var outcome = await AppStream.DecideAsync(app, request.ExpectedVersion, "decide", caller, now, a => Decide(a, caller, request, now), store, ct);
+        IReadOnlyList<Vulnerability> critical = [];
+        if (app.Aggregate?.Dependencies is { } dependencies)
+        {
+            await using var session = store.QuerySession();
+            var advisories = await session.LoadAsync<Projections.SupplyChain.AdvisoryDatabase>(Projections.SupplyChain.AdvisoryDatabase.StreamId, ct);
+            critical = SupplyChain.AdvisoryMatcher.Match(dependencies, advisories?.Advisories ?? []).Where(v => v.Severity == Severities.Critical).ToList();
+        }
+        var outcome = await AppStream.DecideAsync(app, request.ExpectedVersion, "decide", caller, now, a => Decide(a, caller, request, now, critical), store, ct);
         // The expiry is scheduled in the same transaction as the approval (Wolverine's outbox): both land or neither.
         var messages = new OutgoingMessages();
         if (outcome.After is { Status: AppStatus.Active, ExpiresAt: { } expiresAt } approved && outcome.Events.Count > 0)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using GovernanceLedger.Contracts.Apps;
+using GovernanceLedger.Contracts.SupplyChain;
 using GovernanceLedger.Infrastructure;
 using Json.Schema;
 
@@ -50,7 +51,35 @@ public sealed partial class ManifestReader
             new Violation(field, "visible-text", $"'{field}' contains a control, invisible or unassigned character")).ToArray();
         if (hidden.Length > 0)
             return (null, Problem.Invalid($"The manifest has {hidden.Length} field(s) with characters a reader cannot see.", hidden));
-        return (ToManifest(body), null);
+        var dependencies = Dependencies(body, out var sbomProblems);
+        if (sbomProblems.Count > 0)
+            return (null, Problem.Invalid($"The SBOM has {sbomProblems.Count} problem(s).", [.. sbomProblems]));
+        return (ToManifest(body) with { Dependencies = dependencies }, null);
+    }
+
+    /// <summary>Declared packages and models, and the packages of an uploaded SBOM, as one list (declared first, no repeats).</summary>
+    private static AppDependencies? Dependencies(JsonObject body, out IReadOnlyList<Violation> problems)
+    {
+        problems = [];
+        if (body["dependencies"] is not JsonObject declared && body["sbom"] is not JsonObject) return null;
+        var packages = (body["dependencies"]?["packages"] as JsonArray ?? [])
+            .Select(p => new PackageRef(p!["ecosystem"]!.GetValue<string>(), p["name"]!.GetValue<string>(), p["version"]!.GetValue<string>(),
+                p["license"]?.GetValue<string>()))
+            .ToList();
+        var models = (body["dependencies"]?["models"] as JsonArray ?? [])
+            .Select(m => new ModelRef(m!["name"]!.GetValue<string>(), m["version"]!.GetValue<string>(), m["license"]?.GetValue<string>(),
+                m["provider"]?.GetValue<string>()))
+            .ToList();
+        string? format = null, sha = null;
+        if (body["sbom"] is JsonObject sbom)
+        {
+            var read = SupplyChain.Sbom.Read(sbom);
+            problems = read.Problems;
+            (format, sha) = (read.Format, read.Sha256);
+            packages.AddRange(read.Packages);
+        }
+        var distinct = packages.DistinctBy(p => (p.Ecosystem, p.Name, p.Version)).ToList();
+        return new AppDependencies(distinct, models, format, sha);
     }
 
     private static IEnumerable<Violation> ToViolations(string pointer, string keyword, string message)
@@ -85,7 +114,9 @@ public sealed partial class ManifestReader
         ["template"] = "a lowercase template id",
         ["name"] = "a lowercase identifier (letters, digits, '_')",
         ["fields"] = "a lowercase identifier (letters, digits, '_')",
-        ["groups"] = "a lowercase group name (letters, digits, '.', '_' or '-')"
+        ["groups"] = "a lowercase group name (letters, digits, '.', '_' or '-')",
+        ["purpose"] = "a sentence without control characters",
+        ["version"] = "a version without spaces (e.g. 4.17.21)"
     };
 
     /// <summary>"datasets[0].fields[2]" is checked against the rule for "fields".</summary>
@@ -125,7 +156,8 @@ public sealed partial class ManifestReader
                 : null,
             Audience = o["audience"] is JsonObject a
                 ? new AppAudience(Strings(a["people"]).Select(p => p.ToLowerInvariant()).Distinct().ToList(), Strings(a["groups"]))
-                : null
+                : null,
+            Purpose = o["purpose"]?.GetValue<string>().Trim()
         };
     }
 

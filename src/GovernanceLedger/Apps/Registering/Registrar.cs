@@ -5,6 +5,8 @@ using GovernanceLedger.Contracts.Apps;
 using GovernanceLedger.Contracts.Policies;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
+using GovernanceLedger.Projections.SupplyChain;
+using GovernanceLedger.SupplyChain;
 using GovernanceLedger.Security;
 using Marten;
 using Microsoft.Extensions.Options;
@@ -30,8 +32,8 @@ public sealed class Registrar(
                 $"send the changed manifest with PUT /apps/{manifest.AppId}/manifest; otherwise choose another app_id."));
 
         var now = clock.GetUtcNow();
-        var verdicts = Judge(manifest);
-        var decision = Registration.Decide(manifest, caller, verdicts, now);
+        var (verdicts, context) = await JudgeAsync(manifest, caller, session, ct);
+        var decision = Registration.Decide(manifest, caller, verdicts, now, context.Intent);
         if (decision.Problem is { } problem)
             return RegistrationOutcome.Refused(problem);
 
@@ -40,13 +42,23 @@ public sealed class Registrar(
         return new RegistrationOutcome(Answer(app, decision.Events.Count, verdicts, StatusCodes.Status201Created), app, decision.Events);
     }
 
-    /// <summary>Every registration-stage policy's verdict on the manifest, with its template's quota ceiling.</summary>
-    public IReadOnlyList<PolicyVerdict> Judge(AppManifest manifest)
+    /// <summary>
+    /// Every registration-stage policy's verdict on the manifest, with its template's quota ceiling, how it differs from
+    /// the template it names and the known vulnerabilities of its packages under the advisory snapshot in force.
+    /// A resubmitted manifest is compared with the template too, never with the manifest it replaces: that one was
+    /// refused or never approved, so it is no baseline (else a refused widening, resubmitted, would look like no change).
+    /// </summary>
+    public async Task<(IReadOnlyList<PolicyVerdict> Verdicts, RegistrationContext Context)> JudgeAsync(
+        AppManifest manifest, Caller caller, IQuerySession session, CancellationToken ct)
     {
         var ceiling = manifest.Template is { } id && templates.Find(id)?.Quotas is { } q
             ? q.Deserialize<AppQuotas>(TemplateCatalog.QuotaJson) ?? new AppQuotas(null, null, null)
             : new AppQuotas(null, null, null);
-        return policies.Evaluate(manifest, catalog.CurrentValue, ceiling);
+        var baseline = ManifestBaseline.From(manifest, templates);
+        var intent = Intent.Assess(manifest, baseline, catalog.CurrentValue, caller.Actor, clock.GetUtcNow());
+        var advisories = await session.LoadAsync<AdvisoryDatabase>(AdvisoryDatabase.StreamId, ct);
+        var context = new RegistrationContext(intent, AdvisoryMatcher.Match(manifest.Dependencies, advisories?.Advisories ?? []), advisories?.Version ?? 0);
+        return (policies.Evaluate(manifest, catalog.CurrentValue, ceiling, context), context);
     }
 
     public void Count(App app, AppManifest manifest, IReadOnlyList<PolicyVerdict> verdicts)

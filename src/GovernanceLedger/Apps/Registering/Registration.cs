@@ -12,7 +12,9 @@ namespace GovernanceLedger.Apps.Registering;
 /// </summary>
 public static class Registration
 {
-    public static Decision Decide(AppManifest manifest, Caller caller, IReadOnlyList<PolicyVerdict> verdicts, DateTimeOffset now)
+    /// <remarks><c>intent</c>: how the manifest differs from its template or previous version, recorded for agent-generated manifests.</remarks>
+    public static Decision Decide(AppManifest manifest, Caller caller, IReadOnlyList<PolicyVerdict> verdicts, DateTimeOffset now,
+        IntentAssessed? intent = null)
     {
         if (!caller.IsAdmin && !caller.Owns(manifest.Owner))
             return Problem.Forbidden("owner-must-be-caller",
@@ -22,6 +24,8 @@ public static class Registration
                 "An agent's token registered this manifest, so generated_by must be 'agent'.");
 
         var events = new List<object> { new AppRegistered(manifest.AppId, manifest, caller.Actor, now) };
+        // What an agent asked for beyond its starting point, beside the verdicts, for the reviewers to see.
+        if (intent is not null && manifest.GeneratedBy == Generators.Agent) events.Add(intent);
         events.AddRange(verdicts.Select(v => new PolicyChecked(
             manifest.AppId, v.PolicyId, v.Version, v.ContentHash, v.Outcome, v.Reason, v.Findings, "ledger", now)));
 

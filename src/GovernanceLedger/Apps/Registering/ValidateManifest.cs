@@ -35,7 +35,7 @@ public static class ValidateManifest
                 $"Fix the {invalid.Errors.Count} field(s) named in errors, then validate again."), LedgerSetup.ApiJson);
 
         var existing = await session.Events.FetchStreamStateAsync(manifest!.AppId, ct);
-        var verdicts = registrar.Judge(manifest);
+        var (verdicts, _) = await registrar.JudgeAsync(manifest, Caller.From(user), session, ct);
         var decision = Registration.Decide(manifest, Caller.From(user), verdicts, clock.GetUtcNow());
         var findings = registrar.Findings(verdicts);
         if (decision.Problem is { } problem)

@@ -20,7 +20,8 @@ namespace GovernanceLedger.Apps.Resubmitting;
 /// </summary>
 public static class ResubmitManifest
 {
-    public static Decision Decide(App app, AppManifest manifest, Caller caller, IReadOnlyList<PolicyVerdict> verdicts, DateTimeOffset now)
+    public static Decision Decide(App app, AppManifest manifest, Caller caller, IReadOnlyList<PolicyVerdict> verdicts, DateTimeOffset now,
+        IntentAssessed? intent = null)
     {
         if (manifest.AppId != app.Id)
             return Problem.Invalid("app_id", "same-app", $"The manifest names app_id '{manifest.AppId}', but it is sent for '{app.Id}'.");
@@ -34,7 +35,7 @@ public static class ResubmitManifest
                 $"The app is {app.Status}: only a refused app or one waiting for review takes a new manifest. Register a new app for other changes.");
 
         // The registration's own decision, on the new manifest; its first event becomes the resubmission.
-        var decision = Registration.Decide(manifest, caller, verdicts, now);
+        var decision = Registration.Decide(manifest, caller, verdicts, now, intent);
         if (decision.Problem is not null) return decision;
         var events = decision.Events.ToList();
         events[0] = new ManifestResubmitted(app.Id, manifest, app.ManifestVersion + 1, caller.Actor, now);
@@ -58,8 +59,9 @@ public static class ResubmitManifest
         if (invalid is not null) return (invalid.ToResult(), [], messages);
 
         var now = clock.GetUtcNow();
-        var verdicts = registrar.Judge(manifest!);
-        var outcome = await AppStream.DecideAsync(app, null, "resubmit", caller, now, a => Decide(a, manifest!, caller, verdicts, now), session.DocumentStore, ct);
+        var (verdicts, context) = await registrar.JudgeAsync(manifest!, caller, session, ct);
+        var outcome = await AppStream.DecideAsync(app, null, "resubmit", caller, now,
+            a => Decide(a, manifest!, caller, verdicts, now, context.Intent), session.DocumentStore, ct);
         if (outcome.Problem is not null || outcome.After is not { } after) return (outcome.Response, outcome.Events, messages);
 
         registrar.Count(after, manifest!, verdicts);
