@@ -56,14 +56,25 @@ public static class DataPlaneScenarios
         return appId;
     }
 
-    /// <summary>An app token for an end user in a region, optionally narrowed to some scopes.</summary>
-    public static async Task<string> AppToken(this LedgerFixture ledger, string appId, string? region = "EMEA", params string[] scopes)
+    /// <summary>
+    /// An app token for an end user in a region, optionally narrowed to some scopes. The end user signed in with a second
+    /// factor (amr mfa), as the reveal policy asks before PII is shown; <see cref="AppTokenWithoutMfa"/> is the other case.
+    /// </summary>
+    public static Task<string> AppToken(this LedgerFixture ledger, string appId, string? region = "EMEA", params string[] scopes) =>
+        AppTokenFor(ledger, appId, $"user-{Guid.NewGuid():N}@example.com", region, true, scopes);
+
+    public static Task<string> AppTokenWithoutMfa(this LedgerFixture ledger, string appId, string? region = "EMEA") =>
+        AppTokenFor(ledger, appId, $"user-{Guid.NewGuid():N}@example.com", region, false);
+
+    /// <summary>An app token for a named end user, with or without a second factor at sign-in.</summary>
+    public static async Task<string> AppTokenFor(this LedgerFixture ledger, string appId, string user, string? region, bool mfa, params string[] scopes)
     {
-        var person = new JsonObject { ["sub"] = $"user-{Guid.NewGuid():N}@example.com", ["roles"] = Strings(), ["groups"] = Strings(EndUsers) };
+        var person = new JsonObject { ["sub"] = user, ["roles"] = Strings(), ["groups"] = Strings(EndUsers) };
+        if (mfa) person["amr"] = Strings("pwd", "mfa");
         if (region is not null) person["region"] = region;
-        var user = await ledger.PersonToken(person);
+        var signedIn = await ledger.PersonToken(person);
         var body = scopes.Length > 0 ? new JsonObject { ["scopes"] = Strings(scopes) }.ToJsonString() : null;
-        var issued = await ledger.Post($"/apps/{appId}/tokens", body, user);
+        var issued = await ledger.Post($"/apps/{appId}/tokens", body, signedIn);
         issued.Status.ShouldBe(200, issued.Text);
         return issued.Str("access_token");
     }

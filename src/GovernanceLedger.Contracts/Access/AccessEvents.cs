@@ -79,3 +79,13 @@ public sealed record TrafficCounted(
 public sealed record SandboxRequestServed(
     string RequestId, string AppId, string? EndUser, string? TokenId, string Route, int Status, string Decision, string Reason,
     int Rows, IReadOnlyList<string> MaskedFields, double DurationMs, DateTimeOffset At);
+
+/// <summary>
+/// PII shown unmasked to an end user, with what the reveal policy was given: the user's second factor, the risk score
+/// and its inputs (denials in the last 24 hours, today's and a usual day's requests, a region never seen), and the
+/// reason the user stated. Recorded with the query it belongs to (same request id).
+/// </summary>
+public sealed record PiiRevealed(
+    string RequestId, string AppId, string? EndUser, string Dataset, IReadOnlyList<string> Fields, bool Mfa, int RiskScore,
+    int Denials24h, long RequestsToday, long UsualRequestsPerDay, bool NewRegion, string? Region, string? Reason,
+    IReadOnlyList<string> PolicyIds, DateTimeOffset At);

@@ -14,7 +14,7 @@ namespace GovernanceLedger.DataPlane;
 /// <summary>The app behind an admitted data-plane request, as its token and the ledger say.</summary>
 public sealed record AppCaller(
     string AppId, string? EndUser, string? EndUserRegion, string? TokenId, IReadOnlySet<string> Scopes, AppSnapshot App,
-    string PolicyId, int PolicyVersion, bool Sandbox = false)
+    string PolicyId, int PolicyVersion, bool Sandbox = false, bool Mfa = false)
 {
     /// <summary>PII is shown only when both the token and the app's grant carry the PII scope.</summary>
     public bool MayReadPii(string piiScope) => Scopes.Contains(piiScope) && App.Scopes.Contains(piiScope);
@@ -110,7 +110,7 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         }
 
         return (new AppCaller(appId, endUser, principal.FindFirstValue("user_region"), tokenId, scopes, app,
-            deciding.PolicyId, deciding.Version, sandbox), null);
+            deciding.PolicyId, deciding.Version, sandbox, principal.FindFirstValue("user_mfa") is "true" or "True"), null);
     }
 
     private IReadOnlyList<PolicyVerdict> RuntimeVerdicts(AppSnapshot app, IReadOnlySet<string> scopes, IReadOnlyList<string> required)

@@ -1,6 +1,7 @@
 using GovernanceLedger.DataPlane;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
+using Marten;
 using Microsoft.Extensions.Options;
 
 namespace GovernanceLedger.DataProxy;
@@ -15,6 +16,10 @@ public static class DataProxySetup
         builder.Services.AddHostedService<CredentialSweeper>();
         builder.Services.AddSingleton<QueryDataset>();
         builder.Services.AddSingleton<SandboxData>();
+        builder.Services.AddSingleton<Revealing.RevealGate>();
+        // The end users' record that reveal decisions read, folded on the async daemon.
+        builder.Services.ConfigureMarten(options =>
+            options.Projections.Add(new Revealing.EndUserActivityProjection(), JasperFx.Events.Projections.ProjectionLifecycle.Async));
         return builder;
     }
 

@@ -31,6 +31,8 @@ public static class ListDatasets
                     name = d.Name,
                     fields,
                     masked_fields = unmasked ? [] : fields.Where(d.Pii.Contains).Select(f => new { field = f, masking = d.MaskingFor(f) }).ToList(),
+                    // With the PII scope, PII is still shown only after the reveal policies pass for the end user at query time.
+                    pii_reveal = unmasked && fields.Any(d.Pii.Contains) ? (d.RevealRequiresReason ? "step-up, reason required" : "step-up") : null,
                     row_level_security = d.RlsKey,
                     required_scope = d.RequiredScope
                 };

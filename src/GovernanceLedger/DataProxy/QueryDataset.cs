@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.DataPlane;
+using GovernanceLedger.DataProxy.Revealing;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Telemetry;
@@ -19,6 +20,7 @@ namespace GovernanceLedger.DataProxy;
 /// </summary>
 public sealed class QueryDataset(
     DataPlaneGuard guard, AccessRecorder recorder, EphemeralCredentials credentials, UsageLimits limits, Masking masking, SandboxData sandbox,
+    Revealing.RevealGate revealGate,
     IOptionsMonitor<DataCatalog> catalog, IOptionsMonitor<DataProxyOptions> options, LedgerTelemetry telemetry,
     TimeProvider clock, ILogger<QueryDataset> logger)
 {
@@ -64,17 +66,27 @@ public sealed class QueryDataset(
                 $"Fields not granted to {caller.AppId}: {string.Join(", ", ungranted)}"), start);
 
         var pii = dataset.Pii.ToHashSet(StringComparer.Ordinal);
-        var unmasked = caller.MayReadPii(catalog.CurrentValue.PiiScope);
+        var touched = query.Fields.Concat(query.Filter.Select(c => c.Field)).Concat(query.OrderBy.Select(o => o.Field)).Where(pii.Contains).Distinct().ToList();
+        // The PII scope on both the token and the grant, and then the reveal policies for this end user now.
+        var scoped = caller.MayReadPii(catalog.CurrentValue.PiiScope);
+        var reveal = scoped && touched.Count > 0
+            ? await revealGate.DecideAsync(context, caller, dataset.Name, dataset.RevealRequiresReason, touched, context.RequestAborted)
+            : null;
+        var unmasked = scoped && (reveal?.Reveal ?? true);
         var masked = unmasked ? [] : query.Fields.Where(pii.Contains).ToList();
         // Filtering or sorting on a masked field would reveal it one comparison at a time.
         var probing = unmasked ? [] : query.Filter.Select(c => c.Field).Concat(query.OrderBy.Select(o => o.Field)).Where(pii.Contains).Distinct().ToList();
         if (probing.Count > 0)
             return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "masked-field-predicate",
-                $"Filtering or ordering on masked PII fields needs {catalog.CurrentValue.PiiScope}: {string.Join(", ", probing)}"), start);
+                scoped
+                    ? $"Filtering or ordering on PII fields ({string.Join(", ", probing)}) needs them unmasked, which needs: {string.Join("; ", reveal!.StepUp)}"
+                    : $"Filtering or ordering on masked PII fields needs {catalog.CurrentValue.PiiScope}: {string.Join(", ", probing)}"), start);
+        var stepUp = reveal is { Reveal: false } ? StepUp.From(reveal, masked) : null;
+        var revealed = reveal is { Reveal: true } ? touched : [];
 
         // A sandbox token never reaches the source: its rows are synthetic, chosen, masked and recorded the same way.
         if (caller.Sandbox)
-            return await ServeSandboxAsync(context, route, caller, dataset, query, masked, start);
+            return await ServeSandboxAsync(context, route, caller, dataset, query, masked, stepUp, start);
 
         // The rows this query may read are reserved from the day's shared budget first; what it does not read goes back.
         var (budgetOk, budgetRetry, reservation) = await limits.ReserveRowsAsync(caller.AppId, caller.App.Quotas, query.Limit);
@@ -154,16 +166,23 @@ public sealed class QueryDataset(
         }
 
         var duration = AccessRecorder.Elapsed(queryStart);
-        var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated, rows.Count > 0 ? null : WhyEmpty(dataset, region, query));
+        var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated, rows.Count > 0 ? null : WhyEmpty(dataset, region, query),
+            StepUp: stepUp);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
         reservation.Read(rows.Count);
         var now = clock.GetUtcNow();
-        await Task.WhenAll(
+        var recorded = new List<Task>
+        {
             recorder.RecordAsync(context, new QueryExecuted(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, dataset.Name,
                 query.Fields, masked, query.Shape(pii), query.OrderBy.Select(o => (o.Descending ? "-" : "") + o.Field).ToList(), query.Limit,
                 rows.Count, bytes.Length, duration, login.Role, region, caller.PolicyId, caller.PolicyVersion,
                 Activity.Current?.TraceId.ToString(), now, query.Fields.Where(pii.Contains).ToList()), caller.AppId),
-            recorder.AllowedAsync(context, Plane, route, caller, StatusCodes.Status200OK, bytes.Length, start, "served"));
+            recorder.AllowedAsync(context, Plane, route, caller, StatusCodes.Status200OK, bytes.Length, start, "served")
+        };
+        // Every reveal is on the record with what the reveal policies were given; the answer waits for it like the others.
+        if (revealed.Count > 0)
+            recorded.Add(recorder.RecordAsync(context, Revealed(context, caller, dataset.Name, revealed, reveal!, now), caller.AppId));
+        await Task.WhenAll(recorded);
 
         var tags = new System.Diagnostics.TagList { { "app_id", caller.AppId }, { "dataset", dataset.Name }, { "status", 200 }, { "decision", "allow" } };
         telemetry.Queries.Add(1, tags);
@@ -172,8 +191,14 @@ public sealed class QueryDataset(
         return Results.Bytes(bytes, "application/json");
     }
 
+    private static PiiRevealed Revealed(HttpContext context, AppCaller caller, string dataset, IReadOnlyList<string> fields, RevealDecision reveal,
+        DateTimeOffset now) =>
+        new(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, dataset, fields, caller.Mfa, reveal.Risk.Score, reveal.Risk.Denials24h,
+            reveal.Risk.RequestsToday, reveal.Risk.UsualRequestsPerDay, reveal.Risk.NewRegion, reveal.Risk.Region, reveal.Reason, reveal.PolicyIds, now);
+
     private async Task<IResult> ServeSandboxAsync(
-        HttpContext context, string route, AppCaller caller, DatasetEntry dataset, DatasetQuery query, IReadOnlyList<string> masked, long start)
+        HttpContext context, string route, AppCaller caller, DatasetEntry dataset, DatasetQuery query, IReadOnlyList<string> masked, StepUp? stepUp,
+        long start)
     {
         var region = dataset.RlsKey is null ? null : caller.EndUserRegion;
         var selected = sandbox.Query(dataset, query, region);
@@ -181,7 +206,7 @@ public sealed class QueryDataset(
         var rows = selected.Take(query.Limit).Select(r => r.ToDictionary(c => c.Key,
             c => masked.Contains(c.Key) ? masking.Apply(dataset.MaskingFor(c.Key), c.Value) : c.Value)).ToList();
         var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated,
-            rows.Count > 0 ? "Sandbox: synthetic rows, not real data." : "Sandbox: " + WhyEmpty(dataset, region, query), Sandbox: true);
+            rows.Count > 0 ? "Sandbox: synthetic rows, not real data." : "Sandbox: " + WhyEmpty(dataset, region, query), Sandbox: true, StepUp: stepUp);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
         await recorder.SandboxServedAsync(context, route, caller, StatusCodes.Status200OK, "served synthetic rows", rows.Count, masked, start);
         return Results.Bytes(bytes, "application/json");
@@ -224,4 +249,10 @@ public sealed class QueryDataset(
 /// <summary>The rows a query read. Note says why when there are none.</summary>
 public sealed record QueryResponse(
     string Dataset, IReadOnlyList<string> Fields, IReadOnlyList<string> MaskedFields, IReadOnlyList<Dictionary<string, object?>> Rows,
-    int RowCount, bool Truncated, string? Note = null, bool Sandbox = false);
+    int RowCount, bool Truncated, string? Note = null, bool Sandbox = false, StepUp? StepUp = null);
+
+/// <summary>Why PII the app may read stayed masked this time: what would reveal which fields, and the risk behind it.</summary>
+public sealed record StepUp(IReadOnlyList<string> Reveals, IReadOnlyList<string> Needs, int RiskScore, IReadOnlyList<string> RiskReasons)
+{
+    public static StepUp From(RevealDecision reveal, IReadOnlyList<string> masked) => new(masked, reveal.StepUp, reveal.Risk.Score, reveal.Risk.Reasons);
+}

@@ -4,6 +4,7 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using GovernanceLedger.DataPlane;
+using GovernanceLedger.DataProxy.Revealing;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Telemetry;
@@ -21,11 +22,12 @@ namespace GovernanceLedger.Gateway;
 public sealed class GatewayProxy(
     IHttpForwarder forwarder, DataPlaneGuard guard, AccessRecorder recorder, BodySchemas schemas, Masking masking,
     IOptionsMonitor<GatewayOptions> options, IOptionsMonitor<DataCatalog> catalog, LedgerTelemetry telemetry, ILogger<GatewayProxy> logger,
-    DataProxy.SandboxData sandbox)
+    DataProxy.SandboxData sandbox, RevealGate revealGate, TimeProvider clock)
 {
     public const string Plane = "gateway";
     private const string UnknownRoute = "unknown";
     private AccessRecorder Recorder => recorder;
+    private TimeProvider Clock => clock;
     private Masking Masking => masking;
     private ILogger Logger => logger;
     private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
@@ -95,9 +97,15 @@ public sealed class GatewayProxy(
 
         activity?.SetTag("app_id", caller.AppId);
         var dataset = target.Dataset is { } name ? catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == name) : null;
+        // PII is shown as the data proxy shows it: the PII scope on token and grant, then the reveal policies for this end user now.
+        var reveal = dataset is { Pii.Count: > 0 } && caller.MayReadPii(catalog.CurrentValue.PiiScope)
+            ? await revealGate.DecideAsync(context, caller, dataset.Name, dataset.RevealRequiresReason, dataset.Pii, context.RequestAborted)
+            : null;
         var shape = dataset is null ? null : new Shape(dataset,
-            MaskPii: dataset.Pii.Count > 0 && !caller.MayReadPii(catalog.CurrentValue.PiiScope),
+            MaskPii: dataset.Pii.Count > 0 && reveal is not { Reveal: true },
             Granted: caller.App.Datasets.FirstOrDefault(d => d.Name == dataset.Name)?.Fields);
+        if (reveal is { Reveal: false } withheld)
+            context.Response.Headers["X-PII-Step-Up"] = string.Join("; ", withheld.StepUp);
         // A sandbox token is never forwarded: the route's upstream is simulated from synthetic rows.
         if (caller.Sandbox)
         {
@@ -105,7 +113,8 @@ public sealed class GatewayProxy(
             return;
         }
         var exchange = new Exchange(this, caller, target.Name, path, start,
-            shape is { MaskPii: true } or { Granted: not null } ? shape : null, config.MaxMaskedResponseBytes);
+            shape is { MaskPii: true } or { Granted: not null } ? shape : null, config.MaxMaskedResponseBytes,
+            reveal is { Reveal: true } ? (dataset!, reveal) : null);
         var error = await forwarder.SendAsync(context, target.Upstream, _client, ForwarderRequestConfig.Empty, exchange);
         if (error != ForwarderError.None && !exchange.Recorded)
         {
@@ -223,7 +232,8 @@ public sealed class GatewayProxy(
     private sealed record Shape(DatasetEntry Dataset, bool MaskPii, IReadOnlyList<string>? Granted);
 
     private sealed class Exchange(
-        GatewayProxy gateway, AppCaller caller, string route, string path, long start, Shape? maskBy, int maxMaskedBytes) : HttpTransformer
+        GatewayProxy gateway, AppCaller caller, string route, string path, long start, Shape? maskBy, int maxMaskedBytes,
+        (DatasetEntry Dataset, RevealDecision Decision)? revealed) : HttpTransformer
     {
         public bool Recorded { get; private set; }
 
@@ -329,7 +339,15 @@ public sealed class GatewayProxy(
 
         private async Task RecordAsync(HttpContext context, int status, long bytesOut, string reason, IReadOnlyList<string>? masked)
         {
-            await gateway.Recorder.AllowedAsync(context, Plane, route, caller, status, bytesOut, start, reason, masked);
+            var access = gateway.Recorder.AllowedAsync(context, Plane, route, caller, status, bytesOut, start, reason, masked);
+            // A served answer that could carry PII unmasked is a reveal, recorded with what the reveal policies were given.
+            if (revealed is { } r && status < 400)
+                await Task.WhenAll(access, gateway.Recorder.RecordAsync(context, new PiiRevealed(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser,
+                    r.Dataset.Name, r.Dataset.Pii, caller.Mfa, r.Decision.Risk.Score, r.Decision.Risk.Denials24h, r.Decision.Risk.RequestsToday,
+                    r.Decision.Risk.UsualRequestsPerDay, r.Decision.Risk.NewRegion, r.Decision.Risk.Region, r.Decision.Reason, r.Decision.PolicyIds,
+                    gateway.Clock.GetUtcNow()), caller.AppId));
+            else
+                await access;
             Recorded = true;
         }
     }

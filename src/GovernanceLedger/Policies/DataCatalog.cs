@@ -41,6 +41,9 @@ public sealed class DatasetEntry
 
     public string MaskingFor(string field) => Masking.GetValueOrDefault(field, "hash");
 
+    /// <summary>Whether an end user states a reason (the X-Access-Reason header) before its PII is shown unmasked; the reveal policies read it.</summary>
+    public bool RevealRequiresReason { get; init; }
+
     /// <summary>The table at the source that holds the dataset (CDC publishes it); by default the dataset's name.</summary>
     public string? Table { get; init; }
 

@@ -30,6 +30,8 @@ public sealed class DevelopmentIssuer
         if (request.ActorType is { } actorType) claims["actor_type"] = actorType;
         if (request.Region is { } region) claims["region"] = region;
         if (request.Groups is { Length: > 0 } groups) claims["groups"] = groups;
+        // How the person signed in (RFC 8176): "mfa" among them is what PII reveals ask for.
+        if (request.Amr is { Length: > 0 } amr) claims["amr"] = amr;
 
         var token = Handler.CreateToken(new SecurityTokenDescriptor
         {
@@ -46,4 +48,4 @@ public sealed class DevelopmentIssuer
 }
 
 public sealed record DevTokenRequest(
-    string Sub, string[]? Roles, string? Email, string? Region, string? ActorType, int? ExpiresInMinutes, string[]? Groups = null);
+    string Sub, string[]? Roles, string? Email, string? Region, string? ActorType, int? ExpiresInMinutes, string[]? Groups = null, string[]? Amr = null);

@@ -26,7 +26,7 @@ public static class Discovery
         ["subject_types_supported"] = new[] { "public" },
         ["id_token_signing_alg_values_supported"] = new[] { SecurityAlgorithms.RsaSha256 },
         ["token_endpoint_auth_methods_supported"] = new[] { "bearer" },
-        ["claims_supported"] = new[] { "sub", "iss", "aud", "exp", "iat", "nbf", "jti", "scopes", "app_id", "owner", "user", "user_email", "user_region" }
+        ["claims_supported"] = new[] { "sub", "iss", "aud", "exp", "iat", "nbf", "jti", "scopes", "app_id", "owner", "user", "user_email", "user_region", "user_mfa" }
     };
 
     /// <summary>Rotates the app-token key, or with ?purpose=checkpoints the checkpoint key; every instance follows within seconds.</summary>

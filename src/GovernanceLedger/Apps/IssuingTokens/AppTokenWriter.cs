@@ -10,7 +10,8 @@ public sealed class AppTokenWriter(TokenSettings settings)
 {
     private static readonly JsonWebTokenHandler Handler = new() { SetDefaultTimesOnTokenCreation = false };
 
-    public string Write(LedgerKey key, App app, AppTokenIssued issued, EndUser? endUser)
+    /// <summary>The token; <paramref name="mfa"/>: the person it was issued to (the end user, or the owner) signed in with more than one factor.</summary>
+    public string Write(LedgerKey key, App app, AppTokenIssued issued, EndUser? endUser, bool mfa = false)
     {
         var claims = new Dictionary<string, object>
         {
@@ -22,6 +23,8 @@ public sealed class AppTokenWriter(TokenSettings settings)
         };
         // A sandbox token reads synthetic data only; the data plane refuses it everywhere else.
         if (issued.Sandbox) claims["sandbox"] = true;
+        // Copied from the person's own sign-in, never asked for: a PII reveal checks it.
+        if (mfa) claims["user_mfa"] = true;
         if (endUser is not null)
         {
             claims["user"] = endUser.Subject;

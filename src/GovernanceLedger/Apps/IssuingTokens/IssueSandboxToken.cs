@@ -44,7 +44,7 @@ public static class IssueSandboxToken
         if (decision.Problem is { } problem) return problem.ToResult();
         var issued = decision.Events.OfType<AppTokenIssued>().Single();
         session.Events.Append(TokenStreams.For(appId, now), issued);
-        var token = writer.Write(key, app, issued, endUser);
+        var token = writer.Write(key, app, issued, endUser, endUser.Mfa);
         return Results.Ok(new { access_token = token, token_type = "Bearer", expires_in = (int)settings.DefaultLifetime.TotalSeconds,
             scope = string.Join(' ', issued.Scopes), token_id = issued.TokenId, sandbox = true });
     }

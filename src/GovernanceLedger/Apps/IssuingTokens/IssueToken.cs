@@ -18,7 +18,8 @@ public sealed record TokenRequest(IReadOnlyList<string>? Scopes, string? Subject
 public sealed record TokenResponse(string AccessToken, string TokenType, int ExpiresIn, string Scope, string TokenId);
 
 /// <summary>Who the token is for: the app, and the person behind it when there is one.</summary>
-public sealed record EndUser(string Subject, string? Email, string? Region, IReadOnlySet<string> Groups);
+/// <summary>The person an app token acts for; <paramref name="Mfa"/>: their sign-in used more than one factor (amr contains mfa).</summary>
+public sealed record EndUser(string Subject, string? Email, string? Region, IReadOnlySet<string> Groups, bool Mfa = false);
 
 public static class IssueToken
 {
@@ -101,12 +102,14 @@ public static class IssueToken
         var issued = decision.Events.OfType<AppTokenIssued>().Single();
         session.Events.Append(TokenStreams.For(appId, now), issued);
         telemetry.TokensIssued.Add(1, new KeyValuePair<string, object?>("app_id", appId));
-        var token = writer.Write(key, app, issued, issued.EndUser is null ? null : subject ?? ToEndUser(user));
+        var holder = subject ?? ToEndUser(user);
+        var token = writer.Write(key, app, issued, issued.EndUser is null ? null : holder, holder.Mfa);
         return Results.Ok(new TokenResponse(token, "Bearer", (int)lifetime.TotalSeconds, string.Join(' ', issued.Scopes), issued.TokenId));
     }
 
     internal static EndUser ToEndUser(ClaimsPrincipal person) =>
         new(person.FindFirstValue("sub") ?? throw new InvalidOperationException("people token without sub"),
             person.FindFirstValue("email"), person.FindFirstValue("region"),
-            person.FindAll("groups").Select(c => c.Value).ToHashSet(StringComparer.Ordinal));
+            person.FindAll("groups").Select(c => c.Value).ToHashSet(StringComparer.Ordinal),
+            person.FindAll("amr").Any(c => c.Value == "mfa"));
 }
