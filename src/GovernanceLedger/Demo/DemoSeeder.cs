@@ -39,6 +39,19 @@ public sealed class DemoSeeder(
         var session = scope.ServiceProvider.GetRequiredService<IDocumentSession>();
         if (await session.Events.FetchStreamStateAsync("internal-sales-quickview", ct) is not null) return;
 
+        // The sample advisory snapshot, so the supply-chain checks have something to match from the first registration.
+        var sample = Path.Combine(AppContext.BaseDirectory, "osv", "sample-snapshot.json");
+        if (File.Exists(sample) && await session.LoadAsync<Projections.SupplyChain.AdvisoryDatabase>(Projections.SupplyChain.AdvisoryDatabase.StreamId, ct) is null)
+        {
+            var snapshot = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(sample, ct))!.AsObject();
+            var imported = SupplyChain.ImportAdvisories.Decide(null, snapshot["source"]!.GetValue<string>(), snapshot["advisories"]!.AsArray(), Platform,
+                TimeProvider.System.GetUtcNow());
+            if (imported.Problem is { } problem) throw new InvalidOperationException($"The sample advisory snapshot is invalid: {problem.Detail}");
+            session.Events.StartStream(Projections.SupplyChain.AdvisoryDatabase.StreamId, imported.Events.ToArray());
+            await session.SaveChangesAsync(ct);
+            logger.LogInformation("Imported the sample advisory snapshot ({Count} advisories)", ((Contracts.SupplyChain.AdvisoriesImported)imported.Events[0]).Advisories.Count);
+        }
+
         var registrar = scope.ServiceProvider.GetRequiredService<Registrar>();
         var reader = scope.ServiceProvider.GetRequiredService<ManifestReader>();
         var templates = scope.ServiceProvider.GetRequiredService<TemplateCatalog>();

@@ -103,12 +103,34 @@ public static class VersionOrder
         return (parts, pre);
     }
 
+    /// <summary>Numbers as numbers; a number before letters; mixed parts ("beta10") run by run, so beta9 comes before beta10.</summary>
     private static int ComparePart(string x, string y)
     {
         var numX = long.TryParse(x, out var nx);
         var numY = long.TryParse(y, out var ny);
         if (numX && numY) return nx.CompareTo(ny);
         if (numX != numY) return numX ? -1 : 1;
-        return string.CompareOrdinal(x, y);
+        var (runsX, runsY) = (Runs(x), Runs(y));
+        for (var i = 0; i < Math.Min(runsX.Count, runsY.Count); i++)
+        {
+            var digitsX = long.TryParse(runsX[i], out var rx);
+            var digitsY = long.TryParse(runsY[i], out var ry);
+            var c = digitsX && digitsY ? rx.CompareTo(ry) : string.CompareOrdinal(runsX[i], runsY[i]);
+            if (c != 0) return c;
+        }
+        return runsX.Count.CompareTo(runsY.Count);
+    }
+
+    private static List<string> Runs(string part)
+    {
+        var runs = new List<string>();
+        var start = 0;
+        for (var i = 1; i <= part.Length; i++)
+            if (i == part.Length || char.IsAsciiDigit(part[i]) != char.IsAsciiDigit(part[i - 1]))
+            {
+                runs.Add(part[start..i]);
+                start = i;
+            }
+        return runs;
     }
 }

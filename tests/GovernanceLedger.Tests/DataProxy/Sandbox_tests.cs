@@ -18,7 +18,8 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
         var manifest = ExampleManifest(appId).With("scopes", Strings("read:customers", "read:pii", "read:contacts", "write:interactions")).With("connectors", Strings("postgres:salesdb", "crm:contacts"))
             .With("datasets", Datasets(("customers", ["customer_id", "name", "email", "region"])));
         (await ledger.Register(manifest)).Str("status").ShouldBe("pending_review");
-        var owner = await ledger.PersonToken(new JsonObject { ["sub"] = Owner, ["roles"] = Strings("app-owner"), ["region"] = "NA" });
+        // The owner signed in with a second factor: what the reveal policy asks before PII is shown, synthetic or not.
+        var owner = await ledger.PersonToken(new JsonObject { ["sub"] = Owner, ["roles"] = Strings("app-owner"), ["region"] = "NA", ["amr"] = Strings("pwd", "mfa") });
         (await ledger.Post($"/apps/{appId}/tokens", "{}", owner)).Status.ShouldBe(403);
         var stranger = await ledger.PersonToken("someone.else@example.com", "app-owner");
         (await ledger.Post($"/apps/{appId}/sandbox/tokens", "{}", stranger)).Status.ShouldBe(404);
