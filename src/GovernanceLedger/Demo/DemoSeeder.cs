@@ -37,8 +37,6 @@ public sealed class DemoSeeder(
     {
         using var scope = services.CreateScope();
         var session = scope.ServiceProvider.GetRequiredService<IDocumentSession>();
-        if (await session.Events.FetchStreamStateAsync("internal-sales-quickview", ct) is not null) return;
-
         // The sample advisory snapshot, so the supply-chain checks have something to match from the first registration.
         var sample = Path.Combine(AppContext.BaseDirectory, "osv", "sample-snapshot.json");
         if (File.Exists(sample) && await session.LoadAsync<Projections.SupplyChain.AdvisoryDatabase>(Projections.SupplyChain.AdvisoryDatabase.StreamId, ct) is null)
@@ -51,6 +49,8 @@ public sealed class DemoSeeder(
             await session.SaveChangesAsync(ct);
             logger.LogInformation("Imported the sample advisory snapshot ({Count} advisories)", ((Contracts.SupplyChain.AdvisoriesImported)imported.Events[0]).Advisories.Count);
         }
+        if (await session.Events.FetchStreamStateAsync("internal-sales-quickview", ct) is not null) return;
+
 
         var registrar = scope.ServiceProvider.GetRequiredService<Registrar>();
         var reader = scope.ServiceProvider.GetRequiredService<ManifestReader>();

@@ -91,7 +91,7 @@ public sealed class Registrar(
             Type = "https://governance-ledger.dev/problems/registration-refused",
             Title = "The app was refused",
             Detail = $"{app.Id} was refused by {string.Join(" and ", refusing.Select(f => f.PolicyId))}: " +
-                $"{string.Join("; ", refusing.Select(f => f.Fix ?? f.Reason))}. The refusal is on the app's timeline; " +
+                $"{string.Join("; ", refusing.Select(f => (f.Fix ?? f.Reason).TrimEnd('.')))}. The refusal is on the app's timeline; " +
                 $"send the changed manifest with PUT /apps/{app.Id}/manifest to try again under the same app_id."
         };
         details.Extensions["errors"] = refusing.Select(f => new
