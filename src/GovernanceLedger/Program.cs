@@ -1,6 +1,7 @@
 using GovernanceLedger.Apps;
 using GovernanceLedger.Audit;
 using GovernanceLedger.Chargeback;
+using GovernanceLedger.WebConsole;
 using GovernanceLedger.Demo;
 using GovernanceLedger.DataProxy;
 using GovernanceLedger.Gateway;
@@ -31,6 +32,7 @@ builder.AddPolicies();
 builder.AddApps();
 builder.AddDemo();
 builder.AddOperations();
+builder.AddConsole();
 
 builder.Services.AddSingleton(TimeProvider.System);
 // A route or query value the framework cannot bind throws in every environment, so the exception handler
@@ -52,6 +54,8 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseConsoleHeaders();
+app.UseStaticFiles();
 app.UseMiddleware<MetricsScrapeGuard>();
 // Every control-plane body is strict JSON before any endpoint sees it (the data plane checks its own).
 app.UseMiddleware<StrictJsonMiddleware>();
@@ -62,6 +66,8 @@ app.UseWhen(context => !AppTokenAuthentication.IsDataPlane(context.Request.Path)
     branch.UseAuthentication();
     branch.UseAuthorization();
     branch.UseRateLimiter();
+    // The console's forms carry antiforgery tokens (its session is a cookie); the API's bearer calls need none.
+    branch.UseAntiforgery();
 });
 
 app.MapOpenApi();
@@ -77,6 +83,7 @@ app.MapHealth();
 app.MapGateway();
 app.MapDataProxy();
 app.MapStreaming();
+app.MapConsole();
 if (app.Environment.IsDevelopment())
     app.MapDevelopmentIssuer();
 

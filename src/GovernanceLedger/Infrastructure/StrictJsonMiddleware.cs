@@ -14,7 +14,9 @@ public sealed class StrictJsonMiddleware(RequestDelegate next)
     public async Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
-        if (Security.AppTokenAuthentication.IsDataPlane(request.Path))
+        // The console's and the development sign-in's HTML forms are not API bodies: antiforgery guards the console's.
+        if (Security.AppTokenAuthentication.IsDataPlane(request.Path) || request.Path.StartsWithSegments("/console")
+            || request.Path.StartsWithSegments(Security.DevelopmentSignIn.AuthorizePath))
         {
             await next(context);
             return;

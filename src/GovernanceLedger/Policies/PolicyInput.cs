@@ -119,7 +119,10 @@ public static class PolicyInput
         var licenseUses = packages.Select(p => ($"{p.Ecosystem}:{p.Name}@{p.Version}", p.License))
             .Concat(models.Select(m => ($"model {m.Name}@{m.Version}", m.License)))
             .Where(c => c.Item2 is { Length: > 0 })
-            .SelectMany(c => LicenseIds(c.Item2!).Select(id => (object?)new Dictionary<string, object?> { ["component"] = c.Item1, ["license"] = id }))
+            .SelectMany(c => LicenseIds(c.Item2!).Select(id => (object?)new Dictionary<string, object?>
+            {
+                ["component"] = c.Item1, ["license"] = id, ["key"] = LicenseKey(id)
+            }))
             .ToList();
         return new Dictionary<string, object?>
         {
@@ -143,12 +146,36 @@ public static class PolicyInput
         };
     }
 
-    /// <summary>The licence ids of an SPDX expression ("MIT OR (Apache-2.0 AND BSD-3-Clause)"), or the name as given.</summary>
-    public static IReadOnlyList<string> LicenseIds(string expression) =>
-        expression.Replace("(", " ").Replace(")", " ")
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Where(t => t is not ("OR" or "AND" or "WITH" or "or" or "and"))
-            .Distinct(StringComparer.Ordinal).ToList();
+    /// <summary>
+    /// The licence ids of an SPDX expression ("MIT OR (Apache-2.0 AND BSD-3-Clause)"), or of a list however separated
+    /// (commas, semicolons, slashes); a name with spaces ("GNU Affero General Public License v3.0") is kept whole when it
+    /// has no operator in it.
+    /// </summary>
+    public static IReadOnlyList<string> LicenseIds(string expression)
+    {
+        var text = Dashes(expression.Normalize(System.Text.NormalizationForm.FormKC));
+        var parts = text.Split([',', ';', '/', '|'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return parts.SelectMany(part =>
+        {
+            var tokens = part.Replace("(", " ").Replace(")", " ").Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            return tokens.Any(t => t.ToUpperInvariant() is "OR" or "AND" or "WITH")
+                ? tokens.Where(t => t.ToUpperInvariant() is not ("OR" or "AND" or "WITH"))
+                : [string.Join(' ', tokens)];
+        }).Where(t => t.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// The form licence lists compare: upper case (SPDX ids are case-insensitive), any dash as '-', and the deprecated
+    /// "+" suffix as -OR-LATER. Policies list keys, so a spelling variant is never a way past them.
+    /// </summary>
+    public static string LicenseKey(string id)
+    {
+        var key = Dashes(id.Normalize(System.Text.NormalizationForm.FormKC)).Trim().ToUpperInvariant();
+        return key.EndsWith('+') ? key[..^1] + "-OR-LATER" : key;
+    }
+
+    private static string Dashes(string text) =>
+        string.Concat(text.Select(c => char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.DashPunctuation || c == '\u2212' ? '-' : c));
 
     private static List<object?> List(IEnumerable<string> items) => items.Select(i => (object?)i).ToList();
 }

@@ -22,12 +22,15 @@ public static class AdvisoryMatcher
         return found.DistinctBy(v => (v.AdvisoryId, v.Package, v.Version)).ToList();
     }
 
-    /// <summary>PyPI names compare normalised (case, '-', '_' and '.' alike); NuGet's case-insensitively; the others exactly.</summary>
+    /// <summary>
+    /// PyPI names compare normalised ('-', '_' and '.' alike); every name compares without regard to case. Some
+    /// ecosystems' names are case-sensitive, but matching more is the safe side: a differently cased name is a
+    /// typo or a disguise far more often than a different package.
+    /// </summary>
     private static bool SameName(AffectedPackage affected, PackageRef package) => package.Ecosystem switch
     {
         "PyPI" => Normalise(affected.Name) == Normalise(package.Name),
-        "NuGet" => affected.Name.Equals(package.Name, StringComparison.OrdinalIgnoreCase),
-        _ => affected.Name.Equals(package.Name, StringComparison.Ordinal)
+        _ => affected.Name.Equals(package.Name, StringComparison.OrdinalIgnoreCase)
     };
 
     private static string Normalise(string name) => name.ToLowerInvariant().Replace('_', '-').Replace('.', '-');

@@ -35,7 +35,13 @@ public static class Purl
             return null;
         }
         var version = Uri.UnescapeDataString(rest[(at + 1)..]);
-        var path = rest[..at].Trim('/').Split('/').Select(Uri.UnescapeDataString).ToArray();
+        // Empty segments are dropped, as the specification says; "." and ".." name nothing and are refused.
+        var path = rest[..at].Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.UnescapeDataString).ToArray();
+        if (path.Any(segment => segment is "." or ".." || segment.Contains('/') || segment.Trim().Length == 0))
+        {
+            problem = "a purl's namespace and name segments may not be empty, '.', '..' or contain an encoded '/'";
+            return null;
+        }
         if (path.Length < 2 || !Ecosystems.TryGetValue(path[0], out var ecosystem))
         {
             problem = $"the purl type must be one of {string.Join(", ", Ecosystems.Keys)}";

@@ -171,4 +171,42 @@ public sealed class Supply_chain_tests(LedgerFixture ledger)
         (await ledger.Post("/supply-chain/advisories", """{"advisories":[]}""", admin)).Json!["errors"]![0]!["field"]!.GetValue<string>().ShouldBe("source");
         (await ledger.Get("/supply-chain/advisories", admin)).Node("version")!.GetValue<int>().ShouldBe(before, "nothing of a refused import is recorded");
     }
+
+    [Fact]
+    public async Task Spelling_tricks_do_not_get_a_package_or_licence_past_the_checks()
+    {
+        await AdminWithSampleAsync();
+        async Task<ApiResponse> Validate(JsonObject manifest) =>
+            await ledger.Post("/apps/validate", manifest.ToJsonString(), await ledger.PersonToken(Owner, "app-owner"));
+        JsonObject Sbom(string components) => ExampleManifest(NewAppId("trick")).With("sbom", JsonNode.Parse(
+            $$"""{"bomFormat":"CycloneDX","specVersion":"1.5","components":[{{components}}]}"""));
+
+        // An empty purl segment is dropped (the specification's rule): still Log4Shell. Nested components are read.
+        var emptySegment = await Validate(Sbom("""{"type":"library","name":"x","purl":"pkg:maven/org.apache.logging.log4j//log4j-core@2.14.1"}"""));
+        emptySegment.Str("would_be").ShouldBe("rejected", emptySegment.Text);
+        var nested = await Validate(Sbom("""{"type":"application","name":"app","purl":"pkg:npm/app@1.0.0","components":[{"type":"library","name":"l","purl":"pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"}]}"""));
+        nested.Str("would_be").ShouldBe("rejected", nested.Text);
+        // Software without a purl cannot be matched, so it is refused, not waved through.
+        var noPurl = await Validate(Sbom("""{"type":"library","group":"org.apache.logging.log4j","name":"log4j-core","version":"2.14.1"}"""));
+        noPurl.Node("errors")![0]!["rule"]!.GetValue<string>().ShouldBe("purl-required", noPurl.Text);
+        (await Validate(Sbom("""{"type":"library","name":"x","purl":"pkg:npm/%40x/../lodash@4.17.15"}"""))).Node("errors")![0]!["rule"]!.GetValue<string>().ShouldBe("purl");
+        // Names compare without case.
+        (await Validate(WithPackages(NewAppId("case"), ("Maven", "org.apache.logging.log4j:Log4j-Core", "2.14.1", "Apache-2.0")))).Str("would_be").ShouldBe("rejected");
+
+        // Licence spellings: case, the "+" form, lists, other dashes all meet the deny list; names nobody listed go to review.
+        foreach (var license in new[] { "agpl-3.0-only", "AGPL-3.0+", "MIT,AGPL-3.0-only", "AGPL\u20133.0-only" })
+        {
+            var denied = await Validate(WithPackages(NewAppId("lic"), ("npm", "foo", "1.0.0", System.Text.RegularExpressions.Regex.Unescape(license))));
+            denied.Str("would_be").ShouldBe("rejected", license);
+        }
+        foreach (var license in new[] { "GNU Affero General Public License v3.0", "LicenseRef-AGPL" })
+        {
+            var reviewed = await Validate(WithPackages(NewAppId("lic"), ("npm", "foo", "1.0.0", license)));
+            reviewed.Str("would_be").ShouldBe("pending_review", license);
+            reviewed.Node("findings")!.AsArray().ShouldContain(f => f!["policy_id"]!.GetValue<string>() == "supply-chain-licenses-need-review" && f["outcome"]!.GetValue<string>() == "review");
+        }
+        // A blank model licence is no licence.
+        var blank = await Validate(ExampleManifest(NewAppId("blank")).With("dependencies", JsonNode.Parse("""{"models":[{"name":"m","version":"1","license":"  "}]}""")));
+        blank.Node("findings")!.AsArray().ShouldContain(f => f!["policy_id"]!.GetValue<string>() == "supply-chain-models-need-a-licence" && f["outcome"]!.GetValue<string>() == "review");
+    }
 }

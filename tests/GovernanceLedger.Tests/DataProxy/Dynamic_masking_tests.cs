@@ -65,6 +65,20 @@ public sealed class Dynamic_masking_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task An_owner_token_without_a_named_end_user_never_reveals_pii_even_with_mfa()
+    {
+        var app = await ledger.DataApp("reveal-owner");
+        var owner = await ledger.PersonToken(new JsonObject { ["sub"] = Owner, ["roles"] = Strings("app-owner"), ["amr"] = Strings("pwd", "mfa") });
+        var issued = await ledger.Post($"/apps/{app}/tokens", "{}", owner);
+        issued.Status.ShouldBe(200, issued.Text);
+        var answer = await ledger.Post("/data/customers/query", EmailQuery, issued.Str("access_token"));
+        answer.Status.ShouldBe(200, answer.Text);
+        answer.Node("masked_fields")!.AsArray().Select(f => f!.GetValue<string>()).ShouldContain("email");
+        answer.Node("step_up")!["needs"]![0]!.GetValue<string>().ShouldContain("named end user");
+        (await RevealsOf(app)).ShouldBeEmpty();
+    }
+
+    [Fact]
     public async Task A_user_with_recent_denials_is_high_risk_and_sees_pii_masked_even_with_mfa()
     {
         var app = await ledger.DataApp("reveal-risky");

@@ -64,11 +64,11 @@ public sealed partial class ManifestReader
         if (body["dependencies"] is not JsonObject declared && body["sbom"] is not JsonObject) return null;
         var packages = (body["dependencies"]?["packages"] as JsonArray ?? [])
             .Select(p => new PackageRef(p!["ecosystem"]!.GetValue<string>(), p["name"]!.GetValue<string>(), p["version"]!.GetValue<string>(),
-                p["license"]?.GetValue<string>()))
+                Stated(p["license"])))
             .ToList();
         var models = (body["dependencies"]?["models"] as JsonArray ?? [])
-            .Select(m => new ModelRef(m!["name"]!.GetValue<string>(), m["version"]!.GetValue<string>(), m["license"]?.GetValue<string>(),
-                m["provider"]?.GetValue<string>()))
+            .Select(m => new ModelRef(m!["name"]!.GetValue<string>(), m["version"]!.GetValue<string>(), Stated(m["license"]),
+                Stated(m["provider"])))
             .ToList();
         string? format = null, sha = null;
         if (body["sbom"] is JsonObject sbom)
@@ -77,10 +77,14 @@ public sealed partial class ManifestReader
             problems = read.Problems;
             (format, sha) = (read.Format, read.Sha256);
             packages.AddRange(read.Packages);
+            models.AddRange(read.Models);
         }
         var distinct = packages.DistinctBy(p => (p.Ecosystem, p.Name, p.Version)).ToList();
         return new AppDependencies(distinct, models, format, sha);
     }
+
+    /// <summary>A stated value, trimmed; blank is not stated.</summary>
+    private static string? Stated(JsonNode? node) => node?.GetValue<string>().Trim() is { Length: > 0 } text ? text : null;
 
     private static IEnumerable<Violation> ToViolations(string pointer, string keyword, string message)
     {

@@ -1,0 +1,59 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Mvc;
+
+namespace GovernanceLedger.WebConsole;
+
+/// <summary>
+/// What the console's forms post to: each validates the form's antiforgery token, calls the API as the signed-in person,
+/// and redirects back to the page with the outcome (post, redirect, get). Downloads relay the API's own CSV.
+/// </summary>
+public static class ConsoleActions
+{
+    public static void Map(WebApplication app)
+    {
+        var console = app.MapGroup("/console").RequireAuthorization(ConsoleSetup.Policy).ExcludeFromDescription();
+
+        console.MapPost("/actions/decide", async ([FromForm] string appId, [FromForm] string decision, [FromForm] string? reason, [FromForm] string? back,
+            ConsoleApi api, CancellationToken ct) =>
+        {
+            var answer = await api.PostAsync($"/apps/{Uri.EscapeDataString(appId)}/approvals",
+                new JsonObject { ["decision"] = decision, ["reason"] = reason ?? "" }, ct);
+            var message = answer.Ok
+                ? $"{appId}: {(decision == "approve" ? "approval" : "rejection")} recorded; the app is now {answer.Json?["status"]?.GetValue<string>() ?? "updated"}."
+                : $"{appId}: {answer.Problem}";
+            return Results.Redirect($"{Back(back, "/console/review")}?{(answer.Ok ? "done" : "error")}={Uri.EscapeDataString(message)}");
+        });
+
+        console.MapGet("/finance.csv", async (string? month, string? group_by, ConsoleApi api, CancellationToken ct) =>
+        {
+            var (status, body, type) = await api.GetRawAsync($"/chargeback?month={Uri.EscapeDataString(month ?? "")}&group_by={Uri.EscapeDataString(group_by ?? "app")}", "text/csv", ct);
+            return status == 200
+                ? Results.File(body, "text/csv", $"chargeback-{month}-{group_by ?? "app"}.csv")
+                : Results.Text(System.Text.Encoding.UTF8.GetString(body), type, System.Text.Encoding.UTF8, status);
+        });
+
+        console.MapGet("/apps/{appId}/timeline.csv", async (string appId, ConsoleApi api, CancellationToken ct) =>
+        {
+            var from = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddDays(-30).ToString("O"));
+            var (status, body, type) = await api.GetRawAsync($"/audit/timeline?app_id={Uri.EscapeDataString(appId)}&from={from}&limit=1000", "text/csv", ct);
+            return status == 200 ? Results.File(body, "text/csv", $"timeline-{appId}.csv") : Results.Text(System.Text.Encoding.UTF8.GetString(body), type, System.Text.Encoding.UTF8, status);
+        });
+
+        console.MapPost("/signout", async (HttpContext http) =>
+        {
+            await http.SignOutAsync(ConsoleSetup.CookieScheme);
+            return Results.Redirect("/console/signed-out");
+        });
+        // A page that needs no session, so signing out does not sign straight back in.
+        app.MapGet("/console/signed-out", () => Results.Content(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title><link rel=\"stylesheet\" href=\"/console/console.css\"></head>" +
+            "<body><main><h1>Signed out</h1><p><a href=\"/console\">Sign in again</a></p></main></body></html>", "text/html; charset=utf-8"))
+            .AllowAnonymous().ExcludeFromDescription();
+    }
+
+    /// <summary>Only a console path: a form cannot send anyone elsewhere.</summary>
+    private static string Back(string? back, string fallback) =>
+        back is { Length: > 1 } b && b.StartsWith("/console/", StringComparison.Ordinal) && !b.Contains("//") && !b.Contains('\\') && !b.Contains('?')
+            ? b : fallback;
+}

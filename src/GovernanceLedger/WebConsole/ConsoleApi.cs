@@ -1,0 +1,70 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Authentication;
+
+namespace GovernanceLedger.WebConsole;
+
+/// <summary>What the ledger's API answered a console request.</summary>
+public sealed record ApiAnswer(int Status, JsonNode? Json, string Text)
+{
+    public bool Ok => Status is >= 200 and < 300;
+
+    /// <summary>A refusal in a sentence: the problem's detail, else its title, else the status.</summary>
+    public string Problem => Json?["detail"]?.GetValue<string>() ?? Json?["title"]?.GetValue<string>() ?? $"The ledger answered {Status}.";
+}
+
+/// <summary>
+/// The console's way to the ledger: its own HTTP API on the same host, with the signed-in person's people token from
+/// the session cookie. Every page and action is therefore exactly as allowed as the same call from any other client.
+/// </summary>
+public sealed class ConsoleApi(IHttpContextAccessor accessor, IHttpClientFactory clients, IConfiguration configuration)
+{
+    public const string ClientName = "console-api";
+
+    private async Task<HttpClient> ClientAsync()
+    {
+        var http = accessor.HttpContext ?? throw new InvalidOperationException("The console calls the API only while serving a request.");
+        var client = clients.CreateClient(ClientName);
+        // The host's own address, unless deployment names another (e.g. behind a proxy that rewrites the host).
+        client.BaseAddress = new Uri(configuration["Console:ApiBaseUrl"] is { Length: > 0 } configured
+            ? configured
+            : $"{http.Request.Scheme}://{http.Request.Host}");
+        var token = await http.GetTokenAsync(ConsoleSetup.CookieScheme, "access_token");
+        if (token is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    public async Task<ApiAnswer> GetAsync(string path, CancellationToken ct = default)
+    {
+        using var client = await ClientAsync();
+        using var response = await client.GetAsync(path, ct);
+        return await AnswerAsync(response, ct);
+    }
+
+    public async Task<ApiAnswer> PostAsync(string path, JsonObject body, CancellationToken ct = default)
+    {
+        using var client = await ClientAsync();
+        using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        using var response = await client.PostAsync(path, content, ct);
+        return await AnswerAsync(response, ct);
+    }
+
+    /// <summary>The answer's bytes as the API chose to render them for <paramref name="accept"/> (CSV, NDJSON).</summary>
+    public async Task<(int Status, byte[] Body, string ContentType)> GetRawAsync(string path, string accept, CancellationToken ct = default)
+    {
+        using var client = await ClientAsync();
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Accept.ParseAdd(accept);
+        using var response = await client.SendAsync(request, ct);
+        return ((int)response.StatusCode, await response.Content.ReadAsByteArrayAsync(ct), response.Content.Headers.ContentType?.ToString() ?? accept);
+    }
+
+    private static async Task<ApiAnswer> AnswerAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        var text = await response.Content.ReadAsStringAsync(ct);
+        JsonNode? json = null;
+        try { json = text.Length > 0 ? JsonNode.Parse(text) : null; } catch (System.Text.Json.JsonException) { }
+        return new ApiAnswer((int)response.StatusCode, json, text);
+    }
+}
