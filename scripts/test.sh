@@ -8,8 +8,11 @@ cd "$root"
 . scripts/lib/postgres.sh
 # shellcheck source=lib/promtool.sh
 . scripts/lib/promtool.sh
+# shellcheck source=lib/chromium.sh
+. scripts/lib/chromium.sh
 
 ensure_promtool
+ensure_chromium
 
 PG_FSYNC=off pg_throwaway test "${GOVLEDGER_TEST_PG_PORT:-55433}"
 

@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.Playwright;
+using static GovernanceLedger.Tests.Scenarios;
+
+namespace GovernanceLedger.Tests.Console;
+
+/// <summary>
+/// The web console in a real browser: headless Chromium (Debian's package, which the test script installs) driven by
+/// Playwright, against the host as a process of its own on a real port. One host and one browser for the class.
+/// </summary>
+public sealed class ConsoleBrowser(LedgerFixture ledger) : IAsyncLifetime
+{
+    public Process Host { get; private set; } = null!;
+    public string BaseUrl { get; private set; } = "";
+    public IPlaywright Playwright { get; private set; } = null!;
+    public IBrowser Browser { get; private set; } = null!;
+    public HttpClient Http { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var port = ChildHost.FreePort();
+        BaseUrl = $"http://127.0.0.1:{port}";
+        Host = ChildHost.Start(ledger, port);
+        Http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
+        await ChildHost.WaitHealthy(Http, Host);
+        Playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        var executable = Environment.GetEnvironmentVariable("GOVLEDGER_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium";
+        if (!File.Exists(executable))
+            throw new InvalidOperationException($"Chromium is not at {executable}: ./scripts/test.sh installs Debian's chromium package (or set GOVLEDGER_CHROMIUM).");
+        Browser = await Playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = executable, Headless = true, Args = ["--no-sandbox"] });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Browser.DisposeAsync();
+        Playwright.Dispose();
+        Http.Dispose();
+        if (!Host.HasExited) Host.Kill(entireProcessTree: true);
+        await Host.WaitForExitAsync();
+        Host.Dispose();
+    }
+
+    /// <summary>A people token from the host's development issuer, for setting the scene through the API.</summary>
+    public async Task<string> Token(JsonObject person)
+    {
+        using var response = await Http.PostAsync("/dev/tokens", new StringContent(person.ToJsonString(), Encoding.UTF8, "application/json"));
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
+    }
+
+    public async Task<JsonNode?> Call(HttpMethod method, string path, string? token, JsonNode? body = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        if (body is not null) request.Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
+        using var response = await Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return text.Length > 0 ? JsonNode.Parse(text) : null;
+    }
+
+    /// <summary>Signs in through the console's own flow (authorization code with PKCE at the development issuer) as this person.</summary>
+    public async Task<IPage> SignedInPage(string email, string[] roles, int width = 1280, int height = 900)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, ViewportSize = new ViewportSize { Width = width, Height = height }, AcceptDownloads = true });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync("/console");
+        await page.WaitForURLAsync(url => url.Contains("/dev/oidc/authorize"));
+        await page.FillAsync("#email", email);
+        foreach (var role in roles) await page.CheckAsync($"input[name=role][value={role}]");
+        await page.CheckAsync("input[name=mfa]");
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForURLAsync(url => url.EndsWith("/console", StringComparison.Ordinal));
+        return page;
+    }
+}
+
+[Collection(LedgerCollection.Name)]
+public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
+{
+    private readonly ConsoleBrowser _console = new(ledger);
+
+    public Task InitializeAsync() => _console.InitializeAsync();
+    public Task DisposeAsync() => _console.DisposeAsync();
+
+    private static async Task Shot(IPage page, string name)
+    {
+        // Set GOVLEDGER_SCREENSHOTS to a folder (docs/screenshots) to refresh the pictures the README shows.
+        if (Environment.GetEnvironmentVariable("GOVLEDGER_SCREENSHOTS") is { Length: > 0 } folder)
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, name + ".png"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task A_reviewer_signs_in_approves_an_app_sees_its_timeline_and_finance_downloads_the_chargeback_csv()
+    {
+        // The scene: an agent-generated app that widened its template waits for two people.
+        var owner = await _console.Token(new JsonObject { ["sub"] = Owner, ["roles"] = Strings("app-owner") });
+        var appId = NewAppId("console-review");
+        var manifest = new JsonObject
+        {
+            ["app_id"] = appId, ["owner"] = Owner, ["generated_by"] = "agent", ["template"] = "sales-lookup",
+            ["purpose"] = "Call back customers about late orders",
+            ["scopes"] = Strings("read:customers", "read:sales_data", "write:interactions", "read:pii"),
+            ["connectors"] = Strings("postgres:salesdb"),
+            ["datasets"] = Datasets(("customers", ["customer_id", "name", "region", "segment", "email"]), ("sales_data", ["order_id", "amount"]))
+        };
+        var registered = await _console.Call(HttpMethod.Post, "/apps", owner, manifest);
+        registered!["status"]!.GetValue<string>().ShouldBe("pending_review", registered.ToJsonString());
+
+        var page = await _console.SignedInPage(Reviewer, ["security-reviewer", "auditor"]);
+        (await page.TextContentAsync("header .who"))!.ShouldContain(Reviewer);
+        await page.FillAsync("input[name=q]", appId);
+        await page.ClickAsync("form[role=search] button[type=submit]");
+        (await page.Locator("table.apps tbody tr").CountAsync()).ShouldBe(1);
+        await Shot(page, "catalog");
+
+        await page.GotoAsync("/console/review");
+        var card = page.Locator("article.review", new PageLocatorOptions { HasText = appId });
+        (await card.Locator(".progress").TextContentAsync()).ShouldBe("0 of 2 approval(s)");
+        (await card.Locator("dl.diff").TextContentAsync())!.ShouldContain("customers.email");
+        await Shot(page, "review");
+        await card.Locator("input[name=reason]").FillAsync("Purpose matches the template's team");
+        await card.Locator("button[value=approve]").ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("done="));
+        (await page.TextContentAsync("p.flash.ok"))!.ShouldContain("approval recorded; the app is now pending_review");
+        (await page.Locator("article.review", new PageLocatorOptions { HasText = appId }).Locator(".progress").TextContentAsync()).ShouldBe("1 of 2 approval(s)");
+
+        // The same person cannot approve twice: the API's refusal is shown as it is.
+        var again = page.Locator("article.review", new PageLocatorOptions { HasText = appId });
+        await again.Locator("input[name=reason]").FillAsync("Still fine");
+        await again.Locator("button[value=approve]").ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("error="));
+        (await page.TextContentAsync("p.flash.error"))!.ShouldContain("different reviewer");
+
+        await page.GotoAsync($"/console/apps/{appId}");
+        var timeline = page.Locator("ol.timeline li");
+        (await timeline.AllTextContentsAsync()).ShouldContain(t => t.Contains("approval_given"));
+        (await timeline.AllTextContentsAsync()).ShouldContain(t => t.Contains("intent_assessed"));
+        await Shot(page, "app");
+
+        var finance = await _console.SignedInPage("finance@example.com", ["finance"]);
+        await finance.GotoAsync($"/console/finance?month={DateTime.UtcNow:yyyy-MM}&group_by=cost_center");
+        (await finance.Locator("table.chargeback caption").TextContentAsync())!.ShouldContain("by cost center");
+        await Shot(finance, "finance");
+        var download = await finance.RunAndWaitForDownloadAsync(() => finance.ClickAsync("text=Download CSV"));
+        using var csv = new StreamReader(await download.CreateReadStreamAsync());
+        (await csv.ReadLineAsync()).ShouldStartWith("cost_center,requests,rows,megabytes,compute_seconds,amount_");
+    }
+
+    [Fact]
+    public async Task The_console_needs_a_session_keeps_the_token_off_the_page_and_cannot_be_framed()
+    {
+        // Without a session every console page sends the browser to sign in; nothing is served.
+        using (var anonymous = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(_console.BaseUrl) })
+        {
+            using var response = await anonymous.GetAsync("/console/review");
+            response.StatusCode.ShouldBe(System.Net.HttpStatusCode.Redirect);
+            response.Headers.Location!.ToString().ShouldContain("/dev/oidc/authorize");
+            response.Headers.Location!.ToString().ShouldContain("code_challenge_method=S256");
+        }
+        var page = await _console.SignedInPage("auditor@example.com", ["auditor"]);
+        var response2 = await page.GotoAsync("/console");
+        response2!.Headers["content-security-policy"].ShouldContain("frame-ancestors 'none'");
+        var cookies = await page.Context.CookiesAsync();
+        var session = cookies.Single(c => c.Name.StartsWith("govledger-console", StringComparison.Ordinal));
+        session.HttpOnly.ShouldBeTrue();
+        session.SameSite.ShouldBe(SameSiteAttribute.Lax);
+        // Nothing a script on the page can reach holds a token.
+        var reachable = await page.EvaluateAsync<string>("() => document.cookie + JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.documentElement.outerHTML");
+        reachable.ShouldNotContain("eyJ");
+        // Keyboard: the first Tab reaches "Skip to content".
+        await page.Keyboard.PressAsync("Tab");
+        (await page.EvaluateAsync<string>("() => document.activeElement.textContent")).ShouldBe("Skip to content");
+        // At a phone's width the navigation and the catalog still fit.
+        var phone = await _console.SignedInPage("auditor@example.com", ["auditor"], width: 390, height: 844);
+        (await phone.EvaluateAsync<int>("() => document.documentElement.scrollWidth")).ShouldBeLessThanOrEqualTo(390);
+        (await phone.Locator("nav[aria-label=Console] a").CountAsync()).ShouldBe(5);
+        await Shot(phone, "catalog-phone");
+    }
+}
