@@ -1,7 +1,13 @@
 # The ledger host, built from source. Used by docker-compose.yml.
-FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+# The console's scripts are bundled from npm packages first.
+FROM node:20-bookworm-slim AS assets
 WORKDIR /src
 COPY . .
+RUN cd src/GovernanceLedger/WebConsole/client && npm ci --no-audit --no-fund && node build.mjs
+
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /src
+COPY --from=assets /src .
 RUN dotnet publish src/GovernanceLedger/GovernanceLedger.csproj -c Release -o /app
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0

@@ -7,6 +7,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source=lib/postgres.sh
 . scripts/lib/postgres.sh
+# shellcheck source=lib/console-assets.sh
+. scripts/lib/console-assets.sh
 
 address=${GOVLEDGER_ADDRESS:-127.0.0.1}
 port=${GOVLEDGER_PORT:-5080}
@@ -77,4 +79,5 @@ fi
 mkdir -p "$Keys__Directory" "$Audit__WitnessDirectory"
 chmod 700 "$Keys__Directory"
 echo "Keys: $Keys__Directory   Witness: $Audit__WitnessDirectory"
+ensure_console_assets
 exec dotnet run --project src/GovernanceLedger -c Release -- --urls "$base"

@@ -10,9 +10,12 @@ cd "$root"
 . scripts/lib/promtool.sh
 # shellcheck source=lib/chromium.sh
 . scripts/lib/chromium.sh
+# shellcheck source=lib/console-assets.sh
+. scripts/lib/console-assets.sh
 
 ensure_promtool
 ensure_chromium
+ensure_console_assets
 
 PG_FSYNC=off pg_throwaway test "${GOVLEDGER_TEST_PG_PORT:-55433}"
 

@@ -18,7 +18,7 @@ public static class ConsoleActions
             ConsoleApi api, CancellationToken ct) =>
         {
             var answer = await api.PostAsync($"/apps/{Uri.EscapeDataString(appId)}/approvals",
-                new JsonObject { ["decision"] = decision, ["reason"] = reason ?? "" }, ct);
+                new JsonObject { ["decision"] = decision, ["reason"] = reason ?? "" }, ct: ct);
             var message = answer.Ok
                 ? $"{appId}: {(decision == "approve" ? "approval" : "rejection")} recorded; the app is now {answer.Json?["status"]?.GetValue<string>() ?? "updated"}."
                 : $"{appId}: {answer.Problem}";

@@ -22,7 +22,7 @@ public sealed class ConsoleApi(IHttpContextAccessor accessor, IHttpClientFactory
 {
     public const string ClientName = "console-api";
 
-    private async Task<HttpClient> ClientAsync()
+    private async Task<HttpClient> ClientAsync(string? bearer = null)
     {
         var http = accessor.HttpContext ?? throw new InvalidOperationException("The console calls the API only while serving a request.");
         var client = clients.CreateClient(ClientName);
@@ -30,7 +30,7 @@ public sealed class ConsoleApi(IHttpContextAccessor accessor, IHttpClientFactory
         client.BaseAddress = new Uri(configuration["Console:ApiBaseUrl"] is { Length: > 0 } configured
             ? configured
             : $"{http.Request.Scheme}://{http.Request.Host}");
-        var token = await http.GetTokenAsync(ConsoleSetup.CookieScheme, "access_token");
+        var token = bearer ?? await http.GetTokenAsync(ConsoleSetup.CookieScheme, "access_token");
         if (token is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;
     }
@@ -42,9 +42,10 @@ public sealed class ConsoleApi(IHttpContextAccessor accessor, IHttpClientFactory
         return await AnswerAsync(response, ct);
     }
 
-    public async Task<ApiAnswer> PostAsync(string path, JsonObject body, CancellationToken ct = default)
+    /// <summary>Posts as the signed-in person, or with <paramref name="bearer"/> (an app token the console holds for an embedded app).</summary>
+    public async Task<ApiAnswer> PostAsync(string path, JsonObject body, string? bearer = null, CancellationToken ct = default)
     {
-        using var client = await ClientAsync();
+        using var client = await ClientAsync(bearer);
         using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
         using var response = await client.PostAsync(path, content, ct);
         return await AnswerAsync(response, ct);

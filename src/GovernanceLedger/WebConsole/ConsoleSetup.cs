@@ -103,6 +103,8 @@ public static class ConsoleSetup
         builder.Services.AddHttpContextAccessor();
         builder.Services.AddHttpClient(ConsoleApi.ClientName);
         builder.Services.AddScoped<ConsoleApi>();
+        builder.Services.AddMemoryCache();
+        builder.Services.AddSingleton<EmbedBackend>();
         return builder;
     }
 
@@ -110,6 +112,7 @@ public static class ConsoleSetup
     {
         if (app.Services.GetService<DevelopmentSignIn>() is not null) DevelopmentSignIn.Map(app);
         ConsoleActions.Map(app);
+        EmbedBackend.Map(app);
         app.MapRazorComponents<Components.App>().RequireAuthorization(Policy);
     }
 
@@ -118,9 +121,28 @@ public static class ConsoleSetup
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-src 'self'; " +
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
 
+    /// <summary>
+    /// An embedded micro app's own documents: framed only by the console (same origin), no network of its own (it asks its
+    /// host by postMessage), scripts and styles from the ledger only. The console frames them sandboxed (allow-scripts
+    /// only), so they run with an opaque origin: no cookie, no storage, no reach into the page around them.
+    /// </summary>
+    /// <remarks>
+    /// Sources name the ledger's origin outright as well as 'self': a sandboxed document's own origin is opaque, and
+    /// browsers differ on whether 'self' still matches the address it was loaded from.
+    /// </remarks>
+    public static string EmbeddedContentSecurityPolicy(string origin) =>
+        $"default-src 'none'; script-src 'self' {origin}; style-src 'self' {origin}; img-src 'self' {origin} data:; connect-src 'none'; " +
+        $"form-action 'none'; frame-ancestors 'self' {origin}; base-uri 'none'; sandbox allow-scripts";
+
     public static IApplicationBuilder UseConsoleHeaders(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
-        if (context.Request.Path.StartsWithSegments("/console"))
+        if (context.Request.Path.StartsWithSegments("/embedded"))
+        {
+            context.Response.Headers.ContentSecurityPolicy = EmbeddedContentSecurityPolicy($"{context.Request.Scheme}://{context.Request.Host}");
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            context.Response.Headers["Referrer-Policy"] = "no-referrer";
+        }
+        else if (context.Request.Path.StartsWithSegments("/console"))
         {
             context.Response.Headers.ContentSecurityPolicy = ContentSecurityPolicy;
             context.Response.Headers.XContentTypeOptions = "nosniff";

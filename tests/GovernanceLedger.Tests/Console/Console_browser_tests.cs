@@ -61,7 +61,7 @@ public sealed class ConsoleBrowser(LedgerFixture ledger) : IAsyncLifetime
     }
 
     /// <summary>Signs in through the console's own flow (authorization code with PKCE at the development issuer) as this person.</summary>
-    public async Task<IPage> SignedInPage(string email, string[] roles, int width = 1280, int height = 900)
+    public async Task<IPage> SignedInPage(string email, string[] roles, int width = 1280, int height = 900, string? groups = null, string? region = null)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, ViewportSize = new ViewportSize { Width = width, Height = height }, AcceptDownloads = true });
         var page = await context.NewPageAsync();
@@ -69,6 +69,8 @@ public sealed class ConsoleBrowser(LedgerFixture ledger) : IAsyncLifetime
         await page.WaitForURLAsync(url => url.Contains("/dev/oidc/authorize"));
         await page.FillAsync("#email", email);
         foreach (var role in roles) await page.CheckAsync($"input[name=role][value={role}]");
+        if (groups is not null) await page.FillAsync("#groups", groups);
+        if (region is not null) await page.FillAsync("#region", region);
         await page.CheckAsync("input[name=mfa]");
         await page.ClickAsync("button[type=submit]");
         await page.WaitForURLAsync(url => url.EndsWith("/console", StringComparison.Ordinal));
@@ -142,6 +144,8 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         var finance = await _console.SignedInPage("finance@example.com", ["finance"]);
         await finance.GotoAsync($"/console/finance?month={DateTime.UtcNow:yyyy-MM}&group_by=cost_center");
         (await finance.Locator("table.chargeback caption").TextContentAsync())!.ShouldContain("by cost center");
+        // The chart library drew the chart (the table beside it holds the same figures).
+        await finance.Locator("canvas[data-rendered=true]").First.WaitForAsync();
         await Shot(finance, "finance");
         var download = await finance.RunAndWaitForDownloadAsync(() => finance.ClickAsync("text=Download CSV"));
         using var csv = new StreamReader(await download.CreateReadStreamAsync());
@@ -177,5 +181,59 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         (await phone.EvaluateAsync<int>("() => document.documentElement.scrollWidth")).ShouldBeLessThanOrEqualTo(390);
         (await phone.Locator("nav[aria-label=Console] a").CountAsync()).ShouldBe(5);
         await Shot(phone, "catalog-phone");
+    }
+
+    [Fact]
+    public async Task An_embedded_app_reads_data_only_through_the_console_and_cannot_reach_the_page_its_cookie_or_a_token()
+    {
+        // A sales-lookup app for the console-users group, approved.
+        var owner = await _console.Token(new JsonObject { ["sub"] = Owner, ["roles"] = Strings("app-owner") });
+        var appId = NewAppId("embedded");
+        var registered = await _console.Call(HttpMethod.Post, "/apps/from-template/sales-lookup", owner,
+            new JsonObject { ["app_id"] = appId, ["owner"] = Owner, ["audience"] = new JsonObject { ["groups"] = Strings("console-users") } });
+        registered!["status"]!.GetValue<string>().ShouldBe("pending_review", registered.ToJsonString());
+        var reviewer = await _console.Token(new JsonObject { ["sub"] = Reviewer, ["roles"] = Strings("security-reviewer") });
+        (await _console.Call(HttpMethod.Post, $"/apps/{appId}/approvals", reviewer, new JsonObject { ["decision"] = "approve", ["reason"] = "lookup for sales" }))!
+            ["status"]!.GetValue<string>().ShouldBe("active");
+
+        var page = await _console.SignedInPage("seller@example.com", [], groups: "console-users", region: "EMEA");
+        var messages = new List<string>();
+        page.Console += (_, m) => messages.Add(m.Text);
+        page.PageError += (_, e) => messages.Add("error: " + e);
+        page.RequestFailed += (_, r) => messages.Add("failed: " + r.Url + " " + r.Failure);
+        page.Response += (_, r) => messages.Add($"{r.Status} {r.Url}");
+        await page.GotoAsync($"/apps/{appId}/embed");
+        page.Url.ShouldEndWith($"/console/apps/{appId}/embed");
+        (await page.Locator("#app-frame").CountAsync()).ShouldBe(1, await page.ContentAsync());
+        var frame = page.FrameLocator("#app-frame");
+        await frame.Locator("#look-up").ClickAsync(new LocatorClickOptions { Timeout = 10_000 });
+        try
+        {
+            await frame.Locator("#results tbody tr").First.WaitForAsync(new LocatorWaitForOptions { Timeout = 15_000 });
+        }
+        catch (TimeoutException)
+        {
+            throw new Exception($"No rows. Frame status: {await frame.Locator("#status").TextContentAsync()}; host log: {string.Join(" | ", await page.Locator("#embed-log li").AllTextContentsAsync())}; console: {string.Join(" | ", messages)}; frame url: {string.Join(",", page.Frames.Select(f => f.Url))}");
+        }
+        (await frame.Locator("#results tbody tr td:nth-child(3)").AllTextContentsAsync()).ShouldAllBe(region => region == "EMEA", "row-level security holds for the person");
+        await Shot(page, "embedded");
+
+        // Inside the frame: no way into the page around it, no cookie, no storage, no network of its own, no token anywhere.
+        var app = page.Frames.Single(f => f.Url.Contains("/embedded/"));
+        (await app.EvaluateAsync<string>("() => { try { return parent.document.title; } catch (e) { return 'blocked:' + e.name; } }")).ShouldStartWith("blocked:");
+        (await app.EvaluateAsync<string>("() => { try { return document.cookie; } catch (e) { return 'blocked:' + e.name; } }")).ShouldStartWith("blocked:");
+        (await app.EvaluateAsync<string>("() => { try { return String(localStorage.length); } catch (e) { return 'blocked:' + e.name; } }")).ShouldStartWith("blocked:");
+        (await app.EvaluateAsync<string>("async () => { try { await fetch('/apps'); return 'fetched'; } catch (e) { return 'blocked:' + e.name; } }")).ShouldStartWith("blocked:");
+        (await app.EvaluateAsync<string>("() => document.documentElement.outerHTML")).ShouldNotContain("eyJ");
+        (await page.EvaluateAsync<string>("() => document.cookie + JSON.stringify(localStorage) + document.documentElement.outerHTML")).ShouldNotContain("eyJ");
+
+        // A message outside the contract is dropped by the host, and the backend refuses a post without the page's antiforgery token.
+        await app.EvaluateAsync("() => parent.postMessage({ type: 'query', id: 'x1', dataset: 'customers; drop', fields: ['*'] }, '*')");
+        await page.Locator("#embed-log li", new PageLocatorOptions { HasText = "dropped" }).WaitForAsync();
+        var forged = await page.Context.APIRequest.PostAsync($"/console/embed/{appId}/query", new APIRequestContextOptions
+        {
+            DataObject = new { type = "query", id = "x2", dataset = "customers", fields = new[] { "customer_id" } }
+        });
+        forged.Status.ShouldBe(403);
     }
 }

@@ -8,7 +8,8 @@ namespace GovernanceLedger.Apps.Templates;
 public sealed record AppTemplate(
     string Id, string Title, string Description,
     [property: JsonPropertyName("policy_sets")] IReadOnlyList<string> PolicySets,
-    JsonObject Defaults, JsonObject? Quotas);
+    JsonObject Defaults, JsonObject? Quotas,
+    [property: JsonPropertyName("embed")] string? Embed = null);
 
 public sealed class TemplateCatalog
 {

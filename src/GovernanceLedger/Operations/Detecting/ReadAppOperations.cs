@@ -36,6 +36,12 @@ public static class ReadAppOperations
                 end_users = minute.DistinctEndUsers, pii_fields = minute.PiiFields, new_pii_fields = minute.NewPiiFields
             } : null,
             pii_fields_read = activity?.PiiFieldsRead.Order(StringComparer.Ordinal).ToList() ?? [],
+            // The last hour, minute by minute, for usage charts.
+            recent_minutes = activity?.Minutes.TakeLast(60).Select(m => new
+            {
+                minute = m.Minute, requests = m.Requests, errors = m.Errors, denials = m.Denials, rows = m.Rows,
+                latency_ms = Math.Round(m.LatencyMs, 3)
+            }).ToList(),
             throttle = app.ThrottledUntil is { } until && now < until
                 ? new { requests_per_second = app.ThrottleRequestsPerSecond, until }
                 : null,
