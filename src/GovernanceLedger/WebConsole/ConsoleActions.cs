@@ -25,6 +25,14 @@ public static class ConsoleActions
             return Results.Redirect($"{Back(back, "/console/review")}?{(answer.Ok ? "done" : "error")}={Uri.EscapeDataString(message)}");
         });
 
+        console.MapPost("/actions/verify", async (ConsoleApi api, CancellationToken ct) =>
+        {
+            var answer = await api.PostAsync("/audit/verify/jobs", new JsonObject(), ct: ct);
+            return answer.Ok && answer.Json?["job_id"]?.GetValue<string>() is { } job
+                ? Results.Redirect($"/console/security?job={Uri.EscapeDataString(job)}")
+                : Results.Redirect($"/console/security?error={Uri.EscapeDataString(answer.Problem)}");
+        });
+
         console.MapGet("/finance.csv", async (string? month, string? group_by, ConsoleApi api, CancellationToken ct) =>
         {
             var (status, body, type) = await api.GetRawAsync($"/chargeback?month={Uri.EscapeDataString(month ?? "")}&group_by={Uri.EscapeDataString(group_by ?? "app")}", "text/csv", ct);

@@ -141,6 +141,19 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         (await timeline.AllTextContentsAsync()).ShouldContain(t => t.Contains("intent_assessed"));
         await Shot(page, "app");
 
+        // Security: the ledger verified from the console, with its latest signed checkpoint.
+        await page.GotoAsync("/console/security");
+        await page.ClickAsync("text=Verify the whole ledger now");
+        await page.WaitForURLAsync(url => url.Contains("job="));
+        await LedgerFixture.Eventually(async () =>
+        {
+            await page.ReloadAsync();
+            return !(await page.TextContentAsync("section[aria-labelledby=ledger]"))!.Contains("Verify running");
+        });
+        (await page.TextContentAsync("section[aria-labelledby=ledger]"))!.ShouldContain("Verify done");
+        (await page.TextContentAsync("section[aria-labelledby=ledger]"))!.ShouldContain(", intact");
+        await Shot(page, "security");
+
         var finance = await _console.SignedInPage("finance@example.com", ["finance"]);
         await finance.GotoAsync($"/console/finance?month={DateTime.UtcNow:yyyy-MM}&group_by=cost_center");
         (await finance.Locator("table.chargeback caption").TextContentAsync())!.ShouldContain("by cost center");
