@@ -154,9 +154,17 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         (await page.TextContentAsync("section[aria-labelledby=ledger]"))!.ShouldContain(", intact");
         await Shot(page, "security");
 
+        // Finance sets a budget through the API; the finance page shows it beside the chargeback.
+        var month = DateTime.UtcNow.ToString("yyyy-MM");
+        var financeToken = await _console.Token(new JsonObject { ["sub"] = "finance@example.com", ["roles"] = Strings("finance") });
+        (await _console.Call(HttpMethod.Put, "/chargeback/budgets", financeToken, new JsonObject
+        {
+            ["scope"] = "cost_center", ["key"] = "CC-CONSOLE", ["month"] = month, ["amount"] = 250, ["reason"] = "console test budget"
+        })).ShouldNotBeNull();
         var finance = await _console.SignedInPage("finance@example.com", ["finance"]);
         await finance.GotoAsync($"/console/finance?month={DateTime.UtcNow:yyyy-MM}&group_by=cost_center");
         (await finance.Locator("table.chargeback caption").TextContentAsync())!.ShouldContain("by cost center");
+        (await finance.Locator("table.budgets").TextContentAsync())!.ShouldContain("CC-CONSOLE");
         // The chart library drew the chart (the table beside it holds the same figures).
         await finance.Locator("canvas[data-rendered=true]").First.WaitForAsync();
         await Shot(finance, "finance");
