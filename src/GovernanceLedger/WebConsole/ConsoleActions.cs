@@ -13,6 +13,17 @@ public static class ConsoleActions
     public static void Map(WebApplication app)
     {
         var console = app.MapGroup("/console").RequireAuthorization(ConsoleSetup.Policy).ExcludeFromDescription();
+        // Every form the console posts carries its antiforgery token, whether or not the action reads a form field
+        // (the framework itself checks it only for actions that bind form fields).
+        console.AddEndpointFilter(async (context, next) =>
+        {
+            var http = context.HttpContext;
+            if (HttpMethods.IsPost(http.Request.Method)
+                && !await http.RequestServices.GetRequiredService<Microsoft.AspNetCore.Antiforgery.IAntiforgery>().IsRequestValidAsync(http))
+                return Infrastructure.Problem.Invalid("__RequestVerificationToken", "antiforgery",
+                    "This form is missing the console page's antiforgery token; reload the page and try again.").ToResult();
+            return await next(context);
+        });
 
         console.MapPost("/actions/decide", async ([FromForm] string appId, [FromForm] string decision, [FromForm] string? reason, [FromForm] string? back,
             ConsoleApi api, CancellationToken ct) =>
@@ -54,9 +65,12 @@ public static class ConsoleActions
             return Results.Redirect("/console/signed-out");
         });
         // A page that needs no session, so signing out does not sign straight back in.
-        app.MapGet("/console/signed-out", () => Results.Content(
+        app.MapGet("/console/signed-out", (bool? failed) => Results.Content(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out</title><link rel=\"stylesheet\" href=\"/console/console.css\"></head>" +
-            "<body><main><h1>Signed out</h1><p><a href=\"/console\">Sign in again</a></p></main></body></html>", "text/html; charset=utf-8"))
+            (failed == true
+                ? "<body><main><h1>Sign-in did not complete</h1><p>The sign-in could not be checked (it may have expired or been used already).</p>"
+                : "<body><main><h1>Signed out</h1>") +
+            "<p><a href=\"/console\">Sign in again</a></p></main></body></html>", "text/html; charset=utf-8"))
             .AllowAnonymous().ExcludeFromDescription();
     }
 

@@ -62,6 +62,15 @@ public static class ConsoleSetup
                 options.CorrelationCookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
                 options.NonceCookie.SameSite = SameSiteMode.Lax;
                 options.NonceCookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+                // A callback that cannot complete (a forged or replayed code, an expired state) is a page that says so, not an error.
+                options.Events.OnRemoteFailure = context =>
+                {
+                    context.HttpContext.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("GovernanceLedger.Console")
+                        .LogWarning(context.Failure, "A console sign-in did not complete");
+                    context.Response.Redirect("/console/signed-out?failed=true");
+                    context.HandleResponse();
+                    return Task.CompletedTask;
+                };
                 if (!development)
                 {
                     options.Authority = authority;

@@ -194,6 +194,14 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         // Nothing a script on the page can reach holds a token.
         var reachable = await page.EvaluateAsync<string>("() => document.cookie + JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.documentElement.outerHTML");
         reachable.ShouldNotContain("eyJ");
+        // Every console action needs the page's antiforgery token, even one that reads no form field (sign-out, verify).
+        foreach (var action in new[] { "/console/signout", "/console/actions/verify", "/console/actions/decide" })
+            (await page.Context.APIRequest.PostAsync(action, new APIRequestContextOptions { MaxRedirects = 0 })).Status.ShouldBe(400, action);
+        (await page.GotoAsync("/console"))!.Url.ShouldEndWith("/console", customMessage: "still signed in after the forged sign-out");
+        // A callback that cannot complete ends on a page that says so.
+        await page.GotoAsync("/console/signin-oidc?code=forged&state=forged");
+        (await page.TextContentAsync("h1"))!.ShouldBe("Sign-in did not complete");
+        await page.GotoAsync("/console");
         // Keyboard: the first Tab reaches "Skip to content".
         await page.Keyboard.PressAsync("Tab");
         (await page.EvaluateAsync<string>("() => document.activeElement.textContent")).ShouldBe("Skip to content");
