@@ -26,22 +26,22 @@ public static class ConsoleActions
         });
 
         console.MapPost("/actions/decide", async ([FromForm] string appId, [FromForm] string decision, [FromForm] string? reason, [FromForm] string? back,
-            ConsoleApi api, CancellationToken ct) =>
+            ConsoleApi api, FlashMessages flash, CancellationToken ct) =>
         {
             var answer = await api.PostAsync($"/apps/{Uri.EscapeDataString(appId)}/approvals",
                 new JsonObject { ["decision"] = decision, ["reason"] = reason ?? "" }, ct: ct);
             var message = answer.Ok
                 ? $"{appId}: {(decision == "approve" ? "approval" : "rejection")} recorded; the app is now {answer.Json?["status"]?.GetValue<string>() ?? "updated"}."
                 : $"{appId}: {answer.Problem}";
-            return Results.Redirect($"{Back(back, "/console/review")}?{(answer.Ok ? "done" : "error")}={Uri.EscapeDataString(message)}");
+            return Results.Redirect($"{Back(back, "/console/review")}?{(answer.Ok ? "done" : "error")}={Uri.EscapeDataString(flash.Seal(message))}");
         });
 
-        console.MapPost("/actions/verify", async (ConsoleApi api, CancellationToken ct) =>
+        console.MapPost("/actions/verify", async (ConsoleApi api, FlashMessages flash, CancellationToken ct) =>
         {
             var answer = await api.PostAsync("/audit/verify/jobs", new JsonObject(), ct: ct);
             return answer.Ok && answer.Json?["job_id"]?.GetValue<string>() is { } job
                 ? Results.Redirect($"/console/security?job={Uri.EscapeDataString(job)}")
-                : Results.Redirect($"/console/security?error={Uri.EscapeDataString(answer.Problem)}");
+                : Results.Redirect($"/console/security?error={Uri.EscapeDataString(flash.Seal(answer.Problem))}");
         });
 
         console.MapGet("/finance.csv", async (string? month, string? group_by, ConsoleApi api, CancellationToken ct) =>
@@ -74,8 +74,13 @@ public static class ConsoleActions
             .AllowAnonymous().ExcludeFromDescription();
     }
 
-    /// <summary>Only a console path: a form cannot send anyone elsewhere.</summary>
+    /// <summary>
+    /// Only a console page: plain path segments under /console/ (letters, digits, '-', '_', '.'; no "." or ".." segment,
+    /// no escapes), so a form can send nobody elsewhere, not even elsewhere on this origin.
+    /// </summary>
     private static string Back(string? back, string fallback) =>
-        back is { Length: > 1 } b && b.StartsWith("/console/", StringComparison.Ordinal) && !b.Contains("//") && !b.Contains('\\') && !b.Contains('?')
+        back is { Length: > 1 and <= 200 } b && b.StartsWith("/console/", StringComparison.Ordinal)
+        && b["/console/".Length..].Split('/').All(segment => segment.Length > 0 && segment is not ("." or "..")
+            && segment.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
             ? b : fallback;
 }

@@ -114,6 +114,7 @@ public static class ConsoleSetup
         builder.Services.AddScoped<ConsoleApi>();
         builder.Services.AddMemoryCache();
         builder.Services.AddSingleton<EmbedBackend>();
+        builder.Services.AddSingleton<FlashMessages>();
         return builder;
     }
 

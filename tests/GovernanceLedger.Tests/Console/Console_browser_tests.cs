@@ -135,6 +135,16 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         await page.WaitForURLAsync(url => url.Contains("error="));
         (await page.TextContentAsync("p.flash.error"))!.ShouldContain("different reviewer");
 
+        // A form's way back stays on console pages: a path that climbs out of /console is not followed.
+        var form = page.Context.APIRequest.CreateFormData();
+        form.Set("__RequestVerificationToken", (await page.Locator("input[name=__RequestVerificationToken]").First.GetAttributeAsync("value"))!);
+        form.Set("appId", appId);
+        form.Set("decision", "approve");
+        form.Set("reason", "once more");
+        form.Set("back", "/console/../../evil");
+        var climbed = await page.Context.APIRequest.PostAsync("/console/actions/decide", new APIRequestContextOptions { Form = form, MaxRedirects = 0 });
+        climbed.Headers["location"].ShouldStartWith("/console/review?");
+
         await page.GotoAsync($"/console/apps/{appId}");
         var timeline = page.Locator("ol.timeline li");
         (await timeline.AllTextContentsAsync()).ShouldContain(t => t.Contains("approval_given"));
@@ -198,6 +208,19 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         foreach (var action in new[] { "/console/signout", "/console/actions/verify", "/console/actions/decide" })
             (await page.Context.APIRequest.PostAsync(action, new APIRequestContextOptions { MaxRedirects = 0 })).Status.ShouldBe(400, action);
         (await page.GotoAsync("/console"))!.Url.ShouldEndWith("/console", customMessage: "still signed in after the forged sign-out");
+        // A link cannot put its own words into the console's banners: only messages the console sealed are shown.
+        await page.GotoAsync("/console/review?error=Your%20session%20expired%2C%20call%20555-0100");
+        (await page.Locator("p.flash").CountAsync()).ShouldBe(0);
+        // The sign-in accepts only the exact callback address, and a state.
+        using (var raw = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(_console.BaseUrl) })
+        {
+            var challenge = "xDlN19GfdSN2qBxnjciH3qa84YRDUGimtLfKo1kntQo";
+            foreach (var (redirect, state) in new[] { ($"{_console.BaseUrl}/console/signin-oidc#x", "s"), ($"{_console.BaseUrl.ToUpperInvariant()}/console/signin-oidc", "s"), ($"{_console.BaseUrl}/console/signin-oidc", "") })
+            {
+                using var refused = await raw.GetAsync($"/dev/oidc/authorize?client_id=governance-ledger-console&response_type=code&code_challenge_method=S256&code_challenge={challenge}&redirect_uri={Uri.EscapeDataString(redirect)}&state={state}");
+                refused.StatusCode.ShouldBe(System.Net.HttpStatusCode.BadRequest, redirect + " " + state);
+            }
+        }
         // A callback that cannot complete ends on a page that says so.
         await page.GotoAsync("/console/signin-oidc?code=forged&state=forged");
         (await page.TextContentAsync("h1"))!.ShouldBe("Sign-in did not complete");
