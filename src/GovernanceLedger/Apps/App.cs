@@ -73,18 +73,24 @@ public sealed record App
         _ => this
     };
 
-    public static App Registered(AppRegistered e) => new()
+    public static App Registered(AppRegistered e) => new App
     {
         Id = e.AppId,
         Status = AppStatus.PendingReview,
         Owner = e.Manifest.Owner,
         Scopes = e.Manifest.Scopes,
-        Datasets = e.Manifest.Datasets,
-        ExpiresInDays = e.Manifest.ExpiresInDays,
-        DataRetentionDays = e.Manifest.DataRetentionDays,
-        Audience = e.Manifest.Audience,
-        Dependencies = e.Manifest.Dependencies,
         RegisteredBy = e.Actor
+    }.WithTerms(e.Manifest);
+
+    /// <summary>What a manifest decides about the app: its access, its terms and what it is built from.</summary>
+    private App WithTerms(AppManifest m) => this with
+    {
+        Scopes = m.Scopes,
+        Datasets = m.Datasets,
+        ExpiresInDays = m.ExpiresInDays,
+        DataRetentionDays = m.DataRetentionDays,
+        Audience = m.Audience,
+        Dependencies = m.Dependencies
     };
 
     /// <summary>
@@ -104,15 +110,9 @@ public sealed record App
     }
 
     /// <summary>A new manifest: its scopes, datasets and terms replace the old ones, and the decision starts again.</summary>
-    public App After(ManifestResubmitted e) => this with
+    public App After(ManifestResubmitted e) => WithTerms(e.Manifest) with
     {
         Status = AppStatus.PendingReview,
-        Scopes = e.Manifest.Scopes,
-        Datasets = e.Manifest.Datasets,
-        ExpiresInDays = e.Manifest.ExpiresInDays,
-        DataRetentionDays = e.Manifest.DataRetentionDays,
-        Audience = e.Manifest.Audience,
-        Dependencies = e.Manifest.Dependencies,
         RequiredApprovals = 0,
         Approvers = [],
         ApproverNames = new HashSet<string>(),
