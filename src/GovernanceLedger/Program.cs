@@ -12,6 +12,7 @@ using GovernanceLedger.Streaming;
 using GovernanceLedger.Telemetry;
 using GovernanceLedger.Operations;
 using Scalar.AspNetCore;
+using GovernanceLedger.Warehouse;
 using Wolverine.Http;
 using Wolverine.Http.Marten;
 
@@ -25,6 +26,7 @@ builder.AddAppTokenAuthentication();
 builder.AddDataPlane();
 builder.AddGateway();
 builder.AddDataProxy();
+builder.AddWarehouse();
 builder.AddAudit();
 builder.AddChargeback();
 builder.AddStreaming();
@@ -82,6 +84,7 @@ app.MapWolverineEndpoints(opts =>
 app.MapHealth();
 app.MapGateway();
 app.MapDataProxy();
+app.MapWarehouse();
 app.MapStreaming();
 app.MapConsole();
 if (app.Environment.IsDevelopment())

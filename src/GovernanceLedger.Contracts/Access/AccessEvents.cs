@@ -35,13 +35,16 @@ public static class AccessFieldSizes
 
 /// <summary>
 /// A proxied dataset query: what was read, what was masked, and the filter's shape. PiiFields names the dataset's
-/// PII fields among those read, masked or not (absent on queries recorded before it was kept).
+/// PII fields among those read, masked or not (absent on queries recorded before it was kept). A warehouse query
+/// carries its cost tag, the rows and bytes it scanned (zero for PostgreSQL datasets), and Template names the
+/// pre-approved query it ran ("name@version"), if any.
 /// </summary>
 public sealed record QueryExecuted(
     string RequestId, string AppId, string? EndUser, string Dataset, IReadOnlyList<string> Fields,
     IReadOnlyList<string> MaskedFields, IReadOnlyList<FilterTerm> Filter, IReadOnlyList<string> OrderBy, int Limit,
     int Rows, long Bytes, double DurationMs, string DatabaseRole, string? RlsRegion, string PolicyId, int PolicyVersion,
-    string? TraceId, DateTimeOffset At, IReadOnlyList<string>? PiiFields = null);
+    string? TraceId, DateTimeOffset At, IReadOnlyList<string>? PiiFields = null, long ScannedRows = 0, long ScannedBytes = 0,
+    string? Template = null);
 
 /// <summary>A filter clause as recorded: the value only when the field is not PII.</summary>
 public sealed record FilterTerm(string Field, string Op, string? Value);

@@ -8,6 +8,7 @@ using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Telemetry;
 using Microsoft.Extensions.Options;
+using GovernanceLedger.Warehouse;
 using Npgsql;
 
 namespace GovernanceLedger.DataProxy;
@@ -20,7 +21,7 @@ namespace GovernanceLedger.DataProxy;
 /// </summary>
 public sealed class QueryDataset(
     DataPlaneGuard guard, AccessRecorder recorder, EphemeralCredentials credentials, UsageLimits limits, Masking masking, SandboxData sandbox,
-    Revealing.RevealGate revealGate,
+    Revealing.RevealGate revealGate, WarehouseReads warehouseReads,
     IOptionsMonitor<DataCatalog> catalog, IOptionsMonitor<DataProxyOptions> options, LedgerTelemetry telemetry,
     TimeProvider clock, ILogger<QueryDataset> logger)
 {
@@ -95,74 +96,103 @@ public sealed class QueryDataset(
             return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status429TooManyRequests, "daily-row-budget",
                 $"The daily budget of {caller.App.Quotas.EffectiveRowsPerDay} rows is used up.") with { RetryAfter = budgetRetry }, start);
 
-        var login = await credentials.LoginAsync(caller.AppId, dataset.Source, caller.App.Datasets, context.RequestAborted);
-        var (sql, parameters) = query.ToSql(dataset.View);
         var region = dataset.RlsKey is null ? null : caller.EndUserRegion;
         var rows = new List<Dictionary<string, object?>>();
         var truncated = false;
         var queryStart = Stopwatch.GetTimestamp();
-        try
+        string role;
+        var scan = (Rows: 0L, Bytes: 0L);
+        if (WarehouseReads.Serves(dataset))
         {
-            NpgsqlConnection connection;
+            // The analytics warehouse: the same query, limits and masking; a read-only transaction instead of a per-app login.
             try
             {
-                connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
-            }
-            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification)
-            {
-                // The login was changed behind the proxy's back: it is dropped and a fresh one serves this query.
-                logger.LogWarning(e, "The database login {Role} of {AppId} was refused; minting a new one", login.Role, caller.AppId);
-                credentials.Invalidate(login);
-                login = await credentials.LoginAsync(caller.AppId, dataset.Source, caller.App.Datasets, context.RequestAborted);
-                connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
-            }
-            await using var _ = connection;
-            // One round trip: the row context and the query go as one batch, which PostgreSQL runs as one
-            // implicit transaction, so the transaction-local settings hold for the query and end with it.
-            await using var batch = new NpgsqlBatch(connection);
-            var setup = new NpgsqlBatchCommand(
-                "select set_config('statement_timeout', $1, true), set_config('app.region', $2, true), set_config('app.region_mac', $5, true), set_config('app.app_id', $3, true), set_config('app.end_user', $4, true)");
-            setup.Parameters.Add(new NpgsqlParameter { Value = $"{options.CurrentValue.StatementTimeoutSeconds}s" });
-            // No region in the token means no region: the RLS policy then matches nothing (fail closed).
-            setup.Parameters.Add(new NpgsqlParameter { Value = region ?? "" });
-            setup.Parameters.Add(new NpgsqlParameter { Value = caller.AppId });
-            setup.Parameters.Add(new NpgsqlParameter { Value = caller.EndUser ?? "" });
-            // The MAC is what makes the region count (see RowContext); the login itself cannot make one.
-            setup.Parameters.Add(new NpgsqlParameter { Value = login.Context.Mac(region ?? "", login.Role) });
-            batch.BatchCommands.Add(setup);
-            var select = new NpgsqlBatchCommand(sql);
-            foreach (var p in parameters) select.Parameters.Add(new NpgsqlParameter { Value = p });
-            batch.BatchCommands.Add(select);
-            await using (var reader = await batch.ExecuteReaderAsync(context.RequestAborted))
-            {
-                await reader.NextResultAsync(context.RequestAborted);   // past the settings' one row
-                var budget = Math.Min(query.Limit, reservation.Reserved);
-                while (await reader.ReadAsync(context.RequestAborted))
+                var read = await warehouseReads.ReadAsync(dataset, query, region, (int)Math.Min(query.Limit, reservation.Reserved), context.RequestAborted);
+                foreach (var values in read.Answer.Rows)
                 {
-                    if (rows.Count >= budget) { truncated = true; break; }
                     var row = new Dictionary<string, object?>(query.Fields.Count);
                     for (var i = 0; i < query.Fields.Count; i++)
-                    {
-                        var value = reader.IsDBNull(i) ? null : reader.GetValue(i);
-                        var field = query.Fields[i];
-                        row[field] = masked.Contains(field) ? masking.Apply(dataset.MaskingFor(field), value) : value;
-                    }
+                        row[query.Fields[i]] = masked.Contains(query.Fields[i]) ? masking.Apply(dataset.MaskingFor(query.Fields[i]), values[i]) : values[i];
                     rows.Add(row);
                 }
+                (truncated, role, scan) = (read.Answer.Truncated, WarehouseReads.Role, (read.ScannedRows, read.ScannedBytes));
+            }
+            catch (Exception e) when (WarehouseReads.IsQueryFailure(e))
+            {
+                logger.LogWarning(e, "Warehouse query on {Dataset} for {AppId} failed", dataset.Name, caller.AppId);
+                var (status, rule, reason) = WarehouseReads.Refusal(e);
+                return await RefuseAsync(context, route, Deny(caller, status, rule, reason), start);
             }
         }
-        catch (PostgresException e)
+        else
         {
-            // The app sees what went wrong in its own terms; the SQL and the server's text stay in the log.
-            logger.LogWarning(e, "Query on {Dataset} for {AppId} failed", dataset.Name, caller.AppId);
-            var (status, rule, reason) = e.SqlState switch
+            var login = await credentials.LoginAsync(caller.AppId, dataset.Source, caller.App.Datasets, context.RequestAborted);
+            var (sql, parameters) = query.ToSql(dataset.View);
+            try
             {
-                PostgresErrorCodes.QueryCanceled => (StatusCodes.Status504GatewayTimeout, "statement-timeout", $"The query ran longer than {options.CurrentValue.StatementTimeoutSeconds} s."),
-                PostgresErrorCodes.InvalidTextRepresentation or PostgresErrorCodes.NumericValueOutOfRange or PostgresErrorCodes.InvalidDatetimeFormat
-                    => (StatusCodes.Status400BadRequest, "value-type", "A filter value does not fit its field's type."),
-                _ => (StatusCodes.Status502BadGateway, "source-error", "The data source refused the query.")
-            };
-            return await RefuseAsync(context, route, Deny(caller, status, rule, reason), start);
+                NpgsqlConnection connection;
+                try
+                {
+                    connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
+                }
+                catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InvalidPassword or PostgresErrorCodes.InvalidAuthorizationSpecification)
+                {
+                    // The login was changed behind the proxy's back: it is dropped and a fresh one serves this query.
+                    logger.LogWarning(e, "The database login {Role} of {AppId} was refused; minting a new one", login.Role, caller.AppId);
+                    credentials.Invalidate(login);
+                    login = await credentials.LoginAsync(caller.AppId, dataset.Source, caller.App.Datasets, context.RequestAborted);
+                    connection = await login.DataSource.OpenConnectionAsync(context.RequestAborted);
+                }
+                await using var _ = connection;
+                // One round trip: the row context and the query go as one batch, which PostgreSQL runs as one
+                // implicit transaction, so the transaction-local settings hold for the query and end with it.
+                await using var batch = new NpgsqlBatch(connection);
+                var setup = new NpgsqlBatchCommand(
+                    "select set_config('statement_timeout', $1, true), set_config('app.region', $2, true), set_config('app.region_mac', $5, true), set_config('app.app_id', $3, true), set_config('app.end_user', $4, true)");
+                setup.Parameters.Add(new NpgsqlParameter { Value = $"{options.CurrentValue.StatementTimeoutSeconds}s" });
+                // No region in the token means no region: the RLS policy then matches nothing (fail closed).
+                setup.Parameters.Add(new NpgsqlParameter { Value = region ?? "" });
+                setup.Parameters.Add(new NpgsqlParameter { Value = caller.AppId });
+                setup.Parameters.Add(new NpgsqlParameter { Value = caller.EndUser ?? "" });
+                // The MAC is what makes the region count (see RowContext); the login itself cannot make one.
+                setup.Parameters.Add(new NpgsqlParameter { Value = login.Context.Mac(region ?? "", login.Role) });
+                batch.BatchCommands.Add(setup);
+                var select = new NpgsqlBatchCommand(sql);
+                foreach (var p in parameters) select.Parameters.Add(new NpgsqlParameter { Value = p });
+                batch.BatchCommands.Add(select);
+                await using (var reader = await batch.ExecuteReaderAsync(context.RequestAborted))
+                {
+                    await reader.NextResultAsync(context.RequestAborted);   // past the settings' one row
+                    var budget = Math.Min(query.Limit, reservation.Reserved);
+                    while (await reader.ReadAsync(context.RequestAborted))
+                    {
+                        if (rows.Count >= budget) { truncated = true; break; }
+                        var row = new Dictionary<string, object?>(query.Fields.Count);
+                        for (var i = 0; i < query.Fields.Count; i++)
+                        {
+                            var value = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                            var field = query.Fields[i];
+                            row[field] = masked.Contains(field) ? masking.Apply(dataset.MaskingFor(field), value) : value;
+                        }
+                        rows.Add(row);
+                    }
+                }
+            }
+            catch (PostgresException e)
+            {
+                // The app sees what went wrong in its own terms; the SQL and the server's text stay in the log.
+                logger.LogWarning(e, "Query on {Dataset} for {AppId} failed", dataset.Name, caller.AppId);
+                var (status, rule, reason) = e.SqlState switch
+                {
+                    PostgresErrorCodes.QueryCanceled => (StatusCodes.Status504GatewayTimeout, "statement-timeout", $"The query ran longer than {options.CurrentValue.StatementTimeoutSeconds} s."),
+                    PostgresErrorCodes.InvalidTextRepresentation or PostgresErrorCodes.NumericValueOutOfRange or PostgresErrorCodes.InvalidDatetimeFormat
+                        => (StatusCodes.Status400BadRequest, "value-type", "A filter value does not fit its field's type."),
+                    _ => (StatusCodes.Status502BadGateway, "source-error", "The data source refused the query.")
+                };
+                return await RefuseAsync(context, route, Deny(caller, status, rule, reason), start);
+            }
+
+            role = login.Role;
         }
 
         var duration = AccessRecorder.Elapsed(queryStart);
@@ -175,8 +205,8 @@ public sealed class QueryDataset(
         {
             recorder.RecordAsync(context, new QueryExecuted(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, dataset.Name,
                 query.Fields, masked, query.Shape(pii), query.OrderBy.Select(o => (o.Descending ? "-" : "") + o.Field).ToList(), query.Limit,
-                rows.Count, bytes.Length, duration, login.Role, region, caller.PolicyId, caller.PolicyVersion,
-                Activity.Current?.TraceId.ToString(), now, query.Fields.Where(pii.Contains).ToList()), caller.AppId),
+                rows.Count, bytes.Length, duration, role, region, caller.PolicyId, caller.PolicyVersion,
+                Activity.Current?.TraceId.ToString(), now, query.Fields.Where(pii.Contains).ToList(), scan.Rows, scan.Bytes), caller.AppId),
             recorder.AllowedAsync(context, Plane, route, caller, StatusCodes.Status200OK, bytes.Length, start, "served")
         };
         // Every reveal is on the record with what the reveal policies were given; the answer waits for it like the others.

@@ -106,6 +106,8 @@ public static class LedgerSetup
         opts.Projections.Add(new GovernanceLedger.Projections.Streaming.CdcConnectorProjection { Name = ReadModelNames.CdcConnectors }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.Chargeback.BudgetProjection { Name = ReadModelNames.Budgets }, lifecycle);
         opts.Projections.Add(new GovernanceLedger.Projections.SupplyChain.AdvisoryDatabaseProjection { Name = ReadModelNames.Advisories }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Warehouse.WarehouseExportProjection { Name = ReadModelNames.WarehouseExports }, lifecycle);
+        opts.Projections.Add(new GovernanceLedger.Projections.Warehouse.QueryTemplateProjection { Name = ReadModelNames.QueryTemplates }, lifecycle);
         opts.Schema.For<AppCatalogEntry>().Index(x => x.Owner).Index(x => x.Status);
         opts.Schema.For<GovernanceLedger.Projections.Registry.RegisteredSchema>().Index(x => x.Fingerprint);
     }
@@ -176,4 +178,6 @@ public static class ReadModelNames
     public const string Policies = "policies";
     public const string CdcConnectors = "cdc-connectors";
     public const string Advisories = "advisories";
+    public const string WarehouseExports = "warehouse-exports";
+    public const string QueryTemplates = "query-templates";
 }

@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Text.Json;
+using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.DataPlane;
+using GovernanceLedger.DataProxy;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Policies;
+using GovernanceLedger.Projections.Warehouse;
+using GovernanceLedger.Telemetry;
+using Marten;
+using Microsoft.Extensions.Options;
+
+namespace GovernanceLedger.Warehouse;
+
+/// <summary>A template's answer: the version that ran, its columns and rows.</summary>
+public sealed record TemplateAnswer(string Template, int Version, IReadOnlyList<string> Columns, IReadOnlyList<Dictionary<string, object?>> Rows,
+    int RowCount, bool Truncated, long ScannedRows, long ScannedBytes);
+
+/// <summary>
+/// The pre-approved queries as apps see them. GET /data/queries lists the templates in force whose datasets and columns
+/// the app was granted; POST /data/queries/{name} runs one with typed parameters, under the same admission, scopes,
+/// field grants, daily row budget and access events as any dataset query. An app never sends SQL.
+/// </summary>
+public sealed class AppQueries(
+    DataPlaneGuard guard, AccessRecorder recorder, UsageLimits limits, IWarehouse warehouse, WarehouseReads reads, IDocumentStore store,
+    IOptionsMonitor<DataCatalog> catalog, IOptionsMonitor<DataProxyOptions> proxy, IOptionsMonitor<WarehouseOptions> options,
+    LedgerTelemetry telemetry, TimeProvider clock, ILogger<AppQueries> logger)
+{
+    private const int MaxBodyBytes = 16 * 1024;
+
+    public async Task<IResult> ListAsync(HttpContext context)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var (caller, denial) = await guard.AdmitAsync(context, []);
+        if (caller is null)
+        {
+            await recorder.DeniedAsync(context, QueryDataset.Plane, "data/queries", denial!, start);
+            return AccessRecorder.Refusal(denial!);
+        }
+        await using var session = store.QuerySession();
+        var templates = (await session.Query<QueryTemplate>().ToListAsync(context.RequestAborted))
+            .Select(t => (t, v: t.InForce)).Where(x => x.v is not null && Ungranted(caller, x.v).Count == 0)
+            .OrderBy(x => x.t.Name)
+            .Select(x => new
+            {
+                name = x.t.Name, version = x.v!.Version, description = x.v.Description, datasets = x.v.Columns.Keys,
+                parameters = x.v.Parameters.Select(p => new { name = p.Name, type = p.Type, max_length = p.MaxLength, pattern = p.Pattern, @enum = p.Enum, minimum = p.Minimum, maximum = p.Maximum }),
+                columns = x.v.Output
+            }).ToList();
+        await recorder.AllowedAsync(context, QueryDataset.Plane, "data/queries", caller, 200, 0, start, "listed query templates");
+        return Results.Json(new { app_id = caller.AppId, templates }, LedgerSetup.ApiJson);
+    }
+
+    public async Task<IResult> RunAsync(HttpContext context, string name)
+    {
+        var start = Stopwatch.GetTimestamp();
+        Activity.Current = null;
+        using var activity = LedgerTelemetry.Source.StartActivity("data.template");
+        QueryTemplate? template = null;
+        if (Identifiers.IsSlug(name))
+        {
+            await using var session = store.QuerySession();
+            template = await session.LoadAsync<QueryTemplate>(QueryTemplate.StreamFor(name), context.RequestAborted);
+        }
+        var version = template?.InForce;
+        // Routes and labels name only templates that exist.
+        var route = version is null ? "data/queries/unknown" : $"data/queries/{template!.Name}";
+        var datasets = version?.Columns.Keys.Select(k => catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == k)).ToList() ?? [];
+        var (caller, denial) = await guard.AdmitAsync(context, datasets.OfType<DatasetEntry>().Select(d => d.RequiredScope).Distinct().ToList());
+        if (caller is null) return await RefuseAsync(context, route, denial!, start);
+        if (version is null || template is null || datasets.Any(d => d is null || !WarehouseReads.Serves(d)))
+            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status404NotFound, "unknown-template",
+                "No approved query template has that name."), start);
+
+        var ungranted = Ungranted(caller, version);
+        if (ungranted.Count > 0)
+            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "field-not-granted",
+                $"The template reads what {caller.AppId} was not granted: {string.Join(", ", ungranted)}"), start);
+
+        var (body, bodyProblem) = await StrictJson.ReadObjectAsync(context.Request, MaxBodyBytes, "The template's parameters", context.RequestAborted);
+        if (bodyProblem is not null)
+            return await RefuseAsync(context, route, Deny(caller, bodyProblem.Status, bodyProblem.Errors.FirstOrDefault()?.Rule ?? "body", bodyProblem.Detail),
+                start, bodyProblem.Errors);
+        var request = body!;
+        var violations = request.Select(p => p.Key).Where(k => k is not ("parameters" or "limit"))
+            .Select(k => new Violation(StrictJson.Bounded(k, 40), "additionalProperties", "A template run takes parameters and limit only.")).ToList();
+        var maxRows = proxy.CurrentValue.MaxRows;
+        var limit = maxRows;
+        if (request["limit"] is { } l && !(l is System.Text.Json.Nodes.JsonValue lv && lv.TryGetValue<int>(out limit) && limit >= 1 && limit <= maxRows))
+            violations.Add(new("limit", "range", $"limit must be an integer from 1 to {maxRows}."));
+        if (request["parameters"] is not (null or System.Text.Json.Nodes.JsonObject))
+            violations.Add(new("parameters", "type", "parameters is an object of name: value."));
+        var (values, bindErrors) = TemplateCheck.Bind(request["parameters"] as System.Text.Json.Nodes.JsonObject, version.Parameters);
+        violations.AddRange(bindErrors);
+        if (violations.Count > 0)
+            return await RefuseAsync(context, route, Deny(caller, 400, "parameters", "The template's parameters are invalid."), start, violations);
+
+        var (budgetOk, budgetRetry, reservation) = await limits.ReserveRowsAsync(caller.AppId, caller.App.Quotas, limit);
+        using var unread = reservation;
+        if (!budgetOk)
+            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status429TooManyRequests, "daily-row-budget",
+                $"The daily budget of {caller.App.Quotas.EffectiveRowsPerDay} rows is used up.") with { RetryAfter = budgetRetry }, start);
+
+        var queryStart = Stopwatch.GetTimestamp();
+        WarehouseAnswer answer;
+        try
+        {
+            var budget = (int)Math.Min(limit, reservation.Reserved);
+            answer = await warehouse.QueryAsync($"select * from (\n{version.Sql}\n) as template_answer limit {budget + 1}", values, budget,
+                TimeSpan.FromSeconds(options.CurrentValue.QueryTimeoutSeconds), context.RequestAborted);
+        }
+        catch (Exception e) when (WarehouseReads.IsQueryFailure(e))
+        {
+            logger.LogWarning(e, "Template {Template} for {AppId} failed", name, caller.AppId);
+            var (status, rule, reason) = WarehouseReads.Refusal(e);
+            return await RefuseAsync(context, route, Deny(caller, status, rule, reason), start);
+        }
+        var duration = AccessRecorder.Elapsed(queryStart);
+        var scanned = version.Columns.Select(c => reads.Scanned(WarehouseReads.TableOf(datasets.First(d => d!.Name == c.Key)!), c.Value)).ToList();
+        var (scannedRows, scannedBytes) = (scanned.Sum(s => s.Rows), scanned.Sum(s => s.Bytes));
+        var rows = answer.Rows.Select(r => answer.Columns.Select((c, i) => (c, r[i])).ToDictionary(x => x.c, x => x.Item2)).ToList();
+        var response = new TemplateAnswer(template!.Name, version.Version, answer.Columns, rows, rows.Count, answer.Truncated, scannedRows, scannedBytes);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
+        reservation.Read(rows.Count);
+        var now = clock.GetUtcNow();
+        await Task.WhenAll(
+            recorder.RecordAsync(context, new QueryExecuted(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, string.Join(",", version.Columns.Keys),
+                answer.Columns, [], values.Select(v => new FilterTerm(v.Key!, "param", Convert.ToString(v.Value, System.Globalization.CultureInfo.InvariantCulture))).ToList(),
+                [], limit, rows.Count, bytes.Length, duration, WarehouseReads.Role, null, caller.PolicyId, caller.PolicyVersion,
+                Activity.Current?.TraceId.ToString(), now, [], scannedRows, scannedBytes, $"{template.Name}@{version.Version}"), caller.AppId),
+            recorder.AllowedAsync(context, QueryDataset.Plane, route, caller, StatusCodes.Status200OK, bytes.Length, start, "served"));
+        var tags = new TagList { { "app_id", caller.AppId }, { "dataset", route }, { "status", 200 }, { "decision", "allow" } };
+        telemetry.Queries.Add(1, tags);
+        telemetry.QueryDuration.Record(duration, tags);
+        telemetry.QueryRows.Add(rows.Count, tags);
+        return Results.Bytes(bytes, "application/json");
+    }
+
+    /// <summary>"dataset.column" for each column the template reads that the app's grant does not include.</summary>
+    private static List<string> Ungranted(AppCaller caller, QueryTemplateVersion version) =>
+        version.Columns.SelectMany(c =>
+        {
+            var grant = caller.App.Datasets.FirstOrDefault(g => g.Name == c.Key);
+            return grant is null ? [c.Key] : c.Value.Where(f => !grant.Fields.Contains(f)).Select(f => $"{c.Key}.{f}");
+        }).ToList();
+
+    private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
+        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion, Sandbox: caller.Sandbox);
+
+    private async Task<IResult> RefuseAsync(HttpContext context, string route, Denial denial, long start, IReadOnlyList<Violation>? violations = null)
+    {
+        try
+        {
+            await recorder.DeniedAsync(context, QueryDataset.Plane, route, denial, start);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Could not record a denial; answering 503");
+            return Problem.Unavailable("The ledger is unavailable, so the request is refused.").ToResult();
+        }
+        telemetry.Queries.Add(1, new TagList { { "app_id", denial.AppId }, { "dataset", route }, { "status", denial.Status }, { "decision", "deny" } });
+        if (violations is { Count: > 0 })
+            return new Problem(denial.Status, "https://governance-ledger.dev/problems/validation", "The query was refused", denial.Reason, violations).ToResult();
+        return AccessRecorder.Refusal(denial);
+    }
+}

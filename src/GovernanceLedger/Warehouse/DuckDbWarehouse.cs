@@ -1,0 +1,242 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+using DuckDB.NET.Data;
+using Microsoft.Extensions.Options;
+
+namespace GovernanceLedger.Warehouse;
+
+/// <summary>
+/// The embedded warehouse: one DuckDB file. It is opened with external access off (no file, URL or extension reads, and
+/// that cannot be turned back on while it runs), every query runs in a read-only transaction, and tables are replaced
+/// whole. Row and byte counts per column are kept in a table of their own beside the data, written in the same
+/// transaction as the table they describe.
+/// </summary>
+public sealed class DuckDbWarehouse : IWarehouse, IDisposable
+{
+    private const string StatsTable = "ledger_table_stats";
+    private readonly string _connectionString;
+    private readonly DuckDBConnection _holder;
+    private readonly ConcurrentDictionary<string, TableStats> _stats = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _loads = new(1, 1);
+
+    public DuckDbWarehouse(IOptions<WarehouseOptions> options)
+    {
+        Location = System.IO.Path.GetFullPath(options.Value.Path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Location)!);
+        _connectionString = $"Data Source={Location};enable_external_access=false";
+        // One connection held open for the host's life keeps the database instance every other connection shares.
+        _holder = new DuckDBConnection(_connectionString);
+        _holder.Open();
+        Execute(_holder, $"create table if not exists {StatsTable} (table_name varchar, column_name varchar, column_type varchar, rows bigint, bytes bigint)");
+        // A load interrupted by a crash leaves its staging table behind; it was never the table.
+        foreach (var staging in Strings(_holder, "select table_name from duckdb_tables() where table_name like '%__loading_%'"))
+            Execute(_holder, $"drop table if exists {Quote(staging)}");
+        LoadStats();
+    }
+
+    public string Kind => "duckdb";
+    public string Location { get; }
+
+    public TableStats? Stats(string table) => _stats.GetValueOrDefault(table);
+
+    public async Task<TableStats> ReplaceTableAsync(string table, IReadOnlyList<LoadColumn> columns, IAsyncEnumerable<object?[]> rows,
+        Func<TableStats, Task> beforeCommit, CancellationToken ct)
+    {
+        await _loads.WaitAsync(ct);
+        try
+        {
+            await using var connection = new DuckDBConnection(_connectionString);
+            await connection.OpenAsync(ct);
+            var staging = $"{table}__loading_{Guid.NewGuid():N}";
+            var types = columns.Select(c => TypeFor(c.ClrType)).ToList();
+            Execute(connection, $"create table {Quote(staging)} ({string.Join(", ", columns.Select((c, i) => $"{Quote(c.Name)} {types[i]}"))})");
+            try
+            {
+                var bytes = new long[columns.Count];
+                long count = 0;
+                using (var appender = connection.CreateAppender(staging))
+                {
+                    await foreach (var values in rows.WithCancellation(ct))
+                    {
+                        var row = appender.CreateRow();
+                        for (var i = 0; i < values.Length; i++)
+                        {
+                            bytes[i] += SizeOf(values[i], types[i]);
+                            Append(row, values[i], types[i]);
+                        }
+                        row.EndRow();
+                        count++;
+                    }
+                }
+                var stats = new TableStats(table, count,
+                    columns.Select((c, i) => (c.Name, bytes[i])).ToDictionary(x => x.Name, x => x.Item2, StringComparer.Ordinal),
+                    columns.Select((c, i) => (c.Name, types[i])).ToDictionary(x => x.Name, x => x.Item2, StringComparer.Ordinal));
+
+                Execute(connection, "begin transaction");
+                try
+                {
+                    Execute(connection, $"drop table if exists {Quote(table)}");
+                    Execute(connection, $"alter table {Quote(staging)} rename to {Quote(table)}");
+                    using (var delete = connection.CreateCommand())
+                    {
+                        delete.CommandText = $"delete from {StatsTable} where table_name = $1";
+                        delete.Parameters.Add(new DuckDBParameter(table));
+                        delete.ExecuteNonQuery();
+                    }
+                    foreach (var column in columns)
+                    {
+                        using var insert = connection.CreateCommand();
+                        insert.CommandText = $"insert into {StatsTable} values ($1, $2, $3, $4, $5)";
+                        foreach (object? value in new object[] { table, column.Name, stats.ColumnTypes[column.Name], count, stats.ColumnBytes[column.Name] })
+                            insert.Parameters.Add(new DuckDBParameter(value));
+                        insert.ExecuteNonQuery();
+                    }
+                    await beforeCommit(stats);
+                    Execute(connection, "commit");
+                }
+                catch
+                {
+                    Execute(connection, "rollback");
+                    throw;
+                }
+                // The replaced table's pages are released and the file holds only the new one.
+                Execute(connection, "checkpoint");
+                _stats[table] = stats;
+                return stats;
+            }
+            finally
+            {
+                Execute(connection, $"drop table if exists {Quote(staging)}");
+            }
+        }
+        finally
+        {
+            _loads.Release();
+        }
+    }
+
+    public async Task<WarehouseAnswer> QueryAsync(string sql, IReadOnlyList<KeyValuePair<string?, object?>> parameters, int maxRows, TimeSpan timeout,
+        CancellationToken ct)
+    {
+        await using var connection = new DuckDBConnection(_connectionString);
+        await connection.OpenAsync(ct);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(timeout);
+        Execute(connection, "begin transaction read only");
+        try
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var (name, value) in parameters)
+                command.Parameters.Add(name is null ? new DuckDBParameter(value ?? DBNull.Value) : new DuckDBParameter(name, value ?? DBNull.Value));
+            // DuckDB stops a running query when asked to: the timeout interrupts it.
+            await using var stop = limit.Token.Register(() => { try { command.Cancel(); } catch (ObjectDisposedException) { } });
+            await using var reader = await command.ExecuteReaderAsync(limit.Token);
+            var names = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
+            var rows = new List<object?[]>();
+            var truncated = false;
+            while (await reader.ReadAsync(limit.Token))
+            {
+                if (rows.Count >= maxRows) { truncated = true; break; }
+                var row = new object?[names.Count];
+                for (var i = 0; i < row.Length; i++) row[i] = reader.IsDBNull(i) ? null : Normalise(reader.GetValue(i));
+                rows.Add(row);
+            }
+            return new WarehouseAnswer(names, rows, truncated);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"The warehouse query ran longer than {timeout.TotalSeconds:0} s.");
+        }
+        finally
+        {
+            Execute(connection, "rollback");
+        }
+    }
+
+    /// <summary>Values as JSON writes them plainly: dates as yyyy-MM-dd, DuckDB's big integers as numbers.</summary>
+    private static object? Normalise(object value) => value switch
+    {
+        DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
+        DateTime t => DateTime.SpecifyKind(t, DateTimeKind.Utc),
+        System.Numerics.BigInteger b => (decimal)b,
+        _ => value
+    };
+
+    private void LoadStats()
+    {
+        using var command = _holder.CreateCommand();
+        command.CommandText = $"select table_name, column_name, column_type, rows, bytes from {StatsTable}";
+        using var reader = command.ExecuteReader();
+        var rows = new List<(string Table, string Column, string Type, long Rows, long Bytes)>();
+        while (reader.Read()) rows.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt64(3), reader.GetInt64(4)));
+        foreach (var table in rows.GroupBy(r => r.Table))
+            _stats[table.Key] = new TableStats(table.Key, table.First().Rows, table.ToDictionary(r => r.Column, r => r.Bytes, StringComparer.Ordinal),
+                table.ToDictionary(r => r.Column, r => r.Type, StringComparer.Ordinal));
+    }
+
+    private static string TypeFor(Type type) => (Nullable.GetUnderlyingType(type) ?? type) switch
+    {
+        var t when t == typeof(short) || t == typeof(int) => "INTEGER",
+        var t when t == typeof(long) => "BIGINT",
+        var t when t == typeof(decimal) => "DECIMAL(18,4)",
+        var t when t == typeof(double) || t == typeof(float) => "DOUBLE",
+        var t when t == typeof(bool) => "BOOLEAN",
+        var t when t == typeof(DateOnly) => "DATE",
+        var t when t == typeof(DateTime) || t == typeof(DateTimeOffset) => "TIMESTAMP",
+        _ => "VARCHAR"
+    };
+
+    private static long SizeOf(object? value, string type) => value is null or DBNull ? 0 : type switch
+    {
+        "VARCHAR" => Encoding.UTF8.GetByteCount(Text(value)),
+        "BOOLEAN" => 1,
+        "INTEGER" or "DATE" => 4,
+        _ => 8
+    };
+
+    private static void Append(IDuckDBAppenderRow row, object? value, string type)
+    {
+        if (value is null or DBNull) { row.AppendNullValue(); return; }
+        switch (type)
+        {
+            case "INTEGER": row.AppendValue(Convert.ToInt32(value, CultureInfo.InvariantCulture)); break;
+            case "BIGINT": row.AppendValue(Convert.ToInt64(value, CultureInfo.InvariantCulture)); break;
+            case "DECIMAL(18,4)": row.AppendValue(Convert.ToDecimal(value, CultureInfo.InvariantCulture)); break;
+            case "DOUBLE": row.AppendValue(Convert.ToDouble(value, CultureInfo.InvariantCulture)); break;
+            case "BOOLEAN": row.AppendValue((bool)value); break;
+            case "DATE": row.AppendValue((DateOnly)value); break;
+            case "TIMESTAMP": row.AppendValue(value is DateTimeOffset o ? o.UtcDateTime : (DateTime)value); break;
+            default: row.AppendValue(Text(value)); break;
+        }
+    }
+
+    private static string Text(object value) => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "";
+
+    private static void Execute(DuckDBConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
+    private static List<string> Strings(DuckDBConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var values = new List<string>();
+        while (reader.Read()) values.Add(reader.GetString(0));
+        return values;
+    }
+
+    /// <summary>A DuckDB identifier, double-quoted with embedded quotes doubled.</summary>
+    public static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"") + "\"";
+
+    public void Dispose()
+    {
+        _holder.Dispose();
+        _loads.Dispose();
+    }
+}

@@ -1,0 +1,136 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using GovernanceLedger.Contracts.Warehouse;
+using GovernanceLedger.DataPlane;
+using GovernanceLedger.Infrastructure;
+using GovernanceLedger.Policies;
+using GovernanceLedger.Projections.Warehouse;
+using Marten;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace GovernanceLedger.Warehouse;
+
+/// <summary>How an export run ended, with the event that recorded it.</summary>
+public sealed record ExportOutcome(object Event, Problem? Problem);
+
+/// <summary>
+/// Runs a curated export: checks its definition against the catalog's PII tags before anything is read, reads the
+/// sanitizing SELECT at the source in a read-only snapshot, loads the answer into the warehouse, and makes the new table
+/// visible only in the same step as the run's event is committed to the ledger. A refused or failed run is an event too,
+/// and leaves the warehouse as it was. One run of an export at a time.
+/// </summary>
+public sealed class WarehouseExporter(
+    IWarehouse warehouse, IOptionsMonitor<WarehouseOptions> options, IOptionsMonitor<DataCatalog> catalog, IConfiguration configuration,
+    IDocumentStore store, TimeProvider clock, ILogger<WarehouseExporter> logger)
+{
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _running = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The column names the catalog tags PII in any dataset at the export's source: read from the same source database or
+    /// through the same connector as the dataset the export derives from.
+    /// </summary>
+    public IReadOnlySet<string> PiiAt(ExportDefinition definition)
+    {
+        var datasets = catalog.CurrentValue.DatasetList;
+        var connector = datasets.FirstOrDefault(d => d.Name == definition.Dataset)?.Connector;
+        return datasets.Where(d => d.Source == definition.Source || (connector is not null && d.Connector == connector))
+            .SelectMany(d => d.Pii).Select(p => p.ToLowerInvariant()).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>The definition's findings: empty when nothing PII leaves unhashed.</summary>
+    public (SqlShape? Shape, IReadOnlyList<string> Findings) Check(ExportDefinition definition)
+    {
+        var (shape, error) = SqlShape.Parse(definition.Sql);
+        return (shape, SanitizingCheck.Findings(shape, error, PiiAt(definition)));
+    }
+
+    public async Task<ExportOutcome> RunAsync(ExportDefinition definition, string trigger, string actor, CancellationToken ct)
+    {
+        var gate = _running.GetOrAdd(definition.Name, _ => new SemaphoreSlim(1, 1));
+        if (!await gate.WaitAsync(0, ct))
+            return new ExportOutcome(new object(), Problem.Conflict("export-running", $"The export {definition.Name} is running now; try again when it ends."));
+        try
+        {
+            return await RunOnceAsync(definition, trigger, actor, ct);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<ExportOutcome> RunOnceAsync(ExportDefinition definition, string trigger, string actor, CancellationToken ct)
+    {
+        var (runId, sha) = (Guid.NewGuid(), definition.Sha256());
+        var stream = WarehouseExportState.StreamFor(definition.Name);
+        var (shape, findings) = Check(definition);
+        if (findings.Count > 0)
+        {
+            var refused = new WarehouseExportRefused(definition.Name, runId, sha, findings, trigger, actor, clock.GetUtcNow());
+            await AppendAsync(stream, refused, ct);
+            return new ExportOutcome(refused, new Problem(StatusCodes.Status422UnprocessableEntity, "https://governance-ledger.dev/problems/validation",
+                "The export would let PII leave", "The export was refused before it read anything: " + string.Join(" ", findings),
+                findings.Select(f => new Violation("sql", "pii-unhashed", f)).ToList()));
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var connectionString = configuration.GetConnectionString(definition.Source)
+                ?? throw new InvalidOperationException($"No connection string named {definition.Source}.");
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync(ct);
+            // One consistent snapshot, and a statement that cannot write whatever it says.
+            await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+            await using (var readOnly = new NpgsqlCommand($"set transaction read only; set local statement_timeout = '{options.CurrentValue.ExportTimeoutSeconds}s'", connection, transaction))
+                await readOnly.ExecuteNonQueryAsync(ct);
+            await using var command = new NpgsqlCommand(definition.Sql, connection, transaction);
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            var columns = Enumerable.Range(0, reader.FieldCount).Select(i => new LoadColumn(reader.GetName(i), reader.GetFieldType(i))).ToList();
+            WarehouseExportRan? ran = null;
+            await warehouse.ReplaceTableAsync(definition.Target, columns, Rows(reader, ct), async stats =>
+            {
+                var derived = shape!.Output.ToDictionary(o => o.Name, StringComparer.OrdinalIgnoreCase);
+                ran = new WarehouseExportRan(definition.Name, runId, definition.Source, definition.Dataset,
+                    shape.Tables.Except(shape.CteNames).ToList(), options.CurrentValue.Connector, definition.Target, stats.Rows, stats.Bytes,
+                    AccessRecorder.Elapsed(started), sha,
+                    columns.Select(c => new ExportedColumn(c.Name, stats.ColumnTypes[c.Name], stats.ColumnBytes[c.Name],
+                        derived.GetValueOrDefault(c.Name)?.DerivedFrom ?? [], derived.GetValueOrDefault(c.Name)?.Transform)).ToList(),
+                    trigger, actor, clock.GetUtcNow());
+                // The new table is visible only if the run is on the record.
+                await AppendAsync(stream, ran, ct);
+            }, ct);
+            logger.LogInformation("Export {Export} wrote {Rows} rows to {Target}", definition.Name, ran!.Rows, definition.Target);
+            return new ExportOutcome(ran, null);
+        }
+        catch (Exception e) when (e is NpgsqlException or DuckDB.NET.Data.DuckDBException or InvalidOperationException or InvalidCastException
+                                      or OverflowException or FormatException)
+        {
+            logger.LogError(e, "Export {Export} failed", definition.Name);
+            var reason = e is PostgresException pg ? $"The source refused the export's query ({pg.SqlState}: {pg.MessageText})." : $"The export failed: {e.Message}";
+            var failed = new WarehouseExportFailed(definition.Name, runId, sha, StrictJson.Bounded(reason, 512), trigger, actor, clock.GetUtcNow());
+            await AppendAsync(stream, failed, ct);
+            return new ExportOutcome(failed, new Problem(StatusCodes.Status502BadGateway, "https://governance-ledger.dev/problems/export-failed",
+                "The export failed", failed.Reason + " The warehouse table is unchanged.", [new Violation("", "export-failed", failed.Reason)]));
+        }
+    }
+
+    private static async IAsyncEnumerable<object?[]> Rows(NpgsqlDataReader reader, [EnumeratorCancellation] CancellationToken ct)
+    {
+        while (await reader.ReadAsync(ct))
+        {
+            var values = new object?[reader.FieldCount];
+            for (var i = 0; i < values.Length; i++) values[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            yield return values;
+        }
+    }
+
+    private async Task AppendAsync(string stream, object @event, CancellationToken ct)
+    {
+        await using var session = store.LightweightSession();
+        session.Events.Append(stream, @event);
+        await session.SaveChangesAsync(ct);
+    }
+}
