@@ -41,6 +41,17 @@ public static class DataPlaneScenarios
         return appId;
     }
 
+    /// <summary>An app on the analytics warehouse's customers_sanitized, approved at once, for the test end users.</summary>
+    public static async Task<string> AnalyticsApp(this LedgerFixture ledger, string prefix, JsonObject? quotas = null, params string[] fields)
+    {
+        var manifest = ExampleManifest(NewAppId(prefix))
+            .With("scopes", Strings("read:analytics"))
+            .With("connectors", Strings("bigquery:analytics"))
+            .With("datasets", Datasets(("customers_sanitized", fields.Length > 0 ? fields : ["customer_id", "email_hash", "country"])));
+        if (quotas is not null) manifest["quotas"] = quotas;
+        return await ledger.ServedApp(manifest);
+    }
+
     /// <summary>
     /// Registers a manifest that is approved at once, for the test end users, and waits until the data plane
     /// knows it as active.

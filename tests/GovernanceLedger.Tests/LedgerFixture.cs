@@ -81,7 +81,14 @@ public class LedgerFixture : IAsyncLifetime
         ["Gateway:Routes:2:Paths:3:Method"] = "GET", ["Gateway:Routes:2:Paths:3:Pattern"] = "/contacts-nested", ["Gateway:Routes:2:Paths:3:Scopes:0"] = "read:contacts",
         ["Metrics:ScrapeToken"] = ScrapeToken,
         ["Gateway:DemoUpstreamUrl"] = "",
-        ["ConnectionStrings:SalesDb"] = SalesConnectionString
+        ["ConnectionStrings:SalesDb"] = SalesConnectionString,
+        // Tests run exports when they mean to; the second export would let e-mails leave, and is refused.
+        ["Warehouse:Scheduled"] = "false",
+        ["Warehouse:Exports:1:Name"] = "customers-leaky",
+        ["Warehouse:Exports:1:Source"] = "SalesDb",
+        ["Warehouse:Exports:1:Dataset"] = "customers",
+        ["Warehouse:Exports:1:Target"] = "customers_leaky",
+        ["Warehouse:Exports:1:Sql"] = "select customer_id, lower(email) as contact from customers"
     };
 
     public static async Task<IAlbaHost> StartHostAsync(
@@ -116,7 +123,7 @@ public class LedgerFixture : IAsyncLifetime
         }
         if (Upstream is not null) await Upstream.DisposeAsync();
         // Development keeps each ledger's key store and witness in directories named after its database.
-        foreach (var kind in new[] { "keys", "witness" })
+        foreach (var kind in new[] { "keys", "witness", "warehouse" })
         {
             var directory = GovernanceLedger.Security.KeyCustody.KeyCustodySetup.DevelopmentDirectory(kind, ConnectionString);
             if (_database.Length > 0 && Directory.Exists(directory)) Directory.Delete(directory, recursive: true);

@@ -13,6 +13,9 @@ public sealed class UsageDay
     public long Rows { get; set; }
     public long Bytes { get; set; }
     public decimal ComputeMilliseconds { get; set; }
+    /// <summary>What warehouse queries scanned (their cost tags).</summary>
+    public long ScannedRows { get; set; }
+    public long ScannedBytes { get; set; }
 
     public static string IdFor(string appId, DateTimeOffset at) => $"{appId}:{at.UtcDateTime:yyyy-MM-dd}";
 }
@@ -58,5 +61,7 @@ public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string
     {
         day.Rows += e.Rows;
         day.ComputeMilliseconds += (decimal)e.DurationMs;
+        day.ScannedRows += e.ScannedRows;
+        day.ScannedBytes += e.ScannedBytes;
     }
 }

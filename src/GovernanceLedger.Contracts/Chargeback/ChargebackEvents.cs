@@ -1,9 +1,12 @@
 namespace GovernanceLedger.Contracts.Chargeback;
 
-/// <summary>Prices for data-plane usage from EffectiveFrom (UTC date) on. Amounts are decimals in Currency.</summary>
+/// <summary>
+/// Prices for data-plane usage from EffectiveFrom (UTC date) on. Amounts are decimals in Currency. PerScannedMegabyte
+/// prices what warehouse queries scan (absent from cards published before it existed: zero).
+/// </summary>
 public sealed record RateCardChanged(
     string Currency, decimal PerRequest, decimal PerRow, decimal PerMegabyte, decimal PerComputeSecond,
-    DateOnly EffectiveFrom, string Author, DateTimeOffset At);
+    DateOnly EffectiveFrom, string Author, DateTimeOffset At, decimal PerScannedMegabyte = 0);
 
 /// <summary>
 /// A monthly budget for one app or one cost centre (<paramref name="Scope"/> "app" or "cost_center"), in the rate

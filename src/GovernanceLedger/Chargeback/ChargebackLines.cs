@@ -41,6 +41,7 @@ public sealed class ChargebackLines(IDocumentStore store, TimeProvider clock)
         record.Add("rows", line.Usage.Rows);
         record.Add("bytes", line.Usage.Bytes);
         record.Add("compute_ms", (double)line.Usage.ComputeMilliseconds);
+        record.Add("scanned_bytes", line.Usage.ScannedBytes);
         record.Add("currency", card?.Currency ?? "");
         record.Add("amount", ReadChargeback.Price(line.Usage, card).ToString(CultureInfo.InvariantCulture));
         record.Add("occurred_at", timestamp.UtcDateTime);
@@ -58,7 +59,7 @@ public sealed class ChargebackLines(IDocumentStore store, TimeProvider clock)
         if (type == "query_executed")
         {
             var e = fields.Deserialize<QueryExecuted>()!;
-            return (e.AppId, new UsageDay { AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Rows = e.Rows, ComputeMilliseconds = (decimal)e.DurationMs }, "query");
+            return (e.AppId, new UsageDay { AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Rows = e.Rows, ComputeMilliseconds = (decimal)e.DurationMs, ScannedRows = e.ScannedRows, ScannedBytes = e.ScannedBytes }, "query");
         }
         return null;
     }

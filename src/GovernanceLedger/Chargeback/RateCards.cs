@@ -11,6 +11,8 @@ public sealed class RateCardOptions
     public decimal PerRow { get; init; }
     public decimal PerMegabyte { get; init; }
     public decimal PerComputeSecond { get; init; }
+    /// <summary>The price of a megabyte scanned by a warehouse query (its cost tag).</summary>
+    public decimal PerScannedMegabyte { get; init; }
     public DateOnly EffectiveFrom { get; init; } = new(2026, 1, 1);
     public string Author { get; init; } = "finance@example.com";
 }
@@ -31,10 +33,11 @@ public sealed class RateCards(IDocumentStore store, Microsoft.Extensions.Options
         var cards = await CardsAsync(session, ct);
         var latest = cards.LastOrDefault();
         if (latest is not null && latest.Currency == o.Currency && latest.PerRequest == o.PerRequest && latest.PerRow == o.PerRow
-            && latest.PerMegabyte == o.PerMegabyte && latest.PerComputeSecond == o.PerComputeSecond && latest.EffectiveFrom == o.EffectiveFrom)
+            && latest.PerMegabyte == o.PerMegabyte && latest.PerComputeSecond == o.PerComputeSecond && latest.EffectiveFrom == o.EffectiveFrom
+            && latest.PerScannedMegabyte == o.PerScannedMegabyte)
             return;
         session.Events.Append(StreamId, new RateCardChanged(o.Currency, o.PerRequest, o.PerRow, o.PerMegabyte, o.PerComputeSecond,
-            o.EffectiveFrom, o.Author, clock.GetUtcNow()));
+            o.EffectiveFrom, o.Author, clock.GetUtcNow(), o.PerScannedMegabyte));
         await session.SaveChangesAsync(ct);
     }
 

@@ -11,8 +11,9 @@ using Wolverine.Http;
 
 namespace GovernanceLedger.Chargeback;
 
+/// <summary>One line of the report. ScannedMegabytes is what the line's warehouse queries scanned, priced in Amount.</summary>
 public sealed record ChargebackLine(
-    string Key, long Requests, long Rows, decimal Megabytes, decimal ComputeSeconds, decimal Amount);
+    string Key, long Requests, long Rows, decimal Megabytes, decimal ComputeSeconds, decimal Amount, decimal ScannedMegabytes = 0);
 
 public sealed record ChargebackReport(
     string Month, string GroupBy, string Currency, IReadOnlyList<ChargebackLine> Lines, ChargebackLine Total);
@@ -30,7 +31,7 @@ public static class ReadChargeback
     public static decimal Price(UsageDay day, Contracts.Chargeback.RateCardChanged? card) => card is null
         ? 0m
         : day.Requests * card.PerRequest + day.Rows * card.PerRow + day.Bytes / BytesPerMegabyte * card.PerMegabyte
-          + day.ComputeMilliseconds / 1000m * card.PerComputeSecond;
+          + day.ComputeMilliseconds / 1000m * card.PerComputeSecond + day.ScannedBytes / BytesPerMegabyte * card.PerScannedMegabyte;
 
     [WolverineGet("/chargeback", OperationId = "chargeback"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Chargeback")]
@@ -60,18 +61,18 @@ public static class ReadChargeback
         };
         var lines = days.GroupBy(KeyOf).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => new ChargebackLine(
             g.Key, g.Sum(d => d.Requests), g.Sum(d => d.Rows), g.Sum(d => d.Bytes) / BytesPerMegabyte,
-            g.Sum(d => d.ComputeMilliseconds) / 1000m, g.Sum(d => Price(d, RateCards.InForce(cards, d.Day))))).ToList();
+            g.Sum(d => d.ComputeMilliseconds) / 1000m, g.Sum(d => Price(d, RateCards.InForce(cards, d.Day))), g.Sum(d => d.ScannedBytes) / BytesPerMegabyte)).ToList();
         var total = new ChargebackLine("total", lines.Sum(l => l.Requests), lines.Sum(l => l.Rows), lines.Sum(l => l.Megabytes),
-            lines.Sum(l => l.ComputeSeconds), lines.Sum(l => l.Amount));
+            lines.Sum(l => l.ComputeSeconds), lines.Sum(l => l.Amount), lines.Sum(l => l.ScannedMegabytes));
         var report = new ChargebackReport(month, groupBy, RateCards.InForce(cards, last)?.Currency ?? "", lines, total);
 
         if (!context.Request.Headers.Accept.ToString().Contains("text/csv", StringComparison.OrdinalIgnoreCase))
             return Results.Json(report, LedgerSetup.ApiJson);
-        var csv = new StringBuilder($"{groupBy},requests,rows,megabytes,compute_seconds,amount_{report.Currency.ToLowerInvariant()}\n");
+        var csv = new StringBuilder($"{groupBy},requests,rows,megabytes,compute_seconds,amount_{report.Currency.ToLowerInvariant()},scanned_megabytes\n");
         foreach (var l in lines.Append(total))
             csv.Append(Csv.Cell(l.Key)).Append(',').Append(l.Requests).Append(',').Append(l.Rows).Append(',')
                 .Append(l.Megabytes.ToString(CultureInfo.InvariantCulture)).Append(',').Append(l.ComputeSeconds.ToString(CultureInfo.InvariantCulture))
-                .Append(',').Append(l.Amount.ToString(CultureInfo.InvariantCulture)).Append('\n');
+                .Append(',').Append(l.Amount.ToString(CultureInfo.InvariantCulture)).Append(',').Append(l.ScannedMegabytes.ToString(CultureInfo.InvariantCulture)).Append('\n');
         return Results.Text(csv.ToString(), "text/csv");
     }
 }

@@ -68,7 +68,7 @@ public sealed class ExportScheduler(
         {
             try
             {
-                if (options.CurrentValue.Exports.Any(e => e.Every is not null))
+                if (options.CurrentValue.Scheduled && options.CurrentValue.Exports.Any(e => e.Every is not null))
                 {
                     await using var lease = await LeaderLease.TryAcquireAsync(ledger, "warehouse-exports", stop);
                     if (lease is not null) await RunDueAsync(stop);

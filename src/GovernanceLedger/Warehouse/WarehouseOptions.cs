@@ -18,6 +18,8 @@ public sealed class WarehouseOptions
     /// <summary>The catalog connector the warehouse is (bigquery:analytics in the demo catalog).</summary>
     public string Connector { get; init; } = "bigquery:analytics";
     public List<ExportDefinition> Exports { get; init; } = [];
+    /// <summary>Whether exports with a schedule run by themselves (off: on demand only).</summary>
+    public bool Scheduled { get; init; } = true;
     /// <summary>How long a warehouse query may run.</summary>
     public int QueryTimeoutSeconds { get; init; } = 10;
     /// <summary>How long an export's read of its source may run.</summary>

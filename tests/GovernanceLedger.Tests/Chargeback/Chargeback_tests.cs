@@ -88,9 +88,9 @@ public sealed class Chargeback_tests(LedgerFixture ledger)
         client.DefaultRequestHeaders.Authorization = new("Bearer", finance);
         client.DefaultRequestHeaders.Accept.ParseAdd("text/csv");
         var csv = (await client.GetStringAsync("/chargeback?month=2031-03&group_by=cost_center")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        csv[0].ShouldBe("cost_center,requests,rows,megabytes,compute_seconds,amount_eur");
+        csv[0].ShouldBe("cost_center,requests,rows,megabytes,compute_seconds,amount_eur,scanned_megabytes");
         var totalLine = csv.Single(l => l.StartsWith("total,"));
-        totalLine.ShouldEndWith("," + (Expected(appA) + Expected(appB)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        totalLine.ShouldEndWith("," + (Expected(appA) + Expected(appB)).ToString(System.Globalization.CultureInfo.InvariantCulture) + ",0");
 
         // An owner sees only their own apps' lines; bad input gets 400; no token gets 401.
         var ownerView = await ledger.Get("/chargeback?month=2031-03", await ledger.PersonToken(Owner, "app-owner"));

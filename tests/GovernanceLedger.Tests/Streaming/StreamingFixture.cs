@@ -22,8 +22,12 @@ public class StreamingFixture : LedgerFixture
     public string RegistryUrl { get; private set; } = "";
     private WebApplication? _relay;
 
+    /// <summary>Where this fixture's host posts its OpenLineage events.</summary>
+    public GovernanceLedger.Tests.Warehouse.OpenLineageSink Lineage { get; private set; } = null!;
+
     public override async Task InitializeAsync()
     {
+        Lineage = await GovernanceLedger.Tests.Warehouse.OpenLineageSink.StartAsync();
         var relay = WebApplication.CreateSlimBuilder();
         relay.WebHost.UseUrls("http://127.0.0.1:0");
         _relay = relay.Build();
@@ -50,6 +54,7 @@ public class StreamingFixture : LedgerFixture
         settings["Kafka:DebeziumTopic"] = DebeziumTopic;
         // Beside the three allowed in appsettings.json.
         settings["Kafka:TopicPolicy:AllowedTopics:3"] = OrphanProbeTopic;
+        settings["Warehouse:OpenLineage:Url"] = Lineage.Url;
         return settings;
     }
 
@@ -133,6 +138,7 @@ public class StreamingFixture : LedgerFixture
     {
         await base.DisposeAsync();
         if (_relay is not null) await _relay.DisposeAsync();
+        if (Lineage is not null) await Lineage.DisposeAsync();
         Kafka.Dispose();
     }
 }

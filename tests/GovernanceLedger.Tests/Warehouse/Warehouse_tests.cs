@@ -1,0 +1,262 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Contracts.Warehouse;
+using GovernanceLedger.Warehouse;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using static GovernanceLedger.Tests.Scenarios;
+
+namespace GovernanceLedger.Tests.Warehouse;
+
+/// <summary>Curated exports into the embedded warehouse, warehouse queries through the data proxy, and pre-approved templates.</summary>
+[Collection(LedgerCollection.Name)]
+public sealed class Warehouse_tests(LedgerFixture ledger)
+{
+    private const string Export = "customers-sanitized";
+
+    /// <summary>Runs the export once per fixture (tests share the warehouse) and answers its event.</summary>
+    private async Task<WarehouseExportRan> ExportedAsync()
+    {
+        var state = await ledger.StreamOf(GovernanceLedger.Projections.Warehouse.WarehouseExportState.StreamFor(Export));
+        if (state.Select(e => e.Data).OfType<WarehouseExportRan>().LastOrDefault() is { } ran) return ran;
+        var run = await ledger.Post($"/warehouse/exports/{Export}/runs", null, await ledger.PersonToken(Admin, "platform-admin"));
+        if (run.Status == 409) return await ExportedAsync();
+        run.Status.ShouldBe(201, run.Text);
+        return (await ledger.StreamOf(GovernanceLedger.Projections.Warehouse.WarehouseExportState.StreamFor(Export)))
+            .Select(e => e.Data).OfType<WarehouseExportRan>().Last();
+    }
+
+    private IWarehouse Warehouse => ledger.Host.Services.GetRequiredService<IWarehouse>();
+
+    [Fact]
+    public async Task An_export_yields_customers_sanitized_with_hashed_emails_and_no_email_anywhere_in_the_warehouse_file()
+    {
+        var ran = await ExportedAsync();
+        ran.Rows.ShouldBe(300);
+        ran.Bytes.ShouldBeGreaterThan(300 * 64);
+        ran.DurationMs.ShouldBeGreaterThan(0);
+        ran.Target.ShouldBe("customers_sanitized");
+        ran.DefinitionSha256.ShouldBe(ledger.Host.Services.GetRequiredService<IOptionsMonitor<WarehouseOptions>>().CurrentValue.Export(Export)!.Sha256());
+        ran.SourceTables.Order().ShouldBe(["customers", "sales_data"]);
+        ran.Columns.Select(c => c.Name).ShouldBe(["customer_id", "email_hash", "country", "first_purchase_date"]);
+        ran.Columns.Single(c => c.Name == "email_hash").ShouldSatisfyAllConditions(
+            c => c.DerivedFrom.ShouldBe(["email"]), c => c.Transform.ShouldBe("sha256"), c => c.Bytes.ShouldBe(300 * 64));
+
+        var answer = await Warehouse.QueryAsync("select customer_id, email_hash, country, first_purchase_date from customers_sanitized order by customer_id",
+            [], 1000, TimeSpan.FromSeconds(10), CancellationToken.None);
+        answer.Rows.Count.ShouldBe(300);
+        answer.Rows.ShouldAllBe(r => System.Text.RegularExpressions.Regex.IsMatch((string)r[1]!, "^[0-9a-f]{64}$"));
+        // The hash is SHA-256 of the lower-cased address, as the article's view computes it.
+        answer.Rows[6][1].ShouldBe(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("customer7@example.com"))));
+        answer.Rows.Select(r => (string)r[2]!).Distinct().Order().ShouldBe(["APAC", "EMEA", "NA"]);
+
+        // Not one address in the file or its write-ahead log, in any form.
+        var path = Warehouse.Location;
+        foreach (var file in new[] { path, path + ".wal" }.Where(File.Exists))
+        {
+            var text = Encoding.Latin1.GetString(await File.ReadAllBytesAsync(file));
+            text.ShouldNotContain("@example.com");
+            text.ShouldNotContain("customer7@");
+        }
+    }
+
+    [Fact]
+    public async Task An_export_that_would_let_PII_leave_is_refused_before_it_reads_anything_and_the_refusal_is_recorded()
+    {
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        var listed = await ledger.Get("/warehouse/exports", admin);
+        listed.Status.ShouldBe(200, listed.Text);
+        var leaky = listed.Node("exports")!.AsArray().Single(e => e!["name"]!.GetValue<string>() == "customers-leaky")!;
+        leaky["pii_check"]!.GetValue<string>().ShouldBe("refused");
+
+        var refused = await ledger.Post("/warehouse/exports/customers-leaky/runs", null, admin);
+        refused.Status.ShouldBe(422, refused.Text);
+        refused.Node("errors.0.field")!.GetValue<string>().ShouldBe("sql");
+        refused.Node("errors.0.rule")!.GetValue<string>().ShouldBe("pii-unhashed");
+        refused.Text.ShouldContain("email is PII");
+        (await ledger.StreamOf(GovernanceLedger.Projections.Warehouse.WarehouseExportState.StreamFor("customers-leaky")))
+            .Select(e => e.Data).OfType<WarehouseExportRefused>().ShouldNotBeEmpty();
+        Warehouse.Stats("customers_leaky").ShouldBeNull();
+        await Should.ThrowAsync<DuckDB.NET.Data.DuckDBException>(() =>
+            Warehouse.QueryAsync("select count(*) from customers_leaky", [], 1, TimeSpan.FromSeconds(5), CancellationToken.None));
+
+        // Only platform admins run exports; unknown exports are 404.
+        (await ledger.Post($"/warehouse/exports/{Export}/runs", null, await ledger.PersonToken(Owner, "app-owner"))).Status.ShouldBe(403);
+        (await ledger.Post("/warehouse/exports/nope/runs", null, admin)).Status.ShouldBe(404);
+    }
+
+    [Fact]
+    public async Task A_warehouse_query_through_the_proxy_is_limited_recorded_and_priced()
+    {
+        var ran = await ExportedAsync();
+        var appId = await ledger.AnalyticsApp("wh-query", new JsonObject { ["rows_per_day"] = 8 });
+        var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
+
+        var first = await ledger.Post("/data/customers_sanitized/query", new { fields = new[] { "customer_id", "email_hash" }, order_by = new[] { "customer_id" }, limit = 5 }, token);
+        first.Status.ShouldBe(200, first.Text);
+        first.Node("row_count")!.GetValue<int>().ShouldBe(5);
+        first.Node("truncated")!.GetValue<bool>().ShouldBeTrue();
+        first.Node("rows.0.customer_id")!.GetValue<int>().ShouldBe(1);
+
+        // The filter runs in the warehouse with bound values; an injection attempt is just a value that matches nothing.
+        var filtered = await ledger.Post("/data/customers_sanitized/query",
+            new { fields = new[] { "customer_id" }, filter = new[] { new { field = "country", op = "eq", value = "EMEA' or '1'='1" } } }, token);
+        filtered.Status.ShouldBe(200, filtered.Text);
+        filtered.Node("row_count")!.GetValue<int>().ShouldBe(0);
+
+        // The daily row budget (8 rows) holds across queries: 5 + 0 read, 3 left, then none.
+        var second = await ledger.Post("/data/customers_sanitized/query", new { fields = new[] { "customer_id" }, limit = 5 }, token);
+        second.Node("row_count")!.GetValue<int>().ShouldBe(3);
+        var third = await ledger.Post("/data/customers_sanitized/query", new { fields = new[] { "customer_id" }, limit = 5 }, token);
+        third.Status.ShouldBe(429, third.Text);
+
+        // Fields the app was not granted, and the dataset without its scope, are refused.
+        var other = await ledger.AnalyticsApp("wh-fields");
+        var otherToken = await ledger.AppToken(other, "EMEA", "read:analytics");
+        (await ledger.Post("/data/customers_sanitized/query", new { fields = new[] { "first_purchase_date" } }, otherToken)).Status.ShouldBe(403);
+
+        // Every query is on the record with its cost tag: all 300 rows scanned, and the bytes of the columns it named.
+        var executed = (await ledger.AccessEvents(appId)).OfType<QueryExecuted>().Where(q => q.Dataset == "customers_sanitized").ToList();
+        executed.Count.ShouldBe(3);
+        var named = ran.Columns.Where(c => c.Name is "customer_id" or "email_hash").Sum(c => c.Bytes);
+        executed[0].ShouldSatisfyAllConditions(q => q.ScannedRows.ShouldBe(300), q => q.ScannedBytes.ShouldBe(named),
+            q => q.DatabaseRole.ShouldBe(WarehouseReads.Role), q => q.Rows.ShouldBe(5));
+        executed[1].ScannedBytes.ShouldBe(ran.Columns.Where(c => c.Name is "customer_id" or "country").Sum(c => c.Bytes));
+        (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().Count(a => a.Status == 429).ShouldBe(1);
+
+        // Chargeback prices what was scanned with the rate card's per-megabyte price.
+        var finance = await ledger.PersonToken("finance@example.com", "finance");
+        var month = ledger.Clock.GetUtcNow().ToString("yyyy-MM");
+        var report = await ledger.Get($"/chargeback?month={month}", finance);
+        var line = report.Node("lines")!.AsArray().Single(l => l!["key"]!.GetValue<string>() == appId)!;
+        var scannedMb = executed.Sum(q => q.ScannedBytes) / GovernanceLedger.Chargeback.ReadChargeback.BytesPerMegabyte;
+        line["scanned_megabytes"]!.GetValue<decimal>().ShouldBe(scannedMb);
+        var card = ledger.Host.Services.GetRequiredService<IOptions<GovernanceLedger.Chargeback.RateCardOptions>>().Value;
+        line["amount"]!.GetValue<decimal>().ShouldBe(
+            line["requests"]!.GetValue<long>() * card.PerRequest + line["rows"]!.GetValue<long>() * card.PerRow
+            + line["megabytes"]!.GetValue<decimal>() * card.PerMegabyte + line["compute_seconds"]!.GetValue<decimal>() * card.PerComputeSecond
+            + scannedMb * card.PerScannedMegabyte);
+        card.PerScannedMegabyte.ShouldBeGreaterThan(0);
+    }
+
+    [Fact]
+    public async Task A_query_template_runs_only_once_approved_and_only_with_bound_typed_parameters()
+    {
+        await ExportedAsync();
+        var name = $"customers-by-country-{Guid.NewGuid():N}"[..30];
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        var proposal = new JsonObject
+        {
+            ["name"] = name,
+            ["description"] = "Customers of one country from a customer id on, for the regional dashboard",
+            ["sql"] = "select customer_id, country, first_purchase_date from customers_sanitized where country = $country and customer_id >= $from_id order by customer_id",
+            ["parameters"] = new JsonArray(
+                new JsonObject { ["name"] = "country", ["type"] = "string", ["max_length"] = 8, ["pattern"] = "[A-Z]{2,4}" },
+                new JsonObject { ["name"] = "from_id", ["type"] = "integer", ["minimum"] = 1 })
+        };
+        var proposed = await ledger.Post("/query-templates", proposal.ToJsonString(), owner);
+        proposed.Status.ShouldBe(201, proposed.Text);
+        proposed.Node("version")!.GetValue<int>().ShouldBe(1);
+
+        var appId = await ledger.AnalyticsApp("wh-template", null, "customer_id", "country", "first_purchase_date");
+        var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
+        var body = new { parameters = new { country = "EMEA", from_id = 290 } };
+
+        // Proposed is not approved: it cannot run, and it is not listed.
+        var early = await ledger.Post($"/data/queries/{name}", body, token);
+        early.Status.ShouldBe(404, early.Text);
+        (await ledger.Get("/data/queries", token)).Node("templates")!.AsArray().ShouldNotContain(t => t!["name"]!.GetValue<string>() == name);
+
+        // Its author cannot approve it; an agent cannot; a reviewer can.
+        (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"looks fine to me"}""",
+            await ledger.PersonToken(Owner, "app-owner", "security-reviewer"))).Status.ShouldBe(403);
+        var approved = await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"reads sanitized columns only"}""",
+            await ledger.PersonToken(Reviewer, "security-reviewer"));
+        approved.Status.ShouldBe(200, approved.Text);
+
+        var listed = await ledger.Get("/data/queries", token);
+        var entry = listed.Node("templates")!.AsArray().Single(t => t!["name"]!.GetValue<string>() == name)!;
+        entry["parameters"]!.AsArray().Select(p => p!["type"]!.GetValue<string>()).ShouldBe(["string", "integer"]);
+
+        var run = await ledger.Post($"/data/queries/{name}", body, token);
+        run.Status.ShouldBe(200, run.Text);
+        run.Node("version")!.GetValue<int>().ShouldBe(1);
+        var rows = run.Node("rows")!.AsArray();
+        rows.Count.ShouldBe(Enumerable.Range(290, 11).Count(i => new[] { "EMEA", "NA", "APAC" }[i % 3] == "EMEA"));
+        rows.ShouldAllBe(r => r!["country"]!.GetValue<string>() == "EMEA" && r["customer_id"]!.GetValue<int>() >= 290);
+
+        // Injection attempts through parameters are refused by type, pattern or length, naming the parameter and the rule.
+        foreach (var (attempt, field, rule) in new (object Parameters, string Field, string Rule)[]
+        {
+            (new { country = "EMEA' OR '1'='1", from_id = 1 }, "parameters.country", "maxLength"),
+            (new { country = "EM'--", from_id = 1 }, "parameters.country", "pattern"),
+            (new { country = "EMEA", from_id = "1 OR 1=1" }, "parameters.from_id", "type"),
+            (new { country = "EMEA", from_id = 0 }, "parameters.from_id", "range"),
+            (new { country = "EMEA" }, "parameters.from_id", "required"),
+        })
+        {
+            var refused = await ledger.Post($"/data/queries/{name}", new { parameters = attempt }, token);
+            refused.Status.ShouldBe(400, refused.Text);
+            refused.Node("errors")!.AsArray().ShouldContain(e => e!["field"]!.GetValue<string>() == field && e["rule"]!.GetValue<string>() == rule, refused.Text);
+        }
+        var extra = await ledger.Post($"/data/queries/{name}", """{"parameters":{"country":"EMEA","from_id":1,"sql":"drop table customers_sanitized"}}""", token);
+        extra.Status.ShouldBe(400, extra.Text);
+        var ownSql = await ledger.Post($"/data/queries/{name}", """{"sql":"select * from customers_sanitized"}""", token);
+        ownSql.Status.ShouldBe(400, ownSql.Text);
+
+        // The warehouse is intact; every run and refusal is on the record, with the template and its cost tag.
+        Warehouse.Stats("customers_sanitized")!.Rows.ShouldBe(300);
+        var events = await ledger.AccessEvents(appId);
+        var executed = events.OfType<QueryExecuted>().Single();
+        executed.Template.ShouldBe($"{name}@1");
+        executed.ScannedRows.ShouldBe(300);
+        executed.Filter.ShouldContain(f => f.Field == "country" && f.Value == "EMEA");
+        events.OfType<AccessRecorded>().Count(a => a.Status == 400).ShouldBe(7);
+        events.OfType<AccessRecorded>().Count(a => a.Status == 404).ShouldBe(1);
+
+        // An app not granted a column the template reads cannot run it, and does not see it listed.
+        var narrow = await ledger.AnalyticsApp("wh-narrow", null, "customer_id", "country");
+        var narrowToken = await ledger.AppToken(narrow, "EMEA", "read:analytics");
+        (await ledger.Post($"/data/queries/{name}", body, narrowToken)).Status.ShouldBe(403);
+        (await ledger.Get("/data/queries", narrowToken)).Node("templates")!.AsArray().ShouldNotContain(t => t!["name"]!.GetValue<string>() == name);
+    }
+
+    [Fact]
+    public async Task A_template_that_reads_outside_the_curated_datasets_or_takes_unchecked_input_is_refused_at_proposal()
+    {
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        async Task<ApiResponse> Propose(string sql, JsonArray? parameters = null) => await ledger.Post("/query-templates", new JsonObject
+        {
+            ["name"] = $"t-{Guid.NewGuid():N}"[..20], ["description"] = "an attempt at reading what templates may not read",
+            ["sql"] = sql, ["parameters"] = parameters ?? []
+        }.ToJsonString(), owner);
+
+        foreach (var (sql, rule) in new[]
+        {
+            ("delete from customers_sanitized", "select-only"),
+            ("select 1; drop table customers_sanitized", "select-only"),
+            ("select * from read_csv('/etc/passwd')", "curated-tables"),
+            ("select * from query('select 1')", "curated-tables"),
+            ("select * from ledger_table_stats", "curated-tables"),
+            ("select * from customers", "curated-tables"),
+            ("select getenv('HOME') from customers_sanitized", "allowed-functions"),
+            ("select current_setting('threads') from customers_sanitized", "allowed-functions"),
+            ("select customer_id from customers_sanitized where country = $1", "named-parameters"),
+            ("select customer_id from customers_sanitized where country = $country", "declared"),
+        })
+        {
+            var refused = await Propose(sql);
+            refused.Status.ShouldBe(400, sql + " " + refused.Text);
+            refused.Node("errors")!.AsArray().ShouldContain(e => e!["rule"]!.GetValue<string>() == rule, sql + " " + refused.Text);
+        }
+        var unbounded = await Propose("select customer_id from customers_sanitized where country = $country",
+            new JsonArray(new JsonObject { ["name"] = "country", ["type"] = "string" }));
+        unbounded.Status.ShouldBe(400);
+        unbounded.Node("errors.0.field")!.GetValue<string>().ShouldBe("parameters[0].max_length");
+        // Finance cannot propose (no registrant role); nobody unauthenticated can.
+        (await ledger.Post("/query-templates", "{}", await ledger.PersonToken("finance@example.com", "finance"))).Status.ShouldBe(403);
+        (await ledger.Post("/query-templates", "{}", null)).Status.ShouldBe(401);
+    }
+}
