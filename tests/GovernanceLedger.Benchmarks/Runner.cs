@@ -35,6 +35,12 @@ public static class Runner
             await DataPlane.DetectionBenchmark.RunAsync(apps);
             return;
         }
+        if (args is ["warehouse", ..])
+        {
+            var customers = args.Length > 1 && int.TryParse(args[1], out var c) ? c : 1_000_000;
+            await Warehouse.WarehouseBenchmark.RunAsync(customers, TimeSpan.FromSeconds(10));
+            return;
+        }
         if (args is ["appendprobe", ..])
         {
             await DataPlane.AppendProbe.RunAsync();

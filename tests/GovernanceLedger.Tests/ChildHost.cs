@@ -37,6 +37,8 @@ public static class ChildHost
         info.Environment["Gateway__Routes__0__Upstream"] = ledger.Upstream.Url;
         info.Environment["Gateway__DemoUpstreamUrl"] = "";
         info.Environment["Demo__Seed"] = "false";
+        // The warehouse file belongs to the fixture's own host, which shares this ledger database.
+        info.Environment["Warehouse__Scheduled"] = "false";
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         foreach (var (key, value) in settings ?? new Dictionary<string, string>()) info.Environment[key] = value;
         var process = Process.Start(info)!;

@@ -48,8 +48,19 @@ public static class DataPlaneScenarios
             .With("scopes", Strings("read:analytics"))
             .With("connectors", Strings("bigquery:analytics"))
             .With("datasets", Datasets(("customers_sanitized", fields.Length > 0 ? fields : ["customer_id", "email_hash", "country"])));
-        if (quotas is not null) manifest["quotas"] = quotas;
-        return await ledger.ServedApp(manifest);
+        if (quotas is null) return await ledger.ServedApp(manifest);
+        // Quotas above the defaults are a reviewer's call.
+        manifest["quotas"] = quotas;
+        manifest["audience"] = new JsonObject { ["groups"] = Strings(EndUsers) };
+        var registered = await ledger.Register(manifest);
+        registered.Status.ShouldBe(201, registered.Text);
+        var appId = registered.Str("app_id");
+        if (registered.Str("status") == "pending_review")
+            (await ledger.Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"test analytics app"}""",
+                await ledger.PersonToken(Reviewer, "security-reviewer"))).Str("status").ShouldBe("active");
+        var directory = ledger.Host.Services.GetRequiredService<GovernanceLedger.DataPlane.AppDirectory>();
+        await LedgerFixture.Eventually(() => Task.FromResult(directory.Find(appId)?.Status == "active"));
+        return appId;
     }
 
     /// <summary>

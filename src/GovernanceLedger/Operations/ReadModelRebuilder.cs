@@ -40,7 +40,9 @@ public sealed class ReadModelRebuilder(
         ("policies", ReadModelNames.Policies, typeof(GovernanceLedger.Projections.Policies.PolicyEntry)),
         ("CDC connectors", ReadModelNames.CdcConnectors, typeof(GovernanceLedger.Projections.Streaming.CdcConnectorEntry)),
         ("budgets", ReadModelNames.Budgets, typeof(GovernanceLedger.Projections.Chargeback.BudgetEntry)),
-        ("advisories", ReadModelNames.Advisories, typeof(GovernanceLedger.Projections.SupplyChain.AdvisoryDatabase))
+        ("advisories", ReadModelNames.Advisories, typeof(GovernanceLedger.Projections.SupplyChain.AdvisoryDatabase)),
+        ("warehouse exports", ReadModelNames.WarehouseExports, typeof(GovernanceLedger.Projections.Warehouse.WarehouseExportState)),
+        ("query templates", ReadModelNames.QueryTemplates, typeof(GovernanceLedger.Projections.Warehouse.QueryTemplate))
     ];
 
     private readonly SemaphoreSlim _gate = new(1, 1);

@@ -6,6 +6,9 @@ using Microsoft.Extensions.Options;
 
 namespace GovernanceLedger.Warehouse;
 
+/// <summary>The warehouse cannot be reached (its file is held by another process, or is not readable).</summary>
+public sealed class WarehouseUnavailableException(string message, Exception inner) : Exception(message, inner);
+
 /// <summary>
 /// The embedded warehouse: one DuckDB file. It is opened with external access off (no file, URL or extension reads, and
 /// that cannot be turned back on while it runs), every query runs in a read-only transaction, and tables are replaced
@@ -16,33 +19,61 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
 {
     private const string StatsTable = "ledger_table_stats";
     private readonly string _connectionString;
-    private readonly DuckDBConnection _holder;
+    private readonly Lock _opening = new();
+    private DuckDBConnection? _holder;
     private readonly ConcurrentDictionary<string, TableStats> _stats = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _loads = new(1, 1);
 
     public DuckDbWarehouse(IOptions<WarehouseOptions> options)
     {
         Location = System.IO.Path.GetFullPath(options.Value.Path);
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Location)!);
         _connectionString = $"Data Source={Location};enable_external_access=false";
-        // One connection held open for the host's life keeps the database instance every other connection shares.
-        _holder = new DuckDBConnection(_connectionString);
-        _holder.Open();
-        Execute(_holder, $"create table if not exists {StatsTable} (table_name varchar, column_name varchar, column_type varchar, rows bigint, bytes bigint)");
-        // A load interrupted by a crash leaves its staging table behind; it was never the table.
-        foreach (var staging in Strings(_holder, "select table_name from duckdb_tables() where table_name like '%__loading_%'"))
-            Execute(_holder, $"drop table if exists {Quote(staging)}");
-        LoadStats();
+    }
+
+    /// <summary>
+    /// Opens the file on first use, not at start: a DuckDB file belongs to one process, and a host that never touches the
+    /// warehouse (a second instance, a tool run against the same ledger) must not take it. One connection stays open for
+    /// the host's life and keeps the database instance every other connection shares.
+    /// </summary>
+    private void EnsureOpen()
+    {
+        if (_holder is not null) return;
+        lock (_opening)
+        {
+            if (_holder is not null) return;
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Location)!);
+            var holder = new DuckDBConnection(_connectionString);
+            try
+            {
+                holder.Open();
+            }
+            catch (DuckDBException e)
+            {
+                holder.Dispose();
+                throw new WarehouseUnavailableException($"The warehouse file {Location} cannot be opened: {e.Message}", e);
+            }
+            Execute(holder, $"create table if not exists {StatsTable} (table_name varchar, column_name varchar, column_type varchar, rows bigint, bytes bigint)");
+            // A load interrupted by a crash leaves its staging table behind; it was never the table.
+            foreach (var staging in Strings(holder, "select table_name from duckdb_tables() where table_name like '%__loading_%'"))
+                Execute(holder, $"drop table if exists {Quote(staging)}");
+            LoadStats(holder);
+            _holder = holder;
+        }
     }
 
     public string Kind => "duckdb";
     public string Location { get; }
 
-    public TableStats? Stats(string table) => _stats.GetValueOrDefault(table);
+    public TableStats? Stats(string table)
+    {
+        EnsureOpen();
+        return _stats.GetValueOrDefault(table);
+    }
 
     public async Task<TableStats> ReplaceTableAsync(string table, IReadOnlyList<LoadColumn> columns, IAsyncEnumerable<object?[]> rows,
         Func<TableStats, Task> beforeCommit, CancellationToken ct)
     {
+        EnsureOpen();
         await _loads.WaitAsync(ct);
         try
         {
@@ -119,6 +150,7 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
     public async Task<WarehouseAnswer> QueryAsync(string sql, IReadOnlyList<KeyValuePair<string?, object?>> parameters, int maxRows, TimeSpan timeout,
         CancellationToken ct)
     {
+        EnsureOpen();
         await using var connection = new DuckDBConnection(_connectionString);
         await connection.OpenAsync(ct);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -164,9 +196,9 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
         _ => value
     };
 
-    private void LoadStats()
+    private void LoadStats(DuckDBConnection holder)
     {
-        using var command = _holder.CreateCommand();
+        using var command = holder.CreateCommand();
         command.CommandText = $"select table_name, column_name, column_type, rows, bytes from {StatsTable}";
         using var reader = command.ExecuteReader();
         var rows = new List<(string Table, string Column, string Type, long Rows, long Bytes)>();
@@ -236,7 +268,7 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
 
     public void Dispose()
     {
-        _holder.Dispose();
+        _holder?.Dispose();
         _loads.Dispose();
     }
 }

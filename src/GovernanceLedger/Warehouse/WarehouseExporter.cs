@@ -105,8 +105,8 @@ public sealed class WarehouseExporter(
             logger.LogInformation("Export {Export} wrote {Rows} rows to {Target}", definition.Name, ran!.Rows, definition.Target);
             return new ExportOutcome(ran, null);
         }
-        catch (Exception e) when (e is NpgsqlException or DuckDB.NET.Data.DuckDBException or InvalidOperationException or InvalidCastException
-                                      or OverflowException or FormatException)
+        catch (Exception e) when (e is NpgsqlException or DuckDB.NET.Data.DuckDBException or WarehouseUnavailableException or InvalidOperationException
+                                      or InvalidCastException or OverflowException or FormatException)
         {
             logger.LogError(e, "Export {Export} failed", definition.Name);
             var reason = e is PostgresException pg ? $"The source refused the export's query ({pg.SqlState}: {pg.MessageText})." : $"The export failed: {e.Message}";

@@ -91,7 +91,7 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
     public async Task A_warehouse_query_through_the_proxy_is_limited_recorded_and_priced()
     {
         var ran = await ExportedAsync();
-        var appId = await ledger.AnalyticsApp("wh-query", new JsonObject { ["rows_per_day"] = 8 });
+        var appId = await ledger.AnalyticsApp("wh-query", new JsonObject { ["rows_per_day"] = 8, ["requests_per_second"] = 1000 });
         var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
 
         var first = await ledger.Post("/data/customers_sanitized/query", new { fields = new[] { "customer_id", "email_hash" }, order_by = new[] { "customer_id" }, limit = 5 }, token);
@@ -160,7 +160,8 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         proposed.Status.ShouldBe(201, proposed.Text);
         proposed.Node("version")!.GetValue<int>().ShouldBe(1);
 
-        var appId = await ledger.AnalyticsApp("wh-template", null, "customer_id", "country", "first_purchase_date");
+        // Many requests in one second: a rate above the default, so the share each ledger instance gets stays above them.
+        var appId = await ledger.AnalyticsApp("wh-template", new JsonObject { ["requests_per_second"] = 1000 }, "customer_id", "country", "first_purchase_date");
         var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
         var body = new { parameters = new { country = "EMEA", from_id = 290 } };
 
