@@ -118,7 +118,13 @@ public sealed class AppQueries(
         var duration = AccessRecorder.Elapsed(queryStart);
         var scanned = version.Columns.Select(c => reads.Scanned(WarehouseReads.TableOf(datasets.First(d => d!.Name == c.Key)!), c.Value)).ToList();
         var (scannedRows, scannedBytes) = (scanned.Sum(s => s.Rows), scanned.Sum(s => s.Bytes));
-        var rows = answer.Rows.Select(r => answer.Columns.Select((c, i) => (c, r[i])).ToDictionary(x => x.c, x => x.Item2)).ToList();
+        var rows = answer.Rows.Select(r =>
+        {
+            // Two answer columns may share a name (select a, a): the later one wins, as JSON objects have it.
+            var row = new Dictionary<string, object?>(answer.Columns.Count, StringComparer.Ordinal);
+            for (var i = 0; i < answer.Columns.Count; i++) row[answer.Columns[i]] = r[i];
+            return row;
+        }).ToList();
         var response = new TemplateAnswer(template!.Name, version.Version, answer.Columns, rows, rows.Count, answer.Truncated, scannedRows, scannedBytes);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
         reservation.Read(rows.Count);

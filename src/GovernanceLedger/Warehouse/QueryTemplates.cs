@@ -64,6 +64,8 @@ public static class ProposeQueryTemplate
     public static async Task<IResult> Post(TemplateProposal request, ClaimsPrincipal user, IDocumentSession session, IOptionsMonitor<DataCatalog> catalog,
         TimeProvider clock, CancellationToken ct)
     {
+        // A trailing semicolon ends the statement the template is wrapped in; the SQL is kept without it.
+        request = request with { Sql = request.Sql?.Trim().TrimEnd(';').TrimEnd() };
         var parameters = (request.Parameters ?? []).Select(p => new TemplateParameter(p.Name!, p.Type!, p.MaxLength, p.Pattern, p.Enum, p.Minimum, p.Maximum)).ToList();
         var (shape, error) = request.Sql is { Length: > 0 and <= TemplateCheck.MaxSqlBytes } sql ? SqlShape.Parse(sql) : (null, "empty or too long");
         var (reads, violations) = TemplateCheck.Check(request.Sql, parameters, shape, error,
@@ -83,12 +85,12 @@ public static class ProposeQueryTemplate
 /// </summary>
 public static class DecideQueryTemplate
 {
-    public static Decision Decide(QueryTemplate? template, int version, TemplateDecisionRequest request, Caller reviewer, DateTimeOffset now)
+    public static Decision Decide(string name, QueryTemplate? template, int version, TemplateDecisionRequest request, Caller reviewer, DateTimeOffset now)
     {
         if (request.Decision is not ("approve" or "reject")) return Problem.Invalid("decision", "enum", "decision must be 'approve' or 'reject'.");
         if (!Reasons.IsMeaningful(request.Reason)) return Reasons.Missing("review decision");
         if (template?.Versions.FirstOrDefault(v => v.Version == version) is not { } proposed)
-            return Problem.NotFound($"No version {version} of a query template named '{StrictJson.Bounded(template?.Name ?? "", 63)}' is in the ledger.");
+            return Problem.NotFound($"No version {version} of a query template named '{StrictJson.Bounded(name, 63)}' is in the ledger.");
         if (reviewer.IsAgent) return Problem.Forbidden("agents-never-approve", "An agent cannot decide on a query template; a person must.");
         if (!reviewer.Governs)
             return Problem.Forbidden("comparable-identity", "Your token's subject or e-mail is not a plain address, so your decision cannot be counted.");
@@ -110,7 +112,7 @@ public static class DecideQueryTemplate
     {
         if (!Identifiers.IsSlug(name)) return Problem.NotFound("No such query template.").ToResult();
         var stream = await session.Events.FetchForWriting<QueryTemplate>(QueryTemplate.StreamFor(name), ct);
-        var decision = Decide(stream.Aggregate, version, request, Caller.From(user), clock.GetUtcNow());
+        var decision = Decide(name, stream.Aggregate, version, request, Caller.From(user), clock.GetUtcNow());
         if (decision.Problem is { } problem) return problem.ToResult();
         stream.AppendMany(decision.Events);
         await session.SaveChangesAsync(ct);
