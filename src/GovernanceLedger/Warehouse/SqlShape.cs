@@ -123,8 +123,10 @@ public sealed record SqlShape(
                     return;
                 case "FUNCTION":
                     var name = obj["function_name"]!.GetValue<string>().ToLowerInvariant();
-                    Functions.Add(name);
-                    var inner = HashFunctions.Contains(name) ? name : hash;
+                    var schema = obj["schema"]?.GetValue<string>().ToLowerInvariant() ?? "";
+                    Functions.Add(schema.Length > 0 ? $"{schema}.{name}" : name);
+                    // Only the built-in hash hashes: one qualified with another schema is whatever that schema made it.
+                    var inner = HashFunctions.Contains(name) && schema is "" or "pg_catalog" ? name : hash;
                     foreach (var (key, value) in obj)
                         Walk(value, key == "children" ? inner : hash);
                     return;
@@ -132,7 +134,9 @@ public sealed record SqlShape(
             switch (type)
             {
                 case "BASE_TABLE":
-                    Tables.Add(obj["table_name"]!.GetValue<string>().ToLowerInvariant());
+                    var tableSchema = obj["schema_name"]?.GetValue<string>() is { Length: > 0 } s ? s.ToLowerInvariant() + "." : "";
+                    var tableCatalog = obj["catalog_name"]?.GetValue<string>() is { Length: > 0 } c ? c.ToLowerInvariant() + "." : "";
+                    Tables.Add(tableCatalog + tableSchema + obj["table_name"]!.GetValue<string>().ToLowerInvariant());
                     Relations.Add(obj["table_name"]!.GetValue<string>().ToLowerInvariant());
                     break;
                 case "TABLE_FUNCTION":

@@ -39,11 +39,59 @@ public sealed class WarehouseExporter(
             .SelectMany(d => d.Pii).Select(p => p.ToLowerInvariant()).ToHashSet(StringComparer.Ordinal);
     }
 
-    /// <summary>The definition's findings: empty when nothing PII leaves unhashed.</summary>
+    /// <summary>
+    /// The tables an export may read: those the catalog describes at the export's source. A table it does not describe has
+    /// no PII tags to check against, and a view can rename a PII column, so neither is a source.
+    /// </summary>
+    public IReadOnlySet<string> TablesAt(ExportDefinition definition) => catalog.CurrentValue.DatasetList
+        .Where(d => d.Source == definition.Source).Select(d => d.TableName.ToLowerInvariant()).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>The definition's findings: empty when nothing PII leaves unhashed and only catalog tables are read.</summary>
     public (SqlShape? Shape, IReadOnlyList<string> Findings) Check(ExportDefinition definition)
     {
         var (shape, error) = SqlShape.Parse(definition.Sql);
-        return (shape, SanitizingCheck.Findings(shape, error, PiiAt(definition)));
+        var findings = SanitizingCheck.Findings(shape, error, PiiAt(definition)).ToList();
+        var tables = TablesAt(definition);
+        foreach (var table in shape?.Tables.Except(shape.CteNames).Where(t => !tables.Contains(t.StartsWith("public.", StringComparison.Ordinal) ? t[7..] : t)) ?? [])
+            findings.Add($"{table} is not a table the catalog describes at {definition.Source} ({string.Join(", ", tables.Order())}).");
+        return (shape, findings);
+    }
+
+    /// <summary>
+    /// What the source database itself could make of the definition: each table it names must be a base table there (not a
+    /// view, which could rename a PII column), and no function outside pg_catalog may be named like a hash, since an
+    /// unqualified sha256(text) defined in another schema would be chosen over the built-in sha256(bytea) and could
+    /// return its input. Read in the export's own snapshot.
+    /// </summary>
+    private static async Task<List<string>> SourceFindingsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, SqlShape shape,
+        CancellationToken ct)
+    {
+        var findings = new List<string>();
+        await using (var shadows = new NpgsqlCommand(
+            "select count(*) from pg_proc where proname = any($1) and pronamespace <> 'pg_catalog'::regnamespace", connection, transaction))
+        {
+            shadows.Parameters.Add(new NpgsqlParameter { Value = SqlShape.HashFunctions.ToArray() });
+            if ((long)(await shadows.ExecuteScalarAsync(ct))! > 0)
+                findings.Add($"A function named like a hash ({string.Join(", ", SqlShape.HashFunctions)}) exists outside pg_catalog at the source: the hash cannot be trusted.");
+        }
+        foreach (var table in shape.Tables.Except(shape.CteNames))
+        {
+            await using var kind = new NpgsqlCommand("select c.relkind::text from pg_class c where c.oid = to_regclass($1)", connection, transaction);
+            kind.Parameters.Add(new NpgsqlParameter { Value = table });
+            if (await kind.ExecuteScalarAsync(ct) is not ("r" or "p"))
+                findings.Add($"{table} is not a base table at the source (a view or other relation can rename what it reads).");
+        }
+        return findings;
+    }
+
+    private async Task<ExportOutcome> RefuseAsync(ExportDefinition definition, Guid runId, string sha, IReadOnlyList<string> findings, string trigger,
+        string actor, CancellationToken ct)
+    {
+        var refused = new WarehouseExportRefused(definition.Name, runId, sha, findings, trigger, actor, clock.GetUtcNow());
+        await AppendAsync(WarehouseExportState.StreamFor(definition.Name), refused, ct);
+        return new ExportOutcome(refused, new Problem(StatusCodes.Status422UnprocessableEntity, "https://governance-ledger.dev/problems/validation",
+            "The export would let PII leave", "The export was refused before it read anything: " + string.Join(" ", findings),
+            findings.Select(f => new Violation("sql", "pii-unhashed", f)).ToList()));
     }
 
     public async Task<ExportOutcome> RunAsync(ExportDefinition definition, string trigger, string actor, CancellationToken ct)
@@ -66,14 +114,7 @@ public sealed class WarehouseExporter(
         var (runId, sha) = (Guid.NewGuid(), definition.Sha256());
         var stream = WarehouseExportState.StreamFor(definition.Name);
         var (shape, findings) = Check(definition);
-        if (findings.Count > 0)
-        {
-            var refused = new WarehouseExportRefused(definition.Name, runId, sha, findings, trigger, actor, clock.GetUtcNow());
-            await AppendAsync(stream, refused, ct);
-            return new ExportOutcome(refused, new Problem(StatusCodes.Status422UnprocessableEntity, "https://governance-ledger.dev/problems/validation",
-                "The export would let PII leave", "The export was refused before it read anything: " + string.Join(" ", findings),
-                findings.Select(f => new Violation("sql", "pii-unhashed", f)).ToList()));
-        }
+        if (findings.Count > 0) return await RefuseAsync(definition, runId, sha, findings, trigger, actor, ct);
 
         var started = Stopwatch.GetTimestamp();
         try
@@ -84,8 +125,14 @@ public sealed class WarehouseExporter(
             await connection.OpenAsync(ct);
             // One consistent snapshot, and a statement that cannot write whatever it says.
             await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
-            await using (var readOnly = new NpgsqlCommand($"set transaction read only; set local statement_timeout = '{options.CurrentValue.ExportTimeoutSeconds}s'", connection, transaction))
+            // Unqualified names resolve in public alone (pg_catalog first, as always): a schema earlier on the login's search
+            // path cannot put its own "customers" in front of the table the catalog describes.
+            await using (var readOnly = new NpgsqlCommand(
+                $"set transaction read only; set local statement_timeout = '{options.CurrentValue.ExportTimeoutSeconds}s'; set local search_path = public",
+                connection, transaction))
                 await readOnly.ExecuteNonQueryAsync(ct);
+            var atSource = await SourceFindingsAsync(connection, transaction, shape!, ct);
+            if (atSource.Count > 0) return await RefuseAsync(definition, runId, sha, atSource, trigger, actor, ct);
             await using var command = new NpgsqlCommand(definition.Sql, connection, transaction);
             await using var reader = await command.ExecuteReaderAsync(ct);
             var columns = Enumerable.Range(0, reader.FieldCount).Select(i => new LoadColumn(reader.GetName(i), reader.GetFieldType(i))).ToList();

@@ -260,4 +260,33 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         (await ledger.Post("/query-templates", "{}", await ledger.PersonToken("finance@example.com", "finance"))).Status.ShouldBe(403);
         (await ledger.Post("/query-templates", "{}", null)).Status.ShouldBe(401);
     }
+
+    [Fact]
+    public async Task An_export_cannot_read_a_table_the_catalog_does_not_describe_nor_trust_a_hash_another_schema_defines()
+    {
+        var exporter = ledger.Host.Services.GetRequiredService<WarehouseExporter>();
+        ExportDefinition Definition(string sql) => new() { Name = "probe", Source = "SalesDb", Dataset = "customers", Target = "probe", Sql = sql };
+        exporter.Check(Definition("select customer_id from secrets")).Findings.ShouldContain(f => f.Contains("not a table the catalog describes"));
+        exporter.Check(Definition("select customer_id, x from shadow.customers")).Findings.ShouldContain(f => f.Contains("not a table the catalog describes"));
+        exporter.Check(Definition("select customer_id, myschema.sha256(email) as h from customers")).Findings.ShouldContain(f => f.Contains("email is PII"));
+        exporter.Check(Definition("select customer_id, sha256(email) as h from customers")).Findings.ShouldBeEmpty();
+
+        // A sha256(text) in public would be chosen over the built-in sha256(bytea) for a text argument, and could return its input.
+        await using var sales = new Npgsql.NpgsqlConnection(ledger.SalesConnectionString);
+        await sales.OpenAsync();
+        await using (var create = new Npgsql.NpgsqlCommand("create or replace function public.sha256(text) returns text language sql as 'select $1'", sales))
+            await create.ExecuteNonQueryAsync();
+        try
+        {
+            var outcome = await exporter.RunAsync(Definition("select customer_id, sha256(email) as h from customers"), "on-demand", "person:test", CancellationToken.None);
+            outcome.Problem!.Status.ShouldBe(422);
+            outcome.Event.ShouldBeOfType<WarehouseExportRefused>().Findings.ShouldContain(f => f.Contains("outside pg_catalog"));
+            Warehouse.Stats("probe").ShouldBeNull();
+        }
+        finally
+        {
+            await using var drop = new Npgsql.NpgsqlCommand("drop function public.sha256(text)", sales);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
 }
