@@ -103,8 +103,22 @@ public sealed class AppQueries(
 
         var queryStart = Stopwatch.GetTimestamp();
         WarehouseAnswer answer;
+        ReadPlan plan;
         try
         {
+            // What this run reads with these values, as the planner binds it: the approved datasets alone, and only fields
+            // the app was granted. A value cannot widen what the template reads past what was reviewed.
+            plan = await warehouse.PlanAsync(version.Sql, values, context.RequestAborted);
+            var tables = datasets.ToDictionary(d => WarehouseReads.TableOf(d!), d => d!, StringComparer.Ordinal);
+            var outside = plan.OtherSources.Concat(plan.Tables.Keys.Where(t => !tables.ContainsKey(t))).ToList();
+            var beyond = plan.Tables.Where(t => tables.ContainsKey(t.Key)).SelectMany(t =>
+            {
+                var grant = caller.App.Datasets.First(g => g.Name == tables[t.Key].Name);
+                return t.Value.Where(c => !grant.Fields.Contains(c)).Select(c => $"{tables[t.Key].Name}.{c}");
+            }).ToList();
+            if (outside.Count > 0 || beyond.Count > 0)
+                return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "field-not-granted",
+                    $"With these values the template would read what {caller.AppId} was not granted: {string.Join(", ", outside.Concat(beyond))}"), start);
             var budget = (int)Math.Min(limit, reservation.Reserved);
             answer = await warehouse.QueryAsync($"select * from (\n{version.Sql}\n) as template_answer limit {budget + 1}", values, budget,
                 TimeSpan.FromSeconds(options.CurrentValue.QueryTimeoutSeconds), context.RequestAborted);
@@ -116,7 +130,7 @@ public sealed class AppQueries(
             return await RefuseAsync(context, route, Deny(caller, status, rule, reason), start);
         }
         var duration = AccessRecorder.Elapsed(queryStart);
-        var scanned = version.Columns.Select(c => reads.Scanned(WarehouseReads.TableOf(datasets.First(d => d!.Name == c.Key)!), c.Value)).ToList();
+        var scanned = plan.Tables.Select(t => reads.Scanned(t.Key, t.Value)).ToList();
         var (scannedRows, scannedBytes) = (scanned.Sum(s => s.Rows), scanned.Sum(s => s.Bytes));
         var rows = answer.Rows.Select(r =>
         {

@@ -187,12 +187,94 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
         }
     }
 
+    /// <summary>Leaf operators that read nothing but what their parent gives them, or constants.</summary>
+    private static readonly HashSet<string> InnerSources =
+        ["DUMMY_SCAN", "EMPTY_RESULT", "COLUMN_DATA_SCAN", "CTE_SCAN", "DELIM_SCAN", "CHUNK_SCAN", "RECURSIVE_CTE_SCAN", "EXPRESSION_SCAN", "RECURSIVE_RECURRING_CTE_SCAN"];
+
+    public async Task<ReadPlan> PlanAsync(string sql, IReadOnlyList<KeyValuePair<string?, object?>> parameters, CancellationToken ct)
+    {
+        EnsureOpen();
+        await using var connection = new DuckDBConnection(_connectionString);
+        await connection.OpenAsync(ct);
+        // Column pruning stays on (it says which columns a scan reads); what could fold a filter away or move it into the
+        // scan is off, so every column a filter tests stays in the scan's list.
+        Execute(connection, "set disabled_optimizers = 'expression_rewriter,filter_pullup,filter_pushdown,statistics_propagation,empty_result_pullup'");
+        string database;
+        using (var current = connection.CreateCommand())
+        {
+            current.CommandText = "select current_database()";
+            database = (string)current.ExecuteScalar()!;
+        }
+        await using var command = connection.CreateCommand();
+        command.CommandText = "explain (format json) " + sql;
+        foreach (var (name, value) in parameters)
+            command.Parameters.Add(name is null ? new DuckDBParameter(value ?? DBNull.Value) : new DuckDBParameter(name, value ?? DBNull.Value));
+        string json;
+        await using (var reader = await command.ExecuteReaderAsync(ct))
+        {
+            if (!await reader.ReadAsync(ct)) throw new InvalidOperationException("EXPLAIN gave no plan.");
+            json = reader.GetString(1);
+        }
+        var tables = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        var others = new List<string>();
+        void Walk(System.Text.Json.Nodes.JsonNode? node)
+        {
+            if (node is System.Text.Json.Nodes.JsonArray array) { foreach (var item in array) Walk(item); return; }
+            if (node is not System.Text.Json.Nodes.JsonObject op) return;
+            var name = op["name"]?.GetValue<string>() ?? "?";
+            var info = op["extra_info"] as System.Text.Json.Nodes.JsonObject;
+            var children = op["children"] as System.Text.Json.Nodes.JsonArray;
+            if (info?["Table"]?.GetValue<string>() is { } table)
+            {
+                var prefix = $"{database}.main.";
+                if (!table.StartsWith(prefix, StringComparison.Ordinal)) others.Add(table);
+                else
+                {
+                    var read = tables.TryGetValue(table[prefix.Length..], out var set) ? set : tables[table[prefix.Length..]] = [];
+                    switch (info["Projections"])
+                    {
+                        case System.Text.Json.Nodes.JsonArray list: foreach (var c in list) read.Add(c!.GetValue<string>()); break;
+                        case System.Text.Json.Nodes.JsonValue one when one.GetValue<string>() is { Length: > 0 } column: read.Add(column); break;
+                    }
+                }
+            }
+            else if (info?["Function"] is not null || (children is not { Count: > 0 } && !InnerSources.Contains(name)))
+                others.Add(info?["Function"]?.GetValue<string>() ?? name);
+            Walk(children);
+        }
+        Walk(System.Text.Json.Nodes.JsonNode.Parse(json));
+        // The answer's column names as the warehouse names them: the statement run for no rows, in a read-only transaction.
+        var output = new List<string>();
+        if (others.Count == 0)
+        {
+            Execute(connection, "begin transaction read only");
+            try
+            {
+                await using var shape = connection.CreateCommand();
+                shape.CommandText = $"select * from (\n{sql}\n) as template_answer limit 0";
+                foreach (var (name, value) in parameters)
+                    shape.Parameters.Add(name is null ? new DuckDBParameter(value ?? DBNull.Value) : new DuckDBParameter(name, value ?? DBNull.Value));
+                await using var reader = await shape.ExecuteReaderAsync(ct);
+                output.AddRange(Enumerable.Range(0, reader.FieldCount).Select(reader.GetName));
+            }
+            finally
+            {
+                Execute(connection, "rollback");
+            }
+        }
+        return new ReadPlan(tables.ToDictionary(t => t.Key, t => (IReadOnlyList<string>)t.Value.Order(StringComparer.Ordinal).ToList()), others.Distinct().ToList(),
+            output);
+    }
+
     /// <summary>Values as JSON writes them plainly: dates as yyyy-MM-dd, DuckDB's big integers as numbers.</summary>
     private static object? Normalise(object value) => value switch
     {
         DateOnly d => d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
         DateTime t => DateTime.SpecifyKind(t, DateTimeKind.Utc),
         System.Numerics.BigInteger b => (decimal)b,
+        // JSON has no NaN or infinity: they are answered by name.
+        double x when !double.IsFinite(x) => x.ToString(CultureInfo.InvariantCulture),
+        float x when !float.IsFinite(x) => x.ToString(CultureInfo.InvariantCulture),
         _ => value
     };
 

@@ -9,6 +9,12 @@ public sealed record TableStats(string Table, long Rows, IReadOnlyDictionary<str
     public long Bytes => ColumnBytes.Values.Sum();
 }
 
+/// <summary>
+/// What a statement reads, as the warehouse's planner bound it: per table of the warehouse, the columns its scans read;
+/// and every other source (table functions, system views, anything that is not a warehouse table).
+/// </summary>
+public sealed record ReadPlan(IReadOnlyDictionary<string, IReadOnlyList<string>> Tables, IReadOnlyList<string> OtherSources, IReadOnlyList<string> Output);
+
 /// <summary>A query's answer: the column names, at most the rows asked for, and whether there were more.</summary>
 public sealed record WarehouseAnswer(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows, bool Truncated);
 
@@ -36,6 +42,12 @@ public interface IWarehouse
 
     /// <summary>Runs one SELECT in a read-only transaction with named or positional parameters, reading at most maxRows (+1 to tell truncation).</summary>
     Task<WarehouseAnswer> QueryAsync(string sql, IReadOnlyList<KeyValuePair<string?, object?>> parameters, int maxRows, TimeSpan timeout, CancellationToken ct);
+
+    /// <summary>
+    /// What a SELECT would read with these parameter values, from the planner (never from the text): aliases, positional
+    /// references, whole-row references and shadowing CTEs are all resolved the way the query would run.
+    /// </summary>
+    Task<ReadPlan> PlanAsync(string sql, IReadOnlyList<KeyValuePair<string?, object?>> parameters, CancellationToken ct);
 
     /// <summary>The statistics of a loaded table, or null when the table has never been loaded.</summary>
     TableStats? Stats(string table);

@@ -62,14 +62,33 @@ public static class ProposeQueryTemplate
     [WolverinePost("/query-templates", OperationId = "proposeQueryTemplate"), Authorize(Policy = PeopleAuthentication.Policies.Registrant)]
     [Tags("Warehouse")]
     public static async Task<IResult> Post(TemplateProposal request, ClaimsPrincipal user, IDocumentSession session, IOptionsMonitor<DataCatalog> catalog,
-        TimeProvider clock, CancellationToken ct)
+        IWarehouse warehouse, TimeProvider clock, CancellationToken ct)
     {
         // A trailing semicolon ends the statement the template is wrapped in; the SQL is kept without it.
         request = request with { Sql = request.Sql?.Trim().TrimEnd(';').TrimEnd() };
+        if (request.Parameters?.IndexOf(null!) is >= 0 and var missing)
+            return Problem.Invalid($"parameters[{missing}]", "type", "Each parameter is an object {name, type, ...}.").ToResult();
         var parameters = (request.Parameters ?? []).Select(p => new TemplateParameter(p.Name!, p.Type!, p.MaxLength, p.Pattern, p.Enum, p.Minimum, p.Maximum)).ToList();
         var (shape, error) = request.Sql is { Length: > 0 and <= TemplateCheck.MaxSqlBytes } sql ? SqlShape.Parse(sql) : (null, "empty or too long");
-        var (reads, violations) = TemplateCheck.Check(request.Sql, parameters, shape, error,
-            catalog.CurrentValue.DatasetList.Where(WarehouseReads.Serves).ToList());
+        var violations = TemplateCheck.CheckText(request.Sql, parameters, shape, error);
+        TemplateReads? reads = null;
+        if (violations.Count == 0)
+        {
+            // What it reads is what the warehouse's planner binds, with a value of each declared type.
+            try
+            {
+                var plan = await warehouse.PlanAsync(request.Sql!, TemplateCheck.SampleValues(parameters), ct);
+                (reads, violations) = TemplateCheck.Reads(plan, catalog.CurrentValue.DatasetList.Where(WarehouseReads.Serves).ToList());
+            }
+            catch (DuckDB.NET.Data.DuckDBException e)
+            {
+                violations = [new Violation("sql", "binds", $"The warehouse cannot plan the query: {StrictJson.Bounded(e.Message.Split('\n')[0].Split(" Did you mean")[0], 300)}")];
+            }
+            catch (WarehouseUnavailableException)
+            {
+                return Problem.Unavailable("The warehouse is unavailable on this host, so the template cannot be checked.").ToResult();
+            }
+        }
         var stream = Identifiers.IsSlug(request.Name) ? await session.Events.FetchForWriting<QueryTemplate>(QueryTemplate.StreamFor(request.Name!), ct) : null;
         var decision = Decide(stream?.Aggregate, request, reads, violations, parameters, Caller.From(user), clock.GetUtcNow());
         if (decision.Problem is { } problem) return problem.ToResult();

@@ -21,9 +21,16 @@ public static class ReadLineage
 {
     private static readonly string[] Reading = ["active", "paused", "throttled", "pending_review"];
 
+    /// <summary>An export's columns as its last run wrote them; before its first run, as its definition declares them.</summary>
+    private static IEnumerable<object> Columns(ExportDefinition definition, WarehouseExportState? state) =>
+        state?.LastRun is { } ran
+            ? ran.Columns.Select(c => new { name = c.Name, type = (string?)c.Type, derived_from = c.DerivedFrom, transform = c.Transform })
+            : SqlShape.Parse(definition.Sql).Shape?.Output.Select(o => new { name = o.Name, type = (string?)null, derived_from = o.DerivedFrom, transform = o.Transform })
+              ?? Enumerable.Empty<object>();
+
     [WolverineGet("/lineage", OperationId = "readLineage"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Warehouse")]
-    public static async Task<IResult> Get(string? dataset, IQuerySession session, IOptionsMonitor<DataCatalog> catalog,
+    public static async Task<IResult> Get(string? dataset, System.Security.Claims.ClaimsPrincipal user, IQuerySession session, IOptionsMonitor<DataCatalog> catalog,
         IOptionsMonitor<WarehouseOptions> warehouseOptions, LineageNames names, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(dataset)) return Problem.Invalid("dataset", "required", "dataset names a catalog dataset.").ToResult();
@@ -40,7 +47,7 @@ public static class ReadLineage
             kind = "export", export = x.Definition.Name, from_dataset = x.Definition.Dataset, source = x.Definition.Source,
             source_tables = x.State?.LastRun?.SourceTables.Select(t => names.Table(x.Definition.Source, t)).ToList(),
             definition_sha256 = x.Definition.Sha256(), last_run_at = x.State?.LastRun?.At, rows = x.State?.LastRun?.Rows,
-            columns = x.State?.LastRun?.Columns.Select(c => new { name = c.Name, type = c.Type, derived_from = c.DerivedFrom, transform = c.Transform })
+            columns = Columns(x.Definition, x.State)
         }).ToList();
 
         var copies = exports.Where(x => x.Definition.Dataset == entry.Name).Select(x => new
@@ -48,7 +55,7 @@ public static class ReadLineage
             export = x.Definition.Name, dataset = byTable.GetValueOrDefault(x.Definition.Target), warehouse = options.Connector,
             table = names.WarehouseTable(x.Definition.Target), definition_sha256 = x.Definition.Sha256(), every = x.Definition.Every?.ToString("c"),
             last_run_at = x.State?.LastRun?.At, rows = x.State?.LastRun?.Rows,
-            columns = x.State?.LastRun?.Columns.Select(c => new { name = c.Name, derived_from = c.DerivedFrom, transform = c.Transform })
+            columns = Columns(x.Definition, x.State)
         }).ToList();
 
         var connectors = await session.Query<CdcConnectorEntry>().Where(c => c.Active).ToListAsync(ct);
@@ -60,8 +67,11 @@ public static class ReadLineage
                 masked = c.Declaration.Tables.SelectMany(t => t.Masking.Keys).Distinct()
             }).ToList();
 
-        var apps = (await session.Query<AppCatalogEntry>().ToListAsync(ct))
-            .Where(a => Reading.Contains(a.Status) && a.Datasets.Any(d => d.Name == entry.Name))
+        // Apps are named to those who may see them (their owners; reviewers, auditors, finance, admins); others get the count.
+        var caller = Caller.From(user);
+        var reading = (await session.Query<AppCatalogEntry>().ToListAsync(ct))
+            .Where(a => Reading.Contains(a.Status) && a.Datasets.Any(d => d.Name == entry.Name)).ToList();
+        var apps = reading.Where(a => caller.MaySee(a.Owner))
             .OrderBy(a => a.Id)
             .Select(a =>
             {
@@ -81,7 +91,7 @@ public static class ReadLineage
                 fields = entry.Fields.Select(f => new { name = f, pii = entry.Pii.Contains(f), masking = entry.Pii.Contains(f) ? entry.MaskingFor(f) : null })
             },
             upstream,
-            downstream = new { exports = copies, topics, query_templates = templates, apps },
+            downstream = new { exports = copies, topics, query_templates = templates, apps, apps_not_shown = reading.Count - apps.Count },
             openlineage = new { @namespace = options.OpenLineage.Namespace, endpoint_configured = options.OpenLineage.Url.Length > 0 }
         }, LedgerSetup.ApiJson);
     }

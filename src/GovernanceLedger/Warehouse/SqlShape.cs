@@ -20,7 +20,7 @@ public sealed record OutputColumn(string Name, IReadOnlyList<string> DerivedFrom
 public sealed record SqlShape(
     IReadOnlyList<string> Tables, IReadOnlyList<string> TableFunctions, IReadOnlyList<string> Functions, IReadOnlyList<ColumnUse> Columns,
     IReadOnlyList<OutputColumn> Output, IReadOnlyList<string> Parameters, bool PositionalParameters, bool Star,
-    IReadOnlyList<string> RelationNames, IReadOnlyList<string> CteNames)
+    IReadOnlyList<string> RelationNames, IReadOnlyList<string> CteNames, bool ColumnAliases = false, bool PositionalColumns = false)
 {
     /// <summary>Hash functions a PII column may leave through: the SHA-2 family, in PostgreSQL's and DuckDB's spelling.</summary>
     public static readonly IReadOnlySet<string> HashFunctions = new HashSet<string>(StringComparer.Ordinal) { "sha224", "sha256", "sha384", "sha512" };
@@ -55,7 +55,7 @@ public sealed record SqlShape(
         var output = OutputOf(root["node"]);
         return (new SqlShape(walker.Tables.Distinct().ToList(), walker.TableFunctions.Distinct().ToList(), walker.Functions.Distinct().ToList(),
             walker.Columns, output, walker.Parameters.Distinct().ToList(), walker.Positional, walker.Star,
-            walker.Relations.Distinct().ToList(), walker.Ctes.Distinct().ToList()), null);
+            walker.Relations.Distinct().ToList(), walker.Ctes.Distinct().ToList(), walker.ColumnAliases, walker.PositionalColumns), null);
     }
 
     private static DuckDBConnection OpenParser()
@@ -89,7 +89,7 @@ public sealed record SqlShape(
     {
         public readonly List<string> Tables = [], TableFunctions = [], Functions = [], Parameters = [], Relations = [], Ctes = [];
         public readonly List<ColumnUse> Columns = [];
-        public bool Positional, Star;
+        public bool Positional, Star, ColumnAliases, PositionalColumns;
 
         public void Walk(JsonNode? node, string? hash)
         {
@@ -116,6 +116,9 @@ public sealed record SqlShape(
                 case "STAR":
                     Star = true;
                     break;
+                case "POSITIONAL_REFERENCE":
+                    PositionalColumns = true;
+                    return;
                 case "PARAMETER":
                     var identifier = obj["identifier"]?.GetValue<string>() ?? "";
                     if (identifier.Length == 0 || char.IsDigit(identifier[0])) Positional = true;
@@ -145,6 +148,9 @@ public sealed record SqlShape(
             }
             if (type is "BASE_TABLE" or "TABLE_FUNCTION" or "SUBQUERY" or "JOIN" && obj["alias"]?.GetValue<string>() is { Length: > 0 } alias)
                 Relations.Add(alias.ToLowerInvariant());
+            // A column alias list (t(a, b), cte(a, b)) renames columns without naming them: nothing by name can follow it.
+            if (obj["column_name_alias"] is JsonArray { Count: > 0 } || obj["aliases"] is JsonArray { Count: > 0 })
+                ColumnAliases = true;
             if (obj["cte_map"]?["map"] is JsonArray ctes)
                 foreach (var cte in ctes.OfType<JsonObject>())
                     if (cte["key"]?.GetValue<string>() is { } cteName) Ctes.Add(cteName.ToLowerInvariant());

@@ -30,32 +30,22 @@ public static partial class TemplateCheck
     [GeneratedRegex(@"\A[a-z][a-z0-9_]{0,39}\z")]
     private static partial Regex ParameterName();
 
-    public static (TemplateReads? Reads, IReadOnlyList<Violation> Violations) Check(
-        string? sql, IReadOnlyList<TemplateParameter> parameters, SqlShape? shape, string? parseError, IReadOnlyList<DatasetEntry> warehouseDatasets)
+    /// <summary>
+    /// The checks the text can answer: one SELECT, named parameters only, no function that reads outside the warehouse,
+    /// every parameter declared with a type and used. What the statement reads is the planner's to say (<see cref="Reads"/>).
+    /// </summary>
+    public static IReadOnlyList<Violation> CheckText(string? sql, IReadOnlyList<TemplateParameter> parameters, SqlShape? shape, string? parseError)
     {
         var errors = new List<Violation>();
-        if (string.IsNullOrWhiteSpace(sql)) return (null, [new("sql", "required", "sql is required: one SELECT statement.")]);
-        if (System.Text.Encoding.UTF8.GetByteCount(sql) > MaxSqlBytes) return (null, [new("sql", "maxLength", $"sql is at most {MaxSqlBytes} bytes.")]);
-        if (shape is null) return (null, [new("sql", "select-only", $"sql must be exactly one SELECT statement: {parseError}")]);
-
-        var byTable = warehouseDatasets.ToDictionary(WarehouseReads.TableOf, StringComparer.OrdinalIgnoreCase);
-        var tables = shape.Tables.Except(shape.CteNames).ToList();
-        foreach (var table in tables.Where(t => !byTable.ContainsKey(t)))
-            errors.Add(new("sql", "curated-tables", $"{table} is not a curated warehouse dataset; templates read {string.Join(", ", byTable.Keys)}."));
+        if (string.IsNullOrWhiteSpace(sql)) return [new("sql", "required", "sql is required: one SELECT statement.")];
+        if (System.Text.Encoding.UTF8.GetByteCount(sql) > MaxSqlBytes) return [new("sql", "maxLength", $"sql is at most {MaxSqlBytes} bytes.")];
+        if (shape is null) return [new("sql", "select-only", $"sql must be exactly one SELECT statement: {parseError}")];
         if (shape.TableFunctions.Count > 0)
             errors.Add(new("sql", "curated-tables", $"Table functions ({string.Join(", ", shape.TableFunctions)}) are not curated datasets."));
-        foreach (var function in shape.Functions.Where(Forbidden))
+        foreach (var function in shape.Functions.Select(f => f.Split('.')[^1]).Where(Forbidden).Distinct())
             errors.Add(new("sql", "allowed-functions", $"{function}() reads outside the curated datasets and is not allowed in a template."));
         if (shape.PositionalParameters)
             errors.Add(new("sql", "named-parameters", "Parameters are named ($region), so each is bound by name and type."));
-
-        var datasets = tables.Where(byTable.ContainsKey).Select(t => byTable[t]).Distinct().ToList();
-        var names = shape.Columns.Select(c => c.Column).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        var columns = datasets.ToDictionary(d => d.Name,
-            d => (IReadOnlyList<string>)d.Fields.Where(f => shape.Star || names.Contains(f)).ToList(), StringComparer.Ordinal);
-        foreach (var dataset in datasets)
-            foreach (var pii in columns[dataset.Name].Where(dataset.Pii.Contains))
-                errors.Add(new("sql", "no-pii", $"{dataset.Name}.{pii} is PII: templates read sanitized columns only."));
 
         var declared = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < parameters.Count; i++)
@@ -68,8 +58,8 @@ public static partial class TemplateCheck
             if (p.Type == "string" && p.MaxLength is not (>= 1 and <= 1000))
                 errors.Add(new($"{at}.max_length", "required", "A string parameter declares max_length, 1 to 1000."));
             if (p.Pattern is { } pattern && (p.Type != "string" || !Compiles(pattern)))
-                errors.Add(new($"{at}.pattern", "regex", "pattern is a valid regular expression, on string parameters only."));
-            if (p.Enum is { } values && (p.Type != "string" || values.Count is 0 or > 100))
+                errors.Add(new($"{at}.pattern", "regex", "pattern is a valid regular expression (at most 200 characters, no inline options), on string parameters only."));
+            if (p.Enum is { } values && (p.Type != "string" || values.Count is 0 or > 100 || values.Any(v => v is null)))
                 errors.Add(new($"{at}.enum", "type", "enum lists 1 to 100 strings, on string parameters only."));
             if ((p.Minimum is not null || p.Maximum is not null) && p.Type is not ("integer" or "number"))
                 errors.Add(new($"{at}.minimum", "type", "minimum and maximum apply to integer and number parameters."));
@@ -78,8 +68,42 @@ public static partial class TemplateCheck
             errors.Add(new("parameters", "declared", $"${used} is used in sql but not declared."));
         foreach (var unused in declared.Where(d => !shape.Parameters.Contains(d)))
             errors.Add(new("parameters", "used", $"{unused} is declared but sql does not use it."));
-        return errors.Count > 0 ? (null, errors) : (new TemplateReads(columns, shape.Output.Select(o => o.Name).ToList()), []);
+        return errors;
     }
+
+    /// <summary>
+    /// What the statement reads, from the warehouse's planner: only curated datasets' tables (nothing else at all), no PII
+    /// column, and the columns per dataset that an app must be granted to run it.
+    /// </summary>
+    public static (TemplateReads? Reads, IReadOnlyList<Violation> Violations) Reads(ReadPlan plan, IReadOnlyList<DatasetEntry> warehouseDatasets)
+    {
+        var errors = new List<Violation>();
+        var byTable = warehouseDatasets.ToDictionary(WarehouseReads.TableOf, StringComparer.Ordinal);
+        foreach (var other in plan.OtherSources)
+            errors.Add(new("sql", "curated-tables", $"The query reads {other}, which is not a curated warehouse dataset; templates read {string.Join(", ", byTable.Keys)}."));
+        foreach (var table in plan.Tables.Keys.Where(t => !byTable.ContainsKey(t)))
+            errors.Add(new("sql", "curated-tables", $"{table} is not a curated warehouse dataset; templates read {string.Join(", ", byTable.Keys)}."));
+        if (plan.Tables.Count == 0 && plan.OtherSources.Count == 0)
+            errors.Add(new("sql", "curated-tables", "The query reads no curated dataset."));
+        var columns = plan.Tables.Where(t => byTable.ContainsKey(t.Key)).ToDictionary(t => byTable[t.Key].Name, t => t.Value, StringComparer.Ordinal);
+        foreach (var (name, read) in columns)
+            foreach (var pii in read.Where(byTable.Values.First(d => d.Name == name).Pii.Contains))
+                errors.Add(new("sql", "no-pii", $"{name}.{pii} is PII: templates read sanitized columns only."));
+        if (plan.Output.Count != plan.Output.Distinct(StringComparer.Ordinal).Count())
+            errors.Add(new("sql", "unique-columns", $"The answer's columns must have distinct names: {string.Join(", ", plan.Output)}."));
+        return errors.Count > 0 ? (null, errors) : (new TemplateReads(columns, plan.Output), []);
+    }
+
+    /// <summary>A value of each declared type, to plan the statement with before any app supplies one.</summary>
+    public static List<KeyValuePair<string?, object?>> SampleValues(IReadOnlyList<TemplateParameter> parameters) =>
+        parameters.Select(p => new KeyValuePair<string?, object?>(p.Name, p.Type switch
+        {
+            "integer" => (object)1L,
+            "number" => 1m,
+            "boolean" => true,
+            "date" => new DateOnly(2000, 1, 1),
+            _ => p.Enum is [var first, ..] ? first : "x"
+        })).ToList();
 
     /// <summary>A whole-value match; a pattern that takes too long on a value refuses it.</summary>
     private static bool Matches(string value, string pattern)
@@ -88,18 +112,20 @@ public static partial class TemplateCheck
         {
             return Regex.IsMatch(value, $"\\A(?:{pattern})\\z", RegexOptions.None, TimeSpan.FromMilliseconds(50));
         }
-        catch (RegexMatchTimeoutException)
+        catch (Exception e) when (e is RegexMatchTimeoutException or ArgumentException)
         {
             return false;
         }
     }
 
+    /// <summary>The pattern as it is matched, anchored whole; inline options ((?x) would comment the anchor out) are not allowed.</summary>
     private static bool Compiles(string pattern)
     {
+        if (pattern.Length > 200 || pattern.Contains("(?", StringComparison.Ordinal) && Regex.IsMatch(pattern, @"\(\?[imnsx-]+[:)]")) return false;
         try
         {
-            _ = new Regex(pattern, RegexOptions.None, TimeSpan.FromMilliseconds(50));
-            return pattern.Length <= 200;
+            _ = new Regex($"\\A(?:{pattern})\\z", RegexOptions.None, TimeSpan.FromMilliseconds(50));
+            return true;
         }
         catch (ArgumentException)
         {

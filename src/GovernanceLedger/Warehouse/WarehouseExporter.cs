@@ -156,7 +156,15 @@ public sealed class WarehouseExporter(
                                       or InvalidCastException or OverflowException or FormatException)
         {
             logger.LogError(e, "Export {Export} failed", definition.Name);
-            var reason = e is PostgresException pg ? $"The source refused the export's query ({pg.SqlState}: {pg.MessageText})." : $"The export failed: {e.Message}";
+            // The reason names the class of failure; the source's and the warehouse's own messages stay in the log.
+            var reason = e switch
+            {
+                PostgresException pg => $"The source refused the export's query (SQLSTATE {pg.SqlState}).",
+                NpgsqlException => "The source could not be reached.",
+                WarehouseUnavailableException => "The warehouse is unavailable on this host.",
+                DuckDB.NET.Data.DuckDBException => "The warehouse refused the load.",
+                _ => $"The source's answer could not be loaded ({e.GetType().Name})."
+            };
             var failed = new WarehouseExportFailed(definition.Name, runId, sha, StrictJson.Bounded(reason, 512), trigger, actor, clock.GetUtcNow());
             await AppendAsync(stream, failed, ct);
             return new ExportOutcome(failed, new Problem(StatusCodes.Status502BadGateway, "https://governance-ledger.dev/problems/export-failed",

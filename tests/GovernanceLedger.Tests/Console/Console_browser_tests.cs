@@ -181,6 +181,20 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         var download = await finance.RunAndWaitForDownloadAsync(() => finance.ClickAsync("text=Download CSV"));
         using var csv = new StreamReader(await download.CreateReadStreamAsync());
         (await csv.ReadLineAsync()).ShouldStartWith("cost_center,requests,rows,megabytes,compute_seconds,amount_");
+
+        // A builder finds datasets with their PII tags, and where one goes: the sanitized warehouse view and the hash on its e-mail.
+        var builder = await _console.SignedInPage(Owner, ["app-owner"]);
+        await builder.GotoAsync("/console/datasets");
+        var customersRow = builder.Locator("table.datasets tbody tr", new() { Has = builder.Locator("a[href='/console/datasets/customers']") });
+        (await customersRow.Locator(".field", new() { HasText = "email" }).First.TextContentAsync())!.ShouldContain("PII");
+        (await customersRow.Locator(".field", new() { HasText = "region" }).First.TextContentAsync())!.ShouldNotContain("PII");
+        await builder.ClickAsync("a[href='/console/datasets/customers']");
+        var downstream = (await builder.Locator("main table").Last.TextContentAsync())!;
+        downstream.ShouldContain("warehouse view");
+        downstream.ShouldContain("customers_sanitized");
+        downstream.ShouldContain("email_hash = sha256(email)");
+        downstream.ShouldContain(appId);
+        await Shot(builder, "lineage");
     }
 
     [Fact]
@@ -231,7 +245,7 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         // At a phone's width the navigation and the catalog still fit.
         var phone = await _console.SignedInPage("auditor@example.com", ["auditor"], width: 390, height: 844);
         (await phone.EvaluateAsync<int>("() => document.documentElement.scrollWidth")).ShouldBeLessThanOrEqualTo(390);
-        (await phone.Locator("nav[aria-label=Console] a").CountAsync()).ShouldBe(5);
+        (await phone.Locator("nav[aria-label=Console] a").CountAsync()).ShouldBe(6);
         await Shot(phone, "catalog-phone");
     }
 

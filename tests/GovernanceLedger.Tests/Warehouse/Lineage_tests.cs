@@ -38,6 +38,12 @@ public sealed class Lineage_tests(StreamingFixture ledger)
         var app = customers.Node("downstream.apps")!.AsArray().Single(a => a!["app_id"]!.GetValue<string>() == reader)!;
         app["pii_fields"]!.AsArray().Select(f => f!.GetValue<string>()).Order().ShouldBe(["email", "phone"]);
 
+        // Someone who may not see those apps gets how many there are, not who they are.
+        var stranger = await ledger.Get("/lineage?dataset=customers", await ledger.PersonToken("stranger@example.com"));
+        stranger.Node("downstream.apps")!.AsArray().ShouldBeEmpty();
+        stranger.Node("downstream.apps_not_shown")!.GetValue<int>().ShouldBeGreaterThanOrEqualTo(1);
+        stranger.Text.ShouldNotContain(reader);
+
         var sanitized = await ledger.Get("/lineage?dataset=customers_sanitized", person);
         sanitized.Node("upstream.0.export")!.GetValue<string>().ShouldBe("customers-sanitized");
         sanitized.Node("upstream.0.from_dataset")!.GetValue<string>().ShouldBe("customers");

@@ -55,6 +55,16 @@ public sealed class Sanitizing_check_tests
     [InlineData("select 1; select email from customers")]
     [InlineData("select email from customers where customer_id = $1")]
     [InlineData("this is not sql")]
+    [InlineData("select c.customer_id, c.e as contact from customers as c(customer_id, n, e, p)")]
+    [InlineData("select (select string_agg(e, ',') from customers as d(i, n, e)) as all_emails")]
+    [InlineData("with x(i, e) as (select customer_id, email from customers) select i from x")]
+    [InlineData("select encode(sha256(convert_to(set_config('x.v', c.email, false), 'UTF8')), 'hex') as h, current_setting('x.v') as leaked from customers c")]
+    [InlineData("select query_to_xml('select email, phone from customers', true, false, '') as x")]
+    [InlineData("select table_to_xml('customers', true, false, '')::text as x")]
+    [InlineData("select #3 from customers")]
+    [InlineData("select myschema.sha256(email) as h from customers")]
+    [InlineData("select row(email) as r from customers")]
+    [InlineData("select pg_read_file('/etc/passwd') as f")]
     public void A_definition_that_lets_PII_or_unchecked_columns_leave_is_refused(string sql) =>
         Findings(sql).ShouldNotBeEmpty(sql);
 

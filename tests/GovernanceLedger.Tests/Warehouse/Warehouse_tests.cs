@@ -217,6 +217,18 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         events.OfType<AccessRecorded>().Count(a => a.Status == 400).ShouldBe(7);
         events.OfType<AccessRecorded>().Count(a => a.Status == 404).ShouldBe(1);
 
+        // Columns read without being named (an alias list, a position, a whole row) count as read: the planner says so.
+        var aliased = $"aliased-{Guid.NewGuid():N}"[..20];
+        var hidden = await ledger.Post("/query-templates", new JsonObject
+        {
+            ["name"] = aliased, ["description"] = "customer ids and countries, columns renamed",
+            ["sql"] = "select a, c, to_json(t) as whole from customers_sanitized as t(a, b, c) order by a limit 3"
+        }.ToJsonString(), owner);
+        hidden.Status.ShouldBe(201, hidden.Text);
+        hidden.Node("columns.customers_sanitized")!.AsArray().Select(c => c!.GetValue<string>()).Order()
+            .ShouldBe(["country", "customer_id", "email_hash", "first_purchase_date"]);
+        hidden.Node("output")!.AsArray().Select(c => c!.GetValue<string>()).ShouldBe(["a", "c", "whole"]);
+
         // An app not granted a column the template reads cannot run it, and does not see it listed.
         var narrow = await ledger.AnalyticsApp("wh-narrow", null, "customer_id", "country");
         var narrowToken = await ledger.AppToken(narrow, "EMEA", "read:analytics");
@@ -227,6 +239,7 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
     [Fact]
     public async Task A_template_that_reads_outside_the_curated_datasets_or_takes_unchecked_input_is_refused_at_proposal()
     {
+        await ExportedAsync();
         var owner = await ledger.PersonToken(Owner, "app-owner");
         async Task<ApiResponse> Propose(string sql, JsonArray? parameters = null) => await ledger.Post("/query-templates", new JsonObject
         {
@@ -241,7 +254,15 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
             ("select * from read_csv('/etc/passwd')", "curated-tables"),
             ("select * from query('select 1')", "curated-tables"),
             ("select * from ledger_table_stats", "curated-tables"),
-            ("select * from customers", "curated-tables"),
+            ("select * from customers", "binds"),
+            // What it reads is what the planner binds: a CTE named like a curated table, in any scope, hides nothing.
+            ("select b.* from (with customers_sanitized as (select 1 as x) select x from customers_sanitized) a, ledger_table_stats b", "curated-tables"),
+            ("with ledger_table_stats as (select 1 as x) select * from main.ledger_table_stats", "curated-tables"),
+            ("select * from (show databases)", "curated-tables"),
+            ("show all tables", "curated-tables"),
+            ("select * from pg_catalog.pg_settings", "curated-tables"),
+            ("select * from information_schema.tables", "curated-tables"),
+            ("select 1 as one", "curated-tables"),
             ("select getenv('HOME') from customers_sanitized", "allowed-functions"),
             ("select current_setting('threads') from customers_sanitized", "allowed-functions"),
             ("select customer_id from customers_sanitized where country = $1", "named-parameters"),
@@ -256,6 +277,13 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
             new JsonArray(new JsonObject { ["name"] = "country", ["type"] = "string" }));
         unbounded.Status.ShouldBe(400);
         unbounded.Node("errors.0.field")!.GetValue<string>().ShouldBe("parameters[0].max_length");
+        // A pattern with inline options could comment out the anchor the value is matched with; a null parameter is no parameter.
+        var freeSpacing = await Propose("select customer_id from customers_sanitized where country = $country",
+            new JsonArray(new JsonObject { ["name"] = "country", ["type"] = "string", ["max_length"] = 8, ["pattern"] = "(?x)[A-Z]+ # code" }));
+        freeSpacing.Status.ShouldBe(400, freeSpacing.Text);
+        freeSpacing.Node("errors.0.field")!.GetValue<string>().ShouldBe("parameters[0].pattern");
+        var nullParameter = await Propose("select customer_id from customers_sanitized", new JsonArray((JsonNode?)null));
+        nullParameter.Status.ShouldBe(400, nullParameter.Text);
         // Finance cannot propose (no registrant role); nobody unauthenticated can.
         (await ledger.Post("/query-templates", "{}", await ledger.PersonToken("finance@example.com", "finance"))).Status.ShouldBe(403);
         (await ledger.Post("/query-templates", "{}", null)).Status.ShouldBe(401);
