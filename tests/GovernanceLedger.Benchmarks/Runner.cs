@@ -41,6 +41,12 @@ public static class Runner
             await Warehouse.WarehouseBenchmark.RunAsync(customers, TimeSpan.FromSeconds(10));
             return;
         }
+        if (args is ["scaleout", ..])
+        {
+            var seconds = args.Length > 1 && int.TryParse(args[1], out var s) ? s : 10;
+            await ScaleOut.ScaleOutBenchmark.RunAsync(TimeSpan.FromSeconds(seconds));
+            return;
+        }
         if (args is ["appendprobe", ..])
         {
             await DataPlane.AppendProbe.RunAsync();

@@ -5,7 +5,7 @@ using GovernanceLedger.Infrastructure;
 namespace GovernanceLedger.DataPlane;
 
 /// <summary>Builds the access event of a data-plane request and waits until the ledger holds it.</summary>
-public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)
+public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Telemetry.LedgerTelemetry telemetry)
 {
     public static string RequestId(HttpContext context)
     {
@@ -33,15 +33,22 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock)
             Cut($"{denial.Rule}: {denial.Reason}", AccessFieldSizes.Reason)!,
             denial.PolicyId, denial.PolicyVersion, Activity.Current?.TraceId.ToString(), clock.GetUtcNow()), denial.AppId);
 
-    public Task AllowedAsync(
+    public async Task AllowedAsync(
         HttpContext context, string plane, string route, AppCaller caller, int status, long bytesOut, long startTimestamp, string reason,
-        IReadOnlyList<string>? maskedFields = null) =>
-        RecordAsync(context, new AccessRecorded(
+        IReadOnlyList<string>? maskedFields = null)
+    {
+        var lap = Stopwatch.GetTimestamp();
+        var recorded = new AccessRecorded(
             RequestId(context), caller.AppId, null, Cut(caller.EndUser, AccessFieldSizes.EndUser), Cut(caller.TokenId, AccessFieldSizes.TokenId),
             plane, Cut(route, AccessFieldSizes.Route)!, Cut(context.Request.Method, AccessFieldSizes.Method)!,
             Cut(context.Request.Path.Value ?? "", AccessFieldSizes.Path)!, status, Elapsed(startTimestamp),
             context.Request.ContentLength ?? 0, bytesOut, AccessDecisions.Allow, Cut(reason, AccessFieldSizes.Reason)!,
-            caller.PolicyId, caller.PolicyVersion, Activity.Current?.TraceId.ToString(), clock.GetUtcNow(), maskedFields), caller.AppId);
+            caller.PolicyId, caller.PolicyVersion, Activity.Current?.TraceId.ToString(), clock.GetUtcNow(), maskedFields);
+        context.Response.Headers["X-Request-Id"] = RequestId(context);
+        lap = telemetry.Lap("event_build", lap);
+        await ledger.RecordAsync(caller.AppId, clock.GetUtcNow(), recorded);
+        telemetry.Lap("commit_wait", lap);
+    }
 
     public Task RecordAsync(HttpContext context, object @event, string appId)
     {

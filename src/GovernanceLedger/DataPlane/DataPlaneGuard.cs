@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Security.Claims;
 using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Contracts.Policies;
@@ -32,7 +33,7 @@ public sealed record Denial(
 /// The checks every data-plane request passes, in order: a valid app token, an app the ledger
 /// knows, runtime policies (active app, required scopes), the per-second rate and the daily budget.
 /// </summary>
-public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, PolicyEngine policies, TimeProvider clock)
+public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, PolicyEngine policies, TimeProvider clock, Telemetry.LedgerTelemetry telemetry)
 {
     private readonly ConcurrentDictionary<string, (int Generation, IReadOnlyList<PolicyVerdict> Verdicts)> _verdicts = new();
 
@@ -46,7 +47,9 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
     public async Task<(AppCaller? Caller, Denial? Denial)> AdmitAsync(
         HttpContext context, IReadOnlyList<string> requiredScopes, bool countRequest = true, bool allowSandbox = false)
     {
+        var lap = Stopwatch.GetTimestamp();
         var auth = await context.AuthenticateAsync(AppTokenAuthentication.Scheme);
+        lap = telemetry.Lap("token", lap);
         if (!auth.Succeeded || auth.Principal is null)
             return (null, new Denial(StatusCodes.Status401Unauthorized, "app-token",
                 // One plain sentence: the library's message names key ids and internals an attacker should not see.
@@ -75,7 +78,9 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         if (!directory.Loaded)
             return (null, new Denial(StatusCodes.Status503ServiceUnavailable, "directory-loading",
                 "The app directory is still loading; try again shortly.", appId, null, endUser, tokenId));
-        if (await directory.FindAsync(appId, context.RequestAborted) is not { } app)
+        var found = await directory.FindAsync(appId, context.RequestAborted);
+        lap = telemetry.Lap("directory", lap);
+        if (found is not { } app)
             return (null, new Denial(StatusCodes.Status403Forbidden, "unknown-app", $"No app '{appId}' is in the ledger.", appId, null, endUser, tokenId));
 
         if (sandbox && app.Status == Contracts.Apps.AppStatus.Retired)
@@ -90,6 +95,7 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         }
         // An allowed request cites the scope policy: it is the one that granted this particular access.
         var deciding = verdicts.FirstOrDefault(v => v.PolicyId == "runtime-scopes-required") ?? verdicts[0];
+        lap = telemetry.Lap("policy", lap);
 
         var now = clock.GetUtcNow();
         var (rateOk, rateRetry) = limits.TryRate(appId, app.RequestsPerSecondAt(now));
@@ -109,6 +115,7 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
                     $"The daily quota of {app.Quotas.EffectiveRequestsPerDay} requests is used up.", appId, null, endUser, tokenId, RetryAfter: dayRetry));
         }
 
+        telemetry.Lap("limits", lap);
         return (new AppCaller(appId, endUser, principal.FindFirstValue("user_region"), tokenId, scopes, app,
             deciding.PolicyId, deciding.Version, sandbox, principal.FindFirstValue("user_mfa") is "true" or "True"), null);
     }

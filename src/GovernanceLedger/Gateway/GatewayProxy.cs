@@ -30,6 +30,7 @@ public sealed class GatewayProxy(
     private TimeProvider Clock => clock;
     private Masking Masking => masking;
     private ILogger Logger => logger;
+    private LedgerTelemetry Telemetry => telemetry;
     private readonly HttpMessageInvoker _client = new(new SocketsHttpHandler
     {
         UseProxy = false,
@@ -79,6 +80,7 @@ public sealed class GatewayProxy(
         var (outcome, exposed) = RouteMatch.Find(target, context.Request.Method, path);
         var (caller, denial) = await guard.AdmitAsync(context, exposed?.Scopes ?? [], countRequest: exposed is not null, allowSandbox: true);
         if (caller is not null) context.Items[nameof(AppCaller)] = caller;
+        var lap = Stopwatch.GetTimestamp();
         var violations = new List<Violation>();
         denial ??= outcome switch
         {
@@ -94,6 +96,7 @@ public sealed class GatewayProxy(
             await RefuseAsync(context, label, denial!, start, violations);
             return;
         }
+        lap = telemetry.Lap("schema", lap);
 
         activity?.SetTag("app_id", caller.AppId);
         var dataset = target.Dataset is { } name ? catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == name) : null;
@@ -106,6 +109,7 @@ public sealed class GatewayProxy(
             Granted: caller.App.Datasets.FirstOrDefault(d => d.Name == dataset.Name)?.Fields);
         if (reveal is { Reveal: false } withheld)
             context.Response.Headers["X-PII-Step-Up"] = string.Join("; ", withheld.StepUp);
+        lap = telemetry.Lap("reveal", lap);
         // A sandbox token is never forwarded: the route's upstream is simulated from synthetic rows.
         if (caller.Sandbox)
         {
@@ -114,7 +118,7 @@ public sealed class GatewayProxy(
         }
         var exchange = new Exchange(this, caller, target.Name, path, start,
             shape is { MaskPii: true } or { Granted: not null } ? shape : null, config.MaxMaskedResponseBytes,
-            reveal is { Reveal: true } ? (dataset!, reveal) : null);
+            reveal is { Reveal: true } ? (dataset!, reveal) : null) { ForwardedAt = lap };
         var error = await forwarder.SendAsync(context, target.Upstream, _client, ForwarderRequestConfig.Empty, exchange);
         if (error != ForwarderError.None && !exchange.Recorded)
         {
@@ -237,6 +241,9 @@ public sealed class GatewayProxy(
     {
         public bool Recorded { get; private set; }
 
+        /// <summary>When the request left for the upstream; the answer's arrival ends the forward stage.</summary>
+        public long ForwardedAt { get; init; }
+
         public override async ValueTask TransformRequestAsync(HttpContext context, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken ct)
         {
             await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, ct);
@@ -249,6 +256,7 @@ public sealed class GatewayProxy(
         public override async ValueTask<bool> TransformResponseAsync(HttpContext context, HttpResponseMessage? proxyResponse, CancellationToken ct)
         {
             if (proxyResponse is null) return await base.TransformResponseAsync(context, proxyResponse, ct);
+            gateway.Telemetry.Lap("forward", ForwardedAt);
             var upstreamStatus = (int)proxyResponse.StatusCode;
             try
             {
@@ -281,6 +289,7 @@ public sealed class GatewayProxy(
 
         private async ValueTask<bool> ServeMaskedAsync(HttpContext context, HttpResponseMessage proxyResponse, int upstreamStatus, CancellationToken ct)
         {
+            var maskStarted = Stopwatch.GetTimestamp();
             var content = proxyResponse.Content;
             var json = StrictJson.IsJsonMediaType(content.Headers.ContentType?.ToString()) && content.Headers.ContentEncoding.Count == 0;
             byte[]? body = null;
@@ -311,6 +320,7 @@ public sealed class GatewayProxy(
 
             var masked = ResponseMasking.Mask(document, maskBy!.Dataset, gateway.Masking, maskBy.MaskPii, maskBy.Granted);
             var bytes = JsonSerializer.SerializeToUtf8Bytes(document);
+            gateway.Telemetry.Lap("mask", maskStarted);
             await RecordAsync(context, upstreamStatus, bytes.Length, "served", masked.Count > 0 ? masked : null);
             await base.TransformResponseAsync(context, proxyResponse, ct);
             UpstreamHeaders.StripInternals(context.Response);

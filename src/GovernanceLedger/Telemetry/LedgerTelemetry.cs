@@ -35,6 +35,8 @@ public sealed class LedgerTelemetry
         AuditStreamEvents = _meter.CreateCounter<long>("audit_stream_events_total", description: "Ledger events acknowledged on the audit topic");
         AuditStreamLag = _meter.CreateHistogram<double>("audit_stream_lag", unit: "ms", description: "Ledger append to broker acknowledgement, per event");
         CdcChanges = _meter.CreateCounter<long>("cdc_changes_total", description: "CDC changes by connector and outcome (published or dead_lettered)");
+        Stages = _meter.CreateHistogram<double>("data_plane_stage_duration", unit: "ms",
+            description: "Where a data-plane request's time goes, by stage: token, directory, policy, limits, schema, reveal, forward, mask, event_build, commit_wait");
         Anomalies = _meter.CreateCounter<long>("ledger_anomalies_total", description: "Anomalies the ledger acted on, by app, detector policy and action (alert, throttle or pause)");
         _meter.CreateObservableGauge("ledger_app_month_cost", () => _monthCosts.Select(c => new Measurement<double>((double)c.Value, new KeyValuePair<string, object?>("app_id", c.Key))),
             description: "Each app's cost so far this month, priced by the rate card in force, in the rate card's currency (exported by the instance that watches budgets)");
@@ -56,6 +58,16 @@ public sealed class LedgerTelemetry
     public Counter<long> Queries { get; }
     public Histogram<double> QueryDuration { get; }
     public Counter<long> QueryRows { get; }
+
+    public Histogram<double> Stages { get; }
+
+    /// <summary>Records the time since <paramref name="since"/> as one stage of a data-plane request; returns now, where the next stage starts.</summary>
+    public long Lap(string stage, long since)
+    {
+        var now = Stopwatch.GetTimestamp();
+        Stages.Record(Stopwatch.GetElapsedTime(since, now).TotalMilliseconds, new KeyValuePair<string, object?>("stage", stage));
+        return now;
+    }
 
     public Counter<long> AuditStreamEvents { get; }
     public Histogram<double> AuditStreamLag { get; }

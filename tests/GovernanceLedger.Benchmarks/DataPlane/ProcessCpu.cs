@@ -32,6 +32,36 @@ public static class ProcessCpu
         return total;
     }
 
+    /// <summary>Every process named "postgres" now (the postmaster, its backends and workers).</summary>
+    public static IReadOnlyList<int> PostgresPids()
+    {
+        var pids = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(dir, "comm")).Trim() == "postgres") pids.Add(pid);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return pids;
+    }
+
+    /// <summary>Pins the processes (all their threads) to the given CPUs with taskset; processes they start later inherit it.</summary>
+    public static void Pin(IEnumerable<int> pids, string cpus)
+    {
+        foreach (var pid in pids)
+        {
+            using var taskset = Process.Start(new ProcessStartInfo("taskset", ["-a", "-p", "-c", cpus, pid.ToString(CultureInfo.InvariantCulture)])
+                { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            taskset.StandardOutput.ReadToEnd();
+            taskset.StandardError.ReadToEnd();
+            taskset.WaitForExit();
+        }
+    }
+
     private static double? Read(int pid, bool includeChildren)
     {
         string stat;

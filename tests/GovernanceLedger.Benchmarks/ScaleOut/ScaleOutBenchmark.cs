@@ -1,0 +1,193 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using GovernanceLedger.Benchmarks.DataPlane;
+using GovernanceLedger.Demo;
+using GovernanceLedger.Gateway;
+using Npgsql;
+
+namespace GovernanceLedger.Benchmarks.ScaleOut;
+
+/// <summary>
+/// One, two and three ledger hosts on this machine behind HAProxy (one port, round robin), sharing one PostgreSQL: the
+/// governed gateway's aggregate throughput at each size, and its correctness there: every response served has its access
+/// event in the ledger (checked by request id), and a daily quota is held across instances (exactly that many requests
+/// served, the rest refused).
+/// </summary>
+public static class ScaleOutBenchmark
+{
+    public static async Task RunAsync(TimeSpan duration, int maxInstances = 3)
+    {
+        var server = Environment.GetEnvironmentVariable("GOVLEDGER_PG")
+            ?? throw new InvalidOperationException("GOVLEDGER_PG is not set: run ./scripts/bench.sh scaleout");
+        var haproxy = Environment.GetEnvironmentVariable("GOVLEDGER_HAPROXY") is { Length: > 0 } path ? path : "/usr/sbin/haproxy";
+        if (!File.Exists(haproxy)) throw new InvalidOperationException($"HAProxy is not at {haproxy}: ./scripts/bench.sh scaleout installs Debian's haproxy.");
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var ledgerDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_ledger_{suffix}" }.ConnectionString;
+        var salesDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_sales_{suffix}" }.ConnectionString;
+        await SalesDemoDatabase.EnsureAsync(salesDb);
+        await using var upstream = await DemoUpstream.StartAsync("http://127.0.0.1:0");
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256, PooledConnectionLifetime = TimeSpan.FromMinutes(10) });
+        var hosts = new List<(Process Process, int Port)>();
+        var balancerPort = DataPlaneBenchmark.FreePort();
+        var balancerUrl = $"http://127.0.0.1:{balancerPort}";
+        Process? balancer = null;
+        var config = Path.Combine(Path.GetTempPath(), $"bench-haproxy-{suffix}.cfg");
+        try
+        {
+            Console.WriteLine($"Scale-out: governed gateway behind HAProxy, {duration.TotalSeconds:0} s per size, 32 workers, one PostgreSQL, {Environment.ProcessorCount} cores for everything");
+            string? token = null, quotaToken = null;
+            for (var n = 1; n <= maxInstances; n++)
+            {
+                var port = DataPlaneBenchmark.FreePort();
+                var process = DataPlaneBenchmark.StartLedger(port, ledgerDb, salesDb, upstream.Url, new Dictionary<string, string>
+                {
+                    ["Warehouse__Scheduled"] = "false", ["Operations__Detectors"] = "false"
+                });
+                hosts.Add((process, port));
+                await DataPlaneBenchmark.WaitHealthy(http, $"http://127.0.0.1:{port}", process);
+                balancer = await RestartBalancerAsync(balancer, haproxy, config, balancerPort, hosts.Select(h => h.Port));
+                await WaitAsync(http, $"{balancerUrl}/health");
+                token ??= await DataPlaneBenchmark.PrepareAppAsync(http, balancerUrl);
+                // Every instance knows how many share the per-second rate; let the newcomer be counted by all.
+                await Task.Delay(TimeSpan.FromSeconds(6));
+
+                var ids = new ConcurrentBag<string>();
+                async Task<bool> Governed()
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Get, $"{balancerUrl}/gw/crm/contacts?limit=1");
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+                    using var response = await http.SendAsync(request);
+                    await response.Content.CopyToAsync(Stream.Null);
+                    if (response.IsSuccessStatusCode && response.Headers.TryGetValues("X-Request-Id", out var id)) ids.Add(id.First());
+                    return response.IsSuccessStatusCode;
+                }
+                await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(3), Governed);
+                ids.Clear();
+                var load = await LoadGenerator.ClosedLoopAsync($"{n} instance(s) behind HAProxy", 32, duration, Governed);
+                var missing = await MissingEventsAsync(ledgerDb, ids.ToList());
+                Console.WriteLine($"  {load}");
+                Console.WriteLine($"    served {ids.Count:N0}; access events missing for served responses: {missing}");
+
+                // A daily quota of 500 requests, hammered through every instance at once: exactly 500 are served.
+                quotaToken = await QuotaAppAsync(http, balancerUrl, $"bench-quota-{n}", 500);
+                var (ok, refused) = (0, 0);
+                await Task.WhenAll(Enumerable.Range(0, 32).Select(_ => Task.Run(async () =>
+                {
+                    for (var i = 0; i < 40; i++)
+                    {
+                        using var request = new HttpRequestMessage(HttpMethod.Get, $"{balancerUrl}/gw/crm/contacts?limit=1");
+                        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", quotaToken);
+                        using var response = await http.SendAsync(request);
+                        if (response.IsSuccessStatusCode) Interlocked.Increment(ref ok);
+                        else if ((int)response.StatusCode == 429) Interlocked.Increment(ref refused);
+                    }
+                })));
+                Console.WriteLine($"    daily quota 500 across {n} instance(s): {ok} served, {refused} refused with 429 (of 1,280 sent)");
+            }
+            if (LoadGenerator.FirstError is { } error) Console.WriteLine($"First error seen: {error.Split('\n')[0]}");
+        }
+        finally
+        {
+            if (balancer is { HasExited: false }) { balancer.Kill(); await balancer.WaitForExitAsync(); }
+            foreach (var (process, _) in hosts)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+            File.Delete(config);
+        }
+    }
+
+    private static async Task<Process> RestartBalancerAsync(Process? running, string haproxy, string config, int port, IEnumerable<int> backends)
+    {
+        if (running is { HasExited: false })
+        {
+            running.Kill();
+            await running.WaitForExitAsync();
+        }
+        var servers = string.Join("\n", backends.Select((p, i) => $"    server ledger{i + 1} 127.0.0.1:{p} check inter 1s"));
+        await File.WriteAllTextAsync(config, $"""
+            global
+                maxconn 4096
+            defaults
+                mode http
+                timeout connect 5s
+                timeout client 60s
+                timeout server 60s
+                option http-keep-alive
+            frontend ledger
+                bind 127.0.0.1:{port}
+                default_backend ledgers
+            backend ledgers
+                balance roundrobin
+                option httpchk GET /health
+            {servers}
+
+            """);
+        var process = Process.Start(new ProcessStartInfo(haproxy, ["-db", "-f", config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 } line && line.Contains("ALERT")) Console.Error.WriteLine(line); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitAsync(HttpClient http, string url)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            try
+            {
+                using var response = await http.GetAsync(url);
+                if (response.IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException($"{url} never answered through the balancer.");
+    }
+
+    /// <summary>How many of the served responses' request ids have no access event in the ledger.</summary>
+    private static async Task<long> MissingEventsAsync(string ledgerDb, IReadOnlyList<string> ids)
+    {
+        await using var connection = new NpgsqlConnection(ledgerDb);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("""
+            select count(*) from unnest($1::text[]) as served(id)
+            where not exists (select 1 from ledger.mt_events e where e.type = 'access_recorded' and e.data->>'RequestId' = served.id)
+            """, connection) { CommandTimeout = 600 };
+        command.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    private static async Task<string> QuotaAppAsync(HttpClient http, string baseUrl, string appId, int perDay)
+    {
+        async Task<JsonNode> Post(string path, string? json, string? bearer)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + path);
+            if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
+            if (bearer is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+            using var response = await http.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {body}");
+            return JsonNode.Parse(body)!;
+        }
+        var owner = (await Post("/dev/tokens", """{"sub":"bench@example.com","roles":["app-owner"]}""", null))["access_token"]!.GetValue<string>();
+        var registered = await Post("/apps", $$"""
+            {"app_id":"{{appId}}","owner":"bench@example.com","scopes":["read:contacts"],"connectors":["crm:contacts"],
+             "quotas":{"requests_per_day":{{perDay}},"requests_per_second":100000},"audience":{"people":["bench.user@example.com"]}}
+            """, owner);
+        if (registered["status"]!.GetValue<string>() == "pending_review")
+        {
+            var reviewer = (await Post("/dev/tokens", """{"sub":"bench.reviewer@example.com","roles":["security-reviewer"]}""", null))["access_token"]!.GetValue<string>();
+            await Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"scale-out quota check"}""", reviewer);
+        }
+        var user = (await Post("/dev/tokens", """{"sub":"bench.user@example.com","region":"EMEA"}""", null))["access_token"]!.GetValue<string>();
+        var token = (await Post($"/apps/{appId}/tokens", """{"expires_in":3600}""", user))["access_token"]!.GetValue<string>();
+        await Task.Delay(1500);   // every instance's app directory picks the app up
+        return token;
+    }
+}
