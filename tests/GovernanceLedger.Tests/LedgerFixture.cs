@@ -163,7 +163,17 @@ public class LedgerFixture : IAsyncLifetime
     public async Task<IReadOnlyList<object>> AccessEvents(string appId, DateTimeOffset day)
     {
         var events = new List<JasperFx.Events.IEvent>();
-        foreach (var stream in GovernanceLedger.DataPlane.AccessLedger.StreamsFor(appId, day))
+        // One stream per host instance that served the app that day.
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        var streams = new List<string>();
+        await using (var command = new NpgsqlCommand("select id from ledger.mt_streams where starts_with(id, $1)", connection))
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = GovernanceLedger.DataPlane.AccessLedger.StreamPrefix(appId, day) });
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) streams.Add(reader.GetString(0));
+        }
+        foreach (var stream in streams)
             events.AddRange(await StreamOf(stream));
         return events.OrderBy(e => e.Sequence).Select(e => e.Data).ToList();
     }

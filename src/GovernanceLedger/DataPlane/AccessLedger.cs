@@ -6,8 +6,9 @@ using Npgsql;
 namespace GovernanceLedger.DataPlane;
 
 /// <summary>
-/// Group commit for data-plane events, into "access:{app}:{day}:{shard}" streams (one shard per
-/// writer). Requests hand their event over and wait; a writer appends
+/// Group commit for data-plane events, into "access:{app}:{day}:{instance}" streams: one per host process, so
+/// instances sharing a ledger never race for the same stream version (they would refuse each other's batches and
+/// answer 503). Requests hand their event over and wait; a writer appends
 /// everything that queued up meanwhile in a single transaction and then releases them all. A
 /// response is sent only after its event is committed, so a killed host never leaves a served
 /// response without its event, yet the ledger sees a few large batches instead of many small ones.
@@ -26,17 +27,17 @@ public sealed class AccessLedger(IDocumentStore store, ILogger<AccessLedger> log
 
     private sealed record Pending(string StreamId, object Event, TaskCompletionSource Committed);
 
-    /// <summary>The prefix of every access stream of an app on a day; one stream per shard follows it.</summary>
+    /// <summary>The prefix of every access stream of an app on a day; each instance's stream follows it.</summary>
     public static string StreamPrefix(string appId, DateTimeOffset at) => $"access:{appId}:{at.UtcDateTime:yyyy-MM-dd}:";
 
-    public static IReadOnlyList<string> StreamsFor(string appId, DateTimeOffset at) =>
-        Enumerable.Range(0, Writers).Select(shard => StreamPrefix(appId, at) + shard).ToList();
+    /// <summary>This process's part of every access stream name: random, so two instances (or a restart) never share a stream.</summary>
+    public static readonly string Instance = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
 
     /// <summary>Completes when the event is durably in the ledger; throws when it could not be written.</summary>
     public Task RecordAsync(string appId, DateTimeOffset at, object @event)
     {
         var shard = (int)((uint)Interlocked.Increment(ref _next) % Writers);
-        var pending = new Pending(StreamPrefix(appId, at) + shard, @event, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new Pending(StreamPrefix(appId, at) + Instance + (Writers > 1 ? $"-{shard}" : ""), @event, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         var queue = _queues[shard];
         if (!queue.Writer.TryWrite(pending))
             throw new InvalidOperationException("The access ledger is shutting down; the request is not served.");

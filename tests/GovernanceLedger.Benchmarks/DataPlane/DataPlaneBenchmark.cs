@@ -152,9 +152,24 @@ public static class DataPlaneBenchmark
             var (bareMax, bareCpu) = await CpuPerRequest.MeasureAsync(bareProcess.Id,
                 () => LoadGenerator.ClosedLoopAsync("bare YARP, saturation (32 workers)", 32, duration, Bare));
             var stagesBefore = await StagesAsync(http, baseUrl);
+            // GOVLEDGER_BENCH_TRACE=<file>: a CPU-sampling trace of the host (dotnet-trace) over the governed saturation run.
+            using var trace = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_TRACE") is { Length: > 0 } traceFile
+                ? Process.Start(new ProcessStartInfo(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-trace"),
+                    ["collect", "-p", host.Id.ToString(), "--profile", "cpu-sampling", "--duration", $"00:00:{(int)duration.TotalSeconds:00}", "--format", "speedscope", "-o", traceFile])
+                    { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true })
+                : null;
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                 () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed));
             var stagesAfter = await StagesAsync(http, baseUrl);
+            if (trace is not null)
+            {
+                await trace.StandardOutput.ReadToEndAsync();
+                await trace.WaitForExitAsync();
+                var speedscope = Directory.GetFiles(Path.GetDirectoryName(Path.GetFullPath(Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_TRACE")!))!, "*.speedscope.json")
+                    .OrderByDescending(File.GetLastWriteTimeUtc).FirstOrDefault();
+                if (speedscope is not null) ProfileSummary.Print(speedscope);
+                else Console.WriteLine("  (no speedscope file was written: " + await trace.StandardError.ReadToEndAsync() + ")");
+            }
             var half = bareMax.PerSecond / 2;
             var bareHalf = await LoadGenerator.OpenLoopAsync($"bare YARP at {half:N0} req/s", half, duration, Bare);
             var govHalf = await LoadGenerator.OpenLoopAsync($"governed gateway at {half:N0} req/s", half, duration, Governed);

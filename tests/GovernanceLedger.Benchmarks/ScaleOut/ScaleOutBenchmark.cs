@@ -50,11 +50,15 @@ public static class ScaleOutBenchmark
                 await DataPlaneBenchmark.WaitHealthy(http, $"http://127.0.0.1:{port}", process);
                 balancer = await RestartBalancerAsync(balancer, haproxy, config, balancerPort, hosts.Select(h => h.Port));
                 await WaitAsync(http, $"{balancerUrl}/health");
-                token ??= await DataPlaneBenchmark.PrepareAppAsync(http, balancerUrl);
+                // Setup goes to the first instance: the development sign-in's keys are each instance's own (production
+                // people tokens come from the organisation's issuer, which every instance trusts alike).
+                var first = $"http://127.0.0.1:{hosts[0].Port}";
+                token ??= await DataPlaneBenchmark.PrepareAppAsync(http, first);
                 // Every instance knows how many share the per-second rate; let the newcomer be counted by all.
                 await Task.Delay(TimeSpan.FromSeconds(6));
 
                 var ids = new ConcurrentBag<string>();
+                var failures = new ConcurrentDictionary<int, int>();
                 async Task<bool> Governed()
                 {
                     using var request = new HttpRequestMessage(HttpMethod.Get, $"{balancerUrl}/gw/crm/contacts?limit=1");
@@ -62,17 +66,22 @@ public static class ScaleOutBenchmark
                     using var response = await http.SendAsync(request);
                     await response.Content.CopyToAsync(Stream.Null);
                     if (response.IsSuccessStatusCode && response.Headers.TryGetValues("X-Request-Id", out var id)) ids.Add(id.First());
+                    if (!response.IsSuccessStatusCode) failures.AddOrUpdate((int)response.StatusCode, 1, (_, c) => c + 1);
                     return response.IsSuccessStatusCode;
                 }
                 await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(3), Governed);
                 ids.Clear();
+                failures.Clear();
+                LoadGenerator.FirstError = null;
                 var load = await LoadGenerator.ClosedLoopAsync($"{n} instance(s) behind HAProxy", 32, duration, Governed);
                 var missing = await MissingEventsAsync(ledgerDb, ids.ToList());
                 Console.WriteLine($"  {load}");
-                Console.WriteLine($"    served {ids.Count:N0}; access events missing for served responses: {missing}");
+                Console.WriteLine($"    served {ids.Count:N0}; access events missing for served responses: {missing}" +
+                    (failures.IsEmpty ? "" : $"; not served: {string.Join(", ", failures.OrderBy(f => f.Key).Select(f => $"{f.Value} × {f.Key}"))}") +
+                    (LoadGenerator.FirstError is { } transport ? $"; first transport error: {transport.Split('\n')[0]}" : ""));
 
                 // A daily quota of 500 requests, hammered through every instance at once: exactly 500 are served.
-                quotaToken = await QuotaAppAsync(http, balancerUrl, $"bench-quota-{n}", 500);
+                quotaToken = await QuotaAppAsync(http, first, $"bench-quota-{n}", 500);
                 var (ok, refused) = (0, 0);
                 await Task.WhenAll(Enumerable.Range(0, 32).Select(_ => Task.Run(async () =>
                 {
@@ -176,10 +185,13 @@ public static class ScaleOutBenchmark
             return JsonNode.Parse(body)!;
         }
         var owner = (await Post("/dev/tokens", """{"sub":"bench@example.com","roles":["app-owner"]}""", null))["access_token"]!.GetValue<string>();
-        var registered = await Post("/apps", $$"""
-            {"app_id":"{{appId}}","owner":"bench@example.com","scopes":["read:contacts"],"connectors":["crm:contacts"],
-             "quotas":{"requests_per_day":{{perDay}},"requests_per_second":100000},"audience":{"people":["bench.user@example.com"]}}
-            """, owner);
+        var manifest = new JsonObject
+        {
+            ["app_id"] = appId, ["owner"] = "bench@example.com", ["scopes"] = new JsonArray("read:contacts"), ["connectors"] = new JsonArray("crm:contacts"),
+            ["quotas"] = new JsonObject { ["requests_per_day"] = perDay, ["requests_per_second"] = 100000 },
+            ["audience"] = new JsonObject { ["people"] = new JsonArray("bench.user@example.com") }
+        };
+        var registered = await Post("/apps", manifest.ToJsonString(), owner);
         if (registered["status"]!.GetValue<string>() == "pending_review")
         {
             var reviewer = (await Post("/dev/tokens", """{"sub":"bench.reviewer@example.com","roles":["security-reviewer"]}""", null))["access_token"]!.GetValue<string>();
