@@ -47,6 +47,11 @@ public static class Runner
             await ScaleOut.ScaleOutBenchmark.RunAsync(TimeSpan.FromSeconds(seconds));
             return;
         }
+        if (args is ["profile-summary", var speedscope])
+        {
+            DataPlane.ProfileSummary.Print(speedscope);
+            return;
+        }
         if (args is ["appendprobe", ..])
         {
             await DataPlane.AppendProbe.RunAsync();

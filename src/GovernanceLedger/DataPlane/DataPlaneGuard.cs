@@ -19,6 +19,10 @@ public sealed record AppCaller(
 {
     /// <summary>PII is shown only when both the token and the app's grant carry the PII scope.</summary>
     public bool MayReadPii(string piiScope) => Scopes.Contains(piiScope) && App.Scopes.Contains(piiScope);
+
+    /// <summary>A refusal of this admitted caller's request, citing the policy that admitted it.</summary>
+    public Denial Deny(int status, string rule, string reason) =>
+        new(status, rule, reason, AppId, null, EndUser, TokenId, PolicyId, PolicyVersion, Sandbox: Sandbox);
 }
 
 /// <summary>Why a data-plane request was refused, in a form both the response and the access event use.</summary>

@@ -49,21 +49,21 @@ public sealed class QueryDataset(
 
         var grant = caller.App.Datasets.FirstOrDefault(d => d.Name == dataset.Name);
         if (grant is null)
-            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "dataset-not-granted",
+            return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status403Forbidden, "dataset-not-granted",
                 $"{caller.AppId} was not granted the dataset {dataset.Name}."), start);
 
         var (body, bodyProblem) = await StrictJson.ReadObjectAsync(context.Request, MaxQueryBytes, "The query", context.RequestAborted);
         if (bodyProblem is not null)
-            return await RefuseAsync(context, route, Deny(caller, bodyProblem.Status, bodyProblem.Errors.FirstOrDefault()?.Rule ?? "body", bodyProblem.Detail),
+            return await RefuseAsync(context, route, caller.Deny(bodyProblem.Status, bodyProblem.Errors.FirstOrDefault()?.Rule ?? "body", bodyProblem.Detail),
                 start, bodyProblem.Errors);
         var (query, violations) = DatasetQuery.Parse(body!, dataset, options.CurrentValue.MaxRows);
         if (query is null)
-            return await RefuseAsync(context, route, Deny(caller, 400, "query", "The query is invalid."), start, violations);
+            return await RefuseAsync(context, route, caller.Deny(400, "query", "The query is invalid."), start, violations);
 
         var ungranted = query.Fields.Concat(query.Filter.Select(c => c.Field)).Concat(query.OrderBy.Select(o => o.Field))
             .Distinct().Where(f => !grant.Fields.Contains(f)).ToList();
         if (ungranted.Count > 0)
-            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "field-not-granted",
+            return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status403Forbidden, "field-not-granted",
                 $"Fields not granted to {caller.AppId}: {string.Join(", ", ungranted)}"), start);
 
         var pii = dataset.Pii.ToHashSet(StringComparer.Ordinal);
@@ -78,7 +78,7 @@ public sealed class QueryDataset(
         // Filtering or sorting on a masked field would reveal it one comparison at a time.
         var probing = unmasked ? [] : query.Filter.Select(c => c.Field).Concat(query.OrderBy.Select(o => o.Field)).Where(pii.Contains).Distinct().ToList();
         if (probing.Count > 0)
-            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "masked-field-predicate",
+            return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status403Forbidden, "masked-field-predicate",
                 scoped
                     ? $"Filtering or ordering on PII fields ({string.Join(", ", probing)}) needs them unmasked, which needs: {string.Join("; ", reveal!.StepUp)}"
                     : $"Filtering or ordering on masked PII fields needs {catalog.CurrentValue.PiiScope}: {string.Join(", ", probing)}"), start);
@@ -93,7 +93,7 @@ public sealed class QueryDataset(
         var (budgetOk, budgetRetry, reservation) = await limits.ReserveRowsAsync(caller.AppId, caller.App.Quotas, query.Limit);
         using var unread = reservation;
         if (!budgetOk)
-            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status429TooManyRequests, "daily-row-budget",
+            return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status429TooManyRequests, "daily-row-budget",
                 $"The daily budget of {caller.App.Quotas.EffectiveRowsPerDay} rows is used up.") with { RetryAfter = budgetRetry }, start);
 
         var region = dataset.RlsKey is null ? null : caller.EndUserRegion;
@@ -121,7 +121,7 @@ public sealed class QueryDataset(
             {
                 logger.LogWarning(e, "Warehouse query on {Dataset} for {AppId} failed", dataset.Name, caller.AppId);
                 var (status, rule, reason) = WarehouseReads.Refusal(e);
-                return await RefuseAsync(context, route, Deny(caller, status, rule, reason), start);
+                return await RefuseAsync(context, route, caller.Deny(status, rule, reason), start);
             }
         }
         else
@@ -189,7 +189,7 @@ public sealed class QueryDataset(
                         => (StatusCodes.Status400BadRequest, "value-type", "A filter value does not fit its field's type."),
                     _ => (StatusCodes.Status502BadGateway, "source-error", "The data source refused the query.")
                 };
-                return await RefuseAsync(context, route, Deny(caller, status, rule, reason), start);
+                return await RefuseAsync(context, route, caller.Deny(status, rule, reason), start);
             }
 
             role = login.Role;
@@ -254,26 +254,8 @@ public sealed class QueryDataset(
             _ => "No rows matched the filter."
         };
 
-    private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
-        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion, Sandbox: caller.Sandbox);
-
-    private async Task<IResult> RefuseAsync(HttpContext context, string route, Denial denial, long start, IReadOnlyList<Violation>? violations = null)
-    {
-        try
-        {
-            await recorder.DeniedAsync(context, Plane, route, denial, start);
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Could not record a denial; answering 503");
-            return Problem.Unavailable("The ledger is unavailable, so the request is refused.").ToResult();
-        }
-        var tags = new System.Diagnostics.TagList { { "app_id", denial.AppId }, { "dataset", route }, { "status", denial.Status }, { "decision", "deny" } };
-        telemetry.Queries.Add(1, tags);
-        if (violations is { Count: > 0 })
-            return new Problem(denial.Status, "https://governance-ledger.dev/problems/validation", "The query was refused", denial.Reason, violations).ToResult();
-        return AccessRecorder.Refusal(denial);
-    }
+    private Task<IResult> RefuseAsync(HttpContext context, string route, Denial denial, long start, IReadOnlyList<Violation>? violations = null) =>
+        ProxyRefusal.RefuseAsync(recorder, telemetry, logger, context, route, denial, start, violations);
 }
 
 /// <summary>The rows a query read. Note says why when there are none.</summary>

@@ -84,9 +84,9 @@ public sealed class GatewayProxy(
         var violations = new List<Violation>();
         denial ??= outcome switch
         {
-            RouteMatch.Outcome.NotExposed => Deny(caller!, StatusCodes.Status404NotFound, "path-not-exposed",
+            RouteMatch.Outcome.NotExposed => caller!.Deny(StatusCodes.Status404NotFound, "path-not-exposed",
                 $"Route '{target.Name}' does not expose this path."),
-            RouteMatch.Outcome.MethodNotAllowed => Deny(caller!, StatusCodes.Status405MethodNotAllowed, "method-not-allowed",
+            RouteMatch.Outcome.MethodNotAllowed => caller!.Deny(StatusCodes.Status405MethodNotAllowed, "method-not-allowed",
                 $"Route '{target.Name}' does not accept {StrictJson.Bounded(context.Request.Method, 16)} on this path."),
             _ => await CheckBodyAsync(context, caller!, exposed!, config.MaxBodyBytes, violations)
         };
@@ -142,16 +142,16 @@ public sealed class GatewayProxy(
     {
         var request = context.Request;
         if (!StrictJson.HasBody(request))
-            return exposed.BodySchema is null ? null : Deny(caller, StatusCodes.Status400BadRequest, "body-required", "This request needs a JSON body.");
+            return exposed.BodySchema is null ? null : caller.Deny(StatusCodes.Status400BadRequest, "body-required", "This request needs a JSON body.");
         if (exposed.BodySchema is null)
-            return Deny(caller, StatusCodes.Status400BadRequest, "body-not-allowed", $"{StrictJson.Bounded(request.Method, 16)} on this path takes no body.");
+            return caller.Deny(StatusCodes.Status400BadRequest, "body-not-allowed", $"{StrictJson.Bounded(request.Method, 16)} on this path takes no body.");
 
         // Read whole and bounded here (a chunked body has no length to check first), then forwarded from memory.
         var (bytes, problem) = await StrictJson.ReadAsync(request, maxBytes, "The request body", context.RequestAborted);
         if (problem is not null)
         {
             violations.AddRange(problem.Errors);
-            return Deny(caller, problem.Status, problem.Errors.FirstOrDefault()?.Rule ?? "body", problem.Detail);
+            return caller.Deny(problem.Status, problem.Errors.FirstOrDefault()?.Rule ?? "body", problem.Detail);
         }
         request.Body = new MemoryStream(bytes!, writable: false);
         request.ContentLength = bytes!.Length;
@@ -161,11 +161,8 @@ public sealed class GatewayProxy(
         if (found.Count == 0) return null;
         violations.AddRange(found);
         var detail = string.Join("; ", found.Select(v => $"{(v.Field.Length == 0 ? "(body)" : v.Field)}: {v.Rule}"));
-        return Deny(caller, StatusCodes.Status400BadRequest, "body-schema", $"The body does not match {exposed.BodySchema}: {detail}");
+        return caller.Deny(StatusCodes.Status400BadRequest, "body-schema", $"The body does not match {exposed.BodySchema}: {detail}");
     }
-
-    private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
-        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion, Sandbox: caller.Sandbox);
 
     /// <summary>
     /// The simulated upstream: a read answers synthetic rows of the route's dataset (granted fields only, PII masked as for

@@ -69,17 +69,17 @@ public sealed class AppQueries(
         var (caller, denial) = await guard.AdmitAsync(context, datasets.OfType<DatasetEntry>().Select(d => d.RequiredScope).Distinct().ToList());
         if (caller is null) return await RefuseAsync(context, route, denial!, start);
         if (version is null || template is null || datasets.Any(d => d is null || !WarehouseReads.Serves(d)))
-            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status404NotFound, "unknown-template",
+            return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status404NotFound, "unknown-template",
                 "No approved query template has that name."), start);
 
         var ungranted = Ungranted(caller, version);
         if (ungranted.Count > 0)
-            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "field-not-granted",
+            return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status403Forbidden, "field-not-granted",
                 $"The template reads what {caller.AppId} was not granted: {string.Join(", ", ungranted)}"), start);
 
         var (body, bodyProblem) = await StrictJson.ReadObjectAsync(context.Request, MaxBodyBytes, "The template's parameters", context.RequestAborted);
         if (bodyProblem is not null)
-            return await RefuseAsync(context, route, Deny(caller, bodyProblem.Status, bodyProblem.Errors.FirstOrDefault()?.Rule ?? "body", bodyProblem.Detail),
+            return await RefuseAsync(context, route, caller.Deny(bodyProblem.Status, bodyProblem.Errors.FirstOrDefault()?.Rule ?? "body", bodyProblem.Detail),
                 start, bodyProblem.Errors);
         var request = body!;
         var violations = request.Select(p => p.Key).Where(k => k is not ("parameters" or "limit"))
@@ -93,12 +93,12 @@ public sealed class AppQueries(
         var (values, bindErrors) = TemplateCheck.Bind(request["parameters"] as System.Text.Json.Nodes.JsonObject, version.Parameters);
         violations.AddRange(bindErrors);
         if (violations.Count > 0)
-            return await RefuseAsync(context, route, Deny(caller, 400, "parameters", "The template's parameters are invalid."), start, violations);
+            return await RefuseAsync(context, route, caller.Deny(400, "parameters", "The template's parameters are invalid."), start, violations);
 
         var (budgetOk, budgetRetry, reservation) = await limits.ReserveRowsAsync(caller.AppId, caller.App.Quotas, limit);
         using var unread = reservation;
         if (!budgetOk)
-            return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status429TooManyRequests, "daily-row-budget",
+            return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status429TooManyRequests, "daily-row-budget",
                 $"The daily budget of {caller.App.Quotas.EffectiveRowsPerDay} rows is used up.") with { RetryAfter = budgetRetry }, start);
 
         var queryStart = Stopwatch.GetTimestamp();
@@ -117,7 +117,7 @@ public sealed class AppQueries(
                 return t.Value.Where(c => !grant.Fields.Contains(c)).Select(c => $"{tables[t.Key].Name}.{c}");
             }).ToList();
             if (outside.Count > 0 || beyond.Count > 0)
-                return await RefuseAsync(context, route, Deny(caller, StatusCodes.Status403Forbidden, "field-not-granted",
+                return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status403Forbidden, "field-not-granted",
                     $"With these values the template would read what {caller.AppId} was not granted: {string.Join(", ", outside.Concat(beyond))}"), start);
             var budget = (int)Math.Min(limit, reservation.Reserved);
             answer = await warehouse.QueryAsync($"select * from (\n{version.Sql}\n) as template_answer limit {budget + 1}", values, budget,
@@ -127,7 +127,7 @@ public sealed class AppQueries(
         {
             logger.LogWarning(e, "Template {Template} for {AppId} failed", name, caller.AppId);
             var (status, rule, reason) = WarehouseReads.Refusal(e);
-            return await RefuseAsync(context, route, Deny(caller, status, rule, reason), start);
+            return await RefuseAsync(context, route, caller.Deny(status, rule, reason), start);
         }
         var duration = AccessRecorder.Elapsed(queryStart);
         var scanned = plan.Tables.Select(t => reads.Scanned(t.Key, t.Value)).ToList();
@@ -164,23 +164,6 @@ public sealed class AppQueries(
             return grant is null ? [c.Key] : c.Value.Where(f => !grant.Fields.Contains(f)).Select(f => $"{c.Key}.{f}");
         }).ToList();
 
-    private static Denial Deny(AppCaller caller, int status, string rule, string reason) =>
-        new(status, rule, reason, caller.AppId, null, caller.EndUser, caller.TokenId, caller.PolicyId, caller.PolicyVersion, Sandbox: caller.Sandbox);
-
-    private async Task<IResult> RefuseAsync(HttpContext context, string route, Denial denial, long start, IReadOnlyList<Violation>? violations = null)
-    {
-        try
-        {
-            await recorder.DeniedAsync(context, QueryDataset.Plane, route, denial, start);
-        }
-        catch (Exception e)
-        {
-            logger.LogError(e, "Could not record a denial; answering 503");
-            return Problem.Unavailable("The ledger is unavailable, so the request is refused.").ToResult();
-        }
-        telemetry.Queries.Add(1, new TagList { { "app_id", denial.AppId }, { "dataset", route }, { "status", denial.Status }, { "decision", "deny" } });
-        if (violations is { Count: > 0 })
-            return new Problem(denial.Status, "https://governance-ledger.dev/problems/validation", "The query was refused", denial.Reason, violations).ToResult();
-        return AccessRecorder.Refusal(denial);
-    }
+    private Task<IResult> RefuseAsync(HttpContext context, string route, Denial denial, long start, IReadOnlyList<Violation>? violations = null) =>
+        ProxyRefusal.RefuseAsync(recorder, telemetry, logger, context, route, denial, start, violations);
 }

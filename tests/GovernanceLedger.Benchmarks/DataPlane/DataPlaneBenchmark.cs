@@ -155,7 +155,7 @@ public static class DataPlaneBenchmark
             // GOVLEDGER_BENCH_TRACE=<file>: a CPU-sampling trace of the host (dotnet-trace) over the governed saturation run.
             using var trace = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_TRACE") is { Length: > 0 } traceFile
                 ? Process.Start(new ProcessStartInfo(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-trace"),
-                    ["collect", "-p", host.Id.ToString(), "--profile", "cpu-sampling", "--duration", $"00:00:{(int)duration.TotalSeconds:00}", "--format", "speedscope", "-o", traceFile])
+                    ["collect", "-p", host.Id.ToString(), "--profile", "dotnet-sampled-thread-time", "--duration", $"00:00:{(int)duration.TotalSeconds:00}", "--format", "speedscope", "-o", traceFile])
                     { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true })
                 : null;
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,

@@ -3,17 +3,14 @@ using System.Text.Json.Nodes;
 namespace GovernanceLedger.Benchmarks.DataPlane;
 
 /// <summary>
-/// The top frames of a dotnet-trace CPU-sampling trace (speedscope format), by inclusive and by self time. Time a thread
-/// spends parked (its top frame a wait, a sleep or the socket event loop's poll) is left out, so what remains is where
-/// the CPU went.
+/// The top frames of a dotnet-trace sampled-thread-time trace (speedscope format), by inclusive and by self time. Only
+/// samples of threads running managed code count (the CPU_TIME state; UNMANAGED_CODE_TIME is a thread in native code,
+/// mostly parked in a wait or a poll), so what remains is where the managed CPU went. Spinning before a wait is CPU and
+/// shows as such. Pseudo frames (process, thread, state) are not listed.
 /// </summary>
 public static class ProfileSummary
 {
-    private static readonly string[] Parked =
-    [
-        "Wait", "Sleep", "LowLevelLifoSemaphore", "LowLevelMonitor", "WaitForSocketEvents", "epoll", "Interop+Sys.Poll", "SemaphoreSlim",
-        "Monitor.Enter", "ThreadNative", "UNMANAGED_CODE_TIME", "Thread.StartCallback", "PortableThreadPool+GateThread"
-    ];
+    private static readonly string[] Parked = ["UNMANAGED_CODE_TIME", "WaitForSocketEvents", "Interop+Sys.Poll"];
 
     public static void Print(string speedscopeFile, int top = 25)
     {
@@ -30,11 +27,12 @@ public static class ProfileSummary
             foreach (var e in profile["events"]!.AsArray())
             {
                 var at = e!["at"]!.GetValue<double>();
-                if (stack.Count > 0 && at > last && !Parked.Any(frames[stack[^1]].Contains))
+                if (stack.Count > 0 && at > last && stack.Any(f => frames[f] == "CPU_TIME") && !stack.Any(f => Parked.Any(frames[f].Contains)))
                 {
                     var span = at - last;
                     total += span;
-                    self[stack[^1]] += span;
+                    var leaf = stack.LastOrDefault(f => IsCode(frames[f]), -1);
+                    if (leaf >= 0) self[leaf] += span;
                     foreach (var f in stack.Distinct()) inclusive[f] += span;
                 }
                 last = at;
@@ -45,12 +43,15 @@ public static class ProfileSummary
         }
         if (total <= 0) { Console.WriteLine("  (the trace holds no running samples)"); return; }
         Console.WriteLine($"  profile: {total:N0} ms of running samples over all threads; top frames by inclusive share:");
-        foreach (var i in Enumerable.Range(0, frames.Length).OrderByDescending(i => inclusive[i]).Take(top))
+        foreach (var i in Enumerable.Range(0, frames.Length).Where(i => IsCode(frames[i])).OrderByDescending(i => inclusive[i]).Take(top))
             Console.WriteLine($"    {inclusive[i] / total,6:P1}  {Short(frames[i])}");
         Console.WriteLine("  top frames by self share:");
-        foreach (var i in Enumerable.Range(0, frames.Length).OrderByDescending(i => self[i]).Take(15))
+        foreach (var i in Enumerable.Range(0, frames.Length).Where(i => IsCode(frames[i])).OrderByDescending(i => self[i]).Take(20))
             Console.WriteLine($"    {self[i] / total,6:P1}  {Short(frames[i])}");
     }
+
+    /// <summary>A method ("Module!Type.Method"), not a process, thread, state or unresolved frame.</summary>
+    private static bool IsCode(string frame) => frame.Contains('!') && frame != "?!?";
 
     private static string Short(string frame) => frame.Length <= 140 ? frame : frame[..140] + "…";
 }
