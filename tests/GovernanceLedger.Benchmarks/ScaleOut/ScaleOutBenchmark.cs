@@ -174,16 +174,7 @@ public static class ScaleOutBenchmark
 
     private static async Task<string> QuotaAppAsync(HttpClient http, string baseUrl, string appId, int perDay)
     {
-        async Task<JsonNode> Post(string path, string? json, string? bearer)
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + path);
-            if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
-            if (bearer is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
-            using var response = await http.SendAsync(request);
-            var body = await response.Content.ReadAsStringAsync();
-            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {body}");
-            return JsonNode.Parse(body)!;
-        }
+        async Task<JsonNode> Post(string path, string? json, string? bearer) => JsonNode.Parse(await LedgerHttp.Post(http, baseUrl, path, json, bearer))!;
         var owner = (await Post("/dev/tokens", """{"sub":"bench@example.com","roles":["app-owner"]}""", null))["access_token"]!.GetValue<string>();
         var manifest = new JsonObject
         {

@@ -159,17 +159,8 @@ public static class WarehouseBenchmark
         return token;
     }
 
-    private static async Task<string> TokenAsync(HttpClient http, string baseUrl, string request) =>
-        (await PostAsync(http, baseUrl, "/dev/tokens", request, null))["access_token"]!.GetValue<string>();
+    private static Task<string> TokenAsync(HttpClient http, string baseUrl, string request) => LedgerHttp.Token(http, baseUrl, request);
 
-    private static async Task<JsonNode> PostAsync(HttpClient http, string baseUrl, string path, string? json, string? token)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + path);
-        if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
-        if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        using var response = await http.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {text}");
-        return JsonNode.Parse(text)!;
-    }
+    private static async Task<JsonNode> PostAsync(HttpClient http, string baseUrl, string path, string? json, string? token) =>
+        JsonNode.Parse(await LedgerHttp.Post(http, baseUrl, path, json, token))!;
 }
