@@ -1,4 +1,5 @@
 using GovernanceLedger.Contracts.Access;
+using Marten;
 using Marten.Events.Projections;
 
 namespace GovernanceLedger.Projections.Chargeback;
@@ -64,4 +65,41 @@ public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string
         day.ScannedRows += e.ScannedRows;
         day.ScannedBytes += e.ScannedBytes;
     }
+
+    /// <summary>
+    /// Folds events appended outside a session's event stream (the data plane's set-based group commit) into the day
+    /// documents, by this projection's own rules, in the given session's transaction. A rebuild folds the same events
+    /// the ordinary way and arrives at the same documents.
+    /// </summary>
+    public static async Task FoldAsync(IDocumentSession session, IReadOnlyList<object> events)
+    {
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var e in events)
+            if (IdOf(e) is { } id) ids.Add(id);
+        if (ids.Count == 0) return;
+        var days = (await session.LoadManyAsync<UsageDay>(ids)).ToDictionary(d => d.Id, StringComparer.Ordinal);
+        var rules = Rules;
+        foreach (var e in events)
+        {
+            if (IdOf(e) is not { } id) continue;
+            switch (e)
+            {
+                case AccessRecorded x when days.TryGetValue(id, out var day): rules.Apply(x, day); break;
+                case AccessRecorded x: days[id] = rules.Create(x); break;
+                case QueryExecuted x when days.TryGetValue(id, out var day): rules.Apply(x, day); break;
+                case QueryExecuted x: days[id] = rules.Create(x); break;
+            }
+        }
+        foreach (var day in days.Values) session.Store(day);
+    }
+
+    // Built once: a projection's constructor reflects over its methods, too slow for every group commit. Its rules keep no state.
+    private static readonly UsageDayProjection Rules = new();
+
+    private static string? IdOf(object e) => e switch
+    {
+        AccessRecorded x => UsageDay.IdFor(x.AppId, x.At),
+        QueryExecuted x => UsageDay.IdFor(x.AppId, x.At),
+        _ => null
+    };
 }

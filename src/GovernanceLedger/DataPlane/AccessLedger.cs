@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using GovernanceLedger.Infrastructure;
 using Marten;
 using Npgsql;
+using GovernanceLedger.Projections.Chargeback;
 
 namespace GovernanceLedger.DataPlane;
 
@@ -13,7 +14,7 @@ namespace GovernanceLedger.DataPlane;
 /// response is sent only after its event is committed, so a killed host never leaves a served
 /// response without its event, yet the ledger sees a few large batches instead of many small ones.
 /// </summary>
-public sealed class AccessLedger(IDocumentStore store, ILogger<AccessLedger> logger) : BackgroundService
+public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, ILogger<AccessLedger> logger) : BackgroundService
 {
     public const int MaxBatch = 2_000;
     // One writer: the usage projection updates each app's day inline, and concurrent writers would
@@ -30,8 +31,11 @@ public sealed class AccessLedger(IDocumentStore store, ILogger<AccessLedger> log
     /// <summary>The prefix of every access stream of an app on a day; each instance's stream follows it.</summary>
     public static string StreamPrefix(string appId, DateTimeOffset at) => $"access:{appId}:{at.UtcDateTime:yyyy-MM-dd}:";
 
-    /// <summary>This process's part of every access stream name: random, so two instances (or a restart) never share a stream.</summary>
-    public static readonly string Instance = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+    /// <summary>
+    /// This writer's part of every access stream name: random, so two instances (or a restart, or two hosts in one
+    /// process) never share a stream. The writer owns its streams, so it knows their versions without asking.
+    /// </summary>
+    public string Instance { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
 
     /// <summary>Completes when the event is durably in the ledger; throws when it could not be written.</summary>
     public Task RecordAsync(string appId, DateTimeOffset at, object @event)
@@ -79,17 +83,108 @@ public sealed class AccessLedger(IDocumentStore store, ILogger<AccessLedger> log
         }
     }
 
+    /// <summary>
+    /// Appends a batch as Marten events in one transaction, set-based: one statement moves the streams' versions, one
+    /// inserts every event (Marten's own append runs a function call and an insert per event). The rows are what
+    /// Marten writes (its serializer, type alias, .NET type name, tenant, sequence), so reads, the daemon, the chain,
+    /// rebuild and verify see ordinary Marten events. The one read model that folds these events inline (usage per
+    /// app and day) is folded by the same projection's rules in the same transaction.
+    /// </summary>
     private async Task AppendAsync(List<Pending> batch)
     {
         await using var session = store.LightweightSession();
-        foreach (var stream in batch.GroupBy(p => p.StreamId))
+        var streams = batch.GroupBy(p => p.StreamId).ToList();
+        await EnsureVersionsKnownAsync(streams.Select(s => s.Key));
+
+        var rows = new EventRows(batch.Count + streams.Count);
+        var moved = new Dictionary<string, long>(streams.Count);
+        var folded = new List<object>(batch.Count);
+        foreach (var stream in streams)
         {
             var events = stream.Select(p => p.Event).ToList();
             // With the events, what they add up to: followers of the ledger read one summary per app and minute.
             events.AddRange(TrafficCounts.Of(events));
-            session.Events.Append(stream.Key, events.ToArray());
+            var version = _versions[stream.Key];
+            foreach (var e in events) rows.Add(stream.Key, ++version, e, _shapes.For(e.GetType()));
+            moved[stream.Key] = version;
+            folded.AddRange(events);
         }
-        await session.SaveChangesAsync(CancellationToken.None);
+
+        await UsageDayProjection.FoldAsync(session, folded);
+        session.QueueSqlCommand($"""
+            insert into {S}.mt_streams (id, type, version, timestamp, tenant_id)
+            select x.id, null, x.version, now(), '{Tenant}' from unnest(?::text[], ?::bigint[]) as x(id, version)
+            on conflict (id) do update set version = excluded.version, timestamp = now()
+            """, moved.Keys.ToArray(), moved.Values.ToArray());
+        session.QueueSqlCommand($"""
+            insert into {S}.mt_events (seq_id, id, stream_id, version, data, type, tenant_id, timestamp, mt_dotnet_type, is_archived)
+            select nextval('{S}.mt_events_sequence'), x.id, x.stream_id, x.version, x.data::jsonb, x.type, '{Tenant}', now(), x.dotnet_type, false
+            from unnest(?::uuid[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[]) as x(id, stream_id, version, data, type, dotnet_type)
+            """, rows.Ids.ToArray(), rows.Streams.ToArray(), rows.Versions.ToArray(), rows.Data.ToArray(), rows.Types.ToArray(), rows.DotNetTypes.ToArray());
+        try
+        {
+            await session.SaveChangesAsync(CancellationToken.None);
+        }
+        catch
+        {
+            // Whether the commit happened is not always knowable (a connection lost mid-commit): the versions are read again.
+            foreach (var stream in moved.Keys) _versions.TryRemove(stream, out _);
+            throw;
+        }
+        foreach (var (stream, version) in moved) _versions[stream] = version;
+    }
+
+    /// <summary>The current version of every stream this writer does not know yet (0 for a new one), from mt_streams.</summary>
+    private async Task EnsureVersionsKnownAsync(IEnumerable<string> streams)
+    {
+        var unknown = streams.Where(s => !_versions.ContainsKey(s)).ToArray();
+        if (unknown.Length == 0) return;
+        // Streams of earlier days are finished with: forgotten, so the map holds about one stream per app.
+        if (_versions.Count > 10_000) _versions.Clear();
+        foreach (var stream in unknown) _versions[stream] = 0;
+        await using var read = ledger.Source.CreateCommand($"select id, version from {S}.mt_streams where id = any($1)");
+        read.Parameters.Add(new NpgsqlParameter { Value = unknown });
+        await using var known = await read.ExecuteReaderAsync();
+        while (await known.ReadAsync()) _versions[known.GetString(0)] = known.IsDBNull(1) ? 0 : known.GetInt64(1);
+    }
+
+    private const string S = LedgerSetup.Schema;
+    private const string Tenant = JasperFx.StorageConstants.DefaultTenantId;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _versions = new(StringComparer.Ordinal);
+    private readonly EventShapes _shapes = new(store);
+
+    /// <summary>What Marten stores for each event type: its alias and .NET type name, read once per type from Marten's event graph.</summary>
+    private sealed class EventShapes(IDocumentStore store)
+    {
+        private readonly Dictionary<Type, (string Alias, string DotNetType)> _shapes = new();
+        public readonly Marten.ISerializer Serializer = store.Options.Serializer();
+
+        public (string Alias, string DotNetType, Marten.ISerializer Serializer) For(Type type)
+        {
+            if (!_shapes.TryGetValue(type, out var shape))
+            {
+                var mapping = ((Marten.Events.EventGraph)((StoreOptions)store.Options).Events).EventMappingFor(type);
+                _shapes[type] = shape = (mapping.EventTypeName, mapping.DotNetTypeName);
+            }
+            return (shape.Alias, shape.DotNetType, Serializer);
+        }
+    }
+
+    private sealed class EventRows(int capacity)
+    {
+        public readonly List<Guid> Ids = new(capacity);
+        public readonly List<string> Streams = new(capacity), Data = new(capacity), Types = new(capacity), DotNetTypes = new(capacity);
+        public readonly List<long> Versions = new(capacity);
+
+        public void Add(string stream, long version, object e, (string Alias, string DotNetType, Marten.ISerializer Serializer) shape)
+        {
+            Ids.Add(Guid.CreateVersion7());
+            Streams.Add(stream);
+            Versions.Add(version);
+            Data.Add(shape.Serializer.ToJson(e));
+            Types.Add(shape.Alias);
+            DotNetTypes.Add(shape.DotNetType);
+        }
     }
 
     /// <summary>Another writer appended to (or created) the same stream at the same moment: the transaction rolled back whole.</summary>

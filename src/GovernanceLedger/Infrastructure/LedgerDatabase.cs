@@ -9,7 +9,7 @@ namespace GovernanceLedger.Infrastructure;
 /// </summary>
 public sealed class LedgerDatabase(IConfiguration configuration) : IAsyncDisposable
 {
-    public NpgsqlDataSource Source { get; } = NpgsqlDataSource.Create(configuration.GetConnectionString("Ledger")!);
+    public NpgsqlDataSource Source { get; } = NpgsqlDataSource.Create(LedgerSetup.WithPreparedStatements(configuration.GetConnectionString("Ledger")!));
 
     /// <summary>The full connection string, password included (a data source's own copy leaves it out).</summary>
     public string ConnectionString { get; } = configuration.GetConnectionString("Ledger")!;

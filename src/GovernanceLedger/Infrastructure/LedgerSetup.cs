@@ -32,7 +32,7 @@ public static class LedgerSetup
 
         builder.Services.AddMarten(opts =>
             {
-                opts.Connection(connectionString);
+                opts.Connection(WithPreparedStatements(connectionString));
                 opts.DatabaseSchemaName = Schema;
                 ConfigureEvents(opts);
                 AddReadModels(opts, ProjectionLifecycle.Inline);
@@ -75,6 +75,18 @@ public static class LedgerSetup
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         return builder;
+    }
+
+    /// <summary>
+    /// The ledger's hot statements (the data plane's group commit, usage reads, the daemon's and the chain's event
+    /// reads) are the same text thousands of times a second: Npgsql prepares them after a few uses, so PostgreSQL
+    /// stops parsing and planning each one. A connection string that sets Max Auto Prepare itself is left alone.
+    /// </summary>
+    public static string WithPreparedStatements(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = 64;
+        return builder.ConnectionString;
     }
 
     /// <summary>How events are stored: shared by the live store and the one a rebuild builds new read models with.</summary>

@@ -101,34 +101,38 @@ public static class DataPlaneBenchmark
                 System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(rows);
                 return rows.Count > 0;   // an empty answer would mean the row context was wrong, not a fast query
             }
-            await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Proxied);
-            await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Direct);
-            // Rounds interleaved (the order alternating), so drift on the shared machine hits both sides alike.
-            Console.WriteLine($"Data proxy: {ProxyRounds} interleaved rounds of {duration.TotalSeconds:0} s each, 8 workers");
-            var ratios = new List<double>();
-            for (var round = 1; round <= ProxyRounds; round++)
+            // GOVLEDGER_BENCH_GATEWAY_ONLY=1 skips the data proxy rounds (for profiling the gateway alone).
+            if (Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_GATEWAY_ONLY") != "1")
             {
-                (LoadResult Load, CpuPerRequest Cpu) directResult, proxiedResult;
-                Task<(LoadResult, CpuPerRequest)> RunDirect() => CpuPerRequest.MeasureAsync(host.Id,
-                    () => LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct));
-                Task<(LoadResult, CpuPerRequest)> RunProxied() => CpuPerRequest.MeasureAsync(host.Id,
-                    () => LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied));
-                if (round % 2 == 1)
+                await ProcessCpu.WarmUntilJitSettlesAsync(host.Id, slice => LoadGenerator.ClosedLoopAsync("warm-up", 8, slice, Proxied), TimeSpan.FromSeconds(60));
+                await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Direct);
+                // Rounds interleaved (the order alternating), so drift on the shared machine hits both sides alike.
+                Console.WriteLine($"Data proxy: {ProxyRounds} interleaved rounds of {duration.TotalSeconds:0} s each, 8 workers");
+                var ratios = new List<double>();
+                for (var round = 1; round <= ProxyRounds; round++)
                 {
-                    directResult = await RunDirect();
-                    proxiedResult = await RunProxied();
+                    (LoadResult Load, CpuPerRequest Cpu) directResult, proxiedResult;
+                    Task<(LoadResult, CpuPerRequest)> RunDirect() => CpuPerRequest.MeasureAsync(host.Id,
+                        () => LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct));
+                    Task<(LoadResult, CpuPerRequest)> RunProxied() => CpuPerRequest.MeasureAsync(host.Id,
+                        () => LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied));
+                    if (round % 2 == 1)
+                    {
+                        directResult = await RunDirect();
+                        proxiedResult = await RunProxied();
+                    }
+                    else
+                    {
+                        proxiedResult = await RunProxied();
+                        directResult = await RunDirect();
+                    }
+                    Console.WriteLine($"  {directResult.Load}   PostgreSQL {directResult.Cpu.PostgresMicroseconds,6:N0} µs/query");
+                    Console.WriteLine($"  {proxiedResult.Load}   {proxiedResult.Cpu}");
+                    ratios.Add(proxiedResult.Load.PerSecond / directResult.Load.PerSecond);
                 }
-                else
-                {
-                    proxiedResult = await RunProxied();
-                    directResult = await RunDirect();
-                }
-                Console.WriteLine($"  {directResult.Load}   PostgreSQL {directResult.Cpu.PostgresMicroseconds,6:N0} µs/query");
-                Console.WriteLine($"  {proxiedResult.Load}   {proxiedResult.Cpu}");
-                ratios.Add(proxiedResult.Load.PerSecond / directResult.Load.PerSecond);
+                ratios.Sort();
+                Console.WriteLine($"  proxied/direct query throughput: median {ratios[ratios.Count / 2]:0.000}, range {ratios[0]:0.000}-{ratios[^1]:0.000}   (target >= 0.5)");
             }
-            ratios.Sort();
-            Console.WriteLine($"  proxied/direct query throughput: median {ratios[ratios.Count / 2]:0.000}, range {ratios[0]:0.000}-{ratios[^1]:0.000}   (target >= 0.5)");
 
 
             async Task<bool> Bare()
@@ -147,8 +151,11 @@ public static class DataPlaneBenchmark
             }
 
             Console.WriteLine($"Gateway: {duration.TotalSeconds:0} s per measurement, 2 cores shared by load generator, ledger host, upstream and PostgreSQL");
-            await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(3), Bare);
-            await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(3), Governed);
+            // Warm-ups until the runtime has finished tiering up the hot paths: a freshly started host spends a large
+            // share of its CPU in the JIT for its first seconds under load, which is not its steady state.
+            await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(5), Bare);
+            var warmed = await ProcessCpu.WarmUntilJitSettlesAsync(host.Id, slice => LoadGenerator.ClosedLoopAsync("warm-up", 16, slice, Governed), TimeSpan.FromSeconds(90));
+            Console.WriteLine($"  governed warm-up: {warmed.TotalSeconds:0} s until the host's JIT thread used under 2% of a core");
             var (bareMax, bareCpu) = await CpuPerRequest.MeasureAsync(bareProcess.Id,
                 () => LoadGenerator.ClosedLoopAsync("bare YARP, saturation (32 workers)", 32, duration, Bare));
             var stagesBefore = await StagesAsync(http, baseUrl);
@@ -158,8 +165,20 @@ public static class DataPlaneBenchmark
                     ["collect", "-p", host.Id.ToString(), "--profile", "dotnet-sampled-thread-time", "--duration", $"00:00:{(int)duration.TotalSeconds:00}", "--format", "speedscope", "-o", traceFile])
                     { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true })
                 : null;
+            // GOVLEDGER_BENCH_PERF=<file>: a system-wide CPU profile (perf record) over the governed saturation run, so
+            // the host's JIT-compiled frames (perf map) and PostgreSQL's functions are in one picture, on-CPU time only.
+            using var perf = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF") is { Length: > 0 } perfFile
+                ? Process.Start(new ProcessStartInfo("perf", ["record", "-F", "499", "-a", "-g", "-o", perfFile, "--", "sleep", $"{(int)duration.TotalSeconds}"])
+                    { RedirectStandardOutput = true, RedirectStandardError = true })
+                : null;
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                 () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed));
+            if (perf is not null)
+            {
+                await perf.StandardError.ReadToEndAsync();
+                await perf.WaitForExitAsync();
+                Console.WriteLine($"  perf profile written to {Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF")} (perf report -i <file> --no-children --sort comm,dso,sym)");
+            }
             var stagesAfter = await StagesAsync(http, baseUrl);
             if (trace is not null)
             {
@@ -289,6 +308,13 @@ public static class DataPlaneBenchmark
         info.Environment["Logging__LogLevel__Default"] = "Warning";
         info.Environment["Tokens__MaxLifetime"] = "02:00:00";
         info.Environment["Metrics__ScrapeToken"] = ScrapeToken;
+        // With a perf profile asked for, the runtime writes /tmp/perf-<pid>.map so perf can name JIT-compiled frames.
+        if (Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF") is { Length: > 0 })
+        {
+            info.Environment["DOTNET_PerfMapEnabled"] = "1";
+            // Without the double mapping of W^X, JIT-compiled code lives in anonymous memory the perf map names.
+            info.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        }
         foreach (var (key, value) in settings ?? new Dictionary<string, string>()) info.Environment[key] = value;
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };

@@ -32,6 +32,43 @@ public static class ProcessCpu
         return total;
     }
 
+    /// <summary>CPU microseconds the process's background JIT thread (".NET Tiered Compilation") has used so far.</summary>
+    public static double OfJit(int pid)
+    {
+        double total = 0;
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                try
+                {
+                    if (!File.ReadAllText(Path.Combine(task, "comm")).StartsWith(".NET Tiered Com", StringComparison.Ordinal)) continue;
+                    total += ReadStat(File.ReadAllText(Path.Combine(task, "stat")), includeChildren: false);
+                }
+                catch (IOException) { }
+            }
+        }
+        catch (IOException) { }
+        return total;
+    }
+
+    /// <summary>
+    /// Runs the load in slices until the host's background JIT has gone quiet (under 2% of a core in a slice), at most
+    /// <paramref name="limit"/>: a freshly started host spends much of its CPU tiering up hot code, which is not its steady state.
+    /// </summary>
+    public static async Task<TimeSpan> WarmUntilJitSettlesAsync(int pid, Func<TimeSpan, Task> load, TimeSpan limit)
+    {
+        var slice = TimeSpan.FromSeconds(3);
+        var started = Stopwatch.StartNew();
+        while (started.Elapsed < limit)
+        {
+            var before = OfJit(pid);
+            await load(slice);
+            if ((OfJit(pid) - before) / 1000 < slice.TotalMilliseconds * 0.02) break;
+        }
+        return started.Elapsed;
+    }
+
     /// <summary>Every process named "postgres" now (the postmaster, its backends and workers).</summary>
     public static IReadOnlyList<int> PostgresPids()
     {
@@ -70,6 +107,11 @@ public static class ProcessCpu
             stat = File.ReadAllText($"/proc/{pid}/stat");
         }
         catch (IOException) { return null; }
+        return ReadStat(stat, includeChildren);
+    }
+
+    private static double ReadStat(string stat, bool includeChildren)
+    {
         // The command name is in parentheses and may hold spaces: fields are counted after its closing one.
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         // After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17 (1-based in proc(5)).
@@ -95,15 +137,17 @@ public static class ProcessCpu
 }
 
 /// <summary>CPU used during one measurement, per request served.</summary>
-public sealed record CpuPerRequest(double HostMicroseconds, double PostgresMicroseconds)
+public sealed record CpuPerRequest(double HostMicroseconds, double PostgresMicroseconds, double JitMicroseconds = 0)
 {
     public static async Task<(LoadResult Load, CpuPerRequest Cpu)> MeasureAsync(int hostPid, Func<Task<LoadResult>> run)
     {
-        var (host, pg) = (ProcessCpu.Of(hostPid), ProcessCpu.OfPostgres());
+        var (host, pg, jit) = (ProcessCpu.Of(hostPid), ProcessCpu.OfPostgres(), ProcessCpu.OfJit(hostPid));
         var load = await run();
         var requests = Math.Max(1, load.Requests);
-        return (load, new CpuPerRequest((ProcessCpu.Of(hostPid) - host) / requests, (ProcessCpu.OfPostgres() - pg) / requests));
+        return (load, new CpuPerRequest((ProcessCpu.Of(hostPid) - host) / requests, (ProcessCpu.OfPostgres() - pg) / requests,
+            (ProcessCpu.OfJit(hostPid) - jit) / requests));
     }
 
-    public override string ToString() => $"CPU per request: host {HostMicroseconds,7:N0} µs   PostgreSQL {PostgresMicroseconds,6:N0} µs";
+    public override string ToString() =>
+        $"CPU per request: host {HostMicroseconds,7:N0} µs (JIT {JitMicroseconds:N0})   PostgreSQL {PostgresMicroseconds,6:N0} µs";
 }

@@ -1,0 +1,116 @@
+using GovernanceLedger.Contracts.Access;
+using GovernanceLedger.Projections.Chargeback;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace GovernanceLedger.Tests.Gateway;
+
+/// <summary>
+/// The data plane's group commit writes its events set-based, beside Marten's own append: what it stores must be what
+/// Marten would have stored, or timelines, the daemon, rebuild and verify would read something else.
+/// </summary>
+[Collection(LedgerCollection.Name)]
+public sealed class Access_append_tests(LedgerFixture ledger)
+{
+    private sealed record Row(long Sequence, string Stream, long Version, string Type, string DotNetType, string Tenant, bool Archived, string Data);
+
+    private async Task<List<Row>> RowsOf(string streamPrefix)
+    {
+        await using var connection = new NpgsqlConnection(ledger.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select seq_id, stream_id, version, type, mt_dotnet_type, tenant_id, is_archived, data::text from ledger.mt_events where starts_with(stream_id, $1) order by seq_id",
+            connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = streamPrefix });
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<Row>();
+        while (await reader.ReadAsync())
+            rows.Add(new Row(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
+                reader.GetBoolean(6), reader.GetString(7)));
+        return rows;
+    }
+
+    private async Task<long> StreamVersion(string stream)
+    {
+        await using var connection = new NpgsqlConnection(ledger.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("select version from ledger.mt_streams where id = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = stream });
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task Access_events_are_stored_as_marten_stores_them_with_contiguous_versions_and_billed_once()
+    {
+        var appId = await ledger.DataApp("append");
+        var token = await ledger.AppToken(appId);
+        var served = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => ledger.Get("/gw/crm/contacts?limit=2", token)));
+        served.ShouldAllBe(r => r.Status == 200);
+        var refused = await ledger.Get("/gw/crm/contacts?limit=2", token + "x");
+        refused.Status.ShouldBe(401);
+
+        var prefix = GovernanceLedger.DataPlane.AccessLedger.StreamPrefix(appId, ledger.Clock.GetUtcNow());
+        var rows = await RowsOf(prefix);
+        var events = await ledger.AccessEvents(appId);
+        events.OfType<AccessRecorded>().Count(e => e.Decision == AccessDecisions.Allow).ShouldBe(6);
+        rows.Count(r => r.Type == "access_recorded").ShouldBe(events.OfType<AccessRecorded>().Count());
+        rows.ShouldContain(r => r.Type == "traffic_counted");
+        // Each stream's versions run 1..n in sequence order, and the stream row says n.
+        foreach (var stream in rows.GroupBy(r => r.Stream))
+        {
+            stream.Select(r => r.Version).ShouldBe(Enumerable.Range(1, stream.Count()).Select(v => (long)v));
+            (await StreamVersion(stream.Key)).ShouldBe(stream.Count());
+        }
+
+        var store = ledger.Host.Services.GetRequiredService<IDocumentStore>();
+        // Usage is folded in the same transaction: six allowed requests, the refusal not billed.
+        await using (var query = store.QuerySession())
+        {
+            var usage = await query.LoadAsync<UsageDay>(UsageDay.IdFor(appId, ledger.Clock.GetUtcNow()));
+            usage.ShouldNotBeNull();
+            usage.Requests.ShouldBe(6);
+            usage.Bytes.ShouldBe(events.OfType<AccessRecorded>().Where(e => e.Decision == AccessDecisions.Allow).Sum(e => e.BytesOut));
+        }
+
+        // The same event appended through Marten's own session lands with the same alias, type name, tenant and JSON.
+        var read = events.OfType<AccessRecorded>().First(e => e.Decision == AccessDecisions.Allow);
+        var scratch = $"append-equivalence:{Guid.NewGuid():N}";
+        await using (var session = store.LightweightSession())
+        {
+            session.Events.Append(scratch, read);
+            await session.SaveChangesAsync();
+        }
+        var marten = (await RowsOf(scratch)).Single();
+        var bulk = rows.Single(r => r.Data.Contains(read.RequestId, StringComparison.Ordinal) && r.Type == "access_recorded");
+        (bulk.Type, bulk.DotNetType, bulk.Tenant, bulk.Archived).ShouldBe((marten.Type, marten.DotNetType, marten.Tenant, marten.Archived));
+        bulk.Data.ShouldBe(marten.Data);
+        bulk.Tenant.ShouldBe("*DEFAULT*");
+    }
+
+    [Fact]
+    public async Task When_something_else_appended_to_the_writers_stream_the_next_batch_rereads_its_version_and_the_request_is_still_served()
+    {
+        var appId = await ledger.DataApp("append-race");
+        var token = await ledger.AppToken(appId);
+        (await ledger.Get("/gw/crm/contacts?limit=1", token)).Status.ShouldBe(200);
+        var prefix = GovernanceLedger.DataPlane.AccessLedger.StreamPrefix(appId, ledger.Clock.GetUtcNow());
+        var stream = (await RowsOf(prefix)).Select(r => r.Stream).Distinct().Single();
+        var before = await StreamVersion(stream);
+
+        // An append the writer did not make (an operator's repair, say) moves the stream on behind its back.
+        var store = ledger.Host.Services.GetRequiredService<IDocumentStore>();
+        await using (var session = store.LightweightSession())
+        {
+            session.Events.Append(stream, new TrafficCounted(appId, ledger.Clock.GetUtcNow(), 0, 0, 0, 0, ledger.Clock.GetUtcNow()));
+            await session.SaveChangesAsync();
+        }
+
+        var after = await ledger.Get("/gw/crm/contacts?limit=1", token);
+        after.Status.ShouldBe(200, after.Text);
+        var rows = await RowsOf(stream);
+        rows.Select(r => r.Version).ShouldBe(Enumerable.Range(1, rows.Count).Select(v => (long)v));
+        rows.ShouldContain(r => r.Type == "access_recorded" && r.Data.Contains(after.RequestId!, StringComparison.Ordinal) && r.Version > before + 1);
+        (await StreamVersion(stream)).ShouldBe(rows.Count);
+    }
+}
