@@ -1,10 +1,12 @@
 using GovernanceLedger.Contracts.Access;
-using Marten;
 using Marten.Events.Projections;
 
 namespace GovernanceLedger.Projections.Chargeback;
 
-/// <summary>One app's billable data-plane usage on one UTC day. Prices are applied when read, from the rate card in force that day.</summary>
+/// <summary>
+/// One app's billable data-plane usage on one UTC day. Prices are applied when read, from the rate card in force that day.
+/// Every number is a sum over the day's events (the data plane adds batches to it in place): keep it so.
+/// </summary>
 public sealed class UsageDay
 {
     public string Id { get; set; } = "";
@@ -67,30 +69,26 @@ public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string
     }
 
     /// <summary>
-    /// Folds events appended outside a session's event stream (the data plane's set-based group commit) into the day
-    /// documents, by this projection's own rules, in the given session's transaction. A rebuild folds the same events
-    /// the ordinary way and arrives at the same documents.
+    /// What a run of events adds to each day, by this projection's own rules: one fresh document per app and day,
+    /// holding the sums of just these events. Every number of a <see cref="UsageDay"/> is a sum over its events, so the
+    /// data plane's group commit (which appends outside a session) adds these to the stored documents; a rebuild folds
+    /// the same events the ordinary way and arrives at the same documents.
     /// </summary>
-    public static async Task FoldAsync(IDocumentSession session, IReadOnlyList<object> events)
+    public static IReadOnlyList<UsageDay> Sums(IEnumerable<object> events)
     {
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var e in events)
-            if (IdOf(e) is { } id) ids.Add(id);
-        if (ids.Count == 0) return;
-        var days = (await session.LoadManyAsync<UsageDay>(ids)).ToDictionary(d => d.Id, StringComparer.Ordinal);
-        var rules = Rules;
+        var days = new Dictionary<string, UsageDay>(StringComparer.Ordinal);
         foreach (var e in events)
         {
             if (IdOf(e) is not { } id) continue;
             switch (e)
             {
-                case AccessRecorded x when days.TryGetValue(id, out var day): rules.Apply(x, day); break;
-                case AccessRecorded x: days[id] = rules.Create(x); break;
-                case QueryExecuted x when days.TryGetValue(id, out var day): rules.Apply(x, day); break;
-                case QueryExecuted x: days[id] = rules.Create(x); break;
+                case AccessRecorded x when days.TryGetValue(id, out var day): Rules.Apply(x, day); break;
+                case AccessRecorded x: days[id] = Rules.Create(x); break;
+                case QueryExecuted x when days.TryGetValue(id, out var day): Rules.Apply(x, day); break;
+                case QueryExecuted x: days[id] = Rules.Create(x); break;
             }
         }
-        foreach (var day in days.Values) session.Store(day);
+        return days.Values.ToList();
     }
 
     // Built once: a projection's constructor reflects over its methods, too slow for every group commit. Its rules keep no state.

@@ -92,7 +92,6 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
     /// </summary>
     private async Task AppendAsync(List<Pending> batch)
     {
-        await using var session = store.LightweightSession();
         var streams = batch.GroupBy(p => p.StreamId).ToList();
         await EnsureVersionsKnownAsync(streams.Select(s => s.Key));
 
@@ -109,21 +108,35 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
             moved[stream.Key] = version;
             folded.AddRange(events);
         }
+        var usage = UsageDayProjection.Sums(folded);
 
-        await UsageDayProjection.FoldAsync(session, folded);
-        session.QueueSqlCommand($"""
+        // One round trip and one implicit transaction: the statements of a batch commit together or not at all.
+        await using var write = ledger.Source.CreateBatch();
+        write.BatchCommands.Add(Command($"""
             insert into {S}.mt_streams (id, type, version, timestamp, tenant_id)
-            select x.id, null, x.version, now(), '{Tenant}' from unnest(?::text[], ?::bigint[]) as x(id, version)
+            select x.id, null, x.version, now(), '{Tenant}' from unnest($1::text[], $2::bigint[]) as x(id, version)
             on conflict (id) do update set version = excluded.version, timestamp = now()
-            """, moved.Keys.ToArray(), moved.Values.ToArray());
-        session.QueueSqlCommand($"""
+            """, moved.Keys.ToArray(), moved.Values.ToArray()));
+        write.BatchCommands.Add(Command($"""
             insert into {S}.mt_events (seq_id, id, stream_id, version, data, type, tenant_id, timestamp, mt_dotnet_type, is_archived)
             select nextval('{S}.mt_events_sequence'), x.id, x.stream_id, x.version, x.data::jsonb, x.type, '{Tenant}', now(), x.dotnet_type, false
-            from unnest(?::uuid[], ?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[]) as x(id, stream_id, version, data, type, dotnet_type)
-            """, rows.Ids.ToArray(), rows.Streams.ToArray(), rows.Versions.ToArray(), rows.Data.ToArray(), rows.Types.ToArray(), rows.DotNetTypes.ToArray());
+            from unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[]) as x(id, stream_id, version, data, type, dotnet_type)
+            """, rows.Ids.ToArray(), rows.Streams.ToArray(), rows.Versions.ToArray(), rows.Data.ToArray(), rows.Types.ToArray(), rows.DotNetTypes.ToArray()));
+        if (usage.Count > 0)
+            // Usage per app and day is a sum of its events (UsageDayProjection): the batch's sums, folded by the projection's
+            // own rules, are added to the stored documents in place, so instances sharing a ledger never overwrite each other's.
+            write.BatchCommands.Add(Command($"""
+                insert into {_shapes.UsageTable} as d (id, data, mt_last_modified, mt_dotnet_type, mt_version)
+                select x.id, x.data::jsonb, now(), $3, 1 from unnest($1::text[], $2::text[]) as x(id, data)
+                on conflict (id) do update set
+                  data = d.data || (select jsonb_object_agg(k, case when jsonb_typeof(v) = 'number'
+                                      then to_jsonb(coalesce((d.data ->> k)::numeric, 0) + v::text::numeric) else v end)
+                                    from jsonb_each(excluded.data) as e(k, v)),
+                  mt_last_modified = now(), mt_version = d.mt_version + 1
+                """, usage.Select(u => u.Id).ToArray(), usage.Select(u => _shapes.Serializer.ToJson(u)).ToArray(), typeof(UsageDay).FullName!));
         try
         {
-            await session.SaveChangesAsync(CancellationToken.None);
+            await write.ExecuteNonQueryAsync(CancellationToken.None);
         }
         catch
         {
@@ -132,6 +145,13 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
             throw;
         }
         foreach (var (stream, version) in moved) _versions[stream] = version;
+    }
+
+    private static NpgsqlBatchCommand Command(string sql, params object[] values)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var value in values) command.Parameters.Add(new NpgsqlParameter { Value = value });
+        return command;
     }
 
     /// <summary>The current version of every stream this writer does not know yet (0 for a new one), from mt_streams.</summary>
@@ -158,6 +178,7 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
     {
         private readonly Dictionary<Type, (string Alias, string DotNetType)> _shapes = new();
         public readonly Marten.ISerializer Serializer = store.Options.Serializer();
+        public readonly string UsageTable = store.Options.Schema.For(typeof(UsageDay));
 
         public (string Alias, string DotNetType, Marten.ISerializer Serializer) For(Type type)
         {

@@ -150,7 +150,10 @@ public sealed class EphemeralCredentials(
 
         var builder = new NpgsqlConnectionStringBuilder(adminConnection)
         {
-            Username = role, Password = password, MaxPoolSize = 20, ConnectionIdleLifetime = 60, ApplicationName = $"data-proxy:{appId}"
+            Username = role, Password = password, MaxPoolSize = 20, ConnectionIdleLifetime = 60, ApplicationName = $"data-proxy:{appId}",
+            // An app asks the same few query shapes over and over: prepared after a few uses, PostgreSQL stops
+            // parsing and planning them (with the views' row-level security, planning is most of a small query's cost).
+            MaxAutoPrepare = 32
         };
         return new AppLogin(appId, source, role, validUntil, NpgsqlDataSource.Create(builder.ConnectionString), context);
     }

@@ -114,8 +114,15 @@ public static class DataPlaneBenchmark
                     (LoadResult Load, CpuPerRequest Cpu) directResult, proxiedResult;
                     Task<(LoadResult, CpuPerRequest)> RunDirect() => CpuPerRequest.MeasureAsync(host.Id,
                         () => LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct));
-                    Task<(LoadResult, CpuPerRequest)> RunProxied() => CpuPerRequest.MeasureAsync(host.Id,
-                        () => LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied));
+                    async Task<(LoadResult, CpuPerRequest)> RunProxied()
+                    {
+                        // With a perf profile asked for, the first proxied round is profiled too (<file>.proxy).
+                        using var perf = round == 1 ? StartPerf(".proxy", duration) : null;
+                        var result = await CpuPerRequest.MeasureAsync(host.Id,
+                            () => LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied));
+                        if (perf is not null) await StopPerf(perf, ".proxy");
+                        return result;
+                    }
                     if (round % 2 == 1)
                     {
                         directResult = await RunDirect();
@@ -167,18 +174,10 @@ public static class DataPlaneBenchmark
                 : null;
             // GOVLEDGER_BENCH_PERF=<file>: a system-wide CPU profile (perf record) over the governed saturation run, so
             // the host's JIT-compiled frames (perf map) and PostgreSQL's functions are in one picture, on-CPU time only.
-            using var perf = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF") is { Length: > 0 } perfFile
-                ? Process.Start(new ProcessStartInfo("perf", ["record", "-F", "499", "-a", "-g", "-o", perfFile, "--", "sleep", $"{(int)duration.TotalSeconds}"])
-                    { RedirectStandardOutput = true, RedirectStandardError = true })
-                : null;
+            using var perf = StartPerf("", duration);
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                 () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed));
-            if (perf is not null)
-            {
-                await perf.StandardError.ReadToEndAsync();
-                await perf.WaitForExitAsync();
-                Console.WriteLine($"  perf profile written to {Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF")} (perf report -i <file> --no-children --sort comm,dso,sym)");
-            }
+            if (perf is not null) await StopPerf(perf, "");
             var stagesAfter = await StagesAsync(http, baseUrl);
             if (trace is not null)
             {
@@ -293,6 +292,19 @@ public static class DataPlaneBenchmark
         return stages;
     }
 
+    private static Process? StartPerf(string suffix, TimeSpan duration) =>
+        Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF") is { Length: > 0 } file
+            ? Process.Start(new ProcessStartInfo("perf", ["record", "-F", "499", "-a", "-g", "-o", file + suffix, "--", "sleep", $"{(int)duration.TotalSeconds}"])
+                { RedirectStandardOutput = true, RedirectStandardError = true })
+            : null;
+
+    private static async Task StopPerf(Process perf, string suffix)
+    {
+        await perf.StandardError.ReadToEndAsync();
+        await perf.WaitForExitAsync();
+        Console.WriteLine($"  perf profile written to {Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF")}{suffix} (perf report -i <file> --no-children --sort comm,dso,sym)");
+    }
+
     public static Process StartLedger(int port, string ledgerDb, string salesDb, string upstream, IReadOnlyDictionary<string, string>? settings = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "GovernanceLedger.dll");
@@ -316,6 +328,10 @@ public static class DataPlaneBenchmark
             info.Environment["DOTNET_EnableWriteXorExecute"] = "0";
         }
         foreach (var (key, value) in settings ?? new Dictionary<string, string>()) info.Environment[key] = value;
+        // GOVLEDGER_HOST_<NAME>=<value> reaches the host as <NAME>=<value>: runtime or configuration experiments without a rebuild.
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+            if (variable.Key is string name && name.StartsWith("GOVLEDGER_HOST_", StringComparison.Ordinal))
+                info.Environment[name["GOVLEDGER_HOST_".Length..]] = variable.Value as string;
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, e) => { if (e.Data is { } line && line.Contains("fail")) Console.Error.WriteLine(line); };

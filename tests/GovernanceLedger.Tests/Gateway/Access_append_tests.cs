@@ -114,3 +114,21 @@ public sealed class Access_append_tests(LedgerFixture ledger)
         (await StreamVersion(stream)).ShouldBe(rows.Count);
     }
 }
+
+/// <summary>The group commit folds only the usage projection inline; any other inline projection of its events would silently miss them.</summary>
+[Collection(LedgerCollection.Name)]
+public sealed class Access_append_projection_tests(LedgerFixture ledger)
+{
+    [Fact]
+    public void No_inline_projection_but_usage_reads_the_events_the_data_plane_appends()
+    {
+        var options = (StoreOptions)ledger.Host.Services.GetRequiredService<IDocumentStore>().Options;
+        Type[] appended = [typeof(AccessRecorded), typeof(QueryExecuted), typeof(PiiRevealed), typeof(SandboxRequestServed), typeof(TrafficCounted)];
+        var inline = options.Projections.All.OfType<JasperFx.Events.Projections.ProjectionBase>()
+            .Where(p => p.Lifecycle == JasperFx.Events.Projections.ProjectionLifecycle.Inline).ToList();
+        inline.ShouldContain(p => p is UsageDayProjection);
+        inline.OfType<UsageDayProjection>().Single().IncludedEventTypes.ShouldContain(typeof(AccessRecorded));
+        inline.Where(p => p is not UsageDayProjection && p.IncludedEventTypes.Intersect(appended).Any())
+            .Select(p => p.GetType().Name).ShouldBeEmpty();
+    }
+}

@@ -88,4 +88,23 @@ public sealed class Shared_limits_tests(LedgerFixture ledger)
         command.Parameters.Add(new NpgsqlParameter { Value = appId });
         return (long)(await command.ExecuteScalarAsync())!;
     }
+
+    [Fact]
+    public async Task Usage_billed_by_two_instances_at_once_adds_up_to_every_request_each_served()
+    {
+        var appId = await ledger.DataApp("sharedusage", new JsonObject { ["requests_per_day"] = 10_000, ["requests_per_second"] = 1000 });
+        var token = await ledger.AppToken(appId, "EMEA");
+        await using var second = await SecondInstanceServing(appId);
+        var hosts = new[] { ledger.Host, second };
+
+        // Both instances commit the same app's day at the same moments: neither may overwrite the other's count.
+        var statuses = await Task.WhenAll(Enumerable.Range(0, 80).Select(i => Send(hosts[i % 2], HttpMethod.Get, "/gw/crm/contacts?limit=1", token)));
+        statuses.ShouldAllBe(s => s.Status == 200);
+
+        await using var query = ledger.Host.Services.GetRequiredService<Marten.IDocumentStore>().QuerySession();
+        var usage = await query.LoadAsync<GovernanceLedger.Projections.Chargeback.UsageDay>(
+            GovernanceLedger.Projections.Chargeback.UsageDay.IdFor(appId, ledger.Clock.GetUtcNow()));
+        usage!.Requests.ShouldBe(80);
+        usage.Bytes.ShouldBe((await ledger.AccessEvents(appId)).OfType<GovernanceLedger.Contracts.Access.AccessRecorded>().Sum(e => e.BytesOut));
+    }
 }
