@@ -6,6 +6,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 . scripts/lib/postgres.sh
 
+# GOVLEDGER_BENCH_PGSS=1: the scratch server loads pg_stat_statements, and the dataplane benchmark prints the
+# statements PostgreSQL spent its time on during the governed run.
+if [ "${GOVLEDGER_BENCH_PGSS:-}" = 1 ]; then export PG_EXTRA_OPTIONS="-c shared_preload_libraries=pg_stat_statements"; fi
 pg_throwaway bench "${GOVLEDGER_BENCH_PG_PORT:-55434}"
 
 # ./scripts/bench.sh            control-plane micro benchmarks (BenchmarkDotNet)

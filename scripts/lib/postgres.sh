@@ -54,7 +54,7 @@ HBA
     as_pg_user "$bin/pg_ctl" -D "$data" reload >/dev/null 2>&1 || true
   else
     as_pg_user "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-      -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c wal_level=logical -c max_connections=300 -c fsync=${PG_FSYNC:-on} -c password_encryption=scram-sha-256" start >&2 \
+      -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c wal_level=logical -c max_connections=300 -c fsync=${PG_FSYNC:-on} -c password_encryption=scram-sha-256 ${PG_EXTRA_OPTIONS:-}" start >&2 \
       || { echo "error: PostgreSQL did not start, log follows" >&2; cat "$data/server.log" >&2; return 1; }
   fi
   as_pg_user "$bin/psql" -h /tmp -p "$port" -U postgres -d postgres -qAt -v ON_ERROR_STOP=1 \

@@ -175,9 +175,11 @@ public static class DataPlaneBenchmark
             // GOVLEDGER_BENCH_PERF=<file>: a system-wide CPU profile (perf record) over the governed saturation run, so
             // the host's JIT-compiled frames (perf map) and PostgreSQL's functions are in one picture, on-CPU time only.
             using var perf = StartPerf("", duration);
+            var statements = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PGSS") == "1" ? await StatementStats.ResetAsync(ledgerDb) : null;
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                 () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed));
             if (perf is not null) await StopPerf(perf, "");
+            if (statements is not null) await statements.PrintAsync(govMax.Requests);
             var stagesAfter = await StagesAsync(http, baseUrl);
             if (trace is not null)
             {
@@ -290,6 +292,33 @@ public static class DataPlaneBenchmark
             stages[m.Groups[2].Value] = m.Groups[1].Value == "sum" ? (current.Sum + value, current.Count) : (current.Sum, current.Count + (long)value);
         }
         return stages;
+    }
+
+    /// <summary>What PostgreSQL spent its time on over one run, by statement (pg_stat_statements).</summary>
+    private sealed class StatementStats(string connectionString)
+    {
+        public static async Task<StatementStats> ResetAsync(string connectionString)
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var reset = new NpgsqlCommand("create extension if not exists pg_stat_statements; select pg_stat_statements_reset();", connection);
+            await reset.ExecuteNonQueryAsync();
+            return new StatementStats(connectionString);
+        }
+
+        public async Task PrintAsync(long requests)
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var top = new NpgsqlCommand("""
+                select calls, total_exec_time + total_plan_time, rows, left(regexp_replace(query, '\s+', ' ', 'g'), case when query like '%mt_events as d%' then 700 else 110 end)
+                from pg_stat_statements order by total_exec_time + total_plan_time desc limit 15
+                """, connection);
+            await using var reader = await top.ExecuteReaderAsync();
+            Console.WriteLine("  PostgreSQL time by statement over the governed run (pg_stat_statements; µs per served request):");
+            while (await reader.ReadAsync())
+                Console.WriteLine($"    {reader.GetDouble(1) * 1000 / Math.Max(1, requests),7:N1} µs  {reader.GetInt64(0),8:N0} calls  {reader.GetInt64(2),9:N0} rows  {reader.GetString(3)}");
+        }
     }
 
     private static Process? StartPerf(string suffix, TimeSpan duration) =>

@@ -145,7 +145,7 @@ public sealed record CpuPerRequest(double HostMicroseconds, double PostgresMicro
         var load = await run();
         var requests = Math.Max(1, load.Requests);
         return (load, new CpuPerRequest((ProcessCpu.Of(hostPid) - host) / requests, (ProcessCpu.OfPostgres() - pg) / requests,
-            (ProcessCpu.OfJit(hostPid) - jit) / requests));
+            Math.Max(0, ProcessCpu.OfJit(hostPid) - jit) / requests));   // a JIT thread that exited takes its time with it
     }
 
     public override string ToString() =>

@@ -131,4 +131,15 @@ public sealed class Access_append_projection_tests(LedgerFixture ledger)
         inline.Where(p => p is not UsageDayProjection && p.IncludedEventTypes.Intersect(appended).Any())
             .Select(p => p.GetType().Name).ShouldBeEmpty();
     }
+
+    [Fact]
+    public void Every_projection_on_the_daemon_names_its_event_types_so_it_never_loads_the_whole_ledger()
+    {
+        // A projection that names none is handed every event: at data-plane volumes, each access event read and deserialized again for nothing.
+        var options = (StoreOptions)ledger.Host.Services.GetRequiredService<IDocumentStore>().Options;
+        var daemon = options.Projections.All.OfType<JasperFx.Events.Projections.ProjectionBase>()
+            .Where(p => p.Lifecycle == JasperFx.Events.Projections.ProjectionLifecycle.Async).ToList();
+        daemon.ShouldNotBeEmpty();
+        daemon.Where(p => p.IncludedEventTypes.Count == 0).Select(p => p.GetType().Name).ShouldBeEmpty();
+    }
 }

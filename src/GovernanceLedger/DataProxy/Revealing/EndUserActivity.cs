@@ -31,6 +31,9 @@ public sealed partial class EndUserActivityProjection : MultiStreamProjection<En
         Name = ProjectionName;
         Identity<AccessRecorded>(e => e.EndUser ?? NoEndUser);
         Identity<QueryExecuted>(e => e.EndUser ?? NoEndUser);
+        // Evolve takes any event, so the daemon would load every event of the ledger for this projection: it loads these only.
+        IncludeType<AccessRecorded>();
+        IncludeType<QueryExecuted>();
     }
 
     public override EndUserActivity? Evolve(EndUserActivity? snapshot, string id, IEvent e)

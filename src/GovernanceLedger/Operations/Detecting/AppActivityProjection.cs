@@ -26,6 +26,11 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
         Identity<AnomalyDetected>(e => e.AppId);
         Identity<AppThrottled>(e => e.AppId);
         Identity<AppThrottleLifted>(e => e.AppId);
+        // Evolve takes any event, so the daemon would load every event of the ledger for this projection: it loads these only.
+        IncludeType<TrafficCounted>();
+        IncludeType<AnomalyDetected>();
+        IncludeType<AppThrottled>();
+        IncludeType<AppThrottleLifted>();
     }
 
     public override AppActivity? Evolve(AppActivity? snapshot, string id, IEvent e)
