@@ -111,7 +111,7 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
         var usage = UsageDayProjection.Sums(folded);
 
         // One round trip and one implicit transaction: the statements of a batch commit together or not at all.
-        await using var write = ledger.Source.CreateBatch();
+        await using var write = ledger.Writes.CreateBatch();
         write.BatchCommands.Add(Command($"""
             insert into {S}.mt_streams (id, type, version, timestamp, tenant_id)
             select x.id, null, x.version, now(), '{Tenant}' from unnest($1::text[], $2::bigint[]) as x(id, version)

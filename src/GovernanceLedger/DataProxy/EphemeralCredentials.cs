@@ -153,7 +153,9 @@ public sealed class EphemeralCredentials(
             Username = role, Password = password, MaxPoolSize = 20, ConnectionIdleLifetime = 60, ApplicationName = $"data-proxy:{appId}",
             // An app asks the same few query shapes over and over: prepared after a few uses, PostgreSQL stops
             // parsing and planning them (with the views' row-level security, planning is most of a small query's cost).
-            MaxAutoPrepare = 32
+            MaxAutoPrepare = 32,
+            // Its sessions carry nothing between queries (the row context is transaction-local), so nothing is reset on return to the pool.
+            NoResetOnClose = true
         };
         return new AppLogin(appId, source, role, validUntil, NpgsqlDataSource.Create(builder.ConnectionString), context);
     }

@@ -18,6 +18,14 @@ public sealed class LedgerDatabase(IConfiguration configuration) : IAsyncDisposa
     public NpgsqlDataSource Reads { get; } = NpgsqlDataSource.Create(
         new NpgsqlConnectionStringBuilder(configuration.GetConnectionString("Ledger")!) { MaxPoolSize = 12, ApplicationName = "ledger-reads" }.ConnectionString);
 
+    /// <summary>
+    /// The data plane's group commit: a few connections of its own, whose sessions carry no state between batches, so
+    /// nothing is reset on their return to the pool (with prepared statements, a reset is three more statements per batch).
+    /// </summary>
+    public NpgsqlDataSource Writes { get; } = NpgsqlDataSource.Create(
+        new NpgsqlConnectionStringBuilder(LedgerSetup.WithPreparedStatements(configuration.GetConnectionString("Ledger")!))
+            { MaxPoolSize = 8, NoResetOnClose = true, ApplicationName = "ledger-access-writer" }.ConnectionString);
+
     /// <summary>Two connections of its own for /health, which must answer while everything else is busy.</summary>
     public NpgsqlDataSource Health { get; } = NpgsqlDataSource.Create(
         new NpgsqlConnectionStringBuilder(configuration.GetConnectionString("Ledger")!) { MaxPoolSize = 2, ApplicationName = "ledger-health" }.ConnectionString);
@@ -26,6 +34,7 @@ public sealed class LedgerDatabase(IConfiguration configuration) : IAsyncDisposa
     {
         await Source.DisposeAsync();
         await Reads.DisposeAsync();
+        await Writes.DisposeAsync();
         await Health.DisposeAsync();
     }
 }

@@ -118,9 +118,11 @@ public static class DataPlaneBenchmark
                     {
                         // With a perf profile asked for, the first proxied round is profiled too (<file>.proxy).
                         using var perf = round == 1 ? StartPerf(".proxy", duration) : null;
+                        var statements = round == 1 && Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PGSS") == "1" ? await StatementStats.ResetAsync(ledgerDb) : null;
                         var result = await CpuPerRequest.MeasureAsync(host.Id,
                             () => LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied));
                         if (perf is not null) await StopPerf(perf, ".proxy");
+                        if (statements is not null) await statements.PrintAsync(result.Item1.Requests, "the first proxied round");
                         return result;
                     }
                     if (round % 2 == 1)
@@ -179,7 +181,7 @@ public static class DataPlaneBenchmark
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                 () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed));
             if (perf is not null) await StopPerf(perf, "");
-            if (statements is not null) await statements.PrintAsync(govMax.Requests);
+            if (statements is not null) await statements.PrintAsync(govMax.Requests, "the governed run");
             var stagesAfter = await StagesAsync(http, baseUrl);
             if (trace is not null)
             {
@@ -306,7 +308,7 @@ public static class DataPlaneBenchmark
             return new StatementStats(connectionString);
         }
 
-        public async Task PrintAsync(long requests)
+        public async Task PrintAsync(long requests, string run)
         {
             await using var connection = new NpgsqlConnection(connectionString);
             await connection.OpenAsync();
@@ -315,7 +317,7 @@ public static class DataPlaneBenchmark
                 from pg_stat_statements order by total_exec_time + total_plan_time desc limit 15
                 """, connection);
             await using var reader = await top.ExecuteReaderAsync();
-            Console.WriteLine("  PostgreSQL time by statement over the governed run (pg_stat_statements; µs per served request):");
+            Console.WriteLine($"  PostgreSQL time by statement over {run} (pg_stat_statements, every database; µs per served request):");
             while (await reader.ReadAsync())
                 Console.WriteLine($"    {reader.GetDouble(1) * 1000 / Math.Max(1, requests),7:N1} µs  {reader.GetInt64(0),8:N0} calls  {reader.GetInt64(2),9:N0} rows  {reader.GetString(3)}");
         }
