@@ -94,7 +94,9 @@ public static class ScaleOutBenchmark
                         else if ((int)response.StatusCode == 429) Interlocked.Increment(ref refused);
                     }
                 })));
-                Console.WriteLine($"    daily quota 500 across {n} instance(s): {ok} served, {refused} refused with 429 (of 1,280 sent)");
+                // Usage is billed by every instance into one document per app and day: none may overwrite another's count.
+                var billed = await BilledRequestsAsync(ledgerDb, $"bench-quota-{n}");
+                Console.WriteLine($"    daily quota 500 across {n} instance(s): {ok} served, {refused} refused with 429 (of 1,280 sent); usage billed: {billed} requests");
             }
             if (LoadGenerator.FirstError is { } error) Console.WriteLine($"First error seen: {error.Split('\n')[0]}");
         }
@@ -157,6 +159,17 @@ public static class ScaleOutBenchmark
             await Task.Delay(100);
         }
         throw new TimeoutException($"{url} never answered through the balancer.");
+    }
+
+    /// <summary>The requests the usage read model bills the app for today.</summary>
+    private static async Task<long> BilledRequestsAsync(string ledgerDb, string appId)
+    {
+        await using var connection = new NpgsqlConnection(ledgerDb);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select coalesce(sum((data->>'Requests')::bigint), 0)::bigint from ledger.mt_doc_usageday where data->>'AppId' = $1", connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = appId });
+        return (long)(await command.ExecuteScalarAsync())!;
     }
 
     /// <summary>How many of the served responses' request ids have no access event in the ledger.</summary>
