@@ -89,6 +89,65 @@ public sealed class Access_append_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task A_request_whose_recorded_text_would_end_in_half_a_character_is_recorded_and_never_takes_others_down_with_it()
+    {
+        var appId = await ledger.DataApp("append-poison", new System.Text.Json.Nodes.JsonObject { ["requests_per_second"] = 1000 });
+        var token = await ledger.AppToken(appId);
+        // The recorded path is cut at 256 UTF-16 units; an emoji is two, so this cut falls between the halves of one. A lone
+        // surrogate is text PostgreSQL's jsonb refuses, which would fail the whole group commit the request shares with
+        // others; the serializer writes it as U+FFFD.
+        var prefix = "/gw/crm/contacts/";
+        var path = prefix + new string('a', 255 - prefix.Length) + string.Concat(Enumerable.Repeat("\U0001F600", 20));
+        var poison = Enumerable.Range(0, 8).Select(_ => ledger.Get(Uri.EscapeDataString(path).Replace("%2F", "/"), token));
+        var plain = Enumerable.Range(0, 24).Select(_ => ledger.Get("/gw/crm/contacts?limit=1", token));
+        var all = await Task.WhenAll(poison.Concat(plain));
+
+        all.Skip(8).ShouldAllBe(r => r.Status == 200);
+        all.Take(8).ShouldAllBe(r => r.Status != 503 && r.Status < 500);
+        var recorded = (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ToList();
+        foreach (var response in all) recorded.ShouldContain(e => e.RequestId == response.RequestId);
+        recorded.Where(e => e.Path.StartsWith(prefix + "aaa", StringComparison.Ordinal))
+            .ShouldAllBe(e => !char.IsHighSurrogate(e.Path[e.Path.Length - 1]) && e.Path.Length <= 256);
+    }
+
+    [Fact]
+    public async Task Text_jsonb_refuses_in_an_unverified_token_is_recorded_with_its_denial_and_never_takes_others_down_with_it()
+    {
+        var appId = await ledger.DataApp("append-nul", new System.Text.Json.Nodes.JsonObject { ["requests_per_second"] = 1000 });
+        var token = await ledger.AppToken(appId);
+        // An unsigned token whose subject holds a NUL: JSON allows it, PostgreSQL's jsonb does not. The claimed subject is
+        // recorded with the refusal, and that event shares its group commit with the genuine requests around it.
+        static string Part(string json) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var forged = Part("""{"alg":"RS256","typ":"JWT"}""") + "." + Part("""{"sub":"app:x\u0000y","scopes":["read:contacts"]}""") + ".c2ln";
+        var poison = Enumerable.Range(0, 6).Select(_ => ledger.Get("/gw/crm/contacts?limit=1", forged));
+        var plain = Enumerable.Range(0, 18).Select(_ => ledger.Get("/gw/crm/contacts?limit=1", token));
+        var all = await Task.WhenAll(poison.Concat(plain));
+
+        all.Take(6).ShouldAllBe(r => r.Status == 401);
+        all.Skip(6).ShouldAllBe(r => r.Status == 200);
+        var served = (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ToList();
+        foreach (var response in all.Skip(6)) served.ShouldContain(e => e.RequestId == response.RequestId);
+        // The refusals are on the record too (under the unknown caller), the NUL replaced.
+        await using var connection = new NpgsqlConnection(ledger.ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select count(*) from ledger.mt_events where type = 'access_recorded' and data->>'RequestId' = any($1)", connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = all.Take(6).Select(r => r.RequestId!).ToArray() });
+        ((long)(await command.ExecuteScalarAsync())!).ShouldBe(6);
+    }
+
+    [Theory]
+    [InlineData("""{"a":"plain"}""", """{"a":"plain"}""")]
+    [InlineData("""{"a":"x\u0000y","b":"\u0000"}""", """{"a":"x\uFFFDy","b":"\uFFFD"}""")]
+    [InlineData("""{"a":"\\u0000"}""", """{"a":"\\u0000"}""")]
+    [InlineData("""{"a":"\\\u0000"}""", """{"a":"\\\uFFFD"}""")]
+    public void Json_is_made_jsonb_safe_by_replacing_escaped_nuls_only(string json, string safe)
+    {
+        GovernanceLedger.DataPlane.AccessLedger.JsonbSafe(json).ShouldBe(safe);
+        System.Text.Json.JsonDocument.Parse(GovernanceLedger.DataPlane.AccessLedger.JsonbSafe(json)).ShouldNotBeNull();
+    }
+
+    [Fact]
     public async Task When_something_else_appended_to_the_writers_stream_the_next_batch_rereads_its_version_and_the_request_is_still_served()
     {
         var appId = await ledger.DataApp("append-race");
