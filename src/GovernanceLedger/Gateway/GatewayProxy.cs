@@ -1,3 +1,4 @@
+using System.Buffers;
 using GovernanceLedger.Contracts.Access;
 using System.Diagnostics;
 using System.Net;
@@ -289,24 +290,23 @@ public sealed class GatewayProxy(
             var maskStarted = Stopwatch.GetTimestamp();
             var content = proxyResponse.Content;
             var json = StrictJson.IsJsonMediaType(content.Headers.ContentType?.ToString()) && content.Headers.ContentEncoding.Count == 0;
-            byte[]? body = null;
-            if (json && (content.Headers.ContentLength ?? 0) <= maxMaskedBytes)
-            {
-                body = await ReadBoundedAsync(content, maxMaskedBytes, ct);
-            }
-            JsonNode? document = null;
+            using var body = json && (content.Headers.ContentLength ?? 0) <= maxMaskedBytes
+                ? await ReadBoundedAsync(content, maxMaskedBytes, ct)
+                : null;
+            var shaped = new ArrayBufferWriter<byte>(body is null ? 256 : body.WrittenCount + 256);
+            IReadOnlyList<string>? masked = null;
             if (body is not null)
             {
                 try
                 {
-                    document = JsonNode.Parse(body, documentOptions: StrictJson.DocumentOptions);
+                    masked = ResponseMasking.Mask(body.WrittenSpan, shaped, maskBy!.Dataset, gateway.Masking, maskBy.MaskPii, maskBy.Granted);
                 }
                 catch (JsonException)
                 {
-                    document = null;
+                    masked = null;
                 }
             }
-            if (document is null)
+            if (masked is null)
             {
                 // A response that cannot be read cannot be masked: it is not passed on unmasked.
                 await RecordAsync(context, StatusCodes.Status502BadGateway, 0, "upstream response cannot be masked", null);
@@ -315,33 +315,71 @@ public sealed class GatewayProxy(
                 return false;
             }
 
-            var masked = ResponseMasking.Mask(document, maskBy!.Dataset, gateway.Masking, maskBy.MaskPii, maskBy.Granted);
-            var bytes = JsonSerializer.SerializeToUtf8Bytes(document);
             gateway.Telemetry.Lap("mask", maskStarted);
-            await RecordAsync(context, upstreamStatus, bytes.Length, "served", masked.Count > 0 ? masked : null);
+            await RecordAsync(context, upstreamStatus, shaped.WrittenCount, "served", masked.Count > 0 ? masked : null);
             await base.TransformResponseAsync(context, proxyResponse, ct);
             UpstreamHeaders.StripInternals(context.Response);
-            context.Response.Headers.ContentLength = bytes.Length;
+            context.Response.Headers.ContentLength = shaped.WrittenCount;
             context.Response.ContentType = "application/json; charset=utf-8";
-            await context.Response.Body.WriteAsync(bytes, ct);
+            await context.Response.Body.WriteAsync(shaped.WrittenMemory, ct);
             return false;
         }
 
         private static bool HasBody(HttpResponseMessage response) =>
             response.StatusCode is not (HttpStatusCode.NoContent or HttpStatusCode.NotModified) && response.Content.Headers.ContentLength != 0;
 
-        private static async Task<byte[]?> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct)
+        /// <summary>The whole body in a pooled buffer, or null when it is longer than <paramref name="max"/>.</summary>
+        private static async Task<PooledBytes?> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct)
         {
             await using var stream = await content.ReadAsStreamAsync(ct);
-            using var buffer = new MemoryStream();
-            var chunk = new byte[16 * 1024];
-            int read;
-            while ((read = await stream.ReadAsync(chunk, ct)) > 0)
+            var buffer = new PooledBytes((int)Math.Min(max + 1L, content.Headers.ContentLength is { } length ? length + 1 : 16 * 1024));
+            try
             {
-                buffer.Write(chunk, 0, read);
-                if (buffer.Length > max) return null;
+                int read;
+                while ((read = await stream.ReadAsync(buffer.FreeMemory(), ct)) > 0)
+                {
+                    buffer.Advance(read);
+                    if (buffer.WrittenCount > max)
+                    {
+                        buffer.Dispose();
+                        return null;
+                    }
+                }
+                return buffer;
             }
-            return buffer.ToArray();
+            catch
+            {
+                buffer.Dispose();
+                throw;
+            }
+        }
+
+        /// <summary>Bytes read into an array rented from the shared pool, returned to it on dispose.</summary>
+        private sealed class PooledBytes(int capacity) : IDisposable
+        {
+            private byte[]? _array = ArrayPool<byte>.Shared.Rent(Math.Max(capacity, 256));
+            public int WrittenCount { get; private set; }
+            public ReadOnlySpan<byte> WrittenSpan => _array.AsSpan(0, WrittenCount);
+
+            public Memory<byte> FreeMemory()
+            {
+                if (WrittenCount == _array!.Length)
+                {
+                    var larger = ArrayPool<byte>.Shared.Rent(_array.Length * 2);
+                    _array.AsSpan(0, WrittenCount).CopyTo(larger);
+                    ArrayPool<byte>.Shared.Return(_array);
+                    _array = larger;
+                }
+                return _array.AsMemory(WrittenCount);
+            }
+
+            public void Advance(int count) => WrittenCount += count;
+
+            public void Dispose()
+            {
+                if (_array is { } array) ArrayPool<byte>.Shared.Return(array);
+                _array = null;
+            }
         }
 
         private async Task RecordAsync(HttpContext context, int status, long bytesOut, string reason, IReadOnlyList<string>? masked)

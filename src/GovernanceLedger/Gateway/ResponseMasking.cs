@@ -1,5 +1,6 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 
@@ -9,53 +10,107 @@ namespace GovernanceLedger.Gateway;
 /// Shapes a route's JSON response by its catalog dataset, at any depth and ignoring case: members named
 /// like a dataset field the app was not granted are removed (when the app holds a grant on the dataset),
 /// and members named like a PII field are masked with the dataset's strategy, as the data proxy masks.
+/// The response is read and rewritten in one pass, token by token, without building a document.
 /// </summary>
 public static class ResponseMasking
 {
-    /// <summary>Shapes in place and returns the names of the PII fields that were present and masked.</summary>
-    public static IReadOnlyList<string> Mask(JsonNode? node, DatasetEntry dataset, Masking masking, bool maskPii, IReadOnlyCollection<string>? granted)
+    private static readonly JsonReaderOptions ReaderOptions = new()
     {
-        var pii = maskPii ? dataset.Pii.ToDictionary(f => f, f => f, StringComparer.OrdinalIgnoreCase) : [];
-        var withheld = granted is null
-            ? new HashSet<string>(StringComparer.OrdinalIgnoreCase)
-            : dataset.Fields.Where(f => !granted.Contains(f)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        MaxDepth = StrictJson.MaxDepth, CommentHandling = JsonCommentHandling.Disallow, AllowTrailingCommas = false
+    };
+
+    /// <summary>
+    /// Writes <paramref name="json"/> shaped to <paramref name="output"/> and returns the names of the PII fields that were
+    /// present and masked. Throws <see cref="JsonException"/> for a response that is not one strict JSON value (a syntax
+    /// error, too deep, a member name twice in one object, text that is not valid Unicode): such a response cannot be masked.
+    /// </summary>
+    public static IReadOnlyList<string> Mask(ReadOnlySpan<byte> json, IBufferWriter<byte> output, DatasetEntry dataset, Masking masking, bool maskPii,
+        IReadOnlyCollection<string>? granted)
+    {
+        var pii = maskPii ? dataset.Pii.ToDictionary(f => f, f => f, StringComparer.OrdinalIgnoreCase) : null;
+        var withheld = granted is null ? null : dataset.Fields.Where(f => !granted.Contains(f)).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var masked = new SortedSet<string>(StringComparer.Ordinal);
-        Walk(node, pii, withheld, dataset, masking, masked);
+        var reader = new Utf8JsonReader(json, ReaderOptions);
+        using var writer = new Utf8JsonWriter(output, new JsonWriterOptions { SkipValidation = true });
+        // The member names seen so far in each open object: a name twice would let one copy through unshaped to some readers.
+        var names = new Stack<HashSet<string>>();
+        try
+        {
+            if (!reader.Read()) throw new JsonException("The response is empty.");
+            CopyValue(ref reader, writer, names, pii, withheld, dataset, masking, masked);
+            if (reader.Read()) throw new JsonException("The response holds more than one JSON value.");
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // Text the reader cannot turn into a string (a lone surrogate escaped in it) or the writer cannot write (bytes that are not UTF-8).
+            throw new JsonException("The response holds text that is not valid Unicode.", e);
+        }
+        writer.Flush();
         return masked.ToList();
     }
 
-    private static void Walk(JsonNode? node, Dictionary<string, string> pii, HashSet<string> withheld, DatasetEntry dataset, Masking masking, SortedSet<string> masked)
+    /// <summary>Copies the value the reader stands on (and everything inside it), shaping the members of every object.</summary>
+    private static void CopyValue(ref Utf8JsonReader reader, Utf8JsonWriter writer, Stack<HashSet<string>> names, Dictionary<string, string>? pii,
+        HashSet<string>? withheld, DatasetEntry dataset, Masking masking, SortedSet<string> masked)
     {
-        switch (node)
+        switch (reader.TokenType)
         {
-            case JsonObject obj:
-                foreach (var key in obj.Select(p => p.Key).ToList())
+            case JsonTokenType.StartObject:
+                writer.WriteStartObject();
+                names.Push(new HashSet<string>(StringComparer.Ordinal));
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
                 {
-                    if (withheld.Contains(key))
+                    var name = reader.GetString()!;
+                    if (!names.Peek().Add(name)) throw new JsonException($"The member '{name}' appears twice in one object.");
+                    reader.Read();
+                    if (withheld is not null && withheld.Contains(name))
                     {
-                        obj.Remove(key);
+                        // Not granted: the member is left out, whatever its value.
+                        reader.Skip();
                         continue;
                     }
-                    if (pii.TryGetValue(key, out var field))
+                    writer.WritePropertyName(name);
+                    if (pii is not null && pii.TryGetValue(name, out var field) && reader.TokenType != JsonTokenType.Null)
                     {
-                        var value = obj[key];
-                        if (value is null) continue;
-                        // A nested value under a PII name is PII as a whole.
-                        var text = value is JsonValue scalar && scalar.GetValueKind() == JsonValueKind.String
-                            ? scalar.GetValue<string>()
-                            : value.ToJsonString();
-                        obj[key] = JsonValue.Create(masking.Apply(dataset.MaskingFor(field), text) as string);
+                        // A nested value under a PII name is PII as a whole: its compact JSON text is masked.
+                        var text = reader.TokenType == JsonTokenType.String ? reader.GetString()! : CompactText(ref reader);
+                        writer.WriteStringValue(masking.Apply(dataset.MaskingFor(field), text) as string);
                         masked.Add(field);
                     }
                     else
                     {
-                        Walk(obj[key], pii, withheld, dataset, masking, masked);
+                        CopyValue(ref reader, writer, names, pii, withheld, dataset, masking, masked);
                     }
                 }
+                names.Pop();
+                writer.WriteEndObject();
                 break;
-            case JsonArray array:
-                foreach (var item in array) Walk(item, pii, withheld, dataset, masking, masked);
+            case JsonTokenType.StartArray:
+                writer.WriteStartArray();
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    CopyValue(ref reader, writer, names, pii, withheld, dataset, masking, masked);
+                writer.WriteEndArray();
                 break;
+            case JsonTokenType.String:
+                if (reader.ValueIsEscaped) writer.WriteStringValue(reader.GetString());
+                // Bytes that are not UTF-8 would reach the app as replacement characters: such a response is not passed on.
+                else if (!System.Text.Unicode.Utf8.IsValid(reader.ValueSpan)) throw new JsonException("The response holds a string that is not UTF-8.");
+                else writer.WriteStringValue(reader.ValueSpan);
+                break;
+            case JsonTokenType.Number:
+                writer.WriteRawValue(reader.ValueSpan, skipInputValidation: true);
+                break;
+            case JsonTokenType.True: writer.WriteBooleanValue(true); break;
+            case JsonTokenType.False: writer.WriteBooleanValue(false); break;
+            case JsonTokenType.Null: writer.WriteNullValue(); break;
+            default: throw new JsonException($"Unexpected JSON token {reader.TokenType}.");
         }
+    }
+
+    /// <summary>The value the reader stands on as compact JSON text; the reader ends on its last token.</summary>
+    private static string CompactText(ref Utf8JsonReader reader)
+    {
+        using var element = JsonDocument.ParseValue(ref reader);
+        return JsonSerializer.Serialize(element.RootElement);
     }
 }

@@ -31,11 +31,12 @@ public static class DataPlaneBenchmark
         await SalesDemoDatabase.EnsureAsync(salesDb);
 
         await using var upstream = await DemoUpstream.StartAsync("http://127.0.0.1:0");
-        // The bare proxy runs as a process of its own, like the ledger host, so the CPU of each is measured alike.
+        // The bare proxy runs as a process of its own, like the ledger host, so the CPU of each is measured alike, and with
+        // the host's runtime settings (server GC with fixed heaps, no thread-pool spinning), so neither is tuned alone.
         var barePort = FreePort();
         using var bareProcess = Process.Start(new ProcessStartInfo("dotnet",
             [typeof(DataPlaneBenchmark).Assembly.Location, "bare-yarp", upstream.Url, $"http://127.0.0.1:{barePort}"])
-            { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            { RedirectStandardOutput = true, RedirectStandardError = true, Environment = { ["DOTNET_gcServer"] = "1", ["DOTNET_GCDynamicAdaptationMode"] = "0", ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0" } })!;
         bareProcess.OutputDataReceived += (_, _) => { };
         bareProcess.ErrorDataReceived += (_, _) => { };
         bareProcess.BeginOutputReadLine();
