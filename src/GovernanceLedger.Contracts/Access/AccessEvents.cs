@@ -65,15 +65,23 @@ public sealed record DatabaseLoginOrphanRemoved(string Source, string Role, stri
 /// What one committed batch of an app's data-plane events adds up to in one minute: every request (allowed or
 /// not), those answered 400 or above, denials, rows read, bytes answered, the sum of latencies, the distinct end
 /// users (at most <see cref="MaxEndUsers"/> named), and the PII fields read ("dataset.field" from the data proxy,
-/// "route.field" from the gateway's masking). Written in the same transaction as the events it counts, so followers
-/// of the ledger (baselines, detectors) read one summary instead of every request.
+/// "route.field" from the gateway's masking). PerEndUser counts every end user of the batch in that minute (absent on
+/// summaries written before it was kept). Written in the same transaction as the events it counts, so followers of
+/// the ledger (baselines, detectors, end-user risk) read one summary instead of every request.
 /// </summary>
 public sealed record TrafficCounted(
     string AppId, DateTimeOffset Minute, long Requests, long Errors, long Denials, long Rows, DateTimeOffset At,
-    long Bytes = 0, double LatencyMs = 0, IReadOnlyList<string>? EndUsers = null, IReadOnlyList<string>? PiiFields = null)
+    long Bytes = 0, double LatencyMs = 0, IReadOnlyList<string>? EndUsers = null, IReadOnlyList<string>? PiiFields = null,
+    IReadOnlyList<EndUserCount>? PerEndUser = null)
 {
     public const int MaxEndUsers = 1000;
 }
+
+/// <summary>
+/// One end user's part of a <see cref="TrafficCounted"/>: requests allowed and denied (gateway and data proxy alike),
+/// and the row-level-security regions their data-proxy queries ran in.
+/// </summary>
+public sealed record EndUserCount(string EndUser, long Allowed, long Denied, IReadOnlyList<string>? Regions = null);
 
 /// <summary>
 /// A request made with a sandbox token: served from synthetic data, or refused. Kept apart from AccessRecorded and

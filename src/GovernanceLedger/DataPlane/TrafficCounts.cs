@@ -12,12 +12,26 @@ public static class TrafficCounts
         public DateTimeOffset Last;
         public readonly HashSet<string> EndUsers = new(StringComparer.Ordinal);
         public readonly SortedSet<string> PiiFields = new(StringComparer.Ordinal);
+        // Every end user, uncapped: a batch holds at most AccessLedger.MaxBatch events.
+        public readonly SortedDictionary<string, PerUser> PerEndUser = new(StringComparer.Ordinal);
 
         public void Saw(DateTimeOffset at, string? endUser)
         {
             if (at > Last) Last = at;
             if (endUser is not null && EndUsers.Count < TrafficCounted.MaxEndUsers) EndUsers.Add(endUser);
         }
+
+        public PerUser User(string endUser)
+        {
+            if (!PerEndUser.TryGetValue(endUser, out var user)) PerEndUser[endUser] = user = new PerUser();
+            return user;
+        }
+    }
+
+    private sealed class PerUser
+    {
+        public long Allowed, Denied;
+        public SortedSet<string>? Regions;
     }
 
     public static IEnumerable<TrafficCounted> Of(IEnumerable<object> events)
@@ -45,16 +59,25 @@ public static class TrafficCounts
                     // The data proxy's PII reads are counted from its query events, which name the dataset.
                     foreach (var field in x.MaskedFields ?? []) sums.PiiFields.Add($"{x.Route}.{field}");
                     sums.Saw(when, x.EndUser);
+                    if (x.EndUser is not null)
+                    {
+                        var user = sums.User(x.EndUser);
+                        if (x.Decision == AccessDecisions.Deny) user.Denied++;
+                        else user.Allowed++;
+                    }
                     break;
                 case QueryExecuted x:
                     sums.Rows += x.Rows;
                     foreach (var field in x.PiiFields ?? x.MaskedFields) sums.PiiFields.Add($"{x.Dataset}.{field}");
                     sums.Saw(when, x.EndUser);
+                    if (x is { EndUser: { } endUser, RlsRegion: { Length: > 0 } region }) (sums.User(endUser).Regions ??= new(StringComparer.Ordinal)).Add(region);
                     break;
             }
         }
         return counts.Select(kv => new TrafficCounted(kv.Key.App, kv.Key.Minute, kv.Value.Requests, kv.Value.Errors, kv.Value.Denials, kv.Value.Rows,
             kv.Value.Last, kv.Value.Bytes, Math.Round(kv.Value.LatencyMs, 3),
-            kv.Value.EndUsers.Count == 0 ? null : kv.Value.EndUsers.ToList(), kv.Value.PiiFields.Count == 0 ? null : kv.Value.PiiFields.ToList()));
+            kv.Value.EndUsers.Count == 0 ? null : kv.Value.EndUsers.ToList(), kv.Value.PiiFields.Count == 0 ? null : kv.Value.PiiFields.ToList(),
+            kv.Value.PerEndUser.Count == 0 ? null
+                : kv.Value.PerEndUser.Select(u => new EndUserCount(u.Key, u.Value.Allowed, u.Value.Denied, u.Value.Regions?.ToList())).ToList()));
     }
 }

@@ -19,43 +19,51 @@ public sealed class EndUserActivity
     public static string Day(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 }
 
-/// <summary>Folds access and query events into <see cref="EndUserActivity"/> per end user, on Marten's async daemon.</summary>
+/// <summary>
+/// Folds the per-batch traffic summaries (<see cref="TrafficCounted.PerEndUser"/>) into <see cref="EndUserActivity"/> per
+/// end user, on Marten's async daemon: one summary per app, minute and committed batch rather than every request.
+/// </summary>
 public sealed partial class EndUserActivityProjection : MultiStreamProjection<EndUserActivity, string>
 {
     public const string ProjectionName = "end-user-activity";
-    /// <summary>Requests without an end user (an owner's token, an unauthenticated caller) fold here and are never read.</summary>
-    public const string NoEndUser = "(none)";
 
     public EndUserActivityProjection()
     {
         Name = ProjectionName;
-        Identity<AccessRecorded>(e => e.EndUser ?? NoEndUser);
-        Identity<QueryExecuted>(e => e.EndUser ?? NoEndUser);
+        Identities<TrafficCounted>(e => e.PerEndUser?.Select(u => u.EndUser).ToList() ?? []);
         // Evolve takes any event, so the daemon would load every event of the ledger for this projection: it loads these only.
-        IncludeType<AccessRecorded>();
-        IncludeType<QueryExecuted>();
+        IncludeType<TrafficCounted>();
     }
 
     public override EndUserActivity? Evolve(EndUserActivity? snapshot, string id, IEvent e)
     {
-        if (id == NoEndUser) return null;
+        if (e.Data is not TrafficCounted { PerEndUser: { } users } counted || Find(counted, users, id) is not { } user) return snapshot;
         var activity = snapshot ?? new EndUserActivity { Id = id };
-        switch (e.Data)
+        if (user.Denied > 0)
         {
-            case AccessRecorded { Decision: AccessDecisions.Deny } denied:
-                activity.DenialsByHour[EndUserActivity.Hour(denied.At)] = activity.DenialsByHour.GetValueOrDefault(EndUserActivity.Hour(denied.At)) + 1;
-                Prune(activity, denied.At);
-                break;
-            case AccessRecorded allowed:
-                activity.RequestsByDay[EndUserActivity.Day(allowed.At)] = activity.RequestsByDay.GetValueOrDefault(EndUserActivity.Day(allowed.At)) + 1;
-                Prune(activity, allowed.At);
-                break;
-            case QueryExecuted { RlsRegion: { Length: > 0 } region } query:
-                activity.Regions.TryAdd(region, query.At);
-                break;
+            var hour = EndUserActivity.Hour(counted.Minute);
+            activity.DenialsByHour[hour] = activity.DenialsByHour.GetValueOrDefault(hour) + (int)Math.Min(user.Denied, int.MaxValue);
         }
+        if (user.Allowed > 0)
+        {
+            var day = EndUserActivity.Day(counted.Minute);
+            activity.RequestsByDay[day] = activity.RequestsByDay.GetValueOrDefault(day) + user.Allowed;
+        }
+        foreach (var region in user.Regions ?? []) activity.Regions.TryAdd(region, counted.Minute);
+        Prune(activity, counted.Minute);
         return activity;
     }
+
+    /// <summary>The end user's counts in a summary: looked up by name, indexed once per summary (a batch may name thousands).</summary>
+    private static EndUserCount? Find(TrafficCounted counted, IReadOnlyList<EndUserCount> users, string id)
+    {
+        if (users.Count <= 8) return users.FirstOrDefault(u => u.EndUser == id);
+        var index = Indexes.GetValue(counted, c => c.PerEndUser!.GroupBy(u => u.EndUser, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal));
+        return index.GetValueOrDefault(id);
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<TrafficCounted, Dictionary<string, EndUserCount>> Indexes = new();
 
     private static void Prune(EndUserActivity activity, DateTimeOffset now)
     {
