@@ -71,6 +71,11 @@ app.UseWhen(context => !AppTokenAuthentication.IsDataPlane(context.Request.Path)
     // The console's forms carry antiforgery tokens (its session is a cookie); the API's bearer calls need none.
     branch.UseAntiforgery();
 });
+// The host would otherwise put authentication and authorization at the head of the pipeline for every request: it
+// does not see them inside the branch above. Data-plane requests would then run the people schemes (a JWT bearer
+// handler among them) on their app tokens, and the control plane would authenticate twice.
+((IApplicationBuilder)app).Properties["__AuthenticationMiddlewareSet"] = true;
+((IApplicationBuilder)app).Properties["__AuthorizationMiddlewareSet"] = true;
 
 app.MapOpenApi();
 app.MapScalarApiReference();

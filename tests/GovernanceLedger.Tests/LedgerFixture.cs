@@ -109,6 +109,8 @@ public class LedgerFixture : IAsyncLifetime
                 services.AddSingleton(clock);
                 services.RunWolverineInSoloMode();
                 if (!externalTransports) services.DisableAllExternalWolverineTransports();
+                // The host's own schemes, counted each time the authentication middleware asks for them.
+                services.AddSingleton<Microsoft.AspNetCore.Authentication.IAuthenticationSchemeProvider, CountingSchemeProvider>();
                 configure?.Invoke(services);
             });
         });
@@ -256,4 +258,19 @@ public sealed record ApiResponse(int Status, string? ContentType, string Text, J
 public sealed class LedgerCollection : ICollectionFixture<LedgerFixture>
 {
     public const string Name = "ledger";
+}
+
+/// <summary>The authentication schemes as the host registers them, counting how often the authentication middleware ran.</summary>
+public sealed class CountingSchemeProvider(Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Authentication.AuthenticationOptions> options)
+    : Microsoft.AspNetCore.Authentication.AuthenticationSchemeProvider(options)
+{
+    private int _runs;
+    public int MiddlewareRuns => Volatile.Read(ref _runs);
+
+    // Only the authentication middleware asks for the request-handler schemes, once per request it sees.
+    public override Task<IEnumerable<Microsoft.AspNetCore.Authentication.AuthenticationScheme>> GetRequestHandlerSchemesAsync()
+    {
+        Interlocked.Increment(ref _runs);
+        return base.GetRequestHandlerSchemesAsync();
+    }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using static GovernanceLedger.Tests.Scenarios;
@@ -77,5 +78,25 @@ public sealed class People_authentication_tests(LedgerFixture ledger)
         var response = await ledger.Post("/dev/tokens", """{"sub":"x@example.com","roles":["god-mode"]}""", null);
         response.Status.ShouldBe(400);
         response.Node("errors.0.field")!.GetValue<string>().ShouldBe("roles");
+    }
+
+    [Fact]
+    public async Task Data_plane_requests_never_run_the_people_schemes_and_the_control_plane_authenticates_once()
+    {
+        var schemes = (CountingSchemeProvider)ledger.Host.Services.GetRequiredService<Microsoft.AspNetCore.Authentication.IAuthenticationSchemeProvider>();
+        var appId = await ledger.DataApp("no-people-auth");
+        var token = await ledger.AppToken(appId, "EMEA", "read:contacts", "read:sales_data");
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+
+        var before = schemes.MiddlewareRuns;
+        (await ledger.Get("/gw/crm/contacts?limit=1", token)).Status.ShouldBe(200);
+        var query = await ledger.Post("/data/sales_data/query", new { fields = new[] { "order_id" }, limit = 1 }, token);
+        query.Status.ShouldBe(200, query.Text);
+        // A people token on the data plane is not tried as one either: it is refused as an app token.
+        (await ledger.Get("/gw/crm/contacts?limit=1", admin)).Status.ShouldBe(401);
+        schemes.MiddlewareRuns.ShouldBe(before);
+
+        (await ledger.Get("/apps", admin)).Status.ShouldBe(200);
+        schemes.MiddlewareRuns.ShouldBe(before + 1);
     }
 }
