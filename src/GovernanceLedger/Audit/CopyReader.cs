@@ -14,7 +14,9 @@ public sealed class CopyReader : IAsyncDisposable
     private static readonly byte[] Signature = [(byte)'P', (byte)'G', (byte)'C', (byte)'O', (byte)'P', (byte)'Y', 0x0A, 0xFF, 0x0D, 0x0A, 0x00];
     private static readonly long PostgresEpochTicks = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
     private readonly NpgsqlRawCopyStream _stream;
-    private byte[] _buffer = new byte[1 << 20];
+    // Rented: a chaining round opens a reader several times a second, and a fresh megabyte each time (a large
+    // object) set off full background collections of the whole heap.
+    private byte[] _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
     private int _start, _end;
     private int[] _offsets = new int[16], _lengths = new int[16];
     private bool _finished;
@@ -30,12 +32,20 @@ public sealed class CopyReader : IAsyncDisposable
     {
         var stream = await connection.BeginRawBinaryCopyAsync($"copy ({select}) to stdout (format binary)", ct);
         var reader = new CopyReader(stream);
-        while (reader._end < 19) await reader.FillAsync(ct);
-        if (!reader._buffer.AsSpan(0, 11).SequenceEqual(Signature)) throw new InvalidDataException("Not a binary COPY stream.");
-        var header = 19 + BinaryPrimitives.ReadInt32BigEndian(reader._buffer.AsSpan(15));
-        while (reader._end < header) await reader.FillAsync(ct);
-        reader._start = header;
-        return reader;
+        try
+        {
+            while (reader._end < 19) await reader.FillAsync(ct);
+            if (!reader._buffer.AsSpan(0, 11).SequenceEqual(Signature)) throw new InvalidDataException("Not a binary COPY stream.");
+            var header = 19 + BinaryPrimitives.ReadInt32BigEndian(reader._buffer.AsSpan(15));
+            while (reader._end < header) await reader.FillAsync(ct);
+            reader._start = header;
+            return reader;
+        }
+        catch
+        {
+            await reader.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Moves to the next row; false at the end of the copy.</summary>
@@ -100,7 +110,13 @@ public sealed class CopyReader : IAsyncDisposable
             _end -= _start;
             _start = 0;
         }
-        if (_end == _buffer.Length) Array.Resize(ref _buffer, _buffer.Length * 2);
+        if (_end == _buffer.Length)
+        {
+            var larger = System.Buffers.ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
+            Buffer.BlockCopy(_buffer, 0, larger, 0, _end);
+            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
         var read = await _stream.ReadAsync(_buffer.AsMemory(_end), ct);
         if (read == 0) throw new EndOfStreamException("The COPY stream ended inside a row.");
         _end += read;
@@ -122,5 +138,16 @@ public sealed class CopyReader : IAsyncDisposable
 
     public string Text(int field) => System.Text.Encoding.UTF8.GetString(Bytes(field));
 
-    public async ValueTask DisposeAsync() => await _stream.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _stream.DisposeAsync();
+        }
+        finally
+        {
+            var buffer = Interlocked.Exchange(ref _buffer, []);
+            if (buffer.Length > 0) System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 }

@@ -100,7 +100,8 @@ public static class TelemetrySetup
             .WithMetrics(m =>
             {
                 var meter = LedgerTelemetry.MeterName(builder.Configuration);
-                m.AddAspNetCoreInstrumentation().AddMeter(meter).AddMeter("Wolverine").AddMeter("Marten");
+                // System.Runtime: the runtime's own instruments (collections per generation, heap sizes, thread-pool queue).
+                m.AddAspNetCoreInstrumentation().AddMeter(meter).AddMeter("Wolverine").AddMeter("Marten").AddMeter("System.Runtime");
                 // The ledger's instruments carry app_id: at the SDK's default of 2,000 series per instrument, a few hundred apps
                 // times routes and statuses would push new apps' series into the overflow series, and their dashboards would go blank.
                 var limit = builder.Configuration.GetValue("Metrics:CardinalityLimit", 50_000);

@@ -211,6 +211,8 @@ public static class DataPlaneBenchmark
                     stagesAfter.GetValueOrDefault(stage).Count - stagesBefore.GetValueOrDefault(stage).Count);
                 Console.WriteLine($"    {stage,-12} {(served > 0 ? sum * 1000 / served : 0),9:N1} µs   ({count:N0} laps, {(count > 0 ? sum * 1000 / count : 0):N1} µs each)");
             }
+            Console.WriteLine("  host's garbage collections per 1,000 governed requests at saturation: " + string.Join(", ", new[] { "gen0", "gen1", "gen2" }
+                .Select(g => $"{g} {(served > 0 ? (stagesAfter.GetValueOrDefault("gc:" + g).Count - stagesBefore.GetValueOrDefault("gc:" + g).Count) * 1000.0 / served : 0):0.00}")));
 
             // A second figure: PostgreSQL on one core, everything else (generator, host, bare proxy, upstream) on the other.
             if (Environment.ProcessorCount >= 2)
@@ -294,6 +296,10 @@ public static class DataPlaneBenchmark
             var current = stages.GetValueOrDefault(m.Groups[2].Value);
             stages[m.Groups[2].Value] = m.Groups[1].Value == "sum" ? (current.Sum + value, current.Count) : (current.Sum, current.Count + (long)value);
         }
+        // The runtime's collections so far, per generation (System.Runtime's dotnet.gc.collections), as "gc:gen0" and so on.
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text,
+                     @"^dotnet_gc_collections(?:_total)?\{[^}]*gc_heap_generation=""(gen[0-2])""[^}]*\} ([0-9.eE+-]+)", System.Text.RegularExpressions.RegexOptions.Multiline))
+            stages["gc:" + m.Groups[1].Value] = (0, (long)double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
         return stages;
     }
 
