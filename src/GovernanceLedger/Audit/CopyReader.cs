@@ -17,7 +17,7 @@ public sealed class CopyReader : IAsyncDisposable
     // Rented: a chaining round opens a reader several times a second, and a fresh megabyte each time (a large
     // object) set off full background collections of the whole heap.
     private byte[] _buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
-    private int _start, _end;
+    private int _start, _end, _used;
     private int[] _offsets = new int[16], _lengths = new int[16];
     private bool _finished;
     private int _rowLength;
@@ -114,12 +114,14 @@ public sealed class CopyReader : IAsyncDisposable
         {
             var larger = System.Buffers.ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
             Buffer.BlockCopy(_buffer, 0, larger, 0, _end);
-            System.Buffers.ArrayPool<byte>.Shared.Return(_buffer);
+            Release(_buffer, _used);
             _buffer = larger;
+            _used = _end;
         }
         var read = await _stream.ReadAsync(_buffer.AsMemory(_end), ct);
         if (read == 0) throw new EndOfStreamException("The COPY stream ended inside a row.");
         _end += read;
+        _used = Math.Max(_used, _end);
     }
 
     public bool IsNull(int field) => _lengths[field] < 0;
@@ -147,7 +149,14 @@ public sealed class CopyReader : IAsyncDisposable
         finally
         {
             var buffer = Interlocked.Exchange(ref _buffer, []);
-            if (buffer.Length > 0) System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer.Length > 0) Release(buffer, _used);
         }
+    }
+
+    /// <summary>Back to the pool wiped: the bytes are ledger events (end users' addresses among them), and the pool serves the whole process.</summary>
+    private static void Release(byte[] buffer, int used)
+    {
+        buffer.AsSpan(0, Math.Min(used, buffer.Length)).Clear();
+        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
     }
 }

@@ -367,7 +367,7 @@ public sealed class GatewayProxy(
                 {
                     var larger = ArrayPool<byte>.Shared.Rent(_array.Length * 2);
                     _array.AsSpan(0, WrittenCount).CopyTo(larger);
-                    ArrayPool<byte>.Shared.Return(_array);
+                    Release(_array, WrittenCount);
                     _array = larger;
                 }
                 return _array.AsMemory(WrittenCount);
@@ -377,8 +377,15 @@ public sealed class GatewayProxy(
 
             public void Dispose()
             {
-                if (_array is { } array) ArrayPool<byte>.Shared.Return(array);
+                if (_array is { } array) Release(array, WrittenCount);
                 _array = null;
+            }
+
+            /// <summary>Back to the pool wiped: the bytes are an unmasked upstream answer, and the pool serves the whole process.</summary>
+            private static void Release(byte[] array, int used)
+            {
+                array.AsSpan(0, used).Clear();
+                ArrayPool<byte>.Shared.Return(array);
             }
         }
 

@@ -41,6 +41,8 @@ public sealed class GatewayOptions
     public int MaxBodyBytes { get; init; } = 256 * 1024;
     /// <summary>Responses that must be masked are read whole; larger ones are refused rather than passed unmasked.</summary>
     public int MaxMaskedResponseBytes { get; init; } = 8 * 1024 * 1024;
+    /// <summary>The most <see cref="MaxMaskedResponseBytes"/> may be set to.</summary>
+    public const int MaxMaskedResponseLimit = 256 * 1024 * 1024;
     /// <summary>When set (Development), a demo CRM and survey API is started here for the demo routes.</summary>
     public string? DemoUpstreamUrl { get; init; }
 }

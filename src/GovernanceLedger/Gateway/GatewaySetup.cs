@@ -7,7 +7,10 @@ public static class GatewaySetup
 {
     public static WebApplicationBuilder AddGateway(this WebApplicationBuilder builder)
     {
-        builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection("Gateway"));
+        builder.Services.AddOptions<GatewayOptions>().Bind(builder.Configuration.GetSection("Gateway"))
+            .Validate(o => o.MaxMaskedResponseBytes is > 0 and <= GatewayOptions.MaxMaskedResponseLimit,
+                $"Gateway:MaxMaskedResponseBytes must be between 1 and {GatewayOptions.MaxMaskedResponseLimit} (a masked response is held whole in memory).")
+            .ValidateOnStart();
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton<BodySchemas>();
         builder.Services.AddSingleton<GatewayProxy>();

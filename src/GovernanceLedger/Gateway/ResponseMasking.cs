@@ -72,9 +72,12 @@ public static class ResponseMasking
                     writer.WritePropertyName(name);
                     if (pii is not null && pii.TryGetValue(name, out var field) && reader.TokenType != JsonTokenType.Null)
                     {
-                        // A nested value under a PII name is PII as a whole: its compact JSON text is masked.
+                        // A nested value under a PII name is PII as a whole: its compact JSON text is masked, and never
+                        // partially (a partial mask keeps what follows an '@', which could be another member's address).
+                        var nested = reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray;
                         var text = reader.TokenType == JsonTokenType.String ? reader.GetString()! : CompactText(ref reader);
-                        writer.WriteStringValue(masking.Apply(dataset.MaskingFor(field), text) as string);
+                        var strategy = dataset.MaskingFor(field);
+                        writer.WriteStringValue(masking.Apply(nested && strategy == "partial" ? "hash" : strategy, text) as string);
                         masked.Add(field);
                     }
                     else

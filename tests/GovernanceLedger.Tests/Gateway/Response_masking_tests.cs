@@ -67,6 +67,18 @@ public sealed class Response_masking_tests
     }
 
     [Fact]
+    public void A_nested_value_under_a_PII_name_whose_strategy_is_partial_is_hashed_so_no_member_shows_through()
+    {
+        var (body, masked) = Shape("""{"email":{"primary":"ana@example.com","backup":"ana.private@mail.example"},"phone":["020 7946 0958","07700 900123"]}""");
+        masked.ShouldBe(["email", "phone"]);
+        body!["email"]!.GetValue<string>().ShouldBe(Masking.Hash("""{"primary":"ana@example.com","backup":"ana.private@mail.example"}"""));
+        body["phone"]!.GetValue<string>().ShouldBe(Masking.Hash("""["020 7946 0958","07700 900123"]"""));
+        var text = body.ToJsonString();
+        text.ShouldNotContain("example");
+        text.ShouldNotContain("0123");
+    }
+
+    [Fact]
     public void Members_of_fields_not_granted_are_removed_whatever_their_value_and_PII_is_left_clear_for_a_caller_who_may_read_it()
     {
         var (body, masked) = Shape("""[{"id":1,"region":{"code":"EMEA","nested":[1,2]},"email":"ana@example.com","Notes":"x"}]""",
