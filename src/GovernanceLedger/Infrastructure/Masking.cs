@@ -22,13 +22,17 @@ public sealed class Masking(byte[] salt)
         };
     }
 
+    private static readonly System.Buffers.SearchValues<char> NotInOneAddress = System.Buffers.SearchValues.Create(" \t\r\n\"'{}[](),;:<>\\");
+
     public string Hash(string text) =>
         "h:" + Convert.ToHexStringLower(HMACSHA256.HashData(salt, Encoding.UTF8.GetBytes(text)))[..20];
 
     private static string Partial(string text)
     {
+        // The domain is kept only of what is one address: in a list or a JSON text, what follows the first '@' could be
+        // other people's addresses whole.
         var at = text.IndexOf('@');
-        if (at > 0) return text[..1] + "***" + text[at..];
+        if (at > 0 && text.IndexOf('@', at + 1) < 0 && text.AsSpan().IndexOfAny(NotInOneAddress) < 0) return text[..1] + "***" + text[at..];
         var digits = new string(text.Where(char.IsDigit).ToArray());
         return digits.Length >= 4 ? "*** " + digits[^4..] : "***";
     }

@@ -78,6 +78,17 @@ public sealed class Response_masking_tests
         text.ShouldNotContain("0123");
     }
 
+    [Theory]
+    [InlineData("ana@example.com", "a***@example.com")]
+    [InlineData("+44 20 7946 0958", "*** 0958")]
+    [InlineData("""{"primary":"ana@example.com","backup":"bo@mail.example"}""", "***")]
+    [InlineData("ana@example.com, bo@mail.example", "***")]
+    [InlineData("Ana <ana@example.com>", "***")]
+    public void A_partial_mask_keeps_a_domain_only_of_a_value_that_is_one_address(string value, string expected)
+    {
+        Masking.Apply("partial", value).ShouldBe(expected);
+    }
+
     [Fact]
     public void Members_of_fields_not_granted_are_removed_whatever_their_value_and_PII_is_left_clear_for_a_caller_who_may_read_it()
     {
