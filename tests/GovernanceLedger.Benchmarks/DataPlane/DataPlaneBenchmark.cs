@@ -145,6 +145,9 @@ public static class DataPlaneBenchmark
             }
 
 
+            // GOVLEDGER_BENCH_PROXY_ONLY=1 stops after the data proxy rounds (for profiling the proxy alone).
+            if (Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PROXY_ONLY") == "1") return;
+
             async Task<bool> Bare()
             {
                 using var response = await http.GetAsync($"{bare.Url}/contacts?limit=1");

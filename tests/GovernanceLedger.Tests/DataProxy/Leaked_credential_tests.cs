@@ -56,6 +56,10 @@ public sealed class Leaked_credential_tests(LedgerFixture ledger)
         await Scalar(connection, "select set_config('app.region_mac', repeat('0', 64), false)");
         (await Scalar(connection, "select count(*) from curated.customers")).ShouldBe(0L);
         (await Scalar(connection, "select governed.region()")).ShouldBe(DBNull.Value);
+        // A genuine MAC made for another login does not carry over: the MAC binds the region to the session's own login.
+        await Scalar(connection, $"select set_config('app.region_mac', '{login.Context.Mac("NA", "app_some_other_login")}', false)");
+        (await Scalar(connection, "select count(*) from curated.customers")).ShouldBe(0L);
+        (await Scalar(connection, "select governed.region()")).ShouldBe(DBNull.Value);
         // What the proxy itself sets for this very login does work: the MAC is the only difference.
         await Scalar(connection, $"select set_config('app.region_mac', '{login.Context.Mac("NA", login.Role)}', false)");
         (await Scalar(connection, "select count(*) from curated.customers")).ShouldBe(100L);
