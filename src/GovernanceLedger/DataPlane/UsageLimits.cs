@@ -13,9 +13,10 @@ namespace GovernanceLedger.DataPlane;
 /// <list type="bullet">
 /// <item>Daily request and row budgets are counted in PostgreSQL (<c>quota_counters</c>). An instance claims a lease of a
 /// budget (a fiftieth of it, at least 1, at most 1,000) and spends it in memory, so the database is asked once per
-/// lease rather than per request. Nothing is spent that was not claimed, so together the instances never exceed a
-/// budget. Near the end of a day's budget, leases other instances hold unused may refuse up to
-/// (instances − 1) × lease requests early; a stopping instance hands its unused leases back.</item>
+/// lease rather than per request. When less than half a lease is left, the next one is claimed in the background, so
+/// requests do not queue behind the claim. Nothing is spent that was not claimed, so together the instances never
+/// exceed a budget. Near the end of a day's budget, what other instances hold unused (up to one and a half leases each)
+/// may refuse up to (instances − 1) × 1.5 × lease requests early; a stopping instance hands its unused leases back.</item>
 /// <item>The per-second rate is shared among the live instances (each announces itself every two seconds in
 /// <c>data_plane_instances</c>): each allows ⌈rate ÷ instances⌉ a second, so together at most rate + instances − 1.
 /// For up to <see cref="Heartbeat"/> after an instance starts or stops, the others still use the old share.</item>
@@ -43,6 +44,10 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
         public required DateOnly Day { get; init; }
         public long Available;
         public readonly SemaphoreSlim Claiming = new(1, 1);
+        /// <summary>1 while a claim ahead of need is under way.</summary>
+        public int ClaimingAhead;
+        /// <summary>The last claim ahead got less than a lease: the budget is spent, so none is tried until a claim on demand gets some.</summary>
+        public volatile bool SpentAhead;
     }
 
     public static IEnumerable<ISchemaObject> Objects()
@@ -127,13 +132,18 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
     /// <summary>Takes up to <paramref name="wanted"/> from the lease in memory, claiming more of the shared budget when it runs short.</summary>
     private async Task<long> TakeAsync(Lease lease, string appId, string kind, long limit, long wanted)
     {
-        if (TryTakeLocal(lease, wanted)) return wanted;
+        if (TryTakeLocal(lease, wanted))
+        {
+            ClaimAheadWhenLow(lease, appId, kind, limit);
+            return wanted;
+        }
         await lease.Claiming.WaitAsync();
         try
         {
             if (TryTakeLocal(lease, wanted)) return wanted;
             var local = Interlocked.Exchange(ref lease.Available, 0);
             var claimed = await ClaimAsync(appId, lease.Day, kind, limit, Math.Max(wanted - local, LeaseSize(limit)));
+            if (claimed > 0) lease.SpentAhead = false;
             var granted = Math.Min(local + claimed, wanted);
             Interlocked.Add(ref lease.Available, local + claimed - granted);
             return granted;
@@ -142,6 +152,45 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
         {
             lease.Claiming.Release();
         }
+    }
+
+    /// <summary>
+    /// With less than half a lease left, claims the next one in the background: requests go on spending what is left
+    /// instead of queueing behind a round trip to the database when it runs out.
+    /// </summary>
+    private void ClaimAheadWhenLow(Lease lease, string appId, string kind, long limit)
+    {
+        var size = LeaseSize(limit);
+        if (Volatile.Read(ref lease.Available) * 2 >= size || lease.SpentAhead) return;
+        if (Interlocked.CompareExchange(ref lease.ClaimingAhead, 1, 0) != 0) return;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                // A claim on demand already under way brings its own lease.
+                if (!await lease.Claiming.WaitAsync(0)) return;
+                try
+                {
+                    if (Volatile.Read(ref lease.Available) * 2 >= size) return;
+                    var claimed = await ClaimAsync(appId, lease.Day, kind, limit, size);
+                    if (claimed < size) lease.SpentAhead = true;
+                    Interlocked.Add(ref lease.Available, claimed);
+                }
+                finally
+                {
+                    lease.Claiming.Release();
+                }
+            }
+            catch (Exception e)
+            {
+                // Nothing was added: the requests claim on demand when what is left runs out.
+                logger.LogWarning(e, "Could not claim the next {Kind} lease of app {AppId} ahead of need", kind, appId);
+            }
+            finally
+            {
+                Volatile.Write(ref lease.ClaimingAhead, 0);
+            }
+        });
     }
 
     private static bool TryTakeLocal(Lease lease, long wanted)
@@ -241,7 +290,10 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
             await using var batch = ledger.Source.CreateBatch();
             foreach (var ((app, day, kind), lease) in _leases)
             {
+                // A claim still under way adds its lease first, so that is handed back too.
+                var waited = await lease.Claiming.WaitAsync(TimeSpan.FromSeconds(5), ct);
                 var unused = Interlocked.Exchange(ref lease.Available, 0);
+                if (waited) lease.Claiming.Release();
                 if (unused <= 0) continue;
                 var giveBack = new NpgsqlBatchCommand($"update {S}.quota_counters set used = greatest(used - $4, 0) where app_id = $1 and day = $2 and kind = $3");
                 giveBack.Parameters.Add(new NpgsqlParameter { Value = app });

@@ -80,6 +80,24 @@ public sealed class Shared_limits_tests(LedgerFixture ledger)
         await LedgerFixture.EventuallyAsync(() => Task.FromResult(limits.Instances == 1), TimeSpan.FromSeconds(10));
     }
 
+    [Fact]
+    public async Task The_next_lease_is_claimed_ahead_once_less_than_half_of_one_is_left()
+    {
+        var appId = await ledger.DataApp("claimahead", new JsonObject { ["requests_per_day"] = 500, ["requests_per_second"] = 1000 });
+        var token = await ledger.AppToken(appId, "EMEA");
+        var lease = UsageLimits.LeaseSize(500);
+
+        // Half a lease spent: half is left, and nothing more is claimed.
+        for (var i = 0; i < lease / 2; i++)
+            (await Send(ledger.Host, HttpMethod.Get, "/gw/crm/contacts?limit=1", token)).Status.ShouldBe(200);
+        (await Used(appId)).ShouldBe(lease);
+
+        // One more and less than half is left: the next lease is claimed before any request has to wait for it.
+        (await Send(ledger.Host, HttpMethod.Get, "/gw/crm/contacts?limit=1", token)).Status.ShouldBe(200);
+        await LedgerFixture.EventuallyAsync(async () => await Used(appId) == 2 * lease, TimeSpan.FromSeconds(10));
+        (await Used(appId)).ShouldBe(2 * lease);
+    }
+
     private async Task<long> Used(string appId)
     {
         await using var connection = new NpgsqlConnection(ledger.ConnectionString);
