@@ -108,15 +108,20 @@ public static class DataPlaneBenchmark
                 await ProcessCpu.WarmUntilJitSettlesAsync(host.Id, slice => LoadGenerator.ClosedLoopAsync("warm-up", 8, slice, Proxied), TimeSpan.FromSeconds(60));
                 await LoadGenerator.ClosedLoopAsync("warm-up", 8, TimeSpan.FromSeconds(3), Direct);
                 // Rounds interleaved (the order alternating), so drift on the shared machine hits both sides alike.
-                Console.WriteLine($"Data proxy: {ProxyRounds} interleaved rounds of {duration.TotalSeconds:0} s each, 8 workers");
+                Console.WriteLine($"Data proxy: {ProxyRounds} interleaved rounds of {duration.TotalSeconds:0} s each, 8 workers, each after the host and PostgreSQL have gone quiet");
                 var ratios = new List<double>();
                 for (var round = 1; round <= ProxyRounds; round++)
                 {
                     (LoadResult Load, CpuPerRequest Cpu) directResult, proxiedResult;
-                    Task<(LoadResult, CpuPerRequest)> RunDirect() => CpuPerRequest.MeasureAsync(host.Id,
-                        () => LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct));
+                    async Task<(LoadResult, CpuPerRequest)> RunDirect()
+                    {
+                        await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
+                        return await CpuPerRequest.MeasureAsync(host.Id,
+                            () => LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct));
+                    }
                     async Task<(LoadResult, CpuPerRequest)> RunProxied()
                     {
+                        await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
                         // With a perf profile asked for, the first proxied round is profiled too (<file>.proxy).
                         using var perf = round == 1 ? StartPerf(".proxy", duration) : null;
                         var statements = round == 1 && Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PGSS") == "1" ? await StatementStats.ResetAsync(ledgerDb) : null;
@@ -169,6 +174,8 @@ public static class DataPlaneBenchmark
             await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(5), Bare);
             var warmed = await ProcessCpu.WarmUntilJitSettlesAsync(host.Id, slice => LoadGenerator.ClosedLoopAsync("warm-up", 16, slice, Governed), TimeSpan.FromSeconds(90));
             Console.WriteLine($"  governed warm-up: {warmed.TotalSeconds:0} s until the host's JIT thread used under 2% of a core");
+            // Each measurement starts once the host and PostgreSQL have finished what the previous load left behind.
+            await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
             var (bareMax, bareCpu) = await CpuPerRequest.MeasureAsync(bareProcess.Id,
                 () => LoadGenerator.ClosedLoopAsync("bare YARP, saturation (32 workers)", 32, duration, Bare));
             var stagesBefore = await StagesAsync(http, baseUrl);
@@ -181,6 +188,7 @@ public static class DataPlaneBenchmark
             // GOVLEDGER_BENCH_PERF=<file>: a system-wide CPU profile (perf record) over the governed saturation run, so
             // the host's JIT-compiled frames (perf map) and PostgreSQL's functions are in one picture, on-CPU time only.
             using var perf = StartPerf("", duration);
+            await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
             var statements = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PGSS") == "1" ? await StatementStats.ResetAsync(ledgerDb) : null;
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                 () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed));
@@ -197,7 +205,9 @@ public static class DataPlaneBenchmark
                 else Console.WriteLine("  (no speedscope file was written: " + await trace.StandardError.ReadToEndAsync() + ")");
             }
             var half = bareMax.PerSecond / 2;
+            await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
             var bareHalf = await LoadGenerator.OpenLoopAsync($"bare YARP at {half:N0} req/s", half, duration, Bare);
+            await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
             var govHalf = await LoadGenerator.OpenLoopAsync($"governed gateway at {half:N0} req/s", half, duration, Governed);
             foreach (var r in new[] { bareMax, govMax, bareHalf, govHalf }) Console.WriteLine("  " + r);
             Console.WriteLine($"  governed/bare throughput at saturation: {govMax.PerSecond / bareMax.PerSecond:0.000}   (target >= 0.7)");
@@ -226,8 +236,10 @@ public static class DataPlaneBenchmark
                 {
                     Console.WriteLine("Gateway with PostgreSQL pinned to CPU 0 and the rest to CPU 1 (taskset):");
                     await LoadGenerator.ClosedLoopAsync("warm-up", 16, TimeSpan.FromSeconds(2), Governed);
+                    await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
                     var (pinnedBare, pinnedBareCpu) = await CpuPerRequest.MeasureAsync(bareProcess.Id,
                         () => LoadGenerator.ClosedLoopAsync("bare YARP, pinned, saturation (32 workers)", 32, duration, Bare));
+                    await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
                     var (pinnedGov, pinnedGovCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                         () => LoadGenerator.ClosedLoopAsync("governed gateway, pinned, saturation (32 workers)", 32, duration, Governed));
                     Console.WriteLine($"  {pinnedBare}");

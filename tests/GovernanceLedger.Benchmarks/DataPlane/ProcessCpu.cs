@@ -69,6 +69,25 @@ public static class ProcessCpu
         return started.Elapsed;
     }
 
+    /// <summary>
+    /// Waits until the host and PostgreSQL together use under a tenth of a core (in half-second samples), at most
+    /// <paramref name="limit"/>: work a previous load left behind (the chain, the projections, autovacuum) would
+    /// otherwise be counted against the next measurement. Returns how long it waited.
+    /// </summary>
+    public static async Task<TimeSpan> WaitUntilQuietAsync(int hostPid, TimeSpan limit)
+    {
+        var sample = TimeSpan.FromMilliseconds(500);
+        var started = Stopwatch.StartNew();
+        while (started.Elapsed < limit)
+        {
+            var before = Of(hostPid) + OfPostgres();
+            await Task.Delay(sample);
+            if ((Of(hostPid) + OfPostgres() - before) / 1000 < sample.TotalMilliseconds * 0.1) return started.Elapsed;
+        }
+        Console.WriteLine($"  (the host and PostgreSQL did not go quiet within {limit.TotalSeconds:0} s; measuring anyway)");
+        return started.Elapsed;
+    }
+
     /// <summary>Every process named "postgres" now (the postmaster, its backends and workers).</summary>
     public static IReadOnlyList<int> PostgresPids()
     {
