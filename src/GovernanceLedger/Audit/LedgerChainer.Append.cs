@@ -34,7 +34,7 @@ public sealed partial class LedgerChainer
             });
         }
 
-        await using (var connection = await ledger.Source.OpenConnectionAsync(ct))
+        await using (var connection = await ledger.Chain.OpenConnectionAsync(ct))
         await using (var transaction = await connection.BeginTransactionAsync(ct))
         {
             await using (var insert = new NpgsqlCommand(

@@ -136,7 +136,7 @@ public sealed partial class LedgerChainer(
     private async Task<List<Entry>> NextAsync(CancellationToken ct)
     {
         var entries = new List<Entry>();
-        await using var connection = await ledger.Source.OpenConnectionAsync(ct);
+        await using var connection = await ledger.Chain.OpenConnectionAsync(ct);
         await using var rows = await CopyReader.OpenAsync(connection,
             $"select seq_id, stream_id, version, type, timestamp, data from {S}.mt_events where seq_id > {_last} order by seq_id limit {BatchSize}", ct);
         var expected = _last + 1;

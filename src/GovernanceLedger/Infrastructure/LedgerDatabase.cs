@@ -9,7 +9,16 @@ namespace GovernanceLedger.Infrastructure;
 /// </summary>
 public sealed class LedgerDatabase(IConfiguration configuration) : IAsyncDisposable
 {
-    public NpgsqlDataSource Source { get; } = NpgsqlDataSource.Create(LedgerSetup.WithPreparedStatements(configuration.GetConnectionString("Ledger")!));
+    public NpgsqlDataSource Source { get; } = NpgsqlDataSource.Create(
+        new NpgsqlConnectionStringBuilder(LedgerSetup.WithPreparedStatements(configuration.GetConnectionString("Ledger")!)) { ApplicationName = "ledger-shared" }.ConnectionString);
+
+    /// <summary>
+    /// The hash chain's reads of new events and its writes of links: a pool of its own, so PostgreSQL's views
+    /// (pg_stat_activity, the benchmark's CPU by backend) tell the chain's share from the rest.
+    /// </summary>
+    public NpgsqlDataSource Chain { get; } = NpgsqlDataSource.Create(
+        new NpgsqlConnectionStringBuilder(LedgerSetup.WithPreparedStatements(configuration.GetConnectionString("Ledger")!))
+            { MaxPoolSize = 4, ApplicationName = "ledger-chain" }.ConnectionString);
 
     /// <summary>The full connection string, password included (a data source's own copy leaves it out).</summary>
     public string ConnectionString { get; } = configuration.GetConnectionString("Ledger")!;
@@ -33,6 +42,7 @@ public sealed class LedgerDatabase(IConfiguration configuration) : IAsyncDisposa
     public async ValueTask DisposeAsync()
     {
         await Source.DisposeAsync();
+        await Chain.DisposeAsync();
         await Reads.DisposeAsync();
         await Writes.DisposeAsync();
         await Health.DisposeAsync();

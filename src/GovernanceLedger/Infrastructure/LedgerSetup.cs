@@ -32,7 +32,8 @@ public static class LedgerSetup
 
         builder.Services.AddMarten(opts =>
             {
-                opts.Connection(WithPreparedStatements(connectionString));
+                // Marten's sessions and its async daemon, named apart from the ledger's own pools in pg_stat_activity.
+                opts.Connection(new NpgsqlConnectionStringBuilder(WithPreparedStatements(connectionString)) { ApplicationName = "ledger-store" }.ConnectionString);
                 opts.DatabaseSchemaName = Schema;
                 ConfigureEvents(opts);
                 AddReadModels(opts, ProjectionLifecycle.Inline);

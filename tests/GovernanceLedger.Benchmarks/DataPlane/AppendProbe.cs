@@ -97,9 +97,12 @@ public static class AppendProbe
             "gateway", "crm", "GET", "/gw/crm/contacts", 200, 1.5, 0, 100, "allow", "served", "runtime-scopes-required", 1,
             System.Diagnostics.ActivityTraceId.CreateRandom().ToString(), DateTimeOffset.UtcNow));
         Console.WriteLine("PostgreSQL CPU per access event, one backend appending (µs, /proc utime+stime of the backend):");
-        async Task MeasureAsync(string method, int batch, Func<string> Json, string label)
+        // The same prepared statements held to one generic plan (a custom plan is planned again on every execution).
+        await using var generic = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(db)
+            { MaxAutoPrepare = 16, AutoPrepareMinUsages = 2, Options = "-c plan_cache_mode=force_generic_plan" }.ConnectionString);
+        async Task MeasureAsync(string method, int batch, Func<string> Json, string label, NpgsqlDataSource? from = null)
             {
-                await using var connection = await source.OpenConnectionAsync();
+                await using var connection = await (from ?? source).OpenConnectionAsync();
                 await using (var pid = new NpgsqlCommand("select pg_backend_pid()", connection))
                 {
                     var backend = (int)(await pid.ExecuteScalarAsync())!;
@@ -171,6 +174,8 @@ public static class AppendProbe
         foreach (var batch in new[] { 13, 50, 200 })
             foreach (var method in new[] { "insert", "copy" })
                 await MeasureAsync(method, batch, Json, $"{method} batch {batch}");
+        foreach (var batch in new[] { 13, 50 })
+            await MeasureAsync("insert", batch, Json, $"insert batch {batch}, generic plan", generic);
 
         // What a row costs, taken apart at batch 50: each step removes one more thing the ledger's events table has.
         Console.WriteLine("  the same insert at batch 50, taking the row's costs away one at a time:");

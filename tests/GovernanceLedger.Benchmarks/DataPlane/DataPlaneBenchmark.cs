@@ -125,8 +125,10 @@ public static class DataPlaneBenchmark
                         // With a perf profile asked for, the first proxied round is profiled too (<file>.proxy).
                         using var perf = round == 1 ? StartPerf(".proxy", duration) : null;
                         var statements = round == 1 && Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PGSS") == "1" ? await StatementStats.ResetAsync(ledgerDb) : null;
+                        var backends = round == 1 ? await BackendCpu.StartAsync(ledgerDb) : null;
                         var result = await CpuPerRequest.MeasureAsync(host.Id,
                             () => LoadGenerator.ClosedLoopAsync($"proxied dataset query, round {round}", 8, duration, Proxied));
+                        if (backends is not null) await backends.PrintAsync(result.Item1.Requests, "the first proxied round");
                         if (perf is not null) await StopPerf(perf, ".proxy");
                         if (statements is not null) await statements.PrintAsync(result.Item1.Requests, "the first proxied round");
                         return result;
@@ -190,8 +192,10 @@ public static class DataPlaneBenchmark
             using var perf = StartPerf("", duration);
             await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
             var statements = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PGSS") == "1" ? await StatementStats.ResetAsync(ledgerDb) : null;
+            var backends = await BackendCpu.StartAsync(ledgerDb);
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                 () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed));
+            await backends.PrintAsync(govMax.Requests, "the governed run");
             if (perf is not null) await StopPerf(perf, "");
             if (statements is not null) await statements.PrintAsync(govMax.Requests, "the governed run");
             var stagesAfter = await StagesAsync(http, baseUrl);
@@ -316,6 +320,53 @@ public static class DataPlaneBenchmark
                      @"^dotnet_gc_collections(?:_total)?\{[^}]*gc_heap_generation=""(gen[0-2])""[^}]*\} ([0-9.eE+-]+)", System.Text.RegularExpressions.RegexOptions.Multiline))
             stages["gc:" + m.Groups[1].Value] = (0, (long)double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
         return stages;
+    }
+
+    /// <summary>
+    /// PostgreSQL's CPU over one run by server process, each named as pg_stat_activity names it: the ledger's pools by
+    /// their application names (the access writer, the chain, the shared pool, Marten's store, the proxy's per-app
+    /// logins), the server's own processes by their kind (autovacuum, WAL writer, checkpointer).
+    /// </summary>
+    private sealed class BackendCpu
+    {
+        private readonly Dictionary<int, (string Name, double Cpu)> _before;
+        private readonly double _total;
+        private readonly string _connectionString;
+
+        private BackendCpu(string connectionString, Dictionary<int, (string Name, double Cpu)> before, double total) =>
+            (_connectionString, _before, _total) = (connectionString, before, total);
+
+        public static async Task<BackendCpu> StartAsync(string connectionString) =>
+            new(connectionString, await SnapshotAsync(connectionString), ProcessCpu.OfPostgres());
+
+        private static async Task<Dictionary<int, (string Name, double Cpu)>> SnapshotAsync(string connectionString)
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand(
+                "select pid, coalesce(nullif(application_name, ''), backend_type) from pg_stat_activity where pid <> pg_backend_pid()", connection);
+            var processes = new Dictionary<int, (string Name, double Cpu)>();
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+                processes[reader.GetInt32(0)] = (reader.IsDBNull(1) ? "?" : reader.GetString(1), ProcessCpu.Of(reader.GetInt32(0)));
+            return processes;
+        }
+
+        public async Task PrintAsync(long requests, string run)
+        {
+            var total = ProcessCpu.OfPostgres() - _total;
+            var after = await SnapshotAsync(_connectionString);
+            var byName = after
+                .Select(p => (p.Value.Name, Used: p.Value.Cpu - (_before.TryGetValue(p.Key, out var was) ? was.Cpu : 0)))
+                .GroupBy(p => p.Name.StartsWith("data-proxy:", StringComparison.Ordinal) ? "data-proxy:<app>" : p.Name)
+                .Select(g => (Name: g.Key, Used: g.Sum(p => p.Used)))
+                .Where(g => g.Used > 0).OrderByDescending(g => g.Used).ToList();
+            Console.WriteLine($"  PostgreSQL CPU by server process over {run} (µs per served request; total {total / Math.Max(1, requests):N1}):");
+            foreach (var (name, used) in byName)
+                Console.WriteLine($"    {used / Math.Max(1, requests),7:N1} µs  {100 * used / Math.Max(1, total),5:N1}%  {name}");
+            var named = byName.Sum(g => g.Used);
+            Console.WriteLine($"    {(total - named) / Math.Max(1, requests),7:N1} µs  {100 * (total - named) / Math.Max(1, total),5:N1}%  processes that ended during the run, and the postmaster");
+        }
     }
 
     /// <summary>What PostgreSQL spent its time on over one run, by statement (pg_stat_statements).</summary>
