@@ -78,6 +78,15 @@ public sealed record TrafficCounted(
 }
 
 /// <summary>
+/// What one committed batch of data-plane events adds up to, for every app and minute in it: one
+/// <see cref="TrafficCounted"/> each. One event per batch, in the writer's own stream ("traffic:&lt;yyyy-MM-dd&gt;:&lt;instance&gt;"),
+/// written in the same transaction as the events it counts: with many apps in a batch, a summary per app would add
+/// nearly a row per request. Summaries written before it existed are single <see cref="TrafficCounted"/> events in each
+/// app's access stream; followers of the ledger read both.
+/// </summary>
+public sealed record TrafficSummarized(DateTimeOffset At, IReadOnlyList<TrafficCounted> Counts);
+
+/// <summary>
 /// One end user's part of a <see cref="TrafficCounted"/>: requests allowed and denied (gateway and data proxy alike),
 /// and the row-level-security regions their data-proxy queries ran in.
 /// </summary>

@@ -2,12 +2,14 @@ using System.Threading.Channels;
 using GovernanceLedger.Infrastructure;
 using Marten;
 using Npgsql;
+using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Projections.Chargeback;
 
 namespace GovernanceLedger.DataPlane;
 
 /// <summary>
-/// Group commit for data-plane events, into "access:{app}:{day}:{instance}" streams: one per host process, so
+/// Group commit for data-plane events, into "access:{app}:{day}:{instance}" streams (and each batch's traffic summary into
+/// "traffic:{day}:{instance}"): one per host process, so
 /// instances sharing a ledger never race for the same stream version (they would refuse each other's batches and
 /// answer 503). Requests hand their event over and wait; a writer appends
 /// everything that queued up meanwhile in a single transaction and then releases them all. A
@@ -106,23 +108,26 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
     /// </summary>
     private async Task AppendAsync(List<Pending> batch)
     {
-        var streams = batch.GroupBy(p => p.StreamId).ToList();
-        await EnsureVersionsKnownAsync(streams.Select(s => s.Key));
-
-        var rows = new EventRows(batch.Count + streams.Count);
-        var moved = new Dictionary<string, long>(streams.Count);
-        var folded = new List<object>(batch.Count);
-        foreach (var stream in streams)
+        var streams = batch.GroupBy(p => p.StreamId).Select(g => (Id: g.Key, Events: g.Select(p => p.Event).ToList())).ToList();
+        // With the events, what they add up to per app and minute, as one summary for the whole batch however many apps it
+        // holds: followers of the ledger read one event per batch instead of every request.
+        var counts = TrafficCounts.Of(batch.Select(p => p.Event)).ToList();
+        if (counts.Count > 0)
         {
-            var events = stream.Select(p => p.Event).ToList();
-            // With the events, what they add up to: followers of the ledger read one summary per app and minute.
-            events.AddRange(TrafficCounts.Of(events));
-            var version = _versions[stream.Key];
-            foreach (var e in events) rows.Add(stream.Key, ++version, e, _shapes.For(e.GetType()));
-            moved[stream.Key] = version;
-            folded.AddRange(events);
+            var at = counts.Max(c => c.At);
+            streams.Add(($"traffic:{at.UtcDateTime:yyyy-MM-dd}:{Instance}", [new TrafficSummarized(at, counts)]));
         }
-        var usage = UsageDayProjection.Sums(folded);
+        await EnsureVersionsKnownAsync(streams.Select(s => s.Id));
+
+        var rows = new EventRows(batch.Count + 1);
+        var moved = new Dictionary<string, long>(streams.Count);
+        foreach (var (stream, events) in streams)
+        {
+            var version = _versions[stream];
+            foreach (var e in events) rows.Add(stream, ++version, e, _shapes.For(e.GetType()));
+            moved[stream] = version;
+        }
+        var usage = UsageDayProjection.Sums(batch.Select(p => p.Event));
 
         // One round trip and one implicit transaction: the statements of a batch commit together or not at all.
         await using var write = ledger.Writes.CreateBatch();

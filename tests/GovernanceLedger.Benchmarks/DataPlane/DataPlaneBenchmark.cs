@@ -193,8 +193,10 @@ public static class DataPlaneBenchmark
             await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
             var statements = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PGSS") == "1" ? await StatementStats.ResetAsync(ledgerDb) : null;
             var backends = await BackendCpu.StartAsync(ledgerDb);
+            var headBefore = await LedgerHeadAsync(ledgerDb);
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                 () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers)", 32, duration, Governed));
+            var rowsPerRequest = (double)(await LedgerHeadAsync(ledgerDb) - headBefore) / Math.Max(1, govMax.Requests);
             await backends.PrintAsync(govMax.Requests, "the governed run");
             if (perf is not null) await StopPerf(perf, "");
             if (statements is not null) await statements.PrintAsync(govMax.Requests, "the governed run");
@@ -208,6 +210,29 @@ public static class DataPlaneBenchmark
                 if (speedscope is not null) ProfileSummary.Print(speedscope);
                 else Console.WriteLine("  (no speedscope file was written: " + await trace.StandardError.ReadToEndAsync() + ")");
             }
+            // Micro apps are many: the same load spread over 20 apps, each request with the next app's token, so a
+            // group commit holds several apps' events (each app has streams, usage and traffic summaries of its own).
+            var manyTokens = new List<string>();
+            for (var i = 1; i <= ManyApps; i++) manyTokens.Add(await PrepareAppAsync(http, baseUrl, $"bench-app-{i:00}", settle: false));
+            await Task.Delay(1000);   // let the host's app directory pick the apps up
+            var nextApp = 0;
+            async Task<bool> GovernedMany()
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"{baseUrl}/gw/crm/contacts?limit=1");
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", manyTokens[(int)((uint)Interlocked.Increment(ref nextApp) % ManyApps)]);
+                using var response = await http.SendAsync(request);
+                await response.Content.CopyToAsync(Stream.Null);
+                return response.IsSuccessStatusCode;
+            }
+            await LoadGenerator.ClosedLoopAsync("warm-up", 32, TimeSpan.FromSeconds(3), GovernedMany);
+            await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
+            var manyBackends = await BackendCpu.StartAsync(ledgerDb);
+            var manyHead = await LedgerHeadAsync(ledgerDb);
+            var (govMany, govManyCpu) = await CpuPerRequest.MeasureAsync(host.Id,
+                () => LoadGenerator.ClosedLoopAsync($"governed gateway, {ManyApps} apps, saturation (32 workers)", 32, duration, GovernedMany));
+            var manyRowsPerRequest = (double)(await LedgerHeadAsync(ledgerDb) - manyHead) / Math.Max(1, govMany.Requests);
+            await manyBackends.PrintAsync(govMany.Requests, $"the governed run across {ManyApps} apps");
+
             var half = bareMax.PerSecond / 2;
             await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
             var bareHalf = await LoadGenerator.OpenLoopAsync($"bare YARP at {half:N0} req/s", half, duration, Bare);
@@ -219,6 +244,9 @@ public static class DataPlaneBenchmark
             Console.WriteLine($"  governed ledger host   {govCpu}");
             Console.WriteLine($"  governed/bare host CPU per request: {govCpu.HostMicroseconds / bareCpu.HostMicroseconds:0.00}   (target <= 1.3); PostgreSQL per access event {govCpu.PostgresMicroseconds:N0} µs (target <= 20)");
             Console.WriteLine($"  added p99 at half of bare saturation:   {govHalf.P99Ms - bareHalf.P99Ms:0.000} ms   (target <= 5 ms)");
+            Console.WriteLine($"  ledger rows per governed request: one app {rowsPerRequest:0.000}, {ManyApps} apps {manyRowsPerRequest:0.000}");
+            Console.WriteLine($"  {govMany}");
+            Console.WriteLine($"  governed across {ManyApps} apps / bare throughput: {govMany.PerSecond / bareMax.PerSecond:0.000}   {govManyCpu}");
             // Wall time per stage at saturation, from the host's own stage histogram (data_plane_stage_duration) over the governed run.
             var served = govMax.Requests;
             Console.WriteLine($"  governed pipeline by stage at saturation (wall time per served request, from the host's stage histogram):");
@@ -269,7 +297,18 @@ public static class DataPlaneBenchmark
         }
     }
 
-    public static async Task<string> PrepareAppAsync(HttpClient http, string baseUrl)
+    private const int ManyApps = 20;
+
+    /// <summary>The ledger's last event sequence number: its difference over a run is the rows the run appended.</summary>
+    private static async Task<long> LedgerHeadAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("select coalesce(max(seq_id), 0) from ledger.mt_events", connection);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    public static async Task<string> PrepareAppAsync(HttpClient http, string baseUrl, string appId = "bench-app", bool settle = true)
     {
         async Task<JsonNode> Post(string path, string? json, string? token)
         {
@@ -283,18 +322,18 @@ public static class DataPlaneBenchmark
         }
         var owner = (await Post("/dev/tokens", """{"sub":"bench@example.com","roles":["app-owner"]}""", null))["access_token"]!.GetValue<string>();
         await Post("/apps", """
-            {"app_id":"bench-app","owner":"bench@example.com","scopes":["read:contacts","read:sales_data"],
+            {"app_id":"APP_ID","owner":"bench@example.com","scopes":["read:contacts","read:sales_data"],
              "connectors":["postgres:salesdb","crm:contacts"],
              "datasets":[{"name":"sales_data","fields":["order_id","region","amount"]}],
              "quotas":{"requests_per_day":100000000,"requests_per_second":100000,"rows_per_day":100000000000},
              "audience":{"people":["bench.user@example.com"]}}
-            """, owner);
+            """.Replace("APP_ID", appId), owner);
         // Quotas above the defaults are a reviewer's call.
         var reviewer = (await Post("/dev/tokens", """{"sub":"bench.reviewer@example.com","roles":["security-reviewer"]}""", null))["access_token"]!.GetValue<string>();
-        await Post("/apps/bench-app/approvals", """{"decision":"approve","reason":"load test quotas"}""", reviewer);
+        await Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"load test quotas"}""", reviewer);
         var user = (await Post("/dev/tokens", """{"sub":"bench.user@example.com","region":"EMEA"}""", null))["access_token"]!.GetValue<string>();
-        var token = (await Post("/apps/bench-app/tokens", """{"expires_in":3600}""", user))["access_token"]!.GetValue<string>();
-        await Task.Delay(1000);   // let the host's app directory pick the app up
+        var token = (await Post($"/apps/{appId}/tokens", """{"expires_in":3600}""", user))["access_token"]!.GetValue<string>();
+        if (settle) await Task.Delay(1000);   // let the host's app directory pick the app up
         return token;
     }
 

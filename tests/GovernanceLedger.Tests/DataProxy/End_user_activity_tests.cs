@@ -18,13 +18,12 @@ public sealed class End_user_activity_tests
     private static QueryExecuted Query(string user, string? region, DateTimeOffset at) =>
         new(Guid.NewGuid().ToString("N"), "crm-app", user, "sales_data", ["order_id"], [], [], [], 10, 3, 100, 1, "role", region, "p", 1, null, at);
 
+    /// <summary>A committed batch as the writer summarizes it: one summary holding every app's counts.</summary>
     private static EndUserActivity? Fold(IEnumerable<object> batch, string user, EndUserActivity? snapshot = null)
     {
+        var summary = new TrafficSummarized(At, TrafficCounts.Of(batch).ToList());
         var projection = new EndUserActivityProjection();
-        foreach (var counted in TrafficCounts.Of(batch))
-            if (counted.PerEndUser?.Any(u => u.EndUser == user) == true)
-                snapshot = projection.Evolve(snapshot, user, new Event<TrafficCounted>(counted));
-        return snapshot;
+        return projection.Evolve(snapshot, user, new Event<TrafficSummarized>(summary));
     }
 
     [Fact]
@@ -61,6 +60,25 @@ public sealed class End_user_activity_tests
         (risk.Denials24h, risk.RequestsToday, risk.UsualRequestsPerDay, risk.NewRegion).ShouldBe((3, 20L, 4L, false));
         risk.Score.ShouldBe(30 + 30);   // three denials and five times a usual day's requests
         RiskAssessment.Of(activity, "LATAM", At.AddMinutes(2)).NewRegion.ShouldBeTrue();
+    }
+
+    [Fact]
+    public void One_summary_of_a_batch_across_apps_adds_up_an_end_users_requests_under_every_app_and_names_every_end_user()
+    {
+        var batch = new object[]
+        {
+            Access("u@example.com", "allow", At, "crm-app"), Access("u@example.com", "deny", At, "sales-app"), Access("u@example.com", "allow", At, "sales-app"),
+            Access("v@example.com", "allow", At, "hr-app")
+        };
+        var summary = new TrafficSummarized(At, TrafficCounts.Of(batch).ToList());
+        summary.Counts.Select(c => c.AppId).ShouldBe(["crm-app", "sales-app", "hr-app"], ignoreOrder: true);
+
+        var projection = new EndUserActivityProjection();
+        var activity = projection.Evolve(null, "u@example.com", new Event<TrafficSummarized>(summary))!;
+        activity.RequestsByDay.Values.Sum().ShouldBe(2);
+        activity.DenialsByHour.Values.Sum().ShouldBe(1);
+        projection.Evolve(null, "v@example.com", new Event<TrafficSummarized>(summary))!.RequestsByDay.Values.Sum().ShouldBe(1);
+        projection.Evolve(null, "nobody@example.com", new Event<TrafficSummarized>(summary)).ShouldBeNull();
     }
 
     [Fact]

@@ -55,7 +55,9 @@ public sealed class Access_append_tests(LedgerFixture ledger)
         var events = await ledger.AccessEvents(appId);
         events.OfType<AccessRecorded>().Count(e => e.Decision == AccessDecisions.Allow).ShouldBe(6);
         rows.Count(r => r.Type == "access_recorded").ShouldBe(events.OfType<AccessRecorded>().Count());
-        rows.ShouldContain(r => r.Type == "traffic_counted");
+        // What the batches add up to is one summary per batch in the writer's own traffic stream, whatever apps it held.
+        (await RowsOf("traffic:")).ShouldContain(r => r.Type == "traffic_summarized" && r.Data.Contains(appId, StringComparison.Ordinal));
+        rows.ShouldNotContain(r => r.Type == "traffic_counted" || r.Type == "traffic_summarized");
         // Each stream's versions run 1..n in sequence order, and the stream row says n.
         foreach (var stream in rows.GroupBy(r => r.Stream))
         {
@@ -182,7 +184,7 @@ public sealed class Access_append_projection_tests(LedgerFixture ledger)
     public void No_inline_projection_but_usage_reads_the_events_the_data_plane_appends()
     {
         var options = (StoreOptions)ledger.Host.Services.GetRequiredService<IDocumentStore>().Options;
-        Type[] appended = [typeof(AccessRecorded), typeof(QueryExecuted), typeof(PiiRevealed), typeof(SandboxRequestServed), typeof(TrafficCounted)];
+        Type[] appended = [typeof(AccessRecorded), typeof(QueryExecuted), typeof(PiiRevealed), typeof(SandboxRequestServed), typeof(TrafficCounted), typeof(TrafficSummarized)];
         var inline = options.Projections.All.OfType<JasperFx.Events.Projections.ProjectionBase>()
             .Where(p => p.Lifecycle == JasperFx.Events.Projections.ProjectionLifecycle.Inline).ToList();
         inline.ShouldContain(p => p is UsageDayProjection);

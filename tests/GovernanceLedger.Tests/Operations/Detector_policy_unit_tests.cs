@@ -64,6 +64,23 @@ public sealed class Detector_policy_unit_tests
     public void Mostly_refused_requests_fire_the_denials_detector() =>
         Fired(Activity(100, requests: 40, errors: 0, denials: 25)).ShouldBe(["detect-denials-burst"]);
 
+    [Fact]
+    public void A_batch_summary_across_apps_counts_for_each_app_only_its_own_traffic()
+    {
+        var minute = new DateTimeOffset(2026, 11, 30, 8, 0, 0, TimeSpan.Zero);
+        var summary = new TrafficSummarized(minute, [
+            new TrafficCounted("crm-app", minute, 7, 1, 0, 0, minute), new TrafficCounted("hr-app", minute, 3, 0, 2, 0, minute),
+            new TrafficCounted("crm-app", minute.AddMinutes(1), 4, 0, 0, 0, minute.AddMinutes(1))
+        ]);
+        // Evolve reads no policy: the detectors run after it, on the whole slice.
+        var projection = new AppActivityProjection(null!);
+        var crm = projection.Evolve(null, "crm-app", new JasperFx.Events.Event<TrafficSummarized>(summary))!;
+        crm.Minutes.Sum(m => m.Requests).ShouldBe(11);
+        crm.Minutes.Sum(m => m.Errors).ShouldBe(1);
+        var hr = projection.Evolve(null, "hr-app", new JasperFx.Events.Event<TrafficSummarized>(summary))!;
+        (hr.Minutes.Sum(m => m.Requests), hr.Minutes.Sum(m => m.Denials)).ShouldBe((3L, 2L));
+    }
+
     private static TrafficCounted Traffic(DateTimeOffset minute, long requests, params string[] pii) =>
         new("probe", minute, requests, 0, 0, 0, minute, PiiFields: pii.Length == 0 ? null : pii);
 

@@ -20,8 +20,9 @@ public sealed class EndUserActivity
 }
 
 /// <summary>
-/// Folds the per-batch traffic summaries (<see cref="TrafficCounted.PerEndUser"/>) into <see cref="EndUserActivity"/> per
-/// end user, on Marten's async daemon: one summary per app, minute and committed batch rather than every request.
+/// Folds the per-batch traffic summaries (<see cref="TrafficSummarized"/>, and the single-app <see cref="TrafficCounted"/>
+/// written before them; each app's <see cref="TrafficCounted.PerEndUser"/>) into <see cref="EndUserActivity"/> per end
+/// user, on Marten's async daemon: one summary per committed batch rather than every request.
 /// </summary>
 public sealed partial class EndUserActivityProjection : MultiStreamProjection<EndUserActivity, string>
 {
@@ -31,13 +32,23 @@ public sealed partial class EndUserActivityProjection : MultiStreamProjection<En
     {
         Name = ProjectionName;
         Identities<TrafficCounted>(e => e.PerEndUser?.Select(u => u.EndUser).ToList() ?? []);
+        Identities<TrafficSummarized>(e => e.Counts.SelectMany(c => c.PerEndUser ?? []).Select(u => u.EndUser).Distinct(StringComparer.Ordinal).ToList());
         // Evolve takes any event, so the daemon would load every event of the ledger for this projection: it loads these only.
         IncludeType<TrafficCounted>();
+        IncludeType<TrafficSummarized>();
     }
 
-    public override EndUserActivity? Evolve(EndUserActivity? snapshot, string id, IEvent e)
+    public override EndUserActivity? Evolve(EndUserActivity? snapshot, string id, IEvent e) => e.Data switch
     {
-        if (e.Data is not TrafficCounted { PerEndUser: { } users } counted || Find(counted, users, id) is not { } user) return snapshot;
+        TrafficCounted counted => Count(snapshot, id, counted),
+        // One batch's summary: the end user's counts under every app and minute it holds.
+        TrafficSummarized summary => summary.Counts.Aggregate(snapshot, (activity, counted) => Count(activity, id, counted)),
+        _ => snapshot
+    };
+
+    private static EndUserActivity? Count(EndUserActivity? snapshot, string id, TrafficCounted counted)
+    {
+        if (counted.PerEndUser is not { } users || Find(counted, users, id) is not { } user) return snapshot;
         var activity = snapshot ?? new EndUserActivity { Id = id };
         if (user.Denied > 0)
         {

@@ -9,7 +9,8 @@ using Marten.Events.Projections;
 namespace GovernanceLedger.Operations.Detecting;
 
 /// <summary>
-/// Folds every app's traffic (the per-batch <see cref="TrafficCounted"/> summaries) into <see cref="AppActivity"/> on Marten's async daemon, and after each batch
+/// Folds every app's traffic (its counts in the per-batch <see cref="TrafficSummarized"/> summaries, and the single-app
+/// <see cref="TrafficCounted"/> ones written before them) into <see cref="AppActivity"/> on Marten's async daemon, and after each batch
 /// lets the detector policies (stage <c>detect</c>) judge the app's current minute against its baseline. A firing
 /// becomes an <see cref="AnomalySuspected"/> message, which the app's own command handler turns into events.
 /// Side effects are raised only while following the ledger live, never when the projection is rebuilt.
@@ -23,11 +24,13 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
         _policies = policies;
         Name = ReadModelNamesForOperations.AppActivity;
         Identity<TrafficCounted>(e => e.AppId);
+        Identities<TrafficSummarized>(e => e.Counts.Select(c => c.AppId).Distinct(StringComparer.Ordinal).ToList());
         Identity<AnomalyDetected>(e => e.AppId);
         Identity<AppThrottled>(e => e.AppId);
         Identity<AppThrottleLifted>(e => e.AppId);
         // Evolve takes any event, so the daemon would load every event of the ledger for this projection: it loads these only.
         IncludeType<TrafficCounted>();
+        IncludeType<TrafficSummarized>();
         IncludeType<AnomalyDetected>();
         IncludeType<AppThrottled>();
         IncludeType<AppThrottleLifted>();
@@ -39,6 +42,7 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
         return e.Data switch
         {
             TrafficCounted x => activity.Observe(x.Minute, m => activity.Count(m, x)),
+            TrafficSummarized x => Counted(activity, x.Counts.Where(c => c.AppId == id)),
             // An alert changes nothing about the traffic; a throttle or pause marks the minute as not the app's normal.
             AnomalyDetected { Action: PolicyOutcomes.Alert } => activity,
             AnomalyDetected x => activity.Observe(x.At, m => m.Anomalous = true),
@@ -46,6 +50,12 @@ public sealed partial class AppActivityProjection : MultiStreamProjection<AppAct
             AppThrottleLifted => Lifted(activity),
             _ => activity
         };
+    }
+
+    private static AppActivity Counted(AppActivity activity, IEnumerable<TrafficCounted> counts)
+    {
+        foreach (var counted in counts) activity = activity.Observe(counted.Minute, m => activity.Count(m, counted));
+        return activity;
     }
 
     private static AppActivity Throttled(AppActivity activity, AppThrottled e)
