@@ -23,11 +23,11 @@ public static class UpstreamHeaders
 
     public static void Rewrite(HttpRequestMessage proxyRequest, HttpContext context, AppCaller caller)
     {
-        foreach (var name in proxyRequest.Headers.Select(h => h.Key).ToList())
-            if (!Passed.Contains(name)) proxyRequest.Headers.Remove(name);
+        // Names only, read without validation: enumerating the headers themselves parses every value (the app's token among
+        // them) into its typed form just to throw it away.
+        foreach (var name in Dropped(proxyRequest.Headers.NonValidated, Passed)) proxyRequest.Headers.Remove(name);
         if (proxyRequest.Content is { } content)
-            foreach (var name in content.Headers.Select(h => h.Key).ToList())
-                if (!PassedContent.Contains(name)) content.Headers.Remove(name);
+            foreach (var name in Dropped(content.Headers.NonValidated, PassedContent)) content.Headers.Remove(name);
 
         proxyRequest.Headers.Host = null;
         proxyRequest.Headers.TryAddWithoutValidation("X-App-Id", caller.AppId);
@@ -37,6 +37,14 @@ public static class UpstreamHeaders
         if (context.Connection.RemoteIpAddress is { } address)
             proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-For", address.ToString());
         proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Proto", context.Request.Scheme);
+    }
+
+    private static List<string> Dropped(System.Net.Http.Headers.HttpHeadersNonValidated headers, HashSet<string> passed)
+    {
+        var dropped = new List<string>();
+        foreach (var header in headers)
+            if (!passed.Contains(header.Key)) dropped.Add(header.Key);
+        return dropped;
     }
 
     public static void StripInternals(HttpResponse response)
