@@ -32,6 +32,8 @@ public static class AppTokenAuthentication
         builder.Services.AddOptions<JwtBearerOptions>(Scheme).Configure<SigningKeys, TokenSettings, TimeProvider, CachingTokenHandler>((options, keys, settings, clock, tokenHandler) =>
         {
             options.MapInboundClaims = false;
+            // Nothing reads an app token back from the authentication result: storing it is work on every data-plane request.
+            options.SaveToken = false;
             options.TokenHandlers.Clear();
             options.TokenHandlers.Add(tokenHandler);
             options.TokenValidationParameters = new TokenValidationParameters
