@@ -148,9 +148,7 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
                 insert into {_shapes.UsageTable} as d (id, data, mt_last_modified, mt_dotnet_type, mt_version)
                 select x.id, x.data::jsonb, now(), $3, 1 from unnest($1::text[], $2::text[]) as x(id, data)
                 on conflict (id) do update set
-                  data = d.data || (select jsonb_object_agg(k, case when jsonb_typeof(v) = 'number'
-                                      then to_jsonb(coalesce((d.data ->> k)::numeric, 0) + v::text::numeric) else v end)
-                                    from jsonb_each(excluded.data) as e(k, v)),
+                  data = d.data || jsonb_build_object({_shapes.UsageSums}),
                   mt_last_modified = now(), mt_version = d.mt_version + 1
                 """, usage.Select(u => u.Id).ToArray(), usage.Select(u => _shapes.Serializer.ToJson(u)).ToArray(), typeof(UsageDay).FullName!));
         try
@@ -198,6 +196,17 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
         private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, (string Alias, string DotNetType)> _shapes = new();
         public readonly Marten.ISerializer Serializer = store.Options.Serializer();
         public readonly string UsageTable = store.Options.Schema.For(typeof(UsageDay));
+
+        /// <summary>
+        /// The arguments of jsonb_build_object that add a batch's usage to a stored document: every member the serializer
+        /// writes as a number (every number of a <see cref="UsageDay"/> is a sum), stored value plus the batch's. Named
+        /// from the serializer's own output, so a number added to UsageDay is summed without touching this statement.
+        /// </summary>
+        public readonly string UsageSums = string.Join(", ", System.Text.Json.JsonDocument.Parse(store.Options.Serializer().ToJson(new UsageDay()))
+            .RootElement.EnumerateObject().Where(p => p.Value.ValueKind == System.Text.Json.JsonValueKind.Number)
+            .Select(p => p.Name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_')
+                ? $"'{p.Name}', coalesce((d.data ->> '{p.Name}')::numeric, 0) + coalesce((excluded.data ->> '{p.Name}')::numeric, 0)"
+                : throw new InvalidOperationException($"UsageDay member '{p.Name}' cannot be named in SQL as it is")));
 
         public (string Alias, string DotNetType, Marten.ISerializer Serializer) For(Type type)
         {
