@@ -51,27 +51,27 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
     }
 
     protected override Task ExecuteAsync(CancellationToken stop) =>
-        Task.WhenAll(_queues.Select(queue => Task.Run(() => WriteAsync(queue, stop), CancellationToken.None)));
+        Task.WhenAll(_queues.Select((queue, writer) => Task.Run(() => WriteAsync(queue, writer, stop), CancellationToken.None)));
 
-    private async Task WriteAsync(Channel<Pending> queue, CancellationToken stop)
+    private async Task WriteAsync(Channel<Pending> queue, int writer, CancellationToken stop)
     {
         var batch = new List<Pending>(MaxBatch);
         while (await WaitAsync(queue, stop))
         {
             batch.Clear();
             while (batch.Count < MaxBatch && queue.Reader.TryRead(out var pending)) batch.Add(pending);
-            await CommitAsync(batch);
+            await CommitAsync(batch, writer);
         }
     }
 
     /// <summary>Appends the batch and releases its requests; a batch PostgreSQL refuses for one event's data is split, so only that event's request fails.</summary>
-    private async Task CommitAsync(List<Pending> batch)
+    private async Task CommitAsync(List<Pending> batch, int writer)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await AppendAsync(batch);
+                await AppendAsync(batch, writer);
                 foreach (var pending in batch) pending.Committed.TrySetResult();
                 return;
             }
@@ -85,8 +85,8 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
             {
                 // A data exception: some event's content was refused, and with it everyone else's. Halves until it stands alone.
                 logger.LogWarning(e, "PostgreSQL refused the data of one of {Count} access events; appending them in halves", batch.Count);
-                await CommitAsync(batch[..(batch.Count / 2)]);
-                await CommitAsync(batch[(batch.Count / 2)..]);
+                await CommitAsync(batch[..(batch.Count / 2)], writer);
+                await CommitAsync(batch[(batch.Count / 2)..], writer);
                 return;
             }
             catch (Exception e)
@@ -106,7 +106,7 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
     /// rebuild and verify see ordinary Marten events. The one read model that folds these events inline (usage per
     /// app and day) is folded by the same projection's rules in the same transaction.
     /// </summary>
-    private async Task AppendAsync(List<Pending> batch)
+    private async Task AppendAsync(List<Pending> batch, int writer)
     {
         var streams = batch.GroupBy(p => p.StreamId).Select(g => (Id: g.Key, Events: g.Select(p => p.Event).ToList())).ToList();
         // With the events, what they add up to per app and minute, as one summary for the whole batch however many apps it
@@ -115,7 +115,7 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
         if (counts.Count > 0)
         {
             var at = counts.Max(c => c.At);
-            streams.Add(($"traffic:{at.UtcDateTime:yyyy-MM-dd}:{Instance}", [new TrafficSummarized(at, counts)]));
+            streams.Add(($"traffic:{at.UtcDateTime:yyyy-MM-dd}:{Instance}{(Writers > 1 ? $"-{writer}" : "")}", [new TrafficSummarized(at, counts)]));
         }
         await EnsureVersionsKnownAsync(streams.Select(s => s.Id));
 
@@ -202,11 +202,23 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
         /// writes as a number (every number of a <see cref="UsageDay"/> is a sum), stored value plus the batch's. Named
         /// from the serializer's own output, so a number added to UsageDay is summed without touching this statement.
         /// </summary>
-        public readonly string UsageSums = string.Join(", ", System.Text.Json.JsonDocument.Parse(store.Options.Serializer().ToJson(new UsageDay()))
-            .RootElement.EnumerateObject().Where(p => p.Value.ValueKind == System.Text.Json.JsonValueKind.Number)
-            .Select(p => p.Name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_')
-                ? $"'{p.Name}', coalesce((d.data ->> '{p.Name}')::numeric, 0) + coalesce((excluded.data ->> '{p.Name}')::numeric, 0)"
-                : throw new InvalidOperationException($"UsageDay member '{p.Name}' cannot be named in SQL as it is")));
+        public readonly string UsageSums = UsageSumsOf(store.Options.Serializer());
+
+        private static string UsageSumsOf(Marten.ISerializer serializer)
+        {
+            var numbers = System.Text.Json.JsonDocument.Parse(serializer.ToJson(new UsageDay())).RootElement.EnumerateObject()
+                .Where(p => p.Value.ValueKind == System.Text.Json.JsonValueKind.Number).Select(p => p.Name).ToList();
+            // Every numeric member must be summed: one the serializer leaves out or writes otherwise (a nullable, a number as
+            // text) would silently stop adding up, so the host refuses to start instead.
+            var numeric = typeof(UsageDay).GetProperties().Where(p => (Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType) is var t
+                && (t == typeof(long) || t == typeof(int) || t == typeof(decimal) || t == typeof(double) || t == typeof(float))).Select(p => p.Name);
+            var unsummed = numeric.Where(n => !numbers.Contains(n, StringComparer.OrdinalIgnoreCase)).ToList();
+            if (unsummed.Count > 0)
+                throw new InvalidOperationException($"UsageDay members not written as JSON numbers, so not summable in place: {string.Join(", ", unsummed)}");
+            return string.Join(", ", numbers.Select(name => name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_')
+                ? $"'{name}', coalesce((d.data ->> '{name}')::numeric, 0) + coalesce((excluded.data ->> '{name}')::numeric, 0)"
+                : throw new InvalidOperationException($"UsageDay member '{name}' cannot be named in SQL as it is")));
+        }
 
         public (string Alias, string DotNetType, Marten.ISerializer Serializer) For(Type type)
         {

@@ -34,6 +34,7 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
     private readonly ConcurrentDictionary<string, (int Share, TokenBucketRateLimiter Limiter)> _limiters = new();
     private readonly ConcurrentDictionary<(string App, DateOnly Day, string Kind), Lease> _leases = new();
     private int _instances = 1;
+    private volatile bool _stopping;
 
     /// <summary>How many instances share the rates now (this one included).</summary>
     public int Instances => Volatile.Read(ref _instances);
@@ -161,7 +162,7 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
     private void ClaimAheadWhenLow(Lease lease, string appId, string kind, long limit)
     {
         var size = LeaseSize(limit);
-        if (Volatile.Read(ref lease.Available) * 2 >= size || lease.SpentAhead) return;
+        if (Volatile.Read(ref lease.Available) * 2 >= size || lease.SpentAhead || _stopping) return;
         if (Interlocked.CompareExchange(ref lease.ClaimingAhead, 1, 0) != 0) return;
         _ = Task.Run(async () =>
         {
@@ -171,7 +172,8 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
                 if (!await lease.Claiming.WaitAsync(0)) return;
                 try
                 {
-                    if (Volatile.Read(ref lease.Available) * 2 >= size) return;
+                    // Stopping: what is left is being handed back, and a lease claimed now would never be.
+                    if (_stopping || Volatile.Read(ref lease.Available) * 2 >= size) return;
                     var claimed = await ClaimAsync(appId, lease.Day, kind, limit, size);
                     if (claimed < size) lease.SpentAhead = true;
                     Interlocked.Add(ref lease.Available, claimed);
@@ -284,6 +286,7 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
     /// <summary>Hands unused leases back and leaves the instance count, so the others take over the whole budget and rate.</summary>
     public override async Task StopAsync(CancellationToken ct)
     {
+        _stopping = true;
         await base.StopAsync(ct);
         try
         {
@@ -291,7 +294,8 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
             foreach (var ((app, day, kind), lease) in _leases)
             {
                 // A claim still under way adds its lease first, so that is handed back too.
-                var waited = await lease.Claiming.WaitAsync(TimeSpan.FromSeconds(5), ct);
+                // Without the stop token: a cancelled wait must not skip handing back the other leases.
+                var waited = await lease.Claiming.WaitAsync(TimeSpan.FromSeconds(5));
                 var unused = Interlocked.Exchange(ref lease.Available, 0);
                 if (waited) lease.Claiming.Release();
                 if (unused <= 0) continue;
