@@ -112,14 +112,9 @@ public static class DataPlaneBenchmark
                 var ratios = new List<double>();
                 for (var round = 1; round <= ProxyRounds; round++)
                 {
-                    (LoadResult Load, CpuPerRequest Cpu) directResult, proxiedResult;
-                    async Task<(LoadResult, CpuPerRequest)> RunDirect()
-                    {
-                        await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
-                        return await CpuPerRequest.MeasureAsync(host.Id,
-                            () => LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct));
-                    }
-                    async Task<(LoadResult, CpuPerRequest)> RunProxied()
+                    Task<(LoadResult Load, CpuPerRequest Cpu)> RunDirect() => QuietlyMeasureAsync(host.Id, host.Id,
+                        () => LoadGenerator.ClosedLoopAsync($"direct Npgsql query, round {round}", 8, duration, Direct));
+                    async Task<(LoadResult Load, CpuPerRequest Cpu)> RunProxied()
                     {
                         await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
                         // With a perf profile asked for, the first proxied round is profiled too (<file>.proxy).
@@ -133,16 +128,7 @@ public static class DataPlaneBenchmark
                         if (statements is not null) await statements.PrintAsync(result.Item1.Requests, "the first proxied round");
                         return result;
                     }
-                    if (round % 2 == 1)
-                    {
-                        directResult = await RunDirect();
-                        proxiedResult = await RunProxied();
-                    }
-                    else
-                    {
-                        proxiedResult = await RunProxied();
-                        directResult = await RunDirect();
-                    }
+                    var (directResult, proxiedResult) = await AlternatingAsync(round, RunDirect, RunProxied);
                     Console.WriteLine($"  {directResult.Load}   PostgreSQL {directResult.Cpu.PostgresMicroseconds,6:N0} µs/query");
                     Console.WriteLine($"  {proxiedResult.Load}   {proxiedResult.Cpu}");
                     ratios.Add(proxiedResult.Load.PerSecond / directResult.Load.PerSecond);
@@ -216,29 +202,11 @@ public static class DataPlaneBenchmark
             var rounds = new List<(LoadResult Bare, CpuPerRequest BareCpu, LoadResult Gov, CpuPerRequest GovCpu)> { (bareMax, bareCpu, govMax, govCpu) };
             for (var round = 2; round <= GatewayRounds; round++)
             {
-                async Task<(LoadResult, CpuPerRequest)> RunBare()
-                {
-                    await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
-                    return await CpuPerRequest.MeasureAsync(bareProcess.Id,
-                        () => LoadGenerator.ClosedLoopAsync($"bare YARP, saturation (32 workers), round {round}", 32, duration, Bare));
-                }
-                async Task<(LoadResult, CpuPerRequest)> RunGoverned()
-                {
-                    await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
-                    return await CpuPerRequest.MeasureAsync(host.Id,
-                        () => LoadGenerator.ClosedLoopAsync($"governed gateway, saturation (32 workers), round {round}", 32, duration, Governed));
-                }
-                (LoadResult, CpuPerRequest) bareRound, governedRound;
-                if (round % 2 == 0)
-                {
-                    governedRound = await RunGoverned();
-                    bareRound = await RunBare();
-                }
-                else
-                {
-                    bareRound = await RunBare();
-                    governedRound = await RunGoverned();
-                }
+                var (bareRound, governedRound) = await AlternatingAsync(round,
+                    () => QuietlyMeasureAsync(host.Id, bareProcess.Id,
+                        () => LoadGenerator.ClosedLoopAsync($"bare YARP, saturation (32 workers), round {round}", 32, duration, Bare)),
+                    () => QuietlyMeasureAsync(host.Id, host.Id,
+                        () => LoadGenerator.ClosedLoopAsync($"governed gateway, saturation (32 workers), round {round}", 32, duration, Governed)));
                 rounds.Add((bareRound.Item1, bareRound.Item2, governedRound.Item1, governedRound.Item2));
             }
             static double Median(IEnumerable<double> values)
@@ -340,6 +308,25 @@ public static class DataPlaneBenchmark
             bareProcess.Kill(entireProcessTree: true);
             await bareProcess.WaitForExitAsync();
         }
+    }
+
+    /// <summary>One round's two measurements, the first first in odd rounds and second in even ones, so drift on the shared machine hits both alike.</summary>
+    private static async Task<(T First, T Second)> AlternatingAsync<T>(int round, Func<Task<T>> first, Func<Task<T>> second)
+    {
+        if (round % 2 == 1)
+        {
+            var early = await first();
+            return (early, await second());
+        }
+        var late = await second();
+        return (await first(), late);
+    }
+
+    /// <summary>Waits until the host and PostgreSQL have gone quiet, then measures one load with the CPU of a process and of PostgreSQL.</summary>
+    private static async Task<(LoadResult Load, CpuPerRequest Cpu)> QuietlyMeasureAsync(int hostPid, int measuredPid, Func<Task<LoadResult>> run)
+    {
+        await ProcessCpu.WaitUntilQuietAsync(hostPid, TimeSpan.FromSeconds(30));
+        return await CpuPerRequest.MeasureAsync(measuredPid, run);
     }
 
     private const int ManyApps = 20;
