@@ -62,6 +62,12 @@ public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string
 
     public void Apply(QueryExecuted e, UsageDay day)
     {
+        // A query that carries its request is that request's access event too (older ones have an AccessRecorded beside them).
+        if (e.Request is not null)
+        {
+            day.Requests++;
+            day.Bytes += e.Bytes;
+        }
         day.Rows += e.Rows;
         day.ComputeMilliseconds += (decimal)e.DurationMs;
         day.ScannedRows += e.ScannedRows;

@@ -37,14 +37,26 @@ public static class AccessFieldSizes
 /// A proxied dataset query: what was read, what was masked, and the filter's shape. PiiFields names the dataset's
 /// PII fields among those read, masked or not (absent on queries recorded before it was kept). A warehouse query
 /// carries its cost tag, the rows and bytes it scanned (zero for PostgreSQL datasets), and Template names the
-/// pre-approved query it ran ("name@version"), if any.
+/// pre-approved query it ran ("name@version"), if any. Bytes is the size of the answer sent.
+/// <para>
+/// Request holds the HTTP request the query answered: with it, this event is also that request's access event (an
+/// allowed request, counted and billed as one), and no <see cref="AccessRecorded"/> is written for it. Queries
+/// recorded before it was kept have none, and their request is the <see cref="AccessRecorded"/> with the same RequestId.
+/// </para>
 /// </summary>
 public sealed record QueryExecuted(
     string RequestId, string AppId, string? EndUser, string Dataset, IReadOnlyList<string> Fields,
     IReadOnlyList<string> MaskedFields, IReadOnlyList<FilterTerm> Filter, IReadOnlyList<string> OrderBy, int Limit,
     int Rows, long Bytes, double DurationMs, string DatabaseRole, string? RlsRegion, string PolicyId, int PolicyVersion,
     string? TraceId, DateTimeOffset At, IReadOnlyList<string>? PiiFields = null, long ScannedRows = 0, long ScannedBytes = 0,
-    string? Template = null);
+    string? Template = null, QueryRequest? Request = null);
+
+/// <summary>
+/// The request a served query answered, as its access event would have it (allowed, reason "served"): the token, the
+/// route, method and path (cut to <see cref="AccessFieldSizes"/>), the status sent, the request's whole latency and the
+/// bytes it sent.
+/// </summary>
+public sealed record QueryRequest(string? TokenId, string Plane, string Route, string Method, string Path, int Status, double LatencyMs, long BytesIn);
 
 /// <summary>A filter clause as recorded: the value only when the field is not PII.</summary>
 public sealed record FilterTerm(string Field, string Op, string? Value);

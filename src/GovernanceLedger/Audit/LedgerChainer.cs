@@ -79,9 +79,13 @@ public sealed partial class LedgerChainer(
                     _leader = true;
                     while (!leading.IsCancellationRequested)
                     {
+                        var pass = System.Diagnostics.Stopwatch.GetTimestamp();
                         var chained = await ChainAsync(leading.Token);
                         // Short idle polls keep the audit stream's lag low; an idle poll is one indexed query.
                         if (chained == 0) await Task.Delay(50, leading.Token);
+                        // Under load, passes are paced so each carries what several commits added (a full pass goes on at once).
+                        else if (chained < BatchSize && settings.ChainPace - System.Diagnostics.Stopwatch.GetElapsedTime(pass) is { Ticks: > 0 } rest)
+                            await Task.Delay(rest, leading.Token);
                     }
                     if (lease.Lost.IsCancellationRequested) logger.LogWarning("Lost the chainer's lease (its database session ended); trying to take it again");
                 }

@@ -59,7 +59,12 @@ public sealed class ChargebackLines(IDocumentStore store, TimeProvider clock)
         if (type == "query_executed")
         {
             var e = fields.Deserialize<QueryExecuted>()!;
-            return (e.AppId, new UsageDay { AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Rows = e.Rows, ComputeMilliseconds = (decimal)e.DurationMs, ScannedRows = e.ScannedRows, ScannedBytes = e.ScannedBytes }, "query");
+            // A query that carries its request bills that request too (older queries have an AccessRecorded beside them).
+            return (e.AppId, new UsageDay
+            {
+                AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Requests = e.Request is null ? 0 : 1, Bytes = e.Request is null ? 0 : e.Bytes,
+                Rows = e.Rows, ComputeMilliseconds = (decimal)e.DurationMs, ScannedRows = e.ScannedRows, ScannedBytes = e.ScannedBytes
+            }, "query");
         }
         return null;
     }

@@ -50,6 +50,25 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
         telemetry.Lap("commit_wait", lap);
     }
 
+    /// <summary>
+    /// A served query: one event, the query with the request it answered, where a query event and an access event used to
+    /// be written (one ledger row per query instead of two). Waits until the ledger holds it.
+    /// </summary>
+    public async Task QueryServedAsync(HttpContext context, string plane, string route, AppCaller caller, long startTimestamp, QueryExecuted query)
+    {
+        var lap = Stopwatch.GetTimestamp();
+        var recorded = query with
+        {
+            Request = new QueryRequest(Cut(caller.TokenId, AccessFieldSizes.TokenId), plane, Cut(route, AccessFieldSizes.Route)!,
+                Cut(context.Request.Method, AccessFieldSizes.Method)!, Cut(context.Request.Path.Value ?? "", AccessFieldSizes.Path)!,
+                StatusCodes.Status200OK, Elapsed(startTimestamp), context.Request.ContentLength ?? 0)
+        };
+        context.Response.Headers["X-Request-Id"] = RequestId(context);
+        lap = telemetry.Lap("event_build", lap);
+        await ledger.RecordAsync(caller.AppId, clock.GetUtcNow(), recorded);
+        telemetry.Lap("commit_wait", lap);
+    }
+
     public Task RecordAsync(HttpContext context, object @event, string appId)
     {
         context.Response.Headers["X-Request-Id"] = RequestId(context);

@@ -67,6 +67,15 @@ public static class TrafficCounts
                     }
                     break;
                 case QueryExecuted x:
+                    if (x.Request is { } request)
+                    {
+                        // The query's own request (older queries have theirs as an AccessRecorded): an allowed request.
+                        sums.Requests++;
+                        if (request.Status >= 400) sums.Errors++;
+                        sums.Bytes += x.Bytes;
+                        sums.LatencyMs += request.LatencyMs;
+                        if (x.EndUser is not null) sums.User(x.EndUser).Allowed++;
+                    }
                     sums.Rows += x.Rows;
                     foreach (var field in x.PiiFields ?? x.MaskedFields) sums.PiiFields.Add($"{x.Dataset}.{field}");
                     sums.Saw(when, x.EndUser);

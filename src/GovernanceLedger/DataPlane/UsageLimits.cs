@@ -242,7 +242,8 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
     {
         var at = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
         await using var command = ledger.Source.CreateCommand(kind == Requests
-            ? $"select count(*) from {S}.mt_events where starts_with(stream_id, $1) and type = 'access_recorded' and data->>'{nameof(AccessRecorded.Decision)}' = '{AccessDecisions.Allow}'"
+            // Allowed requests: access events, and queries that carry their request (QueryExecuted.Request).
+            ? $"select count(*) from {S}.mt_events where starts_with(stream_id, $1) and (type = 'access_recorded' and data->>'{nameof(AccessRecorded.Decision)}' = '{AccessDecisions.Allow}' or type = 'query_executed' and jsonb_typeof(data->'{nameof(QueryExecuted.Request)}') = 'object')"
             : $"select coalesce(sum((data->>'{nameof(QueryExecuted.Rows)}')::bigint), 0)::bigint from {S}.mt_events where starts_with(stream_id, $1) and type = 'query_executed'");
         // Every instance's stream of the app's day.
         command.Parameters.Add(new NpgsqlParameter { Value = AccessLedger.StreamPrefix(appId, at) });

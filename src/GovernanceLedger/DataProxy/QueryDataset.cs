@@ -16,8 +16,8 @@ namespace GovernanceLedger.DataProxy;
 /// <summary>
 /// POST /data/{dataset}/query: admit the app, check the query against the dataset and the app's
 /// grant, run it under the app's own short-lived database login with the row-level-security
-/// context set in the transaction, mask PII, and commit QueryExecuted and the access event before
-/// answering.
+/// context set in the transaction, mask PII, and commit QueryExecuted, which is also the request's access event,
+/// before answering.
 /// </summary>
 public sealed class QueryDataset(
     DataPlaneGuard guard, AccessRecorder recorder, EphemeralCredentials credentials, UsageLimits limits, Masking masking, SandboxData sandbox,
@@ -201,13 +201,13 @@ public sealed class QueryDataset(
         var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
         reservation.Read(rows.Count);
         var now = clock.GetUtcNow();
+        // The query event is also the request's access event: one ledger row per served query.
         var recorded = new List<Task>
         {
-            recorder.RecordAsync(context, new QueryExecuted(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser, dataset.Name,
-                query.Fields, masked, query.Shape(pii), query.OrderBy.Select(o => (o.Descending ? "-" : "") + o.Field).ToList(), query.Limit,
+            recorder.QueryServedAsync(context, Plane, route, caller, start, new QueryExecuted(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser,
+                dataset.Name, query.Fields, masked, query.Shape(pii), query.OrderBy.Select(o => (o.Descending ? "-" : "") + o.Field).ToList(), query.Limit,
                 rows.Count, bytes.Length, duration, role, region, caller.PolicyId, caller.PolicyVersion,
-                Activity.Current?.TraceId.ToString(), now, query.Fields.Where(pii.Contains).ToList(), scan.Rows, scan.Bytes), caller.AppId),
-            recorder.AllowedAsync(context, Plane, route, caller, StatusCodes.Status200OK, bytes.Length, start, "served")
+                Activity.Current?.TraceId.ToString(), now, query.Fields.Where(pii.Contains).ToList(), scan.Rows, scan.Bytes))
         };
         // Every reveal is on the record with what the reveal policies were given; the answer waits for it like the others.
         if (revealed.Count > 0)

@@ -191,9 +191,18 @@ public sealed class Data_proxy_tests(LedgerFixture ledger)
         executed.RlsRegion.ShouldBe("EMEA");
         executed.PolicyId.ShouldBe("runtime-scopes-required");
         executed.DatabaseRole.ShouldStartWith("app_");
-        var access = (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().Single(a => a.RequestId == response.RequestId);
-        access.Plane.ShouldBe("data");
-        access.Decision.ShouldBe("allow");
+        // The query event is also the request's access event: one ledger row, no AccessRecorded beside it.
+        executed.Request.ShouldNotBeNull();
+        executed.Request.Plane.ShouldBe("data");
+        executed.Request.Route.ShouldBe("data/customers");
+        executed.Request.Method.ShouldBe("POST");
+        executed.Request.Path.ShouldBe("/data/customers/query");
+        executed.Request.Status.ShouldBe(200);
+        executed.Request.TokenId.ShouldNotBeNullOrEmpty();
+        executed.Request.LatencyMs.ShouldBeGreaterThan(0);
+        executed.Request.BytesIn.ShouldBeGreaterThan(0);
+        executed.Bytes.ShouldBe(System.Text.Encoding.UTF8.GetByteCount(response.Text));
+        (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ShouldNotContain(a => a.RequestId == response.RequestId);
     }
 
     [Fact]

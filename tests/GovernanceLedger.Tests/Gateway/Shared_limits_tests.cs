@@ -98,6 +98,32 @@ public sealed class Shared_limits_tests(LedgerFixture ledger)
         (await Used(appId)).ShouldBe(2 * lease);
     }
 
+    [Fact]
+    public async Task A_lost_day_counter_is_recounted_from_the_ledger_counting_each_served_query_once()
+    {
+        var appId = await ledger.DataApp("recount", new JsonObject { ["requests_per_day"] = 10_000, ["requests_per_second"] = 1000 });
+        var token = await ledger.AppToken(appId, "EMEA");
+        for (var i = 0; i < 3; i++)
+            (await Send(ledger.Host, HttpMethod.Get, "/gw/crm/contacts?limit=1", token)).Status.ShouldBe(200);
+        for (var i = 0; i < 2; i++)
+            (await Send(ledger.Host, HttpMethod.Post, "/data/customers/query", token, """{"fields":["customer_id"],"limit":1}""")).Status.ShouldBe(200);
+        // One refused request, which the quota does not count.
+        (await Send(ledger.Host, HttpMethod.Post, "/data/customers/query", token, """{"fields":["nope"]}""")).Status.ShouldBe(400);
+
+        // The day's counter row is lost: the next instance to claim starts from the allowed requests the ledger holds,
+        // the gateway's access events and the queries that carry their request, each once.
+        await using (var connection = new NpgsqlConnection(ledger.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var delete = new NpgsqlCommand("delete from ledger.quota_counters where app_id = $1", connection);
+            delete.Parameters.Add(new NpgsqlParameter { Value = appId });
+            await delete.ExecuteNonQueryAsync();
+        }
+        await using var second = await SecondInstanceServing(appId);
+        (await Send(second, HttpMethod.Get, "/gw/crm/contacts?limit=1", token)).Status.ShouldBe(200);
+        (await Used(appId)).ShouldBe(5 + UsageLimits.LeaseSize(10_000));
+    }
+
     private async Task<long> Used(string appId)
     {
         await using var connection = new NpgsqlConnection(ledger.ConnectionString);
