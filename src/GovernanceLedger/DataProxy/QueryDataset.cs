@@ -97,7 +97,7 @@ public sealed class QueryDataset(
                 $"The daily budget of {caller.App.Quotas.EffectiveRowsPerDay} rows is used up.") with { RetryAfter = budgetRetry }, start);
 
         var region = dataset.RlsKey is null ? null : caller.EndUserRegion;
-        var rows = new List<Dictionary<string, object?>>();
+        var rows = new AnswerRows(query.Fields);
         var truncated = false;
         var queryStart = Stopwatch.GetTimestamp();
         string role;
@@ -110,9 +110,9 @@ public sealed class QueryDataset(
                 var read = await warehouseReads.ReadAsync(dataset, query, region, (int)Math.Min(query.Limit, reservation.Reserved), context.RequestAborted);
                 foreach (var values in read.Answer.Rows)
                 {
-                    var row = new Dictionary<string, object?>(query.Fields.Count);
+                    var row = new object?[query.Fields.Count];
                     for (var i = 0; i < query.Fields.Count; i++)
-                        row[query.Fields[i]] = masked.Contains(query.Fields[i]) ? masking.Apply(dataset.MaskingFor(query.Fields[i]), values[i]) : values[i];
+                        row[i] = masked.Contains(query.Fields[i]) ? masking.Apply(dataset.MaskingFor(query.Fields[i]), values[i]) : values[i];
                     rows.Add(row);
                 }
                 (truncated, role, scan) = (read.Answer.Truncated, WarehouseReads.Role, (read.ScannedRows, read.ScannedBytes));
@@ -167,12 +167,12 @@ public sealed class QueryDataset(
                     while (await reader.ReadAsync(context.RequestAborted))
                     {
                         if (rows.Count >= budget) { truncated = true; break; }
-                        var row = new Dictionary<string, object?>(query.Fields.Count);
+                        var row = new object?[query.Fields.Count];
                         for (var i = 0; i < query.Fields.Count; i++)
                         {
                             var value = reader.IsDBNull(i) ? null : reader.GetValue(i);
                             var field = query.Fields[i];
-                            row[field] = masked.Contains(field) ? masking.Apply(dataset.MaskingFor(field), value) : value;
+                            row[i] = masked.Contains(field) ? masking.Apply(dataset.MaskingFor(field), value) : value;
                         }
                         rows.Add(row);
                     }
@@ -233,8 +233,9 @@ public sealed class QueryDataset(
         var region = dataset.RlsKey is null ? null : caller.EndUserRegion;
         var selected = sandbox.Query(dataset, query, region);
         var truncated = selected.Count > query.Limit;
-        var rows = selected.Take(query.Limit).Select(r => r.ToDictionary(c => c.Key,
-            c => masked.Contains(c.Key) ? masking.Apply(dataset.MaskingFor(c.Key), c.Value) : c.Value)).ToList();
+        var rows = new AnswerRows(query.Fields);
+        foreach (var r in selected.Take(query.Limit))
+            rows.Add(query.Fields.Select(f => r.GetValueOrDefault(f) is var value && masked.Contains(f) ? masking.Apply(dataset.MaskingFor(f), value) : value).ToArray());
         var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated,
             rows.Count > 0 ? "Sandbox: synthetic rows, not real data." : "Sandbox: " + WhyEmpty(dataset, region, query), Sandbox: true, StepUp: stepUp);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
@@ -260,11 +261,60 @@ public sealed class QueryDataset(
 
 /// <summary>The rows a query read. Note says why when there are none.</summary>
 public sealed record QueryResponse(
-    string Dataset, IReadOnlyList<string> Fields, IReadOnlyList<string> MaskedFields, IReadOnlyList<Dictionary<string, object?>> Rows,
+    string Dataset, IReadOnlyList<string> Fields, IReadOnlyList<string> MaskedFields, AnswerRows Rows,
     int RowCount, bool Truncated, string? Note = null, bool Sandbox = false, StepUp? StepUp = null);
 
 /// <summary>Why PII the app may read stayed masked this time: what would reveal which fields, and the risk behind it.</summary>
 public sealed record StepUp(IReadOnlyList<string> Reveals, IReadOnlyList<string> Needs, int RiskScore, IReadOnlyList<string> RiskReasons)
 {
     public static StepUp From(RevealDecision reveal, IReadOnlyList<string> masked) => new(masked, reveal.StepUp, reveal.Risk.Score, reveal.Risk.Reasons);
+}
+
+/// <summary>
+/// The rows of an answer: one JSON object per row, keyed by the query's fields, written straight from the values read.
+/// The usual column types are written without the serializer's lookup by runtime type (a field asked for twice is
+/// written once, as an object can hold it); any other type goes through the serializer as before.
+/// </summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(Json))]
+public sealed class AnswerRows(IReadOnlyList<string> fields)
+{
+    private readonly IReadOnlyList<string> _fields = fields;
+    private readonly List<object?[]> _rows = [];
+    private readonly bool[] _repeated = fields.Select((f, i) => fields.Take(i).Contains(f)).ToArray();
+
+    public int Count => _rows.Count;
+    public void Add(object?[] values) => _rows.Add(values);
+
+    private sealed class Json : System.Text.Json.Serialization.JsonConverter<AnswerRows>
+    {
+        public override AnswerRows Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            throw new NotSupportedException("Answer rows are only written.");
+
+        public override void Write(Utf8JsonWriter writer, AnswerRows rows, JsonSerializerOptions options)
+        {
+            writer.WriteStartArray();
+            foreach (var row in rows._rows)
+            {
+                writer.WriteStartObject();
+                for (var i = 0; i < rows._fields.Count; i++)
+                {
+                    if (rows._repeated[i]) continue;
+                    writer.WritePropertyName(rows._fields[i]);
+                    switch (row[i])
+                    {
+                        case null: writer.WriteNullValue(); break;
+                        case string text: writer.WriteStringValue(text); break;
+                        case int number: writer.WriteNumberValue(number); break;
+                        case long number: writer.WriteNumberValue(number); break;
+                        case short number: writer.WriteNumberValue(number); break;
+                        case decimal number: writer.WriteNumberValue(number); break;
+                        case bool flag: writer.WriteBooleanValue(flag); break;
+                        case var value: JsonSerializer.Serialize(writer, value, value.GetType(), options); break;
+                    }
+                }
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+        }
+    }
 }

@@ -14,22 +14,27 @@ public static class ProcessCpu
     /// <summary>CPU microseconds one process has used so far.</summary>
     public static double Of(int pid) => Read(pid, includeChildren: false) ?? 0;
 
-    /// <summary>CPU microseconds every process named "postgres" has used so far, with their reaped children.</summary>
-    public static double OfPostgres()
+    /// <summary>The CPU of every process named "postgres" now, and of those the postmaster has reaped.</summary>
+    public static PostgresCpu OfPostgres()
     {
-        double total = 0;
+        var live = new Dictionary<int, double>();
+        double reaped = 0;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            string stat;
             try
             {
                 if (File.ReadAllText(Path.Combine(dir, "comm")).Trim() != "postgres") continue;
+                stat = File.ReadAllText(Path.Combine(dir, "stat"));
             }
             catch (IOException) { continue; }
             catch (UnauthorizedAccessException) { continue; }
-            total += Read(pid, includeChildren: true) ?? 0;
+            var own = ReadStat(stat, includeChildren: false);
+            live[pid] = own;
+            reaped += ReadStat(stat, includeChildren: true) - own;
         }
-        return total;
+        return new PostgresCpu(live, reaped);
     }
 
     /// <summary>CPU microseconds the process's background JIT thread (".NET Tiered Compilation") has used so far.</summary>
@@ -80,9 +85,9 @@ public static class ProcessCpu
         var started = Stopwatch.StartNew();
         while (started.Elapsed < limit)
         {
-            var before = Of(hostPid) + OfPostgres();
+            var (host, postgres) = (Of(hostPid), OfPostgres());
             await Task.Delay(sample);
-            if ((Of(hostPid) + OfPostgres() - before) / 1000 < sample.TotalMilliseconds * 0.1) return started.Elapsed;
+            if ((Of(hostPid) - host + (OfPostgres() - postgres)) / 1000 < sample.TotalMilliseconds * 0.1) return started.Elapsed;
         }
         Console.WriteLine($"  (the host and PostgreSQL did not go quiet within {limit.TotalSeconds:0} s; measuring anyway)");
         return started.Elapsed;
@@ -153,6 +158,20 @@ public static class ProcessCpu
             return 100;   // the Linux default
         }
     }
+}
+
+/// <summary>
+/// The CPU of every PostgreSQL process at one moment: each live process's own, and what the postmaster's reaped children
+/// used. A backend that ends between two snapshots brings its whole life into the reaped figure (a pooled connection
+/// closed mid-run, with minutes of work behind it), so the part it had used by the first snapshot is taken off again:
+/// the difference is the CPU spent in between.
+/// </summary>
+public sealed record PostgresCpu(IReadOnlyDictionary<int, double> Live, double Reaped)
+{
+    /// <summary>The CPU microseconds PostgreSQL spent from <paramref name="before"/> to <paramref name="after"/>.</summary>
+    public static double operator -(PostgresCpu after, PostgresCpu before) =>
+        after.Live.Sum(p => p.Value - before.Live.GetValueOrDefault(p.Key)) + (after.Reaped - before.Reaped)
+        - before.Live.Where(p => !after.Live.ContainsKey(p.Key)).Sum(p => p.Value);
 }
 
 /// <summary>CPU used during one measurement, per request served.</summary>
