@@ -38,9 +38,12 @@ public static class ProcessCpu
     }
 
     /// <summary>CPU microseconds the process's background JIT thread (".NET Tiered Compilation") has used so far.</summary>
-    public static double OfJit(int pid)
+    public static double OfJit(int pid) => JitThreads(pid).Sum(t => t.Cpu);
+
+    /// <summary>The process's background JIT threads now: the runtime ends an idle one and starts another when code gets hot again.</summary>
+    private static List<(string Tid, double Cpu)> JitThreads(int pid)
     {
-        double total = 0;
+        var threads = new List<(string, double)>();
         try
         {
             foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
@@ -48,28 +51,33 @@ public static class ProcessCpu
                 try
                 {
                     if (!File.ReadAllText(Path.Combine(task, "comm")).StartsWith(".NET Tiered Com", StringComparison.Ordinal)) continue;
-                    total += ReadStat(File.ReadAllText(Path.Combine(task, "stat")), includeChildren: false);
+                    threads.Add((Path.GetFileName(task), ReadStat(File.ReadAllText(Path.Combine(task, "stat")), includeChildren: false)));
                 }
                 catch (IOException) { }
             }
         }
         catch (IOException) { }
-        return total;
+        return threads;
     }
 
     /// <summary>
-    /// Runs the load in slices until the host's background JIT has gone quiet (under 2% of a core in a slice), at most
-    /// <paramref name="limit"/>: a freshly started host spends much of its CPU tiering up hot code, which is not its steady state.
+    /// Runs the load in slices until the host's background JIT has gone quiet (under 2% of a core) in two slices running,
+    /// at most <paramref name="limit"/>: a freshly started host spends much of its CPU tiering up hot code, which is not its
+    /// steady state. A slice in which a JIT thread ended or started is never quiet: an ended thread takes its CPU time with
+    /// it, and a slice would look quiet while the host was still compiling.
     /// </summary>
     public static async Task<TimeSpan> WarmUntilJitSettlesAsync(int pid, Func<TimeSpan, Task> load, TimeSpan limit)
     {
         var slice = TimeSpan.FromSeconds(3);
         var started = Stopwatch.StartNew();
-        while (started.Elapsed < limit)
+        var quiet = 0;
+        while (started.Elapsed < limit && quiet < 2)
         {
-            var before = OfJit(pid);
+            var before = JitThreads(pid);
             await load(slice);
-            if ((OfJit(pid) - before) / 1000 < slice.TotalMilliseconds * 0.02) break;
+            var after = JitThreads(pid);
+            var sameThreads = before.Select(t => t.Tid).SequenceEqual(after.Select(t => t.Tid));
+            quiet = sameThreads && (after.Sum(t => t.Cpu) - before.Sum(t => t.Cpu)) / 1000 < slice.TotalMilliseconds * 0.02 ? quiet + 1 : 0;
         }
         return started.Elapsed;
     }
