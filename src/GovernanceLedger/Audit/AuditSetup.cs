@@ -18,6 +18,8 @@ public static class AuditSetup
                     "Audit:WitnessDirectory is not set: signed checkpoints must also go to a witness outside the database (Audit__WitnessDirectory).");
             settings.WitnessDirectory = KeyCustodySetup.DevelopmentDirectory("witness", builder.Configuration.GetConnectionString("Ledger"));
         }
+        if (settings.ChainPace < TimeSpan.Zero || settings.ChainPace > TimeSpan.FromSeconds(10))
+            throw new InvalidOperationException($"Audit:ChainPace is {settings.ChainPace}: it must be from 0 to 10 seconds (the chain, proofs and the audit stream trail the ledger by up to that much).");
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<IChainWitness>(new DirectoryWitness(settings.WitnessDirectory));
         builder.Services.AddSingleton<LedgerChainer>();

@@ -59,6 +59,8 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
         var lap = Stopwatch.GetTimestamp();
         var recorded = query with
         {
+            // Cut as an access event's end user is, so an end user's allowed queries and refusals count under one name.
+            EndUser = Cut(query.EndUser, AccessFieldSizes.EndUser),
             Request = new QueryRequest(Cut(caller.TokenId, AccessFieldSizes.TokenId), plane, Cut(route, AccessFieldSizes.Route)!,
                 Cut(context.Request.Method, AccessFieldSizes.Method)!, Cut(context.Request.Path.Value ?? "", AccessFieldSizes.Path)!,
                 StatusCodes.Status200OK, Elapsed(startTimestamp), context.Request.ContentLength ?? 0)

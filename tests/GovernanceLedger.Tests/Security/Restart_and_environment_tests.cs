@@ -56,4 +56,14 @@ public sealed class Restart_and_environment_tests(LedgerFixture ledger)
         var error = await Should.ThrowAsync<Exception>(() => LedgerFixture.StartHostAsync(ledger.ConnectionString, "Production", ledger.Clock));
         error.ToString().ShouldContain("People:Authority");
     }
+
+    [Theory]
+    [InlineData("-00:00:01")]
+    [InlineData("01:00:00")]
+    public async Task A_chain_pace_that_would_let_the_chain_trail_far_behind_or_is_negative_stops_the_host_at_start(string pace)
+    {
+        var settings = new Dictionary<string, string?>(ledger.DataPlaneSettings()) { ["Audit:ChainPace"] = pace };
+        var error = await Should.ThrowAsync<Exception>(() => LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, settings));
+        error.ToString().ShouldContain("Audit:ChainPace");
+    }
 }
