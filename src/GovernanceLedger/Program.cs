@@ -56,6 +56,9 @@ var app = builder.Build();
 
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+// Every data-plane request leaves an access record, whatever ends it (a path or method routing refuses, an unreadable
+// body, a client gone, a failure): inside the exception handler and the status-code pages, so it records first.
+app.UseMiddleware<GovernanceLedger.DataPlane.DataPlaneRecords>();
 app.UseConsoleHeaders();
 app.UseStaticFiles();
 app.UseMiddleware<MetricsScrapeGuard>();

@@ -46,7 +46,7 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
             caller.PolicyId, caller.PolicyVersion, Activity.Current?.TraceId.ToString(), clock.GetUtcNow(), maskedFields);
         context.Response.Headers["X-Request-Id"] = RequestId(context);
         lap = telemetry.Lap("event_build", lap);
-        await ledger.RecordAsync(caller.AppId, clock.GetUtcNow(), recorded);
+        await CommitAsync(context, caller.AppId, recorded);
         telemetry.Lap("commit_wait", lap);
     }
 
@@ -67,13 +67,28 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
         };
         context.Response.Headers["X-Request-Id"] = RequestId(context);
         lap = telemetry.Lap("event_build", lap);
-        await ledger.RecordAsync(caller.AppId, clock.GetUtcNow(), recorded);
+        await CommitAsync(context, caller.AppId, recorded);
         telemetry.Lap("commit_wait", lap);
     }
 
     public Task RecordAsync(HttpContext context, object @event, string appId)
     {
         context.Response.Headers["X-Request-Id"] = RequestId(context);
+        return CommitAsync(context, appId, @event);
+    }
+
+    /// <summary>Whether this request's record was handed to the ledger (committed, or failed and answered 503).</summary>
+    public static bool HasRecord(HttpContext context) => context.Items.ContainsKey(RecordedKey);
+
+    /// <summary>The request id of this request's record, if it has one.</summary>
+    public static string? RecordedRequestId(HttpContext context) =>
+        HasRecord(context) && context.Items.TryGetValue(nameof(RequestId), out var id) ? id as string : null;
+
+    private const string RecordedKey = "AccessRecorded";
+
+    private Task CommitAsync(HttpContext context, string appId, object @event)
+    {
+        context.Items[RecordedKey] = true;
         return ledger.RecordAsync(appId, clock.GetUtcNow(), @event);
     }
 

@@ -120,8 +120,26 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         }
 
         telemetry.Lap("limits", lap);
-        return (new AppCaller(appId, endUser, principal.FindFirstValue("user_region"), tokenId, scopes, app,
-            deciding.PolicyId, deciding.Version, sandbox, principal.FindFirstValue("user_mfa") is "true" or "True"), null);
+        var caller = new AppCaller(appId, endUser, principal.FindFirstValue("user_region"), tokenId, scopes, app,
+            deciding.PolicyId, deciding.Version, sandbox, principal.FindFirstValue("user_mfa") is "true" or "True");
+        // Whatever ends the request later, its record names the app that was admitted.
+        context.Items[nameof(AppCaller)] = caller;
+        return (caller, null);
+    }
+
+    /// <summary>
+    /// Who a request that ended without its own record came from, for that record: the admitted app, else the app of a
+    /// valid token (a path or method routing refused never reached the guard), else "unauthenticated" with what the
+    /// token claims, unverified.
+    /// </summary>
+    public async Task<(string AppId, string? ClaimedApp, string? EndUser, string? TokenId, bool Sandbox)> IdentifyAsync(HttpContext context)
+    {
+        if (context.Items[nameof(AppCaller)] is AppCaller caller) return (caller.AppId, null, caller.EndUser, caller.TokenId, caller.Sandbox);
+        var auth = await context.AuthenticateAsync(AppTokenAuthentication.Scheme);
+        if (auth is { Succeeded: true, Principal: { } principal } && principal.FindFirstValue("sub") is { } subject && subject.StartsWith("app:", StringComparison.Ordinal))
+            return (subject["app:".Length..], null, principal.FindFirstValue("user"), principal.FindFirstValue("jti"),
+                principal.FindFirstValue("sandbox") is "true" or "True");
+        return (Denial.Unauthenticated, UnverifiedSubject(context), null, null, false);
     }
 
     private IReadOnlyList<PolicyVerdict> RuntimeVerdicts(AppSnapshot app, IReadOnlySet<string> scopes, IReadOnlyList<string> required)

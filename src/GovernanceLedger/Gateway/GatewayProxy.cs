@@ -80,7 +80,6 @@ public sealed class GatewayProxy(
         var path = RemainderOf(context.Request.Path, target.Name);
         var (outcome, exposed) = RouteMatch.Find(target, context.Request.Method, path);
         var (caller, denial) = await guard.AdmitAsync(context, exposed?.Scopes ?? [], countRequest: exposed is not null, allowSandbox: true);
-        if (caller is not null) context.Items[nameof(AppCaller)] = caller;
         var lap = Stopwatch.GetTimestamp();
         var violations = new List<Violation>();
         denial ??= outcome switch

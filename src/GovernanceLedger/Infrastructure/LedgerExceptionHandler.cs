@@ -36,6 +36,8 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
         }
 
         context.Response.StatusCode = problem.Status;
+        // A data-plane request recorded before its failure is answered (DataPlaneRecords) names its record.
+        if (DataPlane.AccessRecorder.RecordedRequestId(context) is { } requestId) context.Response.Headers["X-Request-Id"] = requestId;
         return await problems.TryWriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
