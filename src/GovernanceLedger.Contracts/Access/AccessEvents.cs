@@ -31,6 +31,8 @@ public static class AccessFieldSizes
     public const int Method = 16;
     public const int Path = 256;
     public const int Reason = 512;
+    /// <summary>A recorded filter value of a query (an "in" list joined by commas).</summary>
+    public const int FilterValue = 256;
 }
 
 /// <summary>

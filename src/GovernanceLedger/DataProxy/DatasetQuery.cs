@@ -172,8 +172,14 @@ public sealed record DatasetQuery(IReadOnlyList<string> Fields, IReadOnlyList<Cl
             _ => value.GetRawText()
         });
 
-    /// <summary>The filter's shape for the ledger: values only for fields that are not PII.</summary>
+    /// <summary>
+    /// The filter's shape for the ledger: values only for fields that are not PII, each cut to
+    /// <see cref="AccessFieldSizes.FilterValue"/> characters (a caller's text never fills the ledger).
+    /// </summary>
     public IReadOnlyList<FilterTerm> Shape(ISet<string> pii) =>
         Filter.Select(c => new FilterTerm(c.Field, c.Op,
-            pii.Contains(c.Field) ? null : c.Values.Count == 0 ? null : string.Join(",", c.Values.Select(v => v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText())))).ToList();
+            pii.Contains(c.Field) ? null : c.Values.Count == 0 ? null : CutValue(string.Join(",", c.Values.Select(v => v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText()))))).ToList();
+
+    /// <summary>A filter or parameter value as the ledger keeps it: at most <see cref="AccessFieldSizes.FilterValue"/> characters.</summary>
+    public static string? CutValue(string? text) => text is null || text.Length <= AccessFieldSizes.FilterValue ? text : text[..AccessFieldSizes.FilterValue];
 }

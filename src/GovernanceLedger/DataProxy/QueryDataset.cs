@@ -39,8 +39,12 @@ public sealed class QueryDataset(
         // Labels and routes name only datasets that exist: a caller cannot mint new metric series.
         var route = $"data/{dataset?.Name ?? "unknown"}";
         if (dataset is null)
+        {
+            // Recorded against the app of a valid token (no quota is taken for it), so the app's own denials show it.
+            var (appId, claimed, endUser, tokenId, sandbox) = await guard.IdentifyAsync(context);
             return await RefuseAsync(context, route, new Denial(StatusCodes.Status404NotFound, "unknown-dataset",
-                "No such dataset is served by the data proxy.", Denial.Unauthenticated, null, null, null), start);
+                "No such dataset is served by the data proxy.", appId, claimed, endUser, tokenId, Sandbox: sandbox), start);
+        }
 
         var (caller, denial) = await guard.AdmitAsync(context, [dataset.RequiredScope], allowSandbox: true);
         if (denial is not null || caller is null)

@@ -146,7 +146,7 @@ public sealed class AppQueries(
         // The query event is also the request's access event.
         await recorder.QueryServedAsync(context, QueryDataset.Plane, route, caller, start, new QueryExecuted(AccessRecorder.RequestId(context), caller.AppId,
             caller.EndUser, string.Join(",", version.Columns.Keys),
-            answer.Columns, [], values.Select(v => new FilterTerm(v.Key!, "param", Convert.ToString(v.Value, System.Globalization.CultureInfo.InvariantCulture))).ToList(),
+            answer.Columns, [], values.Select(v => new FilterTerm(v.Key!, "param", DatasetQuery.CutValue(Convert.ToString(v.Value, System.Globalization.CultureInfo.InvariantCulture)))).ToList(),
             [], limit, rows.Count, bytes.Length, duration, WarehouseReads.Role, null, caller.PolicyId, caller.PolicyVersion,
             Activity.Current?.TraceId.ToString(), now, [], scannedRows, scannedBytes, $"{template.Name}@{version.Version}"));
         var tags = new TagList { { "app_id", caller.AppId }, { "dataset", route }, { "status", 200 }, { "decision", "allow" } };

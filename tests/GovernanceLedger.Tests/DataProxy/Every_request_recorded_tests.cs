@@ -41,6 +41,42 @@ public sealed class Every_request_recorded_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task An_unknown_dataset_is_recorded_against_the_app_of_a_valid_token()
+    {
+        var appId = await ledger.DataApp("unknownset");
+        var token = await ledger.AppToken(appId, "EMEA");
+        using var client = ledger.Host.Server.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/data/SALES_DATA/query") { Content = new StringContent("""{"limit":1}""", Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new("Bearer", token);
+        using var response = await client.SendAsync(request);
+        ((int)response.StatusCode).ShouldBe(404);
+        var requestId = response.Headers.GetValues("X-Request-Id").Single();
+        var record = (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().Single(a => a.RequestId == requestId);
+        (record.AppId, record.Decision, record.Status).ShouldBe((appId, AccessDecisions.Deny, 404));
+        record.Reason.ShouldStartWith("unknown-dataset");
+    }
+
+    [Fact]
+    public async Task A_served_querys_recorded_filter_values_are_cut_to_their_documented_size()
+    {
+        var appId = await ledger.DataApp("longvalue");
+        var token = await ledger.AppToken(appId, "EMEA");
+        var values = string.Join(",", Enumerable.Range(0, 50).Select(i => $"\"{new string('x', 100)}{i}\""));
+        using var client = ledger.Host.Server.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/data/customers/query")
+        {
+            Content = new StringContent($$"""{"fields":["customer_id"],"filter":[{"field":"region","op":"in","value":[{{values}}]}],"limit":1}""", Encoding.UTF8, "application/json")
+        };
+        request.Headers.Authorization = new("Bearer", token);
+        using var response = await client.SendAsync(request);
+        ((int)response.StatusCode).ShouldBe(200, await response.Content.ReadAsStringAsync());
+        var requestId = response.Headers.GetValues("X-Request-Id").Single();
+        var executed = (await ledger.AccessEvents(appId)).OfType<QueryExecuted>().Single(q => q.RequestId == requestId);
+        executed.Filter.Single().Value!.Length.ShouldBe(AccessFieldSizes.FilterValue);
+        executed.Filter.Single().Value!.ShouldStartWith(new string('x', 100) + "0,");
+    }
+
+    [Fact]
     public async Task A_routing_refusal_with_no_valid_token_is_recorded_as_unauthenticated_with_what_the_token_claimed()
     {
         using var client = ledger.Host.Server.CreateClient();
