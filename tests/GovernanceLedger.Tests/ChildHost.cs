@@ -65,6 +65,21 @@ public static class ChildHost
         }
         throw new TimeoutException("The host did not become healthy.");
     }
+
+    /// <summary>
+    /// An app token issued by the child host itself for an EMEA end user of the app (the suite's own host runs on a
+    /// clock that tests move through time, so its tokens may not hold here).
+    /// </summary>
+    public static async Task<string> AppTokenAsync(HttpClient client, string appId, string user)
+    {
+        using var person = await client.PostAsync("/dev/tokens", new StringContent(
+            $$"""{"sub":"{{user}}","region":"EMEA","groups":["{{DataPlaneScenarios.EndUsers}}"]}""", System.Text.Encoding.UTF8, "application/json"));
+        var personToken = System.Text.Json.Nodes.JsonNode.Parse(await person.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
+        using var issue = new HttpRequestMessage(HttpMethod.Post, $"/apps/{appId}/tokens");
+        issue.Headers.Authorization = new("Bearer", personToken);
+        using var issued = await client.SendAsync(issue);
+        return System.Text.Json.Nodes.JsonNode.Parse(await issued.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
+    }
 }
 
 /// <summary>A TCP relay to PostgreSQL that can be cut and restored, so a host sees its database go away for real.</summary>

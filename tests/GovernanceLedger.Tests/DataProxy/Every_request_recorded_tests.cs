@@ -100,14 +100,7 @@ public sealed class Every_request_recorded_tests(LedgerFixture ledger)
         {
             using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
             await ChildHost.WaitHealthy(client, host);
-            // Tokens from this host: the suite's own host runs on a clock that tests move through time.
-            using var person = await client.PostAsync("/dev/tokens", new StringContent(
-                $$"""{"sub":"unreadable.user@example.com","region":"EMEA","groups":["{{DataPlaneScenarios.EndUsers}}"]}""", Encoding.UTF8, "application/json"));
-            var personToken = JsonNode.Parse(await person.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
-            using var issue = new HttpRequestMessage(HttpMethod.Post, $"/apps/{appId}/tokens");
-            issue.Headers.Authorization = new("Bearer", personToken);
-            using var issued = await client.SendAsync(issue);
-            var token = JsonNode.Parse(await issued.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
+            var token = await ChildHost.AppTokenAsync(client, appId, "unreadable.user@example.com");
             // The host's app directory learns of the app on its first poll.
             await LedgerFixture.EventuallyAsync(async () =>
             {

@@ -36,14 +36,7 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
             anonymous.Text.ShouldNotContain("ledger_");
             (await Get("/metrics", "wrong-token")).Status.ShouldBe(401);
 
-            // The token comes from this host: the suite's host runs on a clock that tests move through time.
-            using var person = await client.PostAsync("/dev/tokens", new StringContent(
-                $$"""{"sub":"metrics.user@example.com","region":"EMEA","groups":["{{DataPlaneScenarios.EndUsers}}"]}""", System.Text.Encoding.UTF8, "application/json"));
-            var personToken = JsonNode.Parse(await person.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
-            using var issue = new HttpRequestMessage(HttpMethod.Post, $"/apps/{appId}/tokens");
-            issue.Headers.Authorization = new("Bearer", personToken);
-            using var issued = await client.SendAsync(issue);
-            var token = JsonNode.Parse(await issued.Content.ReadAsStringAsync())!["access_token"]!.GetValue<string>();
+            var token = await ChildHost.AppTokenAsync(client, appId, "metrics.user@example.com");
 
             // The host's app directory learns of the app on its first poll; until then the gateway refuses it.
             var last = (Status: 0, Text: "");
