@@ -1,3 +1,4 @@
+using GovernanceLedger.Contracts.Access;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -159,10 +160,17 @@ public class LedgerFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>Data-plane events (access and queries) of an app on the suite clock's day.</summary>
+    /// <summary>
+    /// Data-plane events (access and queries) of an app on the suite clock's day, accesses committed together
+    /// (<see cref="AccessesRecorded"/>) given one by one, as the AccessRecorded each of them is.
+    /// </summary>
     public Task<IReadOnlyList<object>> AccessEvents(string appId) => AccessEvents(appId, Clock.GetUtcNow());
 
-    public async Task<IReadOnlyList<object>> AccessEvents(string appId, DateTimeOffset day)
+    public async Task<IReadOnlyList<object>> AccessEvents(string appId, DateTimeOffset day) =>
+        (await LedgerAccessEvents(appId, day)).SelectMany(e => e is AccessesRecorded packed ? packed.Accesses : (IEnumerable<object>)[e]).ToList();
+
+    /// <summary>Data-plane events of an app on a day as the ledger holds them.</summary>
+    public async Task<IReadOnlyList<object>> LedgerAccessEvents(string appId, DateTimeOffset day)
     {
         var events = new List<JasperFx.Events.IEvent>();
         // One stream per host instance that served the app that day.

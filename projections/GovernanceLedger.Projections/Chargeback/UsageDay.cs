@@ -33,6 +33,7 @@ public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string
     {
         Identity<AccessRecorded>(e => UsageDay.IdFor(e.AppId, e.At));
         Identity<QueryExecuted>(e => UsageDay.IdFor(e.AppId, e.At));
+        Identity<AccessesRecorded>(e => UsageDay.IdFor(e.AppId, e.At));
     }
 
     // A day's first event creates its document and still counts: Create consumes the event, so it applies it too.
@@ -50,6 +51,13 @@ public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string
         return day;
     }
 
+    public UsageDay Create(AccessesRecorded e)
+    {
+        var day = New(e.AppId, e.At);
+        Apply(e, day);
+        return day;
+    }
+
     private static UsageDay New(string appId, DateTimeOffset at) =>
         new() { Id = UsageDay.IdFor(appId, at), AppId = appId, Day = DateOnly.FromDateTime(at.UtcDateTime) };
 
@@ -58,6 +66,12 @@ public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string
         if (e.Decision != AccessDecisions.Allow) return;
         day.Requests++;
         day.Bytes += e.BytesOut;
+    }
+
+    /// <summary>Accesses committed together count as they would one by one (they are all of one app and day).</summary>
+    public void Apply(AccessesRecorded e, UsageDay day)
+    {
+        foreach (var access in e.Accesses) Apply(access, day);
     }
 
     public void Apply(QueryExecuted e, UsageDay day)
@@ -92,6 +106,8 @@ public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string
                 case AccessRecorded x: days[id] = Rules.Create(x); break;
                 case QueryExecuted x when days.TryGetValue(id, out var day): Rules.Apply(x, day); break;
                 case QueryExecuted x: days[id] = Rules.Create(x); break;
+                case AccessesRecorded x when days.TryGetValue(id, out var day): Rules.Apply(x, day); break;
+                case AccessesRecorded x: days[id] = Rules.Create(x); break;
             }
         }
         return days.Values.ToList();
@@ -104,6 +120,7 @@ public partial class UsageDayProjection : MultiStreamProjection<UsageDay, string
     {
         AccessRecorded x => UsageDay.IdFor(x.AppId, x.At),
         QueryExecuted x => UsageDay.IdFor(x.AppId, x.At),
+        AccessesRecorded x => UsageDay.IdFor(x.AppId, x.At),
         _ => null
     };
 }

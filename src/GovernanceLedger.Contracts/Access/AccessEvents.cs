@@ -21,6 +21,15 @@ public sealed record AccessRecorded(
     string Decision, string Reason, string? PolicyId, int? PolicyVersion, string? TraceId, DateTimeOffset At,
     IReadOnlyList<string>? MaskedFields = null);
 
+/// <summary>
+/// Allowed requests of one app that were committed together, each exactly as its own <see cref="AccessRecorded"/> would
+/// be. The data plane's group commit writes one in place of two or more allowed AccessRecorded of the same access
+/// stream and day in one batch: one ledger row for many accesses, so the chain, verify and proofs cover every access
+/// in it as they cover any event. A lone allowed request, and every refusal, is still its own AccessRecorded. At is
+/// the latest access's. Readers that count or bill requests (usage, chargeback, quota recounts) count each access in it.
+/// </summary>
+public sealed record AccessesRecorded(string AppId, DateTimeOffset At, IReadOnlyList<AccessRecorded> Accesses);
+
 /// <summary>The most characters an access event keeps of each field that a request can influence.</summary>
 public static class AccessFieldSizes
 {

@@ -56,6 +56,14 @@ public sealed class ChargebackLines(IDocumentStore store, TimeProvider clock)
             if (e.Decision != AccessDecisions.Allow) return null;
             return (e.AppId, new UsageDay { AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Requests = 1, Bytes = e.BytesOut }, "request");
         }
+        if (type == "accesses_recorded")
+        {
+            // Accesses committed together (all allowed, one app and day): one line that bills each of them.
+            var e = fields.Deserialize<AccessesRecorded>()!;
+            var allowed = e.Accesses.Where(a => a.Decision == AccessDecisions.Allow).ToList();
+            if (allowed.Count == 0) return null;
+            return (e.AppId, new UsageDay { AppId = e.AppId, Day = DateOnly.FromDateTime(e.At.UtcDateTime), Requests = allowed.Count, Bytes = allowed.Sum(a => a.BytesOut) }, "request");
+        }
         if (type == "query_executed")
         {
             var e = fields.Deserialize<QueryExecuted>()!;

@@ -39,14 +39,23 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
     /// </summary>
     public string Instance { get; } = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
 
+    /// <summary>Events handed over and not yet taken by a writer (those in a batch being committed are not counted).</summary>
+    public int Queued => Volatile.Read(ref _queued);
+
+    private int _queued;
+
     /// <summary>Completes when the event is durably in the ledger; throws when it could not be written.</summary>
     public Task RecordAsync(string appId, DateTimeOffset at, object @event)
     {
         var shard = (int)((uint)Interlocked.Increment(ref _next) % Writers);
         var pending = new Pending(StreamPrefix(appId, at) + Instance + (Writers > 1 ? $"-{shard}" : ""), @event, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
         var queue = _queues[shard];
+        Interlocked.Increment(ref _queued);
         if (!queue.Writer.TryWrite(pending))
+        {
+            Interlocked.Decrement(ref _queued);
             throw new InvalidOperationException("The access ledger is shutting down; the request is not served.");
+        }
         return pending.Committed.Task;
     }
 
@@ -60,6 +69,7 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
         {
             batch.Clear();
             while (batch.Count < MaxBatch && queue.Reader.TryRead(out var pending)) batch.Add(pending);
+            Interlocked.Add(ref _queued, -batch.Count);
             await CommitAsync(batch, writer);
         }
     }
@@ -108,7 +118,7 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
     /// </summary>
     private async Task AppendAsync(List<Pending> batch, int writer)
     {
-        var streams = batch.GroupBy(p => p.StreamId).Select(g => (Id: g.Key, Events: g.Select(p => p.Event).ToList())).ToList();
+        var streams = batch.GroupBy(p => p.StreamId).Select(g => (Id: g.Key, Events: Packed(g.Select(p => p.Event).ToList()))).ToList();
         // With the events, what they add up to per app and minute, as one summary for the whole batch however many apps it
         // holds: followers of the ledger read one event per batch instead of every request.
         var counts = TrafficCounts.Of(batch.Select(p => p.Event)).ToList();
@@ -162,6 +172,45 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
             throw;
         }
         foreach (var (stream, version) in moved) _versions[stream] = version;
+    }
+
+    /// <summary>The most accesses one <see cref="AccessesRecorded"/> carries, so one event (and one timeline entry) stays small.</summary>
+    public const int MaxPacked = 32;
+
+    /// <summary>
+    /// One stream's events of a batch as they are stored: allowed <see cref="AccessRecorded"/> of the same app and day, two or
+    /// more, become <see cref="AccessesRecorded"/> of at most <see cref="MaxPacked"/> each, in the place of the first of them;
+    /// refusals and every other event stay as they came. A row of the events table costs PostgreSQL about as much as the
+    /// access it holds (docs/SCALING.md), so at load most of the rows an access cost are saved.
+    /// </summary>
+    public static List<object> Packed(List<object> events)
+    {
+        Dictionary<(string App, DateOnly Day), List<AccessRecorded>>? allowed = null;
+        foreach (var e in events)
+            if (e is AccessRecorded { Decision: AccessDecisions.Allow } a)
+            {
+                allowed ??= [];
+                var key = (a.AppId, DateOnly.FromDateTime(a.At.UtcDateTime));
+                if (!allowed.TryGetValue(key, out var same)) allowed[key] = same = [];
+                same.Add(a);
+            }
+        if (allowed is null || allowed.Values.All(same => same.Count < 2)) return events;
+
+        var packed = new List<object>(events.Count);
+        var placed = new HashSet<(string, DateOnly)>();
+        foreach (var e in events)
+        {
+            if (e is AccessRecorded { Decision: AccessDecisions.Allow } a && allowed[(a.AppId, DateOnly.FromDateTime(a.At.UtcDateTime))] is { Count: > 1 } same)
+            {
+                // The first of them places them all, in order, cut into events of at most MaxPacked (a lone remainder stays itself).
+                if (placed.Add((a.AppId, DateOnly.FromDateTime(a.At.UtcDateTime))))
+                    foreach (var part in same.Chunk(MaxPacked))
+                        packed.Add(part.Length == 1 ? part[0] : new AccessesRecorded(a.AppId, part.Max(x => x.At), part));
+                continue;
+            }
+            packed.Add(e);
+        }
+        return packed;
     }
 
     private static NpgsqlBatchCommand Command(string sql, params object[] values)

@@ -37,7 +37,8 @@ public static class TrafficCounts
     public static IEnumerable<TrafficCounted> Of(IEnumerable<object> events)
     {
         var counts = new Dictionary<(string App, DateTimeOffset Minute), Sums>();
-        foreach (var e in events)
+        // Accesses committed together count one by one.
+        foreach (var e in events.SelectMany(e => e is AccessesRecorded packed ? packed.Accesses : (IEnumerable<object>)[e]))
         {
             var (app, when) = e switch
             {
