@@ -148,6 +148,8 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         await page.GotoAsync($"/console/apps/{appId}");
         var timeline = page.Locator("ol.timeline li");
         (await timeline.AllTextContentsAsync()).ShouldContain(t => t.Contains("approval_given"));
+        // Each entry's summary names what the event says, whatever the casing of its fields.
+        (await timeline.AllTextContentsAsync()).ShouldContain(t => t.Contains("approval_given") && t.Contains("reason: Purpose matches the template's team"));
         (await timeline.AllTextContentsAsync()).ShouldContain(t => t.Contains("intent_assessed"));
         await Shot(page, "app");
 

@@ -22,25 +22,31 @@ public sealed class Packed_access_tests(LedgerFixture ledger)
     public async Task Requests_that_queued_behind_one_commit_are_committed_as_one_event_each_counted_billed_and_recounted_once()
     {
         var appId = await ledger.DataApp("packed", new JsonObject { ["requests_per_day"] = 10_000, ["requests_per_second"] = 1000 });
-        var token = await ledger.AppToken(appId);
-        var writer = ledger.Host.Services.GetRequiredService<AccessLedger>();
-        var first = await ledger.Get("/gw/crm/contacts?limit=1", token);
-        first.Status.ShouldBe(200, first.Text);
-        var prefix = AccessLedger.StreamPrefix(appId, ledger.Clock.GetUtcNow());
+        // Without a second factor the masked PII is not revealed: each request is one access event and nothing else.
+        var token = await ledger.AppTokenWithoutMfa(appId);
+        // An instance of its own: nothing but this test's requests queues at its writer.
+        await using var host = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, ledger.DataPlaneSettings());
+        var directory = host.Services.GetRequiredService<AppDirectory>();
+        await LedgerFixture.EventuallyAsync(() => Task.FromResult(directory.Find(appId) is { Status: "active" }), TimeSpan.FromSeconds(10));
+        var writer = host.Services.GetRequiredService<AccessLedger>();
+        var first = await ServeAsync(host, token, "/gw/crm/contacts?limit=1");
+        first.Status.ShouldBe(200);
+        var stream = AccessLedger.StreamPrefix(appId, ledger.Clock.GetUtcNow()) + writer.Instance;
 
-        // Hold the writer: lock its stream's row, so the next commit waits and every request after it queues.
+        // Hold the writer: lock its stream's row, so its next commit waits and every request after it queues.
         await using var holder = new NpgsqlConnection(ledger.ConnectionString);
         await holder.OpenAsync();
         var hold = await holder.BeginTransactionAsync();
-        await using (var lockStream = new NpgsqlCommand("select id from ledger.mt_streams where starts_with(id, $1) for update", holder, hold))
+        await using (var lockStream = new NpgsqlCommand("select id from ledger.mt_streams where id = $1 for update", holder, hold))
         {
-            lockStream.Parameters.Add(new NpgsqlParameter { Value = prefix });
+            lockStream.Parameters.Add(new NpgsqlParameter { Value = stream });
             (await lockStream.ExecuteScalarAsync()).ShouldNotBeNull();
         }
-        var blocked = ledger.Get("/gw/crm/contacts?limit=1", token);
+        var blocked = ServeAsync(host, token, "/gw/crm/contacts?limit=1");
         await LedgerFixture.EventuallyAsync(() => WriterWaitsOnALockAsync(), TimeSpan.FromSeconds(10));
-        var burst = Enumerable.Range(0, Burst).Select(_ => ledger.Get("/gw/crm/contacts?limit=2", token)).ToList();
+        var burst = Enumerable.Range(0, Burst).Select(_ => ServeAsync(host, token, "/gw/crm/contacts?limit=2")).ToList();
         await LedgerFixture.EventuallyAsync(() => Task.FromResult(writer.Queued >= Burst), TimeSpan.FromSeconds(10));
+        writer.Queued.ShouldBe(Burst);
         await hold.RollbackAsync();
 
         var served = await Task.WhenAll(burst.Prepend(blocked));
@@ -51,12 +57,13 @@ public sealed class Packed_access_tests(LedgerFixture ledger)
         var stored = await ledger.LedgerAccessEvents(appId, ledger.Clock.GetUtcNow());
         stored.OfType<AccessesRecorded>().Select(p => p.Accesses.Count).ShouldBe([AccessLedger.MaxPacked, Burst - AccessLedger.MaxPacked]);
         stored.OfType<AccessRecorded>().Count().ShouldBe(2);
-        stored.OfType<AccessesRecorded>().SelectMany(p => p.Accesses).Select(a => a.RequestId).ShouldBe(served.Skip(1).Select(r => r.RequestId!), ignoreOrder: true);
+        stored.Count.ShouldBe(4);
+        stored.OfType<AccessesRecorded>().SelectMany(p => p.Accesses).Select(a => a.RequestId).ShouldBe(served.Skip(1).Select(r => r.RequestId), ignoreOrder: true);
         stored.OfType<AccessesRecorded>().ShouldAllBe(p => p.AppId == appId && p.At == p.Accesses.Max(a => a.At));
 
         // Every request once, each as its own access event would have it.
         var accesses = (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ToList();
-        accesses.Select(a => a.RequestId).ShouldBe(all.Select(r => r.RequestId!), ignoreOrder: true);
+        accesses.Select(a => a.RequestId).ShouldBe(all.Select(r => r.RequestId), ignoreOrder: true);
         accesses.ShouldAllBe(a => a.Decision == AccessDecisions.Allow && a.Status == 200 && a.AppId == appId);
 
         // Usage and chargeback bill each request once.
@@ -78,7 +85,7 @@ public sealed class Packed_access_tests(LedgerFixture ledger)
         var packed = timeline.Node("items")!.AsArray().Where(i => i!["type"]!.GetValue<string>() == "accesses_recorded").ToList();
         packed.Select(i => i!["data"]!["Accesses"]!.AsArray().Count).ShouldBe([AccessLedger.MaxPacked, Burst - AccessLedger.MaxPacked]);
         packed.SelectMany(i => i!["data"]!["Accesses"]!.AsArray()).Select(a => a!["RequestId"]!.GetValue<string>())
-            .ShouldBe(served.Skip(1).Select(r => r.RequestId!), ignoreOrder: true);
+            .ShouldBe(served.Skip(1).Select(r => r.RequestId), ignoreOrder: true);
 
         // The row is what Marten's own append stores for the same event: alias, .NET type, tenant and JSON.
         var event0 = stored.OfType<AccessesRecorded>().First();
@@ -89,10 +96,10 @@ public sealed class Packed_access_tests(LedgerFixture ledger)
             await session.SaveChangesAsync();
         }
         var marten = await RowAsync("stream_id = $1", scratch);
-        var ours = await RowAsync("starts_with(stream_id, $1) and type = 'accesses_recorded' order by seq_id limit 1", prefix);
+        var ours = await RowAsync("stream_id = $1 and type = 'accesses_recorded' order by seq_id limit 1", stream);
         ours.ShouldBe(marten);
 
-        // A lost day counter is recounted from the ledger with each packed access once.
+        // A lost day counter is recounted from the ledger with each packed access once, by the next instance to claim.
         await using (var connection = new NpgsqlConnection(ledger.ConnectionString))
         {
             await connection.OpenAsync();
@@ -100,16 +107,16 @@ public sealed class Packed_access_tests(LedgerFixture ledger)
             delete.Parameters.Add(new NpgsqlParameter { Value = appId });
             await delete.ExecuteNonQueryAsync();
         }
-        await using var second = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, ledger.DataPlaneSettings());
-        var directory = second.Services.GetRequiredService<AppDirectory>();
-        await LedgerFixture.EventuallyAsync(() => Task.FromResult(directory.Find(appId) is { Status: "active" }), TimeSpan.FromSeconds(10));
-        using (var client = second.Server.CreateClient())
-        {
-            client.DefaultRequestHeaders.Authorization = new("Bearer", token);
-            using var response = await client.GetAsync("/gw/crm/contacts?limit=1");
-            ((int)response.StatusCode).ShouldBe(200);
-        }
+        (await ServeAsync(ledger.Host, token, "/gw/crm/contacts?limit=1")).Status.ShouldBe(200);
         (await UsedAsync(appId)).ShouldBe(all.Count + UsageLimits.LeaseSize(10_000));
+    }
+
+    private static async Task<(int Status, string RequestId)> ServeAsync(Alba.IAlbaHost host, string token, string path)
+    {
+        using var client = host.Server.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", token);
+        using var response = await client.GetAsync(path);
+        return ((int)response.StatusCode, response.Headers.GetValues("X-Request-Id").Single());
     }
 
     private async Task<bool> WriterWaitsOnALockAsync()
