@@ -48,6 +48,8 @@ public static class ChainSchema
         // Verify and the timelines read the ledger by stream prefix in sequence order.
         yield return new IndexOnLedgerTable(S, "ix_mt_events_stream_seq", "mt_events", "(stream_id text_pattern_ops, seq_id)");
         yield return new IndexOnLedgerTable(S, "ix_mt_streams_id_prefix", "mt_streams", "(id text_pattern_ops)");
+        // Events of several KB (a batch's accesses in one event) are compressed as they are appended: LZ4, not pglz.
+        yield return new Lz4OnLedgerColumn(S, "mt_events", "data");
 
         yield return Function.ForSql($"""
             create or replace function {S}.refuse_ledger_rewrite() returns trigger language plpgsql as $$

@@ -82,6 +82,10 @@ public sealed class LedgerTelemetry
 
 public static class TelemetrySetup
 {
+    /// <summary>ASP.NET Core meters left out of /metrics unless kept (Metrics:KeepMeters).</summary>
+    public static readonly IReadOnlyList<string> DroppedMeters =
+        ["Microsoft.AspNetCore.MemoryPool", "Microsoft.AspNetCore.Routing", "Microsoft.AspNetCore.Authentication", "Microsoft.AspNetCore.Authorization"];
+
     public static WebApplicationBuilder AddLedgerTelemetry(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<LedgerTelemetry>();
@@ -105,7 +109,12 @@ public static class TelemetrySetup
                 // The ledger's instruments carry app_id: at the SDK's default of 2,000 series per instrument, a few hundred apps
                 // times routes and statuses would push new apps' series into the overflow series, and their dashboards would go blank.
                 var limit = builder.Configuration.GetValue("Metrics:CardinalityLimit", 50_000);
-                m.AddView(instrument => instrument.Meter.Name == meter ? new MetricStreamConfiguration { CardinalityLimit = limit } : null);
+                // Meters that count on every request without saying anything the request duration and the ledger's own
+                // instruments do not (Kestrel's memory pool counts each block rented and returned, routing each match):
+                // dropped unless named in Metrics:KeepMeters. Each is an aggregation with tags on the data plane's hot path.
+                var dropped = DroppedMeters.Except(builder.Configuration.GetSection("Metrics:KeepMeters").Get<string[]>() ?? [], StringComparer.Ordinal).ToHashSet();
+                m.AddView(instrument => instrument.Meter.Name == meter ? new MetricStreamConfiguration { CardinalityLimit = limit }
+                    : dropped.Contains(instrument.Meter.Name) ? MetricStreamConfiguration.Drop : null);
                 m.AddPrometheusExporter();
                 if (!string.IsNullOrWhiteSpace(otlp)) m.AddOtlpExporter();
             });

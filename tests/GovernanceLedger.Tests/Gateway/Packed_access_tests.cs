@@ -98,6 +98,15 @@ public sealed class Packed_access_tests(LedgerFixture ledger)
         var marten = await RowAsync("stream_id = $1", scratch);
         var ours = await RowAsync("stream_id = $1 and type = 'accesses_recorded' order by seq_id limit 1", stream);
         ours.ShouldBe(marten);
+        // Several KB of JSON, compressed as it was appended, with LZ4 rather than pglz (this server offers LZ4).
+        await using (var connection = new NpgsqlConnection(ledger.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var compression = new NpgsqlCommand(
+                "select pg_column_compression(data) from ledger.mt_events where stream_id = $1 and type = 'accesses_recorded' order by seq_id limit 1", connection);
+            compression.Parameters.Add(new NpgsqlParameter { Value = stream });
+            (await compression.ExecuteScalarAsync()).ShouldBe("lz4");
+        }
 
         // A lost day counter is recounted from the ledger with each packed access once, by the next instance to claim.
         await using (var connection = new NpgsqlConnection(ledger.ConnectionString))

@@ -36,6 +36,11 @@ public sealed class Service_surface_tests(LedgerFixture ledger)
         var metrics = await ledger.Send(HttpMethod.Get, "/metrics", null, LedgerFixture.ScrapeToken);
         metrics.Status.ShouldBe(200);
         metrics.Text.ShouldContain("ledger_app_registrations_total");
+        // Request durations are kept; the meters that count on every request and say nothing more are left out.
+        metrics.Text.ShouldContain("http_server_request_duration_seconds");
+        metrics.Text.ShouldNotContain("aspnetcore_routing_match_attempts");
+        metrics.Text.ShouldNotContain("aspnetcore_memory_pool");
+        metrics.Text.ShouldNotContain("aspnetcore_authorization_attempts");
     }
 
     private static string RepositoryFile(string name)
