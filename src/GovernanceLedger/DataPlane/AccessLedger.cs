@@ -16,8 +16,18 @@ namespace GovernanceLedger.DataPlane;
 /// response is sent only after its event is committed, so a killed host never leaves a served
 /// response without its event, yet the ledger sees a few large batches instead of many small ones.
 /// </summary>
-public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, ILogger<AccessLedger> logger) : BackgroundService
+public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IConfiguration configuration, ILogger<AccessLedger> logger) : BackgroundService
 {
+    /// <summary>
+    /// DataPlane:CommitPace, the shortest time from the start of one commit to the start of the next (0 to 50 ms; 0, the
+    /// default, commits as soon as the last commit ended). A commit costs PostgreSQL about as much again as the accesses
+    /// it holds (docs/SCALING.md): pacing makes fewer, larger batches and costs each request up to the pace in latency.
+    /// </summary>
+    public TimeSpan CommitPace { get; } = configuration.GetValue("DataPlane:CommitPace", TimeSpan.Zero) is var pace
+        && pace >= TimeSpan.Zero && pace <= TimeSpan.FromMilliseconds(50)
+            ? pace
+            : throw new InvalidOperationException($"DataPlane:CommitPace is {pace}: it must be from 0 to 50 ms (every served request waits up to that much longer).");
+
     public const int MaxBatch = 2_000;
     // One writer: it owns its streams and knows their versions, and each batch is one round trip and one commit.
     // Measured with 3 writers (when appends went through Marten's session), throughput did not rise.
@@ -65,8 +75,12 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IL
     private async Task WriteAsync(Channel<Pending> queue, int writer, CancellationToken stop)
     {
         var batch = new List<Pending>(MaxBatch);
+        var started = 0L;
         while (await WaitAsync(queue, stop))
         {
+            if (started != 0 && CommitPace - System.Diagnostics.Stopwatch.GetElapsedTime(started) is { Ticks: > 0 } rest)
+                await Task.Delay(rest, CancellationToken.None);
+            started = System.Diagnostics.Stopwatch.GetTimestamp();
             batch.Clear();
             while (batch.Count < MaxBatch && queue.Reader.TryRead(out var pending)) batch.Add(pending);
             Interlocked.Add(ref _queued, -batch.Count);

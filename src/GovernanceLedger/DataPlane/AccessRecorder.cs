@@ -10,7 +10,7 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
     public static string RequestId(HttpContext context)
     {
         if (context.Items.TryGetValue(nameof(RequestId), out var id) && id is string existing) return existing;
-        var fresh = Guid.CreateVersion7().ToString("N");
+        var fresh = RequestIds.Next();
         context.Items[nameof(RequestId)] = fresh;
         return fresh;
     }
@@ -117,5 +117,36 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return inner.ExecuteAsync(context);
         }
+    }
+}
+
+/// <summary>
+/// Request ids as version 7 UUIDs (milliseconds since 1970, then 74 random bits), 32 lower-case hex digits. The random
+/// bits come from the operating system's CSPRNG a few KB at a time for each thread: one system call per 400 ids instead
+/// of one per id (a read of the kernel's random source for every request was 1% of the gateway's CPU in a profile).
+/// </summary>
+public static class RequestIds
+{
+    private const int PoolSize = 4000;
+    [ThreadStatic] private static byte[]? _pool;
+    [ThreadStatic] private static int _next;
+
+    public static string Next()
+    {
+        var pool = _pool ??= new byte[PoolSize];
+        if (_next == 0 || _next + 10 > PoolSize)
+        {
+            System.Security.Cryptography.RandomNumberGenerator.Fill(pool);
+            _next = 0;
+        }
+        Span<byte> id = stackalloc byte[16];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(id, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() << 16);
+        pool.AsSpan(_next, 10).CopyTo(id[6..]);
+        // Used bytes are cleared, so a copy of the pool never holds an id handed out.
+        pool.AsSpan(_next, 10).Clear();
+        _next += 10;
+        id[6] = (byte)(0x70 | (id[6] & 0x0F));
+        id[8] = (byte)(0x80 | (id[8] & 0x3F));
+        return Convert.ToHexStringLower(id);
     }
 }

@@ -66,4 +66,14 @@ public sealed class Restart_and_environment_tests(LedgerFixture ledger)
         var error = await Should.ThrowAsync<Exception>(() => LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, settings));
         error.ToString().ShouldContain("Audit:ChainPace");
     }
+
+    [Theory]
+    [InlineData("-00:00:00.001")]
+    [InlineData("00:00:01")]
+    public async Task A_commit_pace_that_would_hold_every_served_request_long_or_is_negative_stops_the_host_at_start(string pace)
+    {
+        var settings = new Dictionary<string, string?>(ledger.DataPlaneSettings()) { ["DataPlane:CommitPace"] = pace };
+        var error = await Should.ThrowAsync<Exception>(() => LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, settings));
+        error.ToString().ShouldContain("DataPlane:CommitPace");
+    }
 }
