@@ -10,7 +10,7 @@ namespace GovernanceLedger.Audit;
 /// Reads the ledger for auditors. An app's events live in a known set of streams (its lifecycle,
 /// its token, credential and per-day access streams), so timelines are index lookups by stream id.
 /// </summary>
-public sealed class AuditQueries(LedgerDatabase ledger)
+public sealed class AuditQueries(LedgerDatabase ledger, AuditSettings settings)
 {
     private const string S = LedgerSetup.Schema;
     private readonly NpgsqlDataSource _source = ledger.Reads;
@@ -101,7 +101,10 @@ public sealed class AuditQueries(LedgerDatabase ledger)
                 if ((await PageAsync(slice, bounds, 1, ct)).Items.Count > 0) return new AuditPage(items, items[^1].Sequence);
                 continue;
             }
-            var page = await PageAsync(slice, bounds, limit - items.Count, ct);
+            // Whatever the slices, the page carries at most Audit:MaxPageChars of event data (and at least one event).
+            var used = items.Sum(i => (long)i.Data.Text.Length);
+            if (items.Count > 0 && used >= settings.MaxPageChars) return new AuditPage(items, items[^1].Sequence);
+            var page = await PageAsync(slice, bounds, limit - items.Count, ct, budget: items.Count == 0 ? null : settings.MaxPageChars - used);
             items.AddRange(page.Items);
             if (page.NextCursor is not null) return new AuditPage(items, items[^1].Sequence);
         }
@@ -112,25 +115,34 @@ public sealed class AuditQueries(LedgerDatabase ledger)
     /// byStream: the app's own streams are a small part of the ledger, so find them by stream id first
     /// and sort that handful ("offset 0" keeps PostgreSQL from walking the whole sequence instead).
     /// </summary>
-    private async Task<AuditPage> PageAsync(string where, object[] values, int limit, CancellationToken ct, bool byStream = false)
+    private async Task<AuditPage> PageAsync(string where, object[] values, int limit, CancellationToken ct, bool byStream = false, long? budget = null)
     {
         const string columns = "seq_id, stream_id, version, type, timestamp, correlation_id, data::text";
         // byStream: sort only sequence numbers, then fetch the page's rows, so the sort never carries event bodies.
         var sql = byStream
             ? $"select {columns} from {S}.mt_events where seq_id in (select seq_id from (select seq_id from {S}.mt_events where {where} offset 0) s order by seq_id limit {limit + 1}) order by seq_id"
             : $"select {columns} from {S}.mt_events where {where} order by seq_id limit {limit + 1}";
-        return await ReadPageAsync(sql, values, limit, ct);
+        return await ReadPageAsync(sql, values, limit, ct, budget);
     }
 
-    private async Task<AuditPage> ReadPageAsync(string sql, object[] values, int limit, CancellationToken ct)
+    /// <summary>budget: the characters of event data the page may still carry (Audit:MaxPageChars when not given).</summary>
+    private async Task<AuditPage> ReadPageAsync(string sql, object[] values, int limit, CancellationToken ct, long? budget = null)
     {
         await using var command = _source.CreateCommand(sql);
         foreach (var value in values) command.Parameters.Add(new NpgsqlParameter { Value = value });
         var items = new List<AuditEvent>(Math.Min(limit, 1000));
+        var chars = 0L;
         await using (var reader = await command.ExecuteReaderAsync(ct))
             while (await reader.ReadAsync(ct))
+            {
+                var data = reader.GetString(6);
+                // Full by size: the page ends here, and its cursor leads on to this event.
+                if (items.Count > 0 && items.Count < limit && chars + data.Length > (budget ?? settings.MaxPageChars))
+                    return new AuditPage(items, items[^1].Sequence);
+                chars += data.Length;
                 items.Add(new AuditEvent(reader.GetInt64(0), reader.GetString(1), reader.GetInt64(2), reader.GetString(3),
-                    reader.GetFieldValue<DateTimeOffset>(4), reader.IsDBNull(5) ? null : reader.GetString(5), new RawJson(reader.GetString(6))));
+                    reader.GetFieldValue<DateTimeOffset>(4), reader.IsDBNull(5) ? null : reader.GetString(5), new RawJson(data)));
+            }
         var more = items.Count > limit;
         if (more) items.RemoveAt(items.Count - 1);
         return new AuditPage(items, more ? items[^1].Sequence : null);

@@ -15,6 +15,12 @@ public sealed class AuditSettings
     /// proofs and the audit stream then trail the ledger by up to this much more). Zero chains every commit at once.
     /// </summary>
     public TimeSpan ChainPace { get; set; } = TimeSpan.FromMilliseconds(25);
+    /// <summary>
+    /// The most characters of event data one page of an audit read (timeline, denials, access search) carries: a page ends
+    /// early, with its cursor, once the next event would pass it (a page always holds at least one event). An event of
+    /// accesses committed together is up to about 20 KB, so a page of the largest limit would otherwise run to 100 MB.
+    /// </summary>
+    public int MaxPageChars { get; set; } = 8 * 1024 * 1024;
     /// <summary>On by default; off only to measure what the tree costs (proofs then have no root to prove against).</summary>
     public bool MerkleTree { get; set; } = true;
 }

@@ -20,6 +20,8 @@ public static class AuditSetup
         }
         if (settings.ChainPace < TimeSpan.Zero || settings.ChainPace > TimeSpan.FromSeconds(10))
             throw new InvalidOperationException($"Audit:ChainPace is {settings.ChainPace}: it must be from 0 to 10 seconds (the chain, proofs and the audit stream trail the ledger by up to that much).");
+        if (settings.MaxPageChars < 1)
+            throw new InvalidOperationException($"Audit:MaxPageChars is {settings.MaxPageChars}: it must be at least 1 (a page always holds one event).");
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<IChainWitness>(new DirectoryWitness(settings.WitnessDirectory));
         builder.Services.AddSingleton<LedgerChainer>();
