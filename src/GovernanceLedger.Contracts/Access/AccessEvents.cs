@@ -23,8 +23,9 @@ public sealed record AccessRecorded(
 
 /// <summary>
 /// Allowed requests of one app that were committed together, each exactly as its own <see cref="AccessRecorded"/> would
-/// be. The data plane's group commit writes one in place of two or more allowed AccessRecorded of the same access
-/// stream and day in one batch: one ledger row for many accesses, so the chain, verify and proofs cover every access
+/// be. The data plane's group commit writes one in place of a run of two or more consecutive allowed AccessRecorded of
+/// the same access stream and day in one batch (so the ledger's order stays the order they were handed over): one
+/// ledger row for many accesses, so the chain, verify and proofs cover every access
 /// in it as they cover any event. A lone allowed request, and every refusal, is still its own AccessRecorded. At is
 /// the latest access's. Readers that count or bill requests (usage, chargeback, quota recounts) count each access in it.
 /// </summary>

@@ -30,7 +30,9 @@ public static class ReadTimelines
     {
         if (IsAuditor(caller)) return null;
         var app = await session.LoadAsync<AppCatalogEntry>(appId, ct);
-        return app is not null && caller.Owns(app.Owner)
+        // A reserved id's trail is the ledger's own (every caller's refusals without a valid token): never an owner's,
+        // even where an app took the id before it was reserved.
+        return app is not null && caller.Owns(app.Owner) && !GovernanceLedger.Apps.Registering.ReservedAppIds.Contains(appId)
             ? null
             : Problem.Forbidden("auditor-or-owner", "Only auditors, security and the app's owner may read this app's audit trail.");
     }

@@ -192,39 +192,36 @@ public sealed class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IC
     public const int MaxPacked = 32;
 
     /// <summary>
-    /// One stream's events of a batch as they are stored: allowed <see cref="AccessRecorded"/> of the same app and day, two or
-    /// more, become <see cref="AccessesRecorded"/> of at most <see cref="MaxPacked"/> each, in the place of the first of them;
-    /// refusals and every other event stay as they came. A row of the events table costs PostgreSQL about as much as the
-    /// access it holds (docs/SCALING.md), so at load most of the rows an access cost are saved.
+    /// One stream's events of a batch as they are stored: each run of two or more consecutive allowed
+    /// <see cref="AccessRecorded"/> of the same app and day becomes <see cref="AccessesRecorded"/> of at most
+    /// <see cref="MaxPacked"/>; refusals and every other event stay as they came, so the ledger's order is the order the
+    /// events were handed over. A row of the events table costs PostgreSQL about as much as the access it holds
+    /// (docs/SCALING.md), so at load most of the rows an access cost are saved.
     /// </summary>
     public static List<object> Packed(List<object> events)
     {
-        Dictionary<(string App, DateOnly Day), List<AccessRecorded>>? allowed = null;
-        foreach (var e in events)
-            if (e is AccessRecorded { Decision: AccessDecisions.Allow } a)
-            {
-                allowed ??= [];
-                var key = (a.AppId, DateOnly.FromDateTime(a.At.UtcDateTime));
-                if (!allowed.TryGetValue(key, out var same)) allowed[key] = same = [];
-                same.Add(a);
-            }
-        if (allowed is null || allowed.Values.All(same => same.Count < 2)) return events;
-
         var packed = new List<object>(events.Count);
-        var placed = new HashSet<(string, DateOnly)>();
+        var run = new List<AccessRecorded>();
+        void Flush()
+        {
+            foreach (var part in run.Chunk(MaxPacked))
+                packed.Add(part.Length == 1 ? part[0] : new AccessesRecorded(part[0].AppId, part.Max(x => x.At), part));
+            run.Clear();
+        }
         foreach (var e in events)
         {
-            if (e is AccessRecorded { Decision: AccessDecisions.Allow } a && allowed[(a.AppId, DateOnly.FromDateTime(a.At.UtcDateTime))] is { Count: > 1 } same)
+            if (e is AccessRecorded { Decision: AccessDecisions.Allow } a)
             {
-                // The first of them places them all, in order, cut into events of at most MaxPacked (a lone remainder stays itself).
-                if (placed.Add((a.AppId, DateOnly.FromDateTime(a.At.UtcDateTime))))
-                    foreach (var part in same.Chunk(MaxPacked))
-                        packed.Add(part.Length == 1 ? part[0] : new AccessesRecorded(a.AppId, part.Max(x => x.At), part));
+                if (run.Count > 0 && (run[0].AppId != a.AppId || run[0].At.UtcDateTime.Date != a.At.UtcDateTime.Date)) Flush();
+                run.Add(a);
                 continue;
             }
+            Flush();
             packed.Add(e);
         }
-        return packed;
+        Flush();
+        // Every pack makes the list shorter: the same length means nothing was packed.
+        return packed.Count == events.Count ? events : packed;
     }
 
     private static NpgsqlBatchCommand Command(string sql, params object[] values)

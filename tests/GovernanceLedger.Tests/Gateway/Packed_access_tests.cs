@@ -168,11 +168,12 @@ public sealed class Packed_access_unit_tests
             decision, decision == AccessDecisions.Allow ? "served" : "scope", "p", 1, null, at ?? At);
 
     [Fact]
-    public void Allowed_accesses_of_one_app_and_day_are_packed_in_the_place_of_the_first_and_refusals_stay_as_they_came()
+    public void Runs_of_allowed_accesses_of_one_app_and_day_are_packed_and_the_ledgers_order_stays_the_order_handed_over()
     {
         var nextDay = At.AddSeconds(2);
         var query = new QueryExecuted("q1", "crm-app", null, "sales", ["id"], [], [], [], 1, 1, 10, 1, "r", null, "p", 1, null, At);
-        List<object> batch = [Access("a1"), Access("d1", AccessDecisions.Deny), query, Access("a2"), Access("n1", at: nextDay), Access("a3"), Access("d2", AccessDecisions.Deny)];
+        List<object> batch = [Access("a1"), Access("a2"), Access("d1", AccessDecisions.Deny), Access("a3"), query, Access("a4"), Access("a5"), Access("a6"),
+            Access("n1", at: nextDay), Access("n2", at: nextDay), Access("d2", AccessDecisions.Deny), Access("a7")];
 
         var packed = AccessLedger.Packed(batch);
 
@@ -182,14 +183,14 @@ public sealed class Packed_access_unit_tests
             AccessRecorded a => a.RequestId,
             QueryExecuted q => q.RequestId,
             _ => "?"
-        }).ShouldBe(["[a1,a2,a3]", "d1", "q1", "n1", "d2"]);
-        packed.OfType<AccessesRecorded>().Single().At.ShouldBe(At);
+        }).ShouldBe(["[a1,a2]", "d1", "a3", "q1", "[a4,a5,a6]", "[n1,n2]", "d2", "a7"]);
+        packed.OfType<AccessesRecorded>().Select(p => p.At).ShouldBe([At, At, nextDay]);
     }
 
     [Fact]
-    public void A_batch_with_no_two_allowed_accesses_of_one_app_and_day_is_stored_as_it_came()
+    public void A_batch_with_no_run_of_two_allowed_accesses_of_one_app_and_day_is_stored_as_it_came()
     {
-        List<object> batch = [Access("a1"), Access("b1", app: "other"), Access("d1", AccessDecisions.Deny), Access("d2", AccessDecisions.Deny)];
+        List<object> batch = [Access("a1"), Access("b1", app: "other"), Access("d1", AccessDecisions.Deny), Access("a2"), Access("d2", AccessDecisions.Deny)];
         AccessLedger.Packed(batch).ShouldBeSameAs(batch);
     }
 

@@ -26,6 +26,8 @@ public sealed class Registrar(
 {
     public async Task<RegistrationOutcome> DecideAsync(AppManifest manifest, Caller caller, IQuerySession session, CancellationToken ct)
     {
+        // Before the id's stream is looked up: a reserved id may name a stream of the ledger's own, which is no app.
+        if (ReservedAppIds.Refusal(manifest.AppId) is { } reserved) return RegistrationOutcome.Refused(reserved);
         if (await session.Events.FetchStreamStateAsync(manifest.AppId, ct) is not null)
             return RegistrationOutcome.Refused(Problem.Conflict("app-id-taken",
                 $"An app with app_id '{manifest.AppId}' is already in the ledger. If it is yours and was rejected or is waiting for review, " +

@@ -16,6 +16,7 @@ public static class Registration
     public static Decision Decide(AppManifest manifest, Caller caller, IReadOnlyList<PolicyVerdict> verdicts, DateTimeOffset now,
         IntentAssessed? intent = null)
     {
+        if (ReservedAppIds.Refusal(manifest.AppId) is { } reserved) return reserved;
         if (!caller.IsAdmin && !caller.Owns(manifest.Owner))
             return Problem.Forbidden("owner-must-be-caller",
                 $"Only the owner ({manifest.Owner}) or a platform admin may register this app; you are {caller.Email ?? caller.Subject}.");

@@ -19,7 +19,9 @@ public static class ReadAppOperations
         var caller = Caller.From(user);
         var app = await session.LoadAsync<AppCatalogEntry>(appId, ct);
         // Owners, security and platform admins; to anyone else the app is not there.
-        if (app is null || !(caller.Owns(app.Owner) || caller.IsReviewer)) return Problem.NoSuchApp(appId).ToResult();
+        // A reserved id's activity is the ledger's own (requests without a valid token), never an owner's.
+        if (app is null || !((caller.Owns(app.Owner) && !Apps.Registering.ReservedAppIds.Contains(appId)) || caller.IsReviewer))
+            return Problem.NoSuchApp(appId).ToResult();
 
         var activity = await session.LoadAsync<AppActivity>(appId, ct);
         var anomalies = (await session.Events.FetchStreamAsync(appId, token: ct)).Select(e => e.Data).OfType<AnomalyDetected>().TakeLast(50).ToList();
