@@ -28,7 +28,10 @@ public sealed record AccessRecorded(
 /// ledger row for many accesses, so the chain, verify and proofs cover every access
 /// in it as they cover any event. A lone allowed request, and every refusal, is still its own AccessRecorded. At is
 /// the latest access's. Readers that count or bill requests (usage, chargeback, quota recounts) count each access in it.
+/// Stored with the fields its accesses share written once (<see cref="AccessesRecordedJson"/>); read back, each access
+/// is whole again.
 /// </summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(AccessesRecordedJson))]
 public sealed record AccessesRecorded(string AppId, DateTimeOffset At, IReadOnlyList<AccessRecorded> Accesses);
 
 /// <summary>The most characters an access event keeps of each field that a request can influence.</summary>

@@ -242,10 +242,11 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
     {
         var at = new DateTimeOffset(day.ToDateTime(TimeOnly.MinValue), TimeSpan.Zero);
         await using var command = ledger.Source.CreateCommand(kind == Requests
-            // Allowed requests: access events, each access of accesses committed together, and queries that carry their request (QueryExecuted.Request).
+            // Allowed requests: access events, each access of accesses committed together (its decision its own or shared), and queries that carry their request (QueryExecuted.Request).
             ? $"""
                 select coalesce(sum(case when type = 'accesses_recorded'
-                    then (select count(*) from jsonb_array_elements(data->'{nameof(AccessesRecorded.Accesses)}') a where a->>'{nameof(AccessRecorded.Decision)}' = '{AccessDecisions.Allow}')
+                    then (select count(*) from jsonb_array_elements(data->'{nameof(AccessesRecorded.Accesses)}') a
+                          where coalesce(a->>'{nameof(AccessRecorded.Decision)}', data->'{AccessesRecordedJson.Shared}'->>'{nameof(AccessRecorded.Decision)}') = '{AccessDecisions.Allow}')
                     else 1 end), 0)::bigint
                 from {S}.mt_events where starts_with(stream_id, $1) and (type = 'access_recorded' and data->>'{nameof(AccessRecorded.Decision)}' = '{AccessDecisions.Allow}'
                   or type = 'accesses_recorded' or type = 'query_executed' and jsonb_typeof(data->'{nameof(QueryExecuted.Request)}') = 'object')

@@ -21,6 +21,10 @@ public static class ConsoleJson
     public static JsonArray? EventArray(JsonNode? data, string field) =>
         data is JsonObject fields ? fields.FirstOrDefault(f => SameName(f.Key, field)).Value as JsonArray : null;
 
+    /// <summary>A ledger event's object field whatever its casing, or null.</summary>
+    public static JsonObject? EventObject(JsonNode? data, string field) =>
+        data is JsonObject fields ? fields.FirstOrDefault(f => SameName(f.Key, field)).Value as JsonObject : null;
+
     private static bool SameName(string key, string field) =>
         string.Equals(key.Replace("_", ""), field.Replace("_", ""), StringComparison.OrdinalIgnoreCase);
 

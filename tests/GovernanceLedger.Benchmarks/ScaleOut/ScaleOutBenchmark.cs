@@ -177,12 +177,13 @@ public static class ScaleOutBenchmark
     {
         await using var connection = new NpgsqlConnection(ledgerDb);
         await connection.OpenAsync();
-        // An access is its own event, or one of allowed accesses committed together (AccessesRecorded).
+        // An access is its own event, or one of allowed accesses committed together (AccessesRecorded: its fields its own or shared).
         await using var command = new NpgsqlCommand("""
             with recorded as (
               select e.data->>'RequestId' as id from ledger.mt_events e where e.type = 'access_recorded'
               union all
-              select a->>'RequestId' from ledger.mt_events e, jsonb_array_elements(e.data->'Accesses') a where e.type = 'accesses_recorded')
+              select coalesce(a->>'RequestId', e.data->'Shared'->>'RequestId') from ledger.mt_events e, jsonb_array_elements(e.data->'Accesses') a
+              where e.type = 'accesses_recorded')
             select count(*) from unnest($1::text[]) as served(id) where not exists (select 1 from recorded r where r.id = served.id)
             """, connection) { CommandTimeout = 600 };
         command.Parameters.Add(new NpgsqlParameter { Value = ids.ToArray() });

@@ -86,6 +86,11 @@ public sealed class Packed_access_tests(LedgerFixture ledger)
         packed.Select(i => i!["data"]!["Accesses"]!.AsArray().Count).ShouldBe([AccessLedger.MaxPacked, Burst - AccessLedger.MaxPacked]);
         packed.SelectMany(i => i!["data"]!["Accesses"]!.AsArray()).Select(a => a!["RequestId"]!.GetValue<string>())
             .ShouldBe(served.Skip(1).Select(r => r.RequestId), ignoreOrder: true);
+        // What every access of the burst has in common is written once: the route, the decision, the status, the app.
+        var shared = packed[0]!["data"]![AccessesRecordedJson.Shared]!.AsObject();
+        (shared["Route"]?.GetValue<string>(), shared["Decision"]?.GetValue<string>(), shared["Status"]?.GetValue<int>(), shared["AppId"]?.GetValue<string>())
+            .ShouldBe(("crm", AccessDecisions.Allow, 200, appId));
+        packed[0]!["data"]!["Accesses"]!.AsArray().ShouldAllBe(a => a!["Route"] == null && a["Decision"] == null);
 
         // The row is what Marten's own append stores for the same event: alias, .NET type, tenant and JSON.
         var event0 = stored.OfType<AccessesRecorded>().First();
@@ -225,5 +230,101 @@ public sealed class Packed_access_unit_tests
         var expected = TrafficCounts.Of(loose).ShouldHaveSingleItem();
         (counted.Requests, counted.Bytes, counted.LatencyMs, counted.PerEndUser!.Single().Allowed)
             .ShouldBe((expected.Requests, expected.Bytes, expected.LatencyMs, 5L));
+    }
+}
+
+/// <summary>
+/// The stored form of accesses committed together: what they share is written once, and every reader gets each access
+/// back whole, from packs stored in this form and from packs stored before it.
+/// </summary>
+public sealed class Packed_access_json_tests
+{
+    private static readonly DateTimeOffset At = new(2026, 11, 30, 9, 15, 0, TimeSpan.Zero);
+
+    private static AccessRecorded Access(int i) =>
+        new($"req-{i}", "crm-app", null, "u@example.com", "tok", "gateway", "crm", "GET", "/gw/crm/contacts", 200, 1.25 + i, 0, 250,
+            AccessDecisions.Allow, "served", "runtime-scopes-required", 1, null, At.AddTicks(i * 137), ["email", "phone"]);
+
+    private static readonly System.Text.Json.JsonSerializerOptions Plain = new();
+    private static readonly System.Text.Json.JsonSerializerOptions Web = new(System.Text.Json.JsonSerializerDefaults.Web);
+
+    [Fact]
+    public void Every_member_of_an_access_is_written_so_a_member_added_later_is_not_dropped_from_packs()
+    {
+        var members = typeof(AccessRecorded).GetConstructors().Single().GetParameters().Select(p => p.Name!);
+        AccessesRecordedJson.Members.ShouldBe(members);
+    }
+
+    [Fact]
+    public void Fields_the_accesses_share_are_written_once_nulls_are_left_out_and_each_access_reads_back_whole()
+    {
+        var accesses = Enumerable.Range(0, 20).Select(Access).ToList();
+        var pack = new AccessesRecorded("crm-app", accesses[^1].At, accesses);
+
+        var json = System.Text.Json.JsonSerializer.Serialize(pack, Plain);
+        var stored = JsonNode.Parse(json)!.AsObject();
+        stored[AccessesRecordedJson.Shared]!.AsObject().Select(p => p.Key).ShouldBe(
+            ["AppId", "EndUser", "TokenId", "Plane", "Route", "Method", "Path", "Status", "BytesIn", "BytesOut", "Decision", "Reason", "PolicyId",
+             "PolicyVersion", "MaskedFields"]);
+        stored["Accesses"]!.AsArray().ShouldAllBe(a => a!.AsObject().Select(p => p.Key).SequenceEqual(new[] { "RequestId", "LatencyMs", "At" }));
+        // The null ClaimedApp and TraceId are in neither part.
+        json.ShouldNotContain("ClaimedApp");
+        json.ShouldNotContain("TraceId");
+        // Each access written whole would be over four times as much.
+        var whole = System.Text.Json.JsonSerializer.Serialize(accesses, Plain);
+        json.Length.ShouldBeLessThan(whole.Length / 4);
+
+        var read = System.Text.Json.JsonSerializer.Deserialize<AccessesRecorded>(json, Plain)!;
+        (read.AppId, read.At).ShouldBe((pack.AppId, pack.At));
+        read.Accesses.Count.ShouldBe(accesses.Count);
+        for (var i = 0; i < accesses.Count; i++) Same(read.Accesses[i], accesses[i]);
+    }
+
+    [Fact]
+    public void Accesses_that_differ_in_any_field_keep_their_own_values_nulls_included()
+    {
+        List<AccessRecorded> accesses =
+        [
+            Access(0),
+            Access(1) with { MaskedFields = null, EndUser = null, Status = 404, Path = "/gw/crm/contacts/7", TraceId = "4bf92f3577b34da6a3ce929d0e0e4736" },
+            Access(2) with { MaskedFields = ["email"], At = Access(0).At, LatencyMs = Access(0).LatencyMs },
+        ];
+        var json = System.Text.Json.JsonSerializer.Serialize(new AccessesRecorded("crm-app", At, accesses), Web);
+        // Names follow the options' naming policy, as every other member's do.
+        JsonNode.Parse(json)!["shared"]!["route"]!.GetValue<string>().ShouldBe("crm");
+
+        var read = System.Text.Json.JsonSerializer.Deserialize<AccessesRecorded>(json, Web)!;
+        for (var i = 0; i < accesses.Count; i++) Same(read.Accesses[i], accesses[i]);
+    }
+
+    [Fact]
+    public void A_pack_stored_before_the_shared_form_each_access_whole_reads_the_same()
+    {
+        var accesses = Enumerable.Range(0, 3).Select(Access).ToList();
+        var older = new JsonObject
+        {
+            ["At"] = At.ToString("O"),
+            ["AppId"] = "crm-app",
+            ["Accesses"] = JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(accesses, Plain)),
+        }.ToJsonString();
+
+        var read = System.Text.Json.JsonSerializer.Deserialize<AccessesRecorded>(older, Plain)!;
+        read.Accesses.Count.ShouldBe(3);
+        for (var i = 0; i < accesses.Count; i++) Same(read.Accesses[i], accesses[i]);
+    }
+
+    [Theory]
+    [InlineData("[]", "object")]
+    [InlineData("{\"At\":\"2026-11-30T09:15:00+00:00\",\"Shared\":{},\"Accesses\":[]}", "AppId")]
+    [InlineData("{\"AppId\":\"a\",\"Shared\":{},\"Accesses\":[]}", "At")]
+    [InlineData("{\"AppId\":\"a\",\"At\":\"2026-11-30T09:15:00+00:00\",\"Shared\":{},\"Accesses\":[7]}", "object")]
+    public void A_malformed_pack_is_refused_naming_what_is_wrong(string json, string named) =>
+        Should.Throw<System.Text.Json.JsonException>(() => System.Text.Json.JsonSerializer.Deserialize<AccessesRecorded>(json, Plain)).Message.ShouldContain(named);
+
+    private static void Same(AccessRecorded read, AccessRecorded written)
+    {
+        read.MaskedFields.ShouldBe(written.MaskedFields);
+        (read with { MaskedFields = null }).ShouldBe(written with { MaskedFields = null });
+        read.At.Offset.ShouldBe(written.At.Offset);
     }
 }
