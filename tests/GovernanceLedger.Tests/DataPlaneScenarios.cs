@@ -11,13 +11,17 @@ public static class DataPlaneScenarios
     public const string EndUsers = "test-end-users";
 
     /// <summary>An app on the CRM route and the sales datasets, with PII granted.</summary>
-    public static async Task<string> DataApp(this LedgerFixture ledger, string prefix, JsonObject? quotas = null, params string[] extraScopes)
+    public static Task<string> DataApp(this LedgerFixture ledger, string prefix, JsonObject? quotas = null, params string[] extraScopes) =>
+        ledger.DataAppWith(prefix, quotas, null, extraScopes);
+
+    /// <summary>The same app with other dataset grants.</summary>
+    public static async Task<string> DataAppWith(this LedgerFixture ledger, string prefix, JsonObject? quotas, JsonNode? datasets, params string[] extraScopes)
     {
         var appId = NewAppId(prefix);
         var manifest = ExampleManifest(appId)
             .With("scopes", Strings(["read:contacts", "read:customers", "read:sales_data", "read:pii", .. extraScopes]))
             .With("connectors", Strings("postgres:salesdb", "crm:contacts"))
-            .With("datasets", Datasets(
+            .With("datasets", datasets ?? Datasets(
                 ("customers", ["customer_id", "name", "email", "phone", "region"]),
                 ("sales_data", ["order_id", "customer_id", "region", "amount"])));
         if (quotas is not null) manifest["quotas"] = quotas;

@@ -22,7 +22,14 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
             AccessDecisions.Allow, reason, rows, masked, Elapsed(startTimestamp), clock.GetUtcNow()), caller.AppId);
 
     /// <summary>A refusal, as an access event; a sandbox request's refusal is recorded apart, like its answers.</summary>
-    public Task DeniedAsync(HttpContext context, string plane, string route, Denial denial, long startTimestamp) => denial.Sandbox
+    public Task DeniedAsync(HttpContext context, string plane, string route, Denial denial, long startTimestamp)
+    {
+        // Refused after it was admitted: the daily budget counts allowed requests only, so its unit goes back.
+        (context.Items[nameof(UsageLimits.RequestUnit)] as UsageLimits.RequestUnit)?.Return();
+        return Record(context, plane, route, denial, startTimestamp);
+    }
+
+    private Task Record(HttpContext context, string plane, string route, Denial denial, long startTimestamp) => denial.Sandbox
         ? RecordAsync(context, new SandboxRequestServed(RequestId(context), denial.AppId, denial.EndUser, denial.TokenId, route, denial.Status,
             AccessDecisions.Deny, Cut($"{denial.Rule}: {denial.Reason}", AccessFieldSizes.Reason)!, 0, [], Elapsed(startTimestamp), clock.GetUtcNow()), denial.AppId)
         : RecordAsync(context, new AccessRecorded(

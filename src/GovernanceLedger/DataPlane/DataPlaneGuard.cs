@@ -113,10 +113,12 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         // Sandbox requests are not usage: they use no daily quota.
         if (countRequest && !sandbox)
         {
-            var (dayOk, dayRetry) = await limits.TryRequestAsync(appId, app.Quotas);
+            var (dayOk, dayRetry, unit) = await limits.TryRequestAsync(appId, app.Quotas);
             if (!dayOk)
                 return (null, new Denial(StatusCodes.Status429TooManyRequests, "daily-quota",
                     $"The daily quota of {app.Quotas.EffectiveRequestsPerDay} requests is used up.", appId, null, endUser, tokenId, RetryAfter: dayRetry));
+            // Handed back by the recorder if this request is refused after all.
+            context.Items[nameof(UsageLimits.RequestUnit)] = unit;
         }
 
         telemetry.Lap("limits", lap);

@@ -85,9 +85,32 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
         AutoReplenishment = true
     });
 
-    /// <summary>Counts one request against today's budget, or says how long until the budget resets.</summary>
-    public async Task<(bool Allowed, TimeSpan RetryAfter)> TryRequestAsync(string appId, AppQuotas quotas) =>
-        await TakeAsync(LeaseFor(appId, Requests), appId, Requests, quotas.EffectiveRequestsPerDay, 1) == 1 ? (true, TimeSpan.Zero) : (false, UntilMidnight());
+    /// <summary>
+    /// Counts one request against today's budget, or says how long until the budget resets. The unit taken goes back
+    /// into the budget if the request is refused after all (<see cref="RequestUnit.Return"/>).
+    /// </summary>
+    public async Task<(bool Allowed, TimeSpan RetryAfter, RequestUnit? Unit)> TryRequestAsync(string appId, AppQuotas quotas)
+    {
+        var lease = LeaseFor(appId, Requests);
+        return await TakeAsync(lease, appId, Requests, quotas.EffectiveRequestsPerDay, 1) == 1
+            ? (true, TimeSpan.Zero, new RequestUnit(lease))
+            : (false, UntilMidnight(), null);
+    }
+
+    /// <summary>
+    /// The unit of the daily request budget an admitted request took. A request refused after it was admitted (its body,
+    /// a field it may not read, the source's refusal) is recorded as a refusal, and the budget counts allowed requests
+    /// only, as the ledger does when it recounts a lost counter: so the unit goes back, once, into the lease it came from.
+    /// </summary>
+    public sealed class RequestUnit(Lease lease)
+    {
+        private int _returned;
+
+        public void Return()
+        {
+            if (Interlocked.Exchange(ref _returned, 1) == 0) Interlocked.Increment(ref lease.Available);
+        }
+    }
 
     /// <summary>
     /// Reserves up to <paramref name="wanted"/> of today's rows for one query. The query reads at most what was

@@ -119,6 +119,27 @@ public sealed record DatasetQuery(IReadOnlyList<string> Fields, IReadOnlyList<Cl
     /// <summary>The parameterised SELECT: quoted catalog identifiers, $n placeholders for every value.</summary>
     public (string Sql, IReadOnlyList<object> Parameters) ToSql(string view)
     {
+        var (sql, parameters, _) = Build(view);
+        return (sql, parameters);
+    }
+
+    /// <summary>
+    /// The filter clauses (by index, as the app sent them) a source's type error can be about: the clause at the error's
+    /// position in <see cref="ToSql"/>'s statement (1-based, as PostgreSQL reports it) when it names one; else every
+    /// clause compared as a number, the only comparison that casts the field's value (a text column holding words).
+    /// </summary>
+    public IReadOnlyList<int> ClausesAt(string view, int position)
+    {
+        var (_, _, starts) = Build(view);
+        if (position > 0)
+            for (var i = starts.Count - 1; i >= 0; i--)
+                if (position - 1 >= starts[i]) return [i];
+        return Filter.Select((c, i) => (c, i)).Where(x => x.c.Op is "eq" or "ne" or "lt" or "lte" or "gt" or "gte"
+            && x.c.Values[0].ValueKind == JsonValueKind.Number).Select(x => x.i).ToList();
+    }
+
+    private (string Sql, IReadOnlyList<object> Parameters, IReadOnlyList<int> ClauseStarts) Build(string view)
+    {
         var parameters = new List<object>();
         string Param(JsonElement value)
         {
@@ -153,11 +174,17 @@ public sealed record DatasetQuery(IReadOnlyList<string> Fields, IReadOnlyList<Cl
             "not_null" => $"{EphemeralCredentials.Ident(c.Field)} is not null",
             _ => throw new InvalidOperationException($"operator {c.Op}")
         }).ToList();
-        if (where.Count > 0) sql.Append(" where ").AppendJoin(" and ", where);
+        var starts = new List<int>(where.Count);
+        for (var i = 0; i < where.Count; i++)
+        {
+            sql.Append(i == 0 ? " where " : " and ");
+            starts.Add(sql.Length);
+            sql.Append(where[i]);
+        }
         if (OrderBy.Count > 0)
             sql.Append(" order by ").AppendJoin(", ", OrderBy.Select(o => EphemeralCredentials.Ident(o.Field) + (o.Descending ? " desc" : " asc")));
         sql.Append(" limit ").Append(Limit + 1);   // one extra row tells whether the result was truncated
-        return (sql.ToString(), parameters);
+        return (sql.ToString(), parameters, starts);
     }
 
     // Booleans compare as their text form against text columns.

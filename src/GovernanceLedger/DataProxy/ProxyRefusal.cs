@@ -23,8 +23,9 @@ public static class ProxyRefusal
             return Problem.Unavailable("The ledger is unavailable, so the request is refused.").ToResult();
         }
         telemetry.Queries.Add(1, new System.Diagnostics.TagList { { "app_id", denial.AppId }, { "dataset", route }, { "status", denial.Status }, { "decision", "deny" } });
-        if (violations is { Count: > 0 })
+        // An invalid query is a validation problem; any other refusal keeps its rule as its type, with what it names.
+        if (violations is { Count: > 0 } && denial.Status == StatusCodes.Status400BadRequest)
             return new Problem(denial.Status, "https://governance-ledger.dev/problems/validation", "The query was refused", denial.Reason, violations).ToResult();
-        return AccessRecorder.Refusal(denial);
+        return AccessRecorder.Refusal(denial, violations);
     }
 }

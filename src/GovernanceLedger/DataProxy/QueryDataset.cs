@@ -64,11 +64,15 @@ public sealed class QueryDataset(
         if (query is null)
             return await RefuseAsync(context, route, caller.Deny(400, "query", "The query is invalid."), start, violations);
 
-        var ungranted = query.Fields.Concat(query.Filter.Select(c => c.Field)).Concat(query.OrderBy.Select(o => o.Field))
-            .Distinct().Where(f => !grant.Fields.Contains(f)).ToList();
+        // Each field not granted, named where the query asks for it (no "fields" asks for every field of the dataset).
+        var ungranted = query.Fields.Select((f, i) => (Path: body!["fields"] is JsonArray ? $"fields[{i}]" : "fields", Field: f))
+            .Concat(query.Filter.Select((c, i) => (Path: $"filter[{i}].field", c.Field)))
+            .Concat(query.OrderBy.Select((o, i) => (Path: $"order_by[{i}]", o.Field)))
+            .Where(x => !grant.Fields.Contains(x.Field)).ToList();
         if (ungranted.Count > 0)
             return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status403Forbidden, "field-not-granted",
-                $"Fields not granted to {caller.AppId}: {string.Join(", ", ungranted)}"), start);
+                $"Fields not granted to {caller.AppId}: {string.Join(", ", ungranted.Select(u => u.Field).Distinct())}"), start,
+                ungranted.Select(u => new Violation(u.Path, "field-not-granted", $"'{u.Field}' of {dataset.Name} is not granted to {caller.AppId}.")).ToList());
 
         var pii = dataset.Pii.ToHashSet(StringComparer.Ordinal);
         var touched = query.Fields.Concat(query.Filter.Select(c => c.Field)).Concat(query.OrderBy.Select(o => o.Field)).Where(pii.Contains).Distinct().ToList();
@@ -190,10 +194,17 @@ public sealed class QueryDataset(
                 {
                     PostgresErrorCodes.QueryCanceled => (StatusCodes.Status504GatewayTimeout, "statement-timeout", $"The query ran longer than {options.CurrentValue.StatementTimeoutSeconds} s."),
                     PostgresErrorCodes.InvalidTextRepresentation or PostgresErrorCodes.NumericValueOutOfRange or PostgresErrorCodes.InvalidDatetimeFormat
+                        // A number compared with a field that is not one (a time, a flag, an id): the field cannot be cast to compare.
+                        or PostgresErrorCodes.CannotCoerce or PostgresErrorCodes.DatatypeMismatch or PostgresErrorCodes.UndefinedFunction
                         => (StatusCodes.Status400BadRequest, "value-type", "A filter value does not fit its field's type."),
                     _ => (StatusCodes.Status502BadGateway, "source-error", "The data source refused the query.")
                 };
-                return await RefuseAsync(context, route, caller.Deny(status, rule, reason), start);
+                // A type error names the clause it is about, as any other invalid value is named.
+                var named = rule == "value-type"
+                    ? query.ClausesAt(dataset.View, e.Position).Select(i => new Violation($"filter[{i}].value", rule,
+                        $"A {(query.Filter[i].Values[0].ValueKind == JsonValueKind.Number ? "number" : "value")} cannot be compared with '{query.Filter[i].Field}' here; compare it as text (a string value) or with a value of its type.")).ToList()
+                    : null;
+                return await RefuseAsync(context, route, caller.Deny(status, rule, reason), start, named);
             }
 
             role = login.Role;

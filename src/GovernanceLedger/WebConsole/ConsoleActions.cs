@@ -52,11 +52,34 @@ public static class ConsoleActions
                 : Results.Text(System.Text.Encoding.UTF8.GetString(body), type, System.Text.Encoding.UTF8, status);
         });
 
-        console.MapGet("/apps/{appId}/timeline.csv", async (string appId, ConsoleApi api, CancellationToken ct) =>
+        // The last 30 days of an app's trail, every page of it: each page is relayed as it comes, without its header line
+        // after the first. A page that fails after the download began ends the download as failed, never as a short file.
+        console.MapGet("/apps/{appId}/timeline.csv", async (string appId, ConsoleApi api, IConfiguration configuration, HttpContext http, CancellationToken ct) =>
         {
+            var size = configuration.GetValue("Console:ExportPageSize", Audit.AuditResults.MaxLimit) is var n && n is >= 1 and <= Audit.AuditResults.MaxLimit
+                ? n : throw new InvalidOperationException($"Console:ExportPageSize is {n}: it must be from 1 to {Audit.AuditResults.MaxLimit}.");
             var from = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddDays(-30).ToString("O"));
-            var (status, body, type) = await api.GetRawAsync($"/audit/timeline?app_id={Uri.EscapeDataString(appId)}&from={from}&limit=1000", "text/csv", ct);
-            return status == 200 ? Results.File(body, "text/csv", $"timeline-{appId}.csv") : Results.Text(System.Text.Encoding.UTF8.GetString(body), type, System.Text.Encoding.UTF8, status);
+            var path = $"/audit/timeline?app_id={Uri.EscapeDataString(appId)}&from={from}&limit={size}";
+            var (status, body, type, next) = await api.GetPageAsync(path, "text/csv", ct);
+            if (status != 200) return Results.Text(System.Text.Encoding.UTF8.GetString(body), type, System.Text.Encoding.UTF8, status);
+
+            http.Response.ContentType = "text/csv";
+            http.Response.Headers.ContentDisposition = new System.Net.Mime.ContentDisposition { FileName = $"timeline-{appId}.csv" }.ToString();
+            await http.Response.Body.WriteAsync(body, ct);
+            while (next is not null)
+            {
+                (status, body, _, next) = await api.GetPageAsync($"{path}&cursor={Uri.EscapeDataString(next)}", "text/csv", ct);
+                if (status != 200)
+                {
+                    http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(ConsoleActions))
+                        .LogWarning("Timeline export of {AppId} stopped: a later page answered {Status}", appId, status);
+                    http.Abort();
+                    return Results.Empty;
+                }
+                var header = Array.IndexOf(body, (byte)'\n');
+                await http.Response.Body.WriteAsync(body.AsMemory(header + 1), ct);
+            }
+            return Results.Empty;
         });
 
         console.MapPost("/signout", async (HttpContext http) =>

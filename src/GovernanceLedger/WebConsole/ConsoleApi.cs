@@ -54,11 +54,19 @@ public sealed class ConsoleApi(IHttpContextAccessor accessor, IHttpClientFactory
     /// <summary>The answer's bytes as the API chose to render them for <paramref name="accept"/> (CSV, NDJSON).</summary>
     public async Task<(int Status, byte[] Body, string ContentType)> GetRawAsync(string path, string accept, CancellationToken ct = default)
     {
+        var (status, body, type, _) = await GetPageAsync(path, accept, ct);
+        return (status, body, type);
+    }
+
+    /// <summary>One page of a paged answer as it came, with the cursor of the next page (the X-Next-Cursor header) if there is one.</summary>
+    public async Task<(int Status, byte[] Body, string ContentType, string? NextCursor)> GetPageAsync(string path, string accept, CancellationToken ct = default)
+    {
         using var client = await ClientAsync();
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         request.Headers.Accept.ParseAdd(accept);
         using var response = await client.SendAsync(request, ct);
-        return ((int)response.StatusCode, await response.Content.ReadAsByteArrayAsync(ct), response.Content.Headers.ContentType?.ToString() ?? accept);
+        var next = response.Headers.TryGetValues("X-Next-Cursor", out var values) ? values.FirstOrDefault() : null;
+        return ((int)response.StatusCode, await response.Content.ReadAsByteArrayAsync(ct), response.Content.Headers.ContentType?.ToString() ?? accept, next);
     }
 
     private static async Task<ApiAnswer> AnswerAsync(HttpResponseMessage response, CancellationToken ct)

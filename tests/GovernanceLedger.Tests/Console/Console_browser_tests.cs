@@ -23,7 +23,8 @@ public sealed class ConsoleBrowser(LedgerFixture ledger) : IAsyncLifetime
     {
         var port = ChildHost.FreePort();
         BaseUrl = $"http://127.0.0.1:{port}";
-        Host = ChildHost.Start(ledger, port);
+        // Export pages of 2 events, so the console's CSV export is seen to follow the cursor through many pages.
+        Host = ChildHost.Start(ledger, port, settings: new Dictionary<string, string> { ["Console__ExportPageSize"] = "2" });
         Http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
         await ChildHost.WaitHealthy(Http, Host);
         Playwright = await Microsoft.Playwright.Playwright.CreateAsync();
@@ -152,6 +153,23 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         (await timeline.AllTextContentsAsync()).ShouldContain(t => t.Contains("approval_given") && t.Contains("reason: Purpose matches the template's team"));
         (await timeline.AllTextContentsAsync()).ShouldContain(t => t.Contains("intent_assessed"));
         await Shot(page, "app");
+
+        // The export holds the whole trail, page after page (this host's export pages hold 2 events), in ledger order.
+        var export = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("text=Export CSV"));
+        using (var exported = new StreamReader(await export.CreateReadStreamAsync()))
+        {
+            var lines = (await exported.ReadToEndAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            lines[0].ShouldStartWith("sequence,recorded_at,stream,version,type");
+            lines.Count(l => l.StartsWith("sequence,", StringComparison.Ordinal)).ShouldBe(1);
+            var sequences = lines.Skip(1).Select(l => long.Parse(l[..l.IndexOf(',')], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            sequences.Count.ShouldBeGreaterThan(4);
+            var auditor = await _console.Token(new JsonObject { ["sub"] = "auditor@example.com", ["roles"] = Strings("auditor") });
+            var fromApi = (await _console.Call(HttpMethod.Get,
+                $"/audit/timeline?app_id={appId}&from={Uri.EscapeDataString(DateTimeOffset.UtcNow.AddDays(-30).ToString("O"))}&limit=5000", auditor))!["items"]!
+                .AsArray().Select(i => i!["sequence"]!.GetValue<long>()).ToList();
+            sequences.ShouldBe(fromApi.Where(s => s <= sequences[^1]).ToList());
+        }
+
 
         // Security: the ledger verified from the console, with its latest signed checkpoint.
         await page.GotoAsync("/console/security");

@@ -151,6 +151,32 @@ public sealed class Data_proxy_tests(LedgerFixture ledger)
         typed.Status.ShouldBe(400);
         typed.Text.ShouldContain("value-type");
         typed.Text.ShouldNotContain("numeric");
+        typed.Node("errors.0.field")!.GetValue<string>().ShouldBe("filter[0].value");
+        // A field not granted is named where it was asked for.
+        var notGranted = await Query("sales_data", new
+        {
+            fields = new[] { "order_id", "ordered_at" },
+            filter = new object[] { new { field = "ordered_at", op = "gt", value = "2026-01-01" } },
+            order_by = new[] { "-ordered_at" }
+        }, token);
+        notGranted.Status.ShouldBe(403);
+        notGranted.Node("type")!.GetValue<string>().ShouldEndWith("/field-not-granted");
+        notGranted.Node("errors")!.AsArray().Select(e => (e!["field"]!.GetValue<string>(), e["rule"]!.GetValue<string>()))
+            .ShouldBe([("fields[1]", "field-not-granted"), ("filter[0].field", "field-not-granted"), ("order_by[0]", "field-not-granted")]);
+
+        // A number against a time cannot even be cast: the same 400, naming the clause, never the source's 502.
+        var timed = await ledger.DataAppWith("timed", null, Datasets(("sales_data", ["order_id", "region", "ordered_at"])));
+        token = await ledger.AppToken(timed, "EMEA");
+        var time = await Query("sales_data", new
+        {
+            fields = new[] { "order_id" },
+            filter = new object[] { new { field = "region", op = "eq", value = "EMEA" }, new { field = "ordered_at", op = "gt", value = 5 } }
+        }, token);
+        time.Status.ShouldBe(400, time.Text);
+        time.Node("errors.0.field")!.GetValue<string>().ShouldBe("filter[1].value");
+        time.Node("errors.0.rule")!.GetValue<string>().ShouldBe("value-type");
+        time.Node("errors")!.AsArray().Count.ShouldBe(1);
+        time.Text.ShouldNotContain("timestamp");
     }
 
     [Fact]

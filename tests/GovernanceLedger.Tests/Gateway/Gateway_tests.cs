@@ -177,6 +177,25 @@ public sealed class Gateway_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task Requests_refused_after_admission_spend_none_of_the_daily_quota_at_either_door()
+    {
+        var appId = await ledger.DataApp("quota-refund", new JsonObject { ["requests_per_day"] = 3, ["requests_per_second"] = 100 }, "write:contacts");
+        var token = await ledger.AppToken(appId);
+        // Admitted, then refused: a body that breaks the route's schema, a query that asks too much, a field not granted.
+        for (var i = 0; i < 3; i++)
+            (await ledger.Post("/gw/crm/contacts", """{"name":"","email":"not-an-email"}""", token)).Status.ShouldBe(400);
+        (await ledger.Post("/data/customers/query", """{"limit":5000}""", token)).Status.ShouldBe(400);
+        (await ledger.Post("/data/customers/query", """{"fields":["segment"]}""", token)).Status.ShouldBe(403);
+
+        // The three a day are still there, and only they are counted as allowed.
+        for (var i = 0; i < 3; i++) (await ledger.Get("/gw/crm/contacts?limit=1", token)).Status.ShouldBe(200);
+        var over = await ledger.Get("/gw/crm/contacts?limit=1", token);
+        over.Status.ShouldBe(429);
+        (await RecordedFor(appId, over)).Reason.ShouldStartWith("daily-quota");
+        (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().Count(a => a.Decision == AccessDecisions.Allow).ShouldBe(3);
+    }
+
+    [Fact]
     public async Task Unknown_routes_and_methods_are_refused_and_recorded()
     {
         var appId = await ledger.DataApp("route");
