@@ -177,11 +177,12 @@ public static class DataPlaneBenchmark
                 : null;
             // GOVLEDGER_BENCH_PERF=<file>: a system-wide CPU profile (perf record) over the governed saturation run, so
             // the host's JIT-compiled frames (perf map) and PostgreSQL's functions are in one picture, on-CPU time only.
-            using var perf = StartPerf("", duration);
             await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
             var statements = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PGSS") == "1" ? await StatementStats.ResetAsync(ledgerDb) : null;
             var backends = await BackendCpu.StartAsync(ledgerDb);
             var headBefore = await LedgerHeadAsync(ledgerDb);
+            // Started after the wait for quiet, so the profile covers the measured run and not the idle before it.
+            using var perf = StartPerf("", duration);
             var (govMax, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
                 () => LoadGenerator.ClosedLoopAsync("governed gateway, saturation (32 workers), round 1", 32, duration, Governed));
             var rowsPerRequest = (double)(await LedgerHeadAsync(ledgerDb) - headBefore) / Math.Max(1, govMax.Requests);
