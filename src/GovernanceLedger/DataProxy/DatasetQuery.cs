@@ -130,15 +130,23 @@ public sealed record DatasetQuery(IReadOnlyList<string> Fields, IReadOnlyList<Cl
     /// </summary>
     public IReadOnlyList<int> ClausesAt(string view, int position)
     {
-        var (_, _, starts) = Build(view);
-        if (position > 0)
-            for (var i = starts.Count - 1; i >= 0; i--)
-                if (position - 1 >= starts[i]) return [i];
-        return Filter.Select((c, i) => (c, i)).Where(x => x.c.Op is "eq" or "ne" or "lt" or "lte" or "gt" or "gte"
-            && x.c.Values[0].ValueKind == JsonValueKind.Number).Select(x => x.i).ToList();
+        var (_, _, spans) = Build(view);
+        for (var i = 0; i < spans.Count; i++)
+            if (position - 1 >= spans[i].Start && position - 1 < spans[i].End) return [i];
+        return Filter.Select((c, i) => (c, i)).Where(x => IsNumberComparison(x.c)).Select(x => x.i).ToList();
     }
 
-    private (string Sql, IReadOnlyList<object> Parameters, IReadOnlyList<int> ClauseStarts) Build(string view)
+    /// <summary>
+    /// The filter clauses (by index) that compare a number with a field that is not one, given the view's numeric
+    /// columns: what a source's type error is about, whichever of them PostgreSQL stumbled on first.
+    /// </summary>
+    public IReadOnlyList<int> NumbersAgainstOtherTypes(IReadOnlySet<string> numericColumns) =>
+        Filter.Select((c, i) => (c, i)).Where(x => IsNumberComparison(x.c) && !numericColumns.Contains(x.c.Field)).Select(x => x.i).ToList();
+
+    private static bool IsNumberComparison(Clause c) =>
+        c.Op is "eq" or "ne" or "lt" or "lte" or "gt" or "gte" && c.Values[0].ValueKind == JsonValueKind.Number;
+
+    private (string Sql, IReadOnlyList<object> Parameters, IReadOnlyList<(int Start, int End)> ClauseSpans) Build(string view)
     {
         var parameters = new List<object>();
         string Param(JsonElement value)
@@ -174,17 +182,17 @@ public sealed record DatasetQuery(IReadOnlyList<string> Fields, IReadOnlyList<Cl
             "not_null" => $"{EphemeralCredentials.Ident(c.Field)} is not null",
             _ => throw new InvalidOperationException($"operator {c.Op}")
         }).ToList();
-        var starts = new List<int>(where.Count);
+        var spans = new List<(int Start, int End)>(where.Count);
         for (var i = 0; i < where.Count; i++)
         {
             sql.Append(i == 0 ? " where " : " and ");
-            starts.Add(sql.Length);
+            spans.Add((sql.Length, sql.Length + where[i].Length));
             sql.Append(where[i]);
         }
         if (OrderBy.Count > 0)
             sql.Append(" order by ").AppendJoin(", ", OrderBy.Select(o => EphemeralCredentials.Ident(o.Field) + (o.Descending ? " desc" : " asc")));
         sql.Append(" limit ").Append(Limit + 1);   // one extra row tells whether the result was truncated
-        return (sql.ToString(), parameters, starts);
+        return (sql.ToString(), parameters, spans);
     }
 
     // Booleans compare as their text form against text columns.

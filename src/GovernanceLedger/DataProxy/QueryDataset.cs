@@ -199,10 +199,10 @@ public sealed class QueryDataset(
                         => (StatusCodes.Status400BadRequest, "value-type", "A filter value does not fit its field's type."),
                     _ => (StatusCodes.Status502BadGateway, "source-error", "The data source refused the query.")
                 };
-                // A type error names the clause it is about, as any other invalid value is named.
+                // A type error names the clauses it is about, as any other invalid value is named.
                 var named = rule == "value-type"
-                    ? query.ClausesAt(dataset.View, e.Position).Select(i => new Violation($"filter[{i}].value", rule,
-                        $"A {(query.Filter[i].Values[0].ValueKind == JsonValueKind.Number ? "number" : "value")} cannot be compared with '{query.Filter[i].Field}' here; compare it as text (a string value) or with a value of its type.")).ToList()
+                    ? (await TypeErrorClausesAsync(login, dataset, query, e.Position)).Select(i => new Violation($"filter[{i}].value", rule,
+                        $"A {(query.Filter[i].Values[0].ValueKind == JsonValueKind.Number ? "number" : "value")} cannot be compared with '{query.Filter[i].Field}', which is not a number; compare it as text (a string value).")).ToList()
                     : null;
                 return await RefuseAsync(context, route, caller.Deny(status, rule, reason), start, named);
             }
@@ -269,6 +269,32 @@ public sealed class QueryDataset(
             (null, _, 0) => $"No rows: {dataset.Name} is empty.",
             _ => "No rows matched the filter."
         };
+
+    /// <summary>
+    /// The clauses a source's type error is about: every number compared with a column of the view that is not numeric
+    /// (PostgreSQL's catalogue, read as the app's login), else the clause at the error's position, else every number
+    /// comparison. A read of the catalogue that fails falls back; the refusal never does.
+    /// </summary>
+    private async Task<IReadOnlyList<int>> TypeErrorClausesAsync(AppLogin login, DatasetEntry dataset, DatasetQuery query, int position)
+    {
+        try
+        {
+            await using var connection = await login.DataSource.OpenConnectionAsync();
+            await using var read = new NpgsqlCommand(
+                "select a.attname from pg_attribute a join pg_type t on t.oid = a.atttypid where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped and t.typcategory = 'N'",
+                connection);
+            read.Parameters.Add(new NpgsqlParameter { Value = dataset.View });
+            var numeric = new HashSet<string>(StringComparer.Ordinal);
+            await using (var columns = await read.ExecuteReaderAsync())
+                while (await columns.ReadAsync()) numeric.Add(columns.GetString(0));
+            if (query.NumbersAgainstOtherTypes(numeric) is { Count: > 0 } clauses) return clauses;
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            logger.LogWarning(e, "Could not read the column types of {View} to name a type error's clause", dataset.View);
+        }
+        return query.ClausesAt(dataset.View, position);
+    }
 
     private Task<IResult> RefuseAsync(HttpContext context, string route, Denial denial, long start, IReadOnlyList<Violation>? violations = null) =>
         ProxyRefusal.RefuseAsync(recorder, telemetry, logger, context, route, denial, start, violations);

@@ -6,7 +6,8 @@ namespace GovernanceLedger.Gateway;
 /// <summary>
 /// What an upstream hears about a request is the gateway's word alone. Request headers pass only from
 /// a short allowlist (content negotiation and conditional requests); every identity, forwarding and
-/// tracing header a client sends is dropped, whatever its spelling, and the gateway sets its own.
+/// tracing header a client sends is dropped, whatever its spelling, and the gateway sets its own (the end user's name
+/// percent-encoded when it is not plain ASCII, see <see cref="EndUserHeader"/>).
 /// Upstream responses lose the headers that describe the upstream's internals or set cookies.
 /// </summary>
 public static class UpstreamHeaders
@@ -31,12 +32,31 @@ public static class UpstreamHeaders
 
         proxyRequest.Headers.Host = null;
         proxyRequest.Headers.TryAddWithoutValidation("X-App-Id", caller.AppId);
-        if (caller.EndUser is { } user) proxyRequest.Headers.TryAddWithoutValidation("X-End-User", user);
+        if (caller.EndUser is { } user)
+        {
+            var (value, encoded) = EndUserHeader(user);
+            proxyRequest.Headers.TryAddWithoutValidation("X-End-User", value);
+            if (encoded) proxyRequest.Headers.TryAddWithoutValidation("X-End-User-Encoding", "percent");
+        }
         // The request id is the access event's id, so an upstream log line leads straight to the ledger.
         proxyRequest.Headers.TryAddWithoutValidation("X-Request-Id", AccessRecorder.RequestId(context));
         if (context.Connection.RemoteIpAddress is { } address)
             proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-For", address.ToString());
         proxyRequest.Headers.TryAddWithoutValidation("X-Forwarded-Proto", context.Request.Scheme);
+    }
+
+    /// <summary>
+    /// The end user as an X-End-User value. Header values are ASCII: a name such as "josé@example.com" sent as it is
+    /// fails the request before it leaves. A name of visible ASCII and spaces, without '%', goes as it is (every e-mail
+    /// address of ASCII); any other is sent as its UTF-8 percent-encoded (RFC 3986), and X-End-User-Encoding: percent
+    /// says so, so an upstream never has to guess which it got.
+    /// </summary>
+    public static (string Value, bool Encoded) EndUserHeader(string user)
+    {
+        var plain = user.Length > 0 && user[0] != ' ' && user[^1] != ' ';
+        foreach (var c in user)
+            if (c is < ' ' or > '~' or '%') { plain = false; break; }
+        return plain ? (user, false) : (Uri.EscapeDataString(user), true);
     }
 
     private static List<string> Dropped(System.Net.Http.Headers.HttpHeadersNonValidated headers, HashSet<string> passed)

@@ -58,8 +58,11 @@ public static class ConsoleActions
         {
             var size = configuration.GetValue("Console:ExportPageSize", Audit.AuditResults.MaxLimit) is var n && n is >= 1 and <= Audit.AuditResults.MaxLimit
                 ? n : throw new InvalidOperationException($"Console:ExportPageSize is {n}: it must be from 1 to {Audit.AuditResults.MaxLimit}.");
-            var from = Uri.EscapeDataString(DateTimeOffset.UtcNow.AddDays(-30).ToString("O"));
-            var path = $"/audit/timeline?app_id={Uri.EscapeDataString(appId)}&from={from}&limit={size}";
+            // The window is fixed when the export starts: what is recorded while it runs is not in it, so the file is the
+            // 30 days up to that instant, whatever traffic comes in meanwhile.
+            var now = DateTimeOffset.UtcNow;
+            var window = $"from={Uri.EscapeDataString(now.AddDays(-30).ToString("O"))}&to={Uri.EscapeDataString(now.ToString("O"))}";
+            var path = $"/audit/timeline?app_id={Uri.EscapeDataString(appId)}&{window}&limit={size}";
             var (status, body, type, next) = await api.GetPageAsync(path, "text/csv", ct);
             if (status != 200) return Results.Text(System.Text.Encoding.UTF8.GetString(body), type, System.Text.Encoding.UTF8, status);
 

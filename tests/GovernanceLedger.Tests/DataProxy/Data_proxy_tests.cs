@@ -152,6 +152,14 @@ public sealed class Data_proxy_tests(LedgerFixture ledger)
         typed.Text.ShouldContain("value-type");
         typed.Text.ShouldNotContain("numeric");
         typed.Node("errors.0.field")!.GetValue<string>().ShouldBe("filter[0].value");
+        // Beside a number compared with a numeric field, only the clause that does not fit is named.
+        var beside = await Query("sales_data", new
+        {
+            fields = new[] { "order_id" },
+            filter = new object[] { new { field = "order_id", op = "gt", value = 1 }, new { field = "region", op = "eq", value = 5 } }
+        }, token);
+        beside.Status.ShouldBe(400, beside.Text);
+        beside.Node("errors")!.AsArray().Select(e => e!["field"]!.GetValue<string>()).ShouldBe(["filter[1].value"]);
         // A field not granted is named where it was asked for.
         var notGranted = await Query("sales_data", new
         {
@@ -177,6 +185,14 @@ public sealed class Data_proxy_tests(LedgerFixture ledger)
         time.Node("errors.0.rule")!.GetValue<string>().ShouldBe("value-type");
         time.Node("errors")!.AsArray().Count.ShouldBe(1);
         time.Text.ShouldNotContain("timestamp");
+        // Two clauses that do not fit are both named, though PostgreSQL stops at the first.
+        var twice = await Query("sales_data", new
+        {
+            fields = new[] { "order_id" },
+            filter = new object[] { new { field = "ordered_at", op = "gt", value = 1 }, new { field = "order_id", op = "gt", value = 1 }, new { field = "ordered_at", op = "lt", value = 9 } }
+        }, token);
+        twice.Status.ShouldBe(400, twice.Text);
+        twice.Node("errors")!.AsArray().Select(e => e!["field"]!.GetValue<string>()).ShouldBe(["filter[0].value", "filter[2].value"]);
     }
 
     [Fact]

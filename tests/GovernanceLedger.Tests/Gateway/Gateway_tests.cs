@@ -45,6 +45,27 @@ public sealed class Gateway_tests(LedgerFixture ledger)
         headers.Str("x-app-id").ShouldBe(appId);
     }
 
+    [Fact]
+    public async Task An_end_user_whose_name_is_not_plain_ascii_is_served_and_the_upstream_hears_the_name_percent_encoded()
+    {
+        var appId = await ledger.DataApp("hdr-utf8");
+        const string user = "josé.zw\u200buser@example.com";
+        var encoded = await ledger.Get("/gw/diag/echo-headers", await ledger.AppTokenFor(appId, user, "EMEA", true));
+        encoded.Status.ShouldBe(200, encoded.Text);
+        encoded.Str("x-end-user").ShouldBe(Uri.EscapeDataString(user));
+        Uri.UnescapeDataString(encoded.Str("x-end-user")).ShouldBe(user);
+        encoded.Str("x-end-user-encoding").ShouldBe("percent");
+        (await RecordedFor(appId, encoded)).ShouldSatisfyAllConditions(
+            a => a.Decision.ShouldBe(AccessDecisions.Allow), a => a.Status.ShouldBe(200), a => a.EndUser.ShouldBe(user));
+
+        // A plain name goes as it is, with nothing saying it is encoded; a client cannot claim an encoding either.
+        var plain = await ledger.SendRaw(HttpMethod.Get, "/gw/diag/echo-headers", null, null, await ledger.AppTokenFor(appId, "plain.user@example.com", "EMEA", true),
+            new Dictionary<string, string> { ["X-End-User-Encoding"] = "percent" });
+        plain.Status.ShouldBe(200, plain.Text);
+        plain.Str("x-end-user").ShouldBe("plain.user@example.com");
+        plain.Json!.AsObject().ContainsKey("x-end-user-encoding").ShouldBeFalse();
+    }
+
     private static string Sign(SecurityKey key, string issuer, string audience, string subject, DateTime expires, string alg = SecurityAlgorithms.RsaSha256) =>
         new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
         {
