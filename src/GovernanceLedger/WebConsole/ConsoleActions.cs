@@ -54,10 +54,11 @@ public static class ConsoleActions
 
         // The last 30 days of an app's trail, every page of it: each page is relayed as it comes, without its header line
         // after the first. A page that fails after the download began ends the download as failed, never as a short file.
-        console.MapGet("/apps/{appId}/timeline.csv", async (string appId, ConsoleApi api, IConfiguration configuration, HttpContext http, CancellationToken ct) =>
+        // Console:ExportPageSize is checked here, as the host starts.
+        var size = app.Configuration.GetValue("Console:ExportPageSize", Audit.AuditResults.MaxLimit) is var n && n is >= 1 and <= Audit.AuditResults.MaxLimit
+            ? n : throw new InvalidOperationException($"Console:ExportPageSize is {n}: it must be from 1 to {Audit.AuditResults.MaxLimit} (events a page of the console's CSV export).");
+        console.MapGet("/apps/{appId}/timeline.csv", async (string appId, ConsoleApi api, HttpContext http, CancellationToken ct) =>
         {
-            var size = configuration.GetValue("Console:ExportPageSize", Audit.AuditResults.MaxLimit) is var n && n is >= 1 and <= Audit.AuditResults.MaxLimit
-                ? n : throw new InvalidOperationException($"Console:ExportPageSize is {n}: it must be from 1 to {Audit.AuditResults.MaxLimit}.");
             // The window is fixed when the export starts: what is recorded while it runs is not in it, so the file is the
             // 30 days up to that instant, whatever traffic comes in meanwhile.
             var now = DateTimeOffset.UtcNow;

@@ -76,4 +76,14 @@ public sealed class Restart_and_environment_tests(LedgerFixture ledger)
         var error = await Should.ThrowAsync<Exception>(() => LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, settings));
         error.ToString().ShouldContain("DataPlane:CommitPace");
     }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("5001")]
+    public async Task A_console_export_page_size_out_of_range_stops_the_host_at_start(string size)
+    {
+        var settings = new Dictionary<string, string?>(ledger.DataPlaneSettings()) { ["Console:ExportPageSize"] = size };
+        var error = await Should.ThrowAsync<Exception>(() => LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, settings));
+        error.ToString().ShouldContain("Console:ExportPageSize");
+    }
 }
