@@ -138,6 +138,7 @@ public static class LedgerSetup
         opts.Storage.ExtendedSchemaObjects.Add(GovernanceLedger.Streaming.AuditStream.AuditRelay.PositionsTable());
         opts.Storage.ExtendedSchemaObjects.Add(GovernanceLedger.Streaming.Cdc.CdcConnectorWorker.PositionsTable());
         opts.Storage.ExtendedSchemaObjects.AddRange(GovernanceLedger.DataPlane.UsageLimits.Objects());
+        opts.Storage.ExtendedSchemaObjects.Add(GovernanceLedger.DataPlane.AccessLedger.DrainedTable());
     }
 
     /// <summary>Creates the ledger database on first run; the script-started server has only "postgres".</summary>

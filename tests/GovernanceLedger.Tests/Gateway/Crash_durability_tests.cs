@@ -16,7 +16,8 @@ namespace GovernanceLedger.Tests.Gateway;
 [Collection(LedgerCollection.Name)]
 public sealed class Crash_durability_tests(LedgerFixture ledger, Xunit.Abstractions.ITestOutputHelper output)
 {
-    private Process StartHost(int port) => ChildHost.Start(ledger, port);
+    private Process StartHost(int port, string? journal) => ChildHost.Start(ledger, port,
+        settings: journal is null ? null : new Dictionary<string, string> { ["DataPlane__Journal"] = journal });
 
     private static int FreePort() => ChildHost.FreePort();
 
@@ -34,14 +35,19 @@ public sealed class Crash_durability_tests(LedgerFixture ledger, Xunit.Abstracti
         return JsonNode.Parse(body)!["access_token"]!.GetValue<string>();
     }
 
-    [Fact]
-    public async Task Killing_the_host_during_traffic_loses_no_access_event_for_a_served_response()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Killing_the_host_during_traffic_loses_no_access_event_for_a_served_response(bool journal)
     {
-        var appId = await ledger.DataApp("crash", new JsonObject { ["requests_per_second"] = 100_000, ["requests_per_day"] = 100_000_000 });
+        // With a journal, a response waits for its event's flush to the journal, and the restarted host appends what the
+        // killed one had not yet put in the ledger before it serves.
+        var journalDirectory = journal ? Directory.CreateTempSubdirectory("govledger-crash-journal-").FullName : null;
+        var appId = await ledger.DataApp(journal ? "crash-journal" : "crash", new JsonObject { ["requests_per_second"] = 100_000, ["requests_per_day"] = 100_000_000 });
         var port = FreePort();
         using var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
 
-        var host = StartHost(port);
+        var host = StartHost(port, journalDirectory);
         var served = new ConcurrentBag<string>();
         try
         {
@@ -86,12 +92,14 @@ public sealed class Crash_durability_tests(LedgerFixture ledger, Xunit.Abstracti
         }
 
         // Restart on the same ledger and count served responses against recorded events.
-        var restarted = StartHost(port);
+        var restarted = StartHost(port, journalDirectory);
         try
         {
             await WaitHealthy(client, restarted);
-            var recorded = (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>()
-                .Where(a => a.Decision == AccessDecisions.Allow && a.Status == 200).Select(a => a.RequestId).ToHashSet();
+            var all = (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>()
+                .Where(a => a.Decision == AccessDecisions.Allow && a.Status == 200).Select(a => a.RequestId).ToList();
+            var recorded = all.ToHashSet();
+            all.Count.ShouldBe(recorded.Count, "no access event is in the ledger twice");
             var missing = served.Where(id => !recorded.Contains(id)).ToList();
             output.WriteLine($"served before SIGKILL: {served.Count}; allowed access events recorded: {recorded.Count}; missing: {missing.Count}");
             missing.ShouldBeEmpty($"{missing.Count} of {served.Count} served responses have no access event");
@@ -101,6 +109,7 @@ public sealed class Crash_durability_tests(LedgerFixture ledger, Xunit.Abstracti
         {
             restarted.Kill(entireProcessTree: true);
             await restarted.WaitForExitAsync();
+            if (journalDirectory is not null) Directory.Delete(journalDirectory, recursive: true);
         }
     }
 }

@@ -1,0 +1,162 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+
+namespace GovernanceLedger.DataPlane;
+
+/// <summary>
+/// A host-local write-ahead log of data-plane events (DataPlane:Journal names its directory). Each group of records is
+/// written and flushed to disk (fsync) before the requests it holds are answered, so a served response has a durable
+/// record without a database commit of its own; the ledger takes the records later in large batches
+/// (<see cref="AccessLedger"/>), and a host that starts finds what its predecessor left undrained and appends it.
+/// <para>
+/// Files ("segments") are named by the time they were opened and the writer's instance, so names sort oldest first
+/// and are unique across hosts sharing a ledger. A record is its payload's length (4 bytes, little-endian), the first
+/// 8 bytes of the payload's SHA-256, and the payload: the event's .NET type, app, time and JSON, each on its own line.
+/// A record cut short by a crash, or one whose checksum does not match, ends the segment: nothing after it was ever
+/// flushed, so no response depended on it.
+/// </para>
+/// </summary>
+public sealed class AccessJournal : IDisposable
+{
+    public const string Extension = ".journal";
+    private const int Header = 12;
+    private readonly FileStream _lock;
+    private readonly long _segmentBytes;
+    private readonly string _instance;
+    private SafeFileHandle _handle;
+    private long _length;
+
+    /// <summary>The directory holding the segments.</summary>
+    public string Directory { get; }
+
+    /// <summary>The segment being written.</summary>
+    public string Current { get; private set; }
+
+    /// <summary>Segments found when the journal was opened, oldest first: a predecessor's, to be drained before serving.</summary>
+    public IReadOnlyList<string> Earlier { get; }
+
+    private AccessJournal(string directory, string instance, long segmentBytes, FileStream @lock)
+    {
+        Directory = directory;
+        _instance = instance;
+        _segmentBytes = segmentBytes;
+        _lock = @lock;
+        Earlier = System.IO.Directory.GetFiles(directory, "*" + Extension).Select(Path.GetFileName).OfType<string>()
+            .Order(StringComparer.Ordinal).ToList();
+        (Current, _handle) = NewSegment();
+    }
+
+    /// <summary>
+    /// Opens the journal in a directory (created if missing) for this process alone: a second host on the same directory
+    /// would drain segments still being written, so it is refused with the reason.
+    /// </summary>
+    public static AccessJournal Open(string directory, string instance, long segmentBytes)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        FileStream held;
+        try
+        {
+            held = new FileStream(Path.Combine(directory, "journal.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidOperationException(
+                $"DataPlane:Journal '{directory}' is in use by another host: each host needs a journal directory of its own.", e);
+        }
+        return new AccessJournal(directory, instance, segmentBytes, held);
+    }
+
+    private (string Name, SafeFileHandle Handle) NewSegment()
+    {
+        var name = $"{DateTime.UtcNow:yyyyMMdd'T'HHmmssfffffff}-{_instance}{Extension}";
+        var handle = File.OpenHandle(Path.Combine(Directory, name), FileMode.CreateNew, FileAccess.Write, FileShare.Read);
+        _length = 0;
+        return (name, handle);
+    }
+
+    /// <summary>Segments written and left behind for a newer one: deleted once the ledger holds all they hold.</summary>
+    public IReadOnlyDictionary<string, long> Closed => _closed;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _closed = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Writes encoded records after the last ones and flushes them to disk. Returns the segment they are in and where
+    /// they start in it. A failed write leaves the segment's length where it was, so the next write overwrites whatever
+    /// part of this one reached the file.
+    /// </summary>
+    public (string Segment, long Start) Append(ReadOnlySpan<byte> records)
+    {
+        if (_length >= _segmentBytes)
+        {
+            _closed[Current] = _length;
+            _handle.Dispose();
+            (Current, _handle) = NewSegment();
+        }
+        RandomAccess.Write(_handle, records, _length);
+        RandomAccess.FlushToDisk(_handle);
+        var start = _length;
+        _length += records.Length;
+        return (Current, start);
+    }
+
+    /// <summary>Removes a segment the ledger holds all of.</summary>
+    public void Delete(string segment)
+    {
+        File.Delete(Path.Combine(Directory, segment));
+        _closed.TryRemove(segment, out _);
+    }
+
+    /// <summary>Encodes one record after those already in the buffer.</summary>
+    public static void Encode(ArrayBufferWriter<byte> buffer, Type type, string appId, DateTimeOffset at, string json)
+    {
+        var payload = $"{type.FullName}\n{appId}\n{at.UtcDateTime:O}\n{json}";
+        var length = Encoding.UTF8.GetByteCount(payload);
+        var span = buffer.GetSpan(Header + length);
+        Encoding.UTF8.GetBytes(payload, span[Header..]);
+        BinaryPrimitives.WriteInt32LittleEndian(span, length);
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(span.Slice(Header, length), hash);
+        hash[..8].CopyTo(span[4..]);
+        buffer.Advance(Header + length);
+    }
+
+    /// <summary>One record read back: where it ends in its segment, and what it holds.</summary>
+    public sealed record Record(long End, string Type, string AppId, DateTimeOffset At, string Json);
+
+    /// <summary>
+    /// The whole records of a segment after a position, in order. Reading stops at the first record that is cut short
+    /// or does not match its checksum; <paramref name="torn"/> says how many bytes were left after it.
+    /// </summary>
+    public static List<Record> Read(string path, long from, out long torn)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var records = new List<Record>();
+        var at = (int)Math.Min(from, bytes.Length);
+        Span<byte> hash = stackalloc byte[32];
+        while (bytes.Length - at >= Header)
+        {
+            var length = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at));
+            if (length <= 0 || length > bytes.Length - at - Header) break;
+            var payload = bytes.AsSpan(at + Header, length);
+            SHA256.HashData(payload, hash);
+            if (!hash[..8].SequenceEqual(bytes.AsSpan(at + 4, 8))) break;
+            var text = Encoding.UTF8.GetString(payload);
+            var lines = text.Split('\n', 4);
+            if (lines.Length != 4) break;
+            at += Header + length;
+            records.Add(new Record(at, lines[0], lines[1], DateTimeOffset.Parse(lines[2], System.Globalization.CultureInfo.InvariantCulture,
+                System.Globalization.DateTimeStyles.RoundtripKind), lines[3]));
+        }
+        torn = bytes.Length - at;
+        return records;
+    }
+
+    public void Dispose()
+    {
+        _handle.Dispose();
+        _lock.Dispose();
+    }
+}
