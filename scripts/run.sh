@@ -68,6 +68,9 @@ export Audit__WitnessDirectory=${Audit__WitnessDirectory:-/var/tmp/govledger/wit
 export Notifications__MailDirectory=${Notifications__MailDirectory:-/var/tmp/govledger/mail}
 # Retired apps' timelines are archived here (NDJSON, a manifest of hashes and its signature).
 export Archive__Directory=${Archive__Directory:-/var/tmp/govledger/archive/$ledger_db}
+# Access events are flushed to a journal on this machine before each response and appended to the
+# ledger every 50 ms in one transaction (DataPlane:Journal); a start appends what the last run left.
+export DataPlane__Journal=${DataPlane__Journal:-/var/tmp/govledger/journal/$ledger_db}
 # A witness belongs to the database it watched. When this script has just created a new database
 # cluster, the witness left by the one before it (deleted, or a machine rebuilt) watched a ledger that
 # no longer exists: it is set aside, kept and named, rather than read as this ledger's truncation.
@@ -76,8 +79,14 @@ if [ "${PG_INITIALIZED:-0}" = 1 ] && [ -n "$(ls -A "$Audit__WitnessDirectory" 2>
   mv "$Audit__WitnessDirectory" "$previous"
   echo "NOTICE: $pg_data was created just now, so the witness of the database before it was moved to $previous"
 fi
+# So is a journal: records left for a database that no longer exists are set aside, not appended to the new one.
+if [ "${PG_INITIALIZED:-0}" = 1 ] && [ -n "$(ls -A "$DataPlane__Journal" 2>/dev/null)" ]; then
+  previous="$DataPlane__Journal.previous-cluster-$(date -u +%Y%m%dT%H%M%SZ)"
+  mv "$DataPlane__Journal" "$previous"
+  echo "NOTICE: $pg_data was created just now, so the access journal left for the database before it was moved to $previous"
+fi
 mkdir -p "$Keys__Directory" "$Audit__WitnessDirectory"
 chmod 700 "$Keys__Directory"
-echo "Keys: $Keys__Directory   Witness: $Audit__WitnessDirectory"
+echo "Keys: $Keys__Directory   Witness: $Audit__WitnessDirectory   Access journal: $DataPlane__Journal"
 ensure_console_assets
 exec dotnet run --project src/GovernanceLedger -c Release -- --urls "$base"

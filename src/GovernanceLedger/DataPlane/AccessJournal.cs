@@ -73,8 +73,38 @@ public sealed class AccessJournal : IDisposable
     {
         var name = $"{DateTime.UtcNow:yyyyMMdd'T'HHmmssfffffff}-{_instance}{Extension}";
         var handle = File.OpenHandle(Path.Combine(Directory, name), FileMode.CreateNew, FileAccess.Write, FileShare.Read);
+        // The new name is flushed too: a segment whose records are on disk but whose directory entry is not would be lost.
+        FlushDirectory(Directory);
         _length = 0;
         return (name, handle);
+    }
+
+    private static void FlushDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) return;
+        var fd = Posix.open(directory, 0);
+        if (fd < 0) throw new IOException($"Could not open the journal directory {directory} to flush it (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}).");
+        try
+        {
+            if (Posix.fsync(fd) != 0)
+                throw new IOException($"Could not flush the journal directory {directory} (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}).");
+        }
+        finally
+        {
+            Posix.close(fd);
+        }
+    }
+
+    private static class Posix
+    {
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        public static extern int open([System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string path, int flags);
+
+        [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+        public static extern int fsync(int fd);
+
+        [System.Runtime.InteropServices.DllImport("libc")]
+        public static extern int close(int fd);
     }
 
     /// <summary>Segments written and left behind for a newer one: deleted once the ledger holds all they hold.</summary>

@@ -26,6 +26,10 @@ public sealed partial class AccessLedger
 
     private sealed record Journaled(Pending Pending, string Segment, long End);
 
+    /// <summary>Whether journaled events wait and the ledger has taken none for longer than JournalMaxLag (requests are refused meanwhile).</summary>
+    public bool Lagging => _journal is not null && Volatile.Read(ref _undrainedCount) > 0
+        && System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastDrained)) > JournalMaxLag;
+
     /// <summary>Journaled events the ledger does not hold yet.</summary>
     public int Undrained => Volatile.Read(ref _undrainedCount);
 
@@ -62,8 +66,7 @@ public sealed partial class AccessLedger
     /// </summary>
     private void RefuseWhileTheLedgerLags()
     {
-        if (Volatile.Read(ref _undrainedCount) > 0
-            && System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastDrained)) > JournalMaxLag)
+        if (Lagging)
             throw new InvalidOperationException($"The ledger has not taken the access journal's records for over {JournalMaxLag.TotalSeconds:0.#} s; the request is not served.");
     }
 
@@ -103,11 +106,13 @@ public sealed partial class AccessLedger
     {
         var batch = new List<Journaled>(MaxDrain);
         var uncertain = false;
+        var failures = 0;
         while (true)
         {
-            var more = await _undrained.Reader.WaitToReadAsync(CancellationToken.None);
-            if (!more && batch.Count == 0) return;
-            await Task.Delay(JournalPace, CancellationToken.None);
+            var more = batch.Count > 0 || await _undrained.Reader.WaitToReadAsync(CancellationToken.None);
+            if (!more) return;
+            // After failures, waits longer each time (up to a second), so a ledger that is down is not asked 20 times a second.
+            await Task.Delay(failures == 0 ? JournalPace : TimeSpan.FromMilliseconds(Math.Min(1000, JournalPace.TotalMilliseconds * (1 << Math.Min(failures, 10)))), CancellationToken.None);
             while (batch.Count < MaxDrain && _undrained.Reader.TryRead(out var next)) batch.Add(next);
             try
             {
@@ -120,12 +125,14 @@ public sealed partial class AccessLedger
                 foreach (var (closed, length) in _journal!.Closed)
                     if (batch.Count > 0 && batch[^1].Segment != closed && string.CompareOrdinal(closed, batch[^1].Segment) < 0) _journal.Delete(closed);
                 batch.Clear();
+                failures = 0;
             }
             catch (Exception e)
             {
                 uncertain = true;
-                _log.LogError(e, "Could not append {Count} journaled access events to the ledger; retrying in {Pace}", batch.Count, JournalPace);
-                if (!more)
+                failures++;
+                _log.LogError(e, "Could not append {Count} journaled access events to the ledger (attempt {Attempt}); retrying", batch.Count, failures);
+                if (_undrained.Reader.Completion.IsCompleted && failures >= 3)
                 {
                     _log.LogError("Stopping with {Count} journaled access events not yet in the ledger: the next start on {Journal} appends them",
                         Undrained, JournalDirectory);

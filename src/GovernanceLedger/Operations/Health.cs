@@ -11,7 +11,7 @@ public static class Health
     public static void MapHealth(this WebApplication app) =>
         app.MapGet("/health", CheckAsync).AllowAnonymous().WithTags("Operations");
 
-    private static async Task<IResult> CheckAsync(LedgerDatabase ledger, PolicyEngine policies, ILogger<LedgerDatabase> logger, CancellationToken ct)
+    private static async Task<IResult> CheckAsync(LedgerDatabase ledger, PolicyEngine policies, DataPlane.AccessLedger accesses, ILogger<LedgerDatabase> logger, CancellationToken ct)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(Budget);
@@ -27,13 +27,17 @@ public static class Health
             reachable = false;
         }
         var loaded = policies.Policies.Count > 0;
+        // With a journal, the ledger must also be taking its records: while it lags, the data plane refuses requests.
+        var keepingUp = !accesses.Lagging;
+        var healthy = reachable && loaded && keepingUp;
         var body = new
         {
-            status = reachable && loaded ? "healthy" : "unhealthy",
+            status = healthy ? "healthy" : "unhealthy",
             ledger = reachable ? "reachable" : "unreachable",
             policies = loaded ? "loaded" : "not loaded",
-            policies_in_force = policies.Policies.Count
+            policies_in_force = policies.Policies.Count,
+            journal = accesses.JournalDirectory is null ? null : new { undrained = accesses.Undrained, ledger = keepingUp ? "keeping up" : "lagging" }
         };
-        return reachable && loaded ? Results.Ok(body) : Results.Json(body, statusCode: StatusCodes.Status503ServiceUnavailable);
+        return healthy ? Results.Ok(body) : Results.Json(body, statusCode: StatusCodes.Status503ServiceUnavailable);
     }
 }

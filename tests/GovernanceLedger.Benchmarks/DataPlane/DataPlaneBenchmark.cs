@@ -43,7 +43,13 @@ public static class DataPlaneBenchmark
         bareProcess.BeginErrorReadLine();
         var bare = new { Url = $"http://127.0.0.1:{barePort}" };
         var port = FreePort();
-        using var host = StartLedger(port, ledgerDb, salesDb, upstream.Url);
+        // Access events go through the host-local journal (DataPlane:Journal), as the product runs by default;
+        // GOVLEDGER_BENCH_JOURNAL=0 measures a ledger commit per group of waiting requests instead.
+        var journal = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_JOURNAL") == "0" ? null : Directory.CreateTempSubdirectory("govledger-bench-journal-").FullName;
+        Console.WriteLine(journal is null
+            ? "Access events: a ledger commit per group of waiting requests (GOVLEDGER_BENCH_JOURNAL=0)"
+            : $"Access events: flushed to the host's journal ({journal}) before each response, appended to the ledger every 50 ms");
+        using var host = StartLedger(port, ledgerDb, salesDb, upstream.Url, journal is null ? null : new Dictionary<string, string> { ["DataPlane__Journal"] = journal });
         try
         {
             var baseUrl = $"http://127.0.0.1:{port}";
@@ -310,6 +316,7 @@ public static class DataPlaneBenchmark
             await host.WaitForExitAsync();
             bareProcess.Kill(entireProcessTree: true);
             await bareProcess.WaitForExitAsync();
+            if (journal is not null) Directory.Delete(journal, recursive: true);
         }
     }
 

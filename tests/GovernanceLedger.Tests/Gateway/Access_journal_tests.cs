@@ -141,6 +141,11 @@ public sealed class Access_journal_tests(LedgerFixture ledger) : IDisposable
             await ledger.Eventually(async () => await Get() == HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(15));
             (served.Count - servedBefore).ShouldBeGreaterThan(0, "requests are served from the journal within the allowed lag");
             (await Get()).ShouldBe(HttpStatusCode.ServiceUnavailable);
+            using (var health = await client.GetAsync("/health"))
+            {
+                health.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+                JsonNode.Parse(await health.Content.ReadAsStringAsync())!["journal"]!["ledger"]!.GetValue<string>().ShouldBe("lagging");
+            }
 
             await transaction.RollbackAsync();
             await ledger.Eventually(async () => await Get() == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
