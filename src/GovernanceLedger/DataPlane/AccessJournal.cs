@@ -175,10 +175,13 @@ public sealed class AccessJournal : IDisposable
             if (!hash[..8].SequenceEqual(bytes.AsSpan(at + 4, 8))) break;
             var text = Encoding.UTF8.GetString(payload);
             var lines = text.Split('\n', 4);
-            if (lines.Length != 4) break;
             at += Header + length;
-            records.Add(new Record(at, lines[0], lines[1], DateTimeOffset.Parse(lines[2], System.Globalization.CultureInfo.InvariantCulture,
-                System.Globalization.DateTimeStyles.RoundtripKind), lines[3]));
+            // A whole record (its checksum holds) that does not read as one is returned with no type, to be set aside:
+            // the records after it are still good.
+            records.Add(lines.Length == 4 && DateTimeOffset.TryParse(lines[2], System.Globalization.CultureInfo.InvariantCulture,
+                    System.Globalization.DateTimeStyles.RoundtripKind, out var when)
+                ? new Record(at, lines[0], lines[1], when, lines[3])
+                : new Record(at, "", "", DateTimeOffset.MinValue, text));
         }
         torn = bytes.Length - at;
         return records;

@@ -224,7 +224,7 @@ public sealed partial class AccessLedger
             foreach (var record in records)
             {
                 var pending = new Pending(record.AppId, record.At, StreamPrefix(record.AppId, record.At) + Instance, null!, new TaskCompletionSource());
-                var type = typeof(AccessRecorded).Assembly.GetType(record.Type) is { Namespace: "GovernanceLedger.Contracts.Access" } known ? known : null;
+                var type = record.Type.Length > 0 && typeof(AccessRecorded).Assembly.GetType(record.Type) is { Namespace: "GovernanceLedger.Contracts.Access" } known ? known : null;
                 object? @event = null;
                 try
                 {

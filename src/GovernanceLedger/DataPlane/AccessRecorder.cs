@@ -25,7 +25,7 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
     public Task DeniedAsync(HttpContext context, string plane, string route, Denial denial, long startTimestamp)
     {
         // Refused after it was admitted: the daily budget counts allowed requests only, so its unit goes back.
-        (context.Items[nameof(UsageLimits.RequestUnit)] as UsageLimits.RequestUnit)?.Return();
+        ReturnUnit(context);
         return Record(context, plane, route, denial, startTimestamp);
     }
 
@@ -96,8 +96,37 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
     private Task CommitAsync(HttpContext context, string appId, object @event)
     {
         context.Items[RecordedKey] = true;
-        return ledger.RecordAsync(appId, clock.GetUtcNow(), @event);
+        Task committed;
+        try
+        {
+            committed = ledger.RecordAsync(appId, clock.GetUtcNow(), @event);
+        }
+        catch
+        {
+            ReturnUnit(context);
+            throw;
+        }
+        return committed.IsCompletedSuccessfully ? committed : ReturnUnitIfUnrecordedAsync(context, committed);
     }
+
+    /// <summary>
+    /// A request whose record could not be written is answered 503, not served: whichever door it came through, its unit
+    /// of the daily quota goes back, as a refusal's does (the quota counts served requests, as usage does).
+    /// </summary>
+    private static async Task ReturnUnitIfUnrecordedAsync(HttpContext context, Task committed)
+    {
+        try
+        {
+            await committed;
+        }
+        catch
+        {
+            ReturnUnit(context);
+            throw;
+        }
+    }
+
+    private static void ReturnUnit(HttpContext context) => (context.Items[nameof(UsageLimits.RequestUnit)] as UsageLimits.RequestUnit)?.Return();
 
     public static double Elapsed(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
 

@@ -109,7 +109,8 @@ public sealed class Access_journal_tests(LedgerFixture ledger) : IDisposable
     [Fact]
     public async Task While_the_ledger_cannot_take_the_journal_requests_are_refused_after_the_allowed_lag_and_served_again_once_it_can()
     {
-        var appId = await ledger.DataApp("journal-stall", new JsonObject { ["requests_per_second"] = 10_000 });
+        const int perDay = 60;
+        var appId = await ledger.DataApp("journal-stall", new JsonObject { ["requests_per_second"] = 10_000, ["requests_per_day"] = perDay });
         var port = ChildHost.FreePort();
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) };
         var host = ChildHost.Start(ledger, port, settings: new Dictionary<string, string>
@@ -149,6 +150,12 @@ public sealed class Access_journal_tests(LedgerFixture ledger) : IDisposable
 
             await transaction.RollbackAsync();
             await ledger.Eventually(async () => await Get() == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
+            // The requests refused while the ledger lagged were not served, so they spent none of the daily quota.
+            served.Count.ShouldBeLessThan(perDay);
+            HttpStatusCode last;
+            while ((last = await Get()) == HttpStatusCode.OK) { }
+            last.ShouldBe(HttpStatusCode.TooManyRequests);
+            served.Count.ShouldBe(perDay);
             await ledger.Eventually(async () =>
             {
                 var recorded = (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>()
