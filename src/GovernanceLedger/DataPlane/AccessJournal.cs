@@ -108,9 +108,9 @@ public sealed class AccessJournal : IDisposable
     }
 
     /// <summary>Segments written and left behind for a newer one: deleted once the ledger holds all they hold.</summary>
-    public IReadOnlyDictionary<string, long> Closed => _closed;
+    public IReadOnlyCollection<string> Closed => (IReadOnlyCollection<string>)_closed.Keys;
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _closed = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _closed = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Writes encoded records after the last ones and flushes them to disk. Returns the segment they are in and where
@@ -121,7 +121,7 @@ public sealed class AccessJournal : IDisposable
     {
         if (_length >= _segmentBytes)
         {
-            _closed[Current] = _length;
+            _closed[Current] = true;
             _handle.Dispose();
             (Current, _handle) = NewSegment();
         }

@@ -122,8 +122,9 @@ public sealed partial class AccessLedger
                 if (batch.Count > 0) await DrainBatchAsync(batch);
                 Interlocked.Add(ref _undrainedCount, -batch.Count);
                 Interlocked.Exchange(ref _lastDrained, System.Diagnostics.Stopwatch.GetTimestamp());
-                foreach (var (closed, length) in _journal!.Closed)
-                    if (batch.Count > 0 && batch[^1].Segment != closed && string.CompareOrdinal(closed, batch[^1].Segment) < 0) _journal.Delete(closed);
+                // A segment left for a newer one is in the ledger whole once a later segment's records are (names sort by time).
+                foreach (var closed in _journal!.Closed)
+                    if (batch.Count > 0 && string.CompareOrdinal(closed, batch[^1].Segment) < 0) _journal.Delete(closed);
                 batch.Clear();
                 failures = 0;
             }
