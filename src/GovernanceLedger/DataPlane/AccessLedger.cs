@@ -97,8 +97,10 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
 
     protected override Task ExecuteAsync(CancellationToken stop)
     {
-        var writers = Task.WhenAll(_queues.Select((queue, writer) => Task.Run(() => WriteAsync(queue, writer, stop), CancellationToken.None)));
-        if (_journal is null) return writers;
+        if (_journal is null) return Task.WhenAll(_queues.Select((queue, writer) => Task.Run(() => WriteAsync(queue, writer, stop), CancellationToken.None)));
+        // The journal's writer blocks in each flush to disk: it has a thread of its own rather than holding one of the pool's.
+        var writers = Task.WhenAll(_queues.Select(queue => Task.Factory.StartNew(() => WriteJournal(queue, stop), CancellationToken.None,
+            TaskCreationOptions.LongRunning, TaskScheduler.Default)));
         // The drain outlives the writers: whatever they journaled as the host stops is still appended (or left for the next start).
         var drain = Task.Run(DrainAsync, CancellationToken.None);
         return Task.WhenAll(writers.ContinueWith(_ => _undrained.Writer.TryComplete(), TaskScheduler.Default), drain);
@@ -116,8 +118,23 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
             batch.Clear();
             while (batch.Count < MaxBatch && queue.Reader.TryRead(out var pending)) batch.Add(pending);
             Interlocked.Add(ref _queued, -batch.Count);
-            if (_journal is null) await CommitAsync(batch, writer);
-            else Journal(batch);
+            await CommitAsync(batch, writer);
+        }
+    }
+
+    private void WriteJournal(Channel<Pending> queue, CancellationToken stop)
+    {
+        var batch = new List<Pending>(MaxBatch);
+        var started = 0L;
+        while (WaitAsync(queue, stop).GetAwaiter().GetResult())
+        {
+            if (started != 0 && CommitPace - System.Diagnostics.Stopwatch.GetElapsedTime(started) is { Ticks: > 0 } rest)
+                Thread.Sleep(rest);
+            started = System.Diagnostics.Stopwatch.GetTimestamp();
+            batch.Clear();
+            while (batch.Count < MaxBatch && queue.Reader.TryRead(out var pending)) batch.Add(pending);
+            Interlocked.Add(ref _queued, -batch.Count);
+            Journal(batch);
         }
     }
 

@@ -1,12 +1,10 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Security.Claims;
 using GovernanceLedger.Contracts.Access;
 using GovernanceLedger.Contracts.Policies;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
-using Microsoft.AspNetCore.Authentication;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -37,7 +35,7 @@ public sealed record Denial(
 /// The checks every data-plane request passes, in order: a valid app token, an app the ledger
 /// knows, runtime policies (active app, required scopes), the per-second rate and the daily budget.
 /// </summary>
-public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, PolicyEngine policies, TimeProvider clock, Telemetry.LedgerTelemetry telemetry)
+public sealed class DataPlaneGuard(AppTokens tokens, AppDirectory directory, UsageLimits limits, PolicyEngine policies, TimeProvider clock, Telemetry.LedgerTelemetry telemetry)
 {
     private readonly ConcurrentDictionary<string, (int Generation, IReadOnlyList<PolicyVerdict> Verdicts)> _verdicts = new();
 
@@ -52,28 +50,27 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         HttpContext context, IReadOnlyList<string> requiredScopes, bool countRequest = true, bool allowSandbox = false)
     {
         var lap = Stopwatch.GetTimestamp();
-        var auth = await context.AuthenticateAsync(AppTokenAuthentication.Scheme);
+        var check = await tokens.CheckAsync(context.Request);
         lap = telemetry.Lap("token", lap);
-        if (!auth.Succeeded || auth.Principal is null)
+        if (check.Token is not { } token)
             return (null, new Denial(StatusCodes.Status401Unauthorized, "app-token",
                 // One plain sentence: the library's message names key ids and internals an attacker should not see.
-                auth.Failure switch
+                check.Failure switch
                 {
-                    null => "An app token (Authorization: Bearer) is required.",
-                    SecurityTokenExpiredException => "The app token has expired.",
+                    AppTokenFailure.Missing => "An app token (Authorization: Bearer) is required.",
+                    AppTokenFailure.Expired => "The app token has expired.",
                     _ => "The app token is not valid."
                 },
                 Denial.Unauthenticated, UnverifiedSubject(context), null, null));
 
-        var principal = auth.Principal;
-        var subject = principal.FindFirstValue("sub") ?? "";
-        var tokenId = principal.FindFirstValue("jti");
-        var endUser = principal.FindFirstValue("user");
+        var subject = token.Subject;
+        var tokenId = token.TokenId;
+        var endUser = token.EndUser;
         if (!subject.StartsWith("app:", StringComparison.Ordinal))
             return (null, new Denial(StatusCodes.Status401Unauthorized, "app-token", "The token's subject is not an app.",
                 Denial.Unauthenticated, subject, endUser, tokenId));
         var appId = subject["app:".Length..];
-        var sandbox = principal.FindFirstValue("sandbox") is "true" or "True";
+        var sandbox = token.Sandbox;
         if (sandbox && !allowSandbox)
             return (null, new Denial(StatusCodes.Status403Forbidden, "sandbox-token",
                 "A sandbox token reads synthetic data only, through dataset queries and gateway routes; it opens nothing else.",
@@ -89,9 +86,9 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
 
         if (sandbox && app.Status == Contracts.Apps.AppStatus.Retired)
             return (null, new Denial(StatusCodes.Status403Forbidden, "retired", $"{appId} is retired.", appId, null, endUser, tokenId, Sandbox: true));
-        var scopes = principal.FindAll("scopes").Select(c => c.Value).ToHashSet(StringComparer.Ordinal);
+        var scopes = token.Scopes;
         // In the sandbox the app counts as active (trying it before approval is the point); every other runtime policy applies.
-        var verdicts = RuntimeVerdicts(sandbox ? app with { Status = Contracts.Apps.AppStatus.Active, ExpiresAt = null } : app, scopes, requiredScopes);
+        var verdicts = RuntimeVerdicts(sandbox ? app with { Status = Contracts.Apps.AppStatus.Active, ExpiresAt = null } : app, scopes, token.ScopeKey, requiredScopes);
         if (verdicts.FirstOrDefault(v => v.Outcome == PolicyOutcomes.Deny) is { } deny)
         {
             return (null, new Denial(StatusCodes.Status403Forbidden, deny.PolicyId, deny.Reason, appId, null, endUser, tokenId, deny.PolicyId, deny.Version,
@@ -122,8 +119,8 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
         }
 
         telemetry.Lap("limits", lap);
-        var caller = new AppCaller(appId, endUser, principal.FindFirstValue("user_region"), tokenId, scopes, app,
-            deciding.PolicyId, deciding.Version, sandbox, principal.FindFirstValue("user_mfa") is "true" or "True");
+        var caller = new AppCaller(appId, endUser, token.EndUserRegion, tokenId, scopes, app,
+            deciding.PolicyId, deciding.Version, sandbox, token.Mfa);
         // Whatever ends the request later, its record names the app that was admitted.
         context.Items[nameof(AppCaller)] = caller;
         return (caller, null);
@@ -137,17 +134,15 @@ public sealed class DataPlaneGuard(AppDirectory directory, UsageLimits limits, P
     public async Task<(string AppId, string? ClaimedApp, string? EndUser, string? TokenId, bool Sandbox)> IdentifyAsync(HttpContext context)
     {
         if (context.Items[nameof(AppCaller)] is AppCaller caller) return (caller.AppId, null, caller.EndUser, caller.TokenId, caller.Sandbox);
-        var auth = await context.AuthenticateAsync(AppTokenAuthentication.Scheme);
-        if (auth is { Succeeded: true, Principal: { } principal } && principal.FindFirstValue("sub") is { } subject && subject.StartsWith("app:", StringComparison.Ordinal))
-            return (subject["app:".Length..], null, principal.FindFirstValue("user"), principal.FindFirstValue("jti"),
-                principal.FindFirstValue("sandbox") is "true" or "True");
+        if ((await tokens.CheckAsync(context.Request)).Token is { } token && token.Subject.StartsWith("app:", StringComparison.Ordinal))
+            return (token.Subject["app:".Length..], null, token.EndUser, token.TokenId, token.Sandbox);
         return (Denial.Unauthenticated, UnverifiedSubject(context), null, null, false);
     }
 
-    private IReadOnlyList<PolicyVerdict> RuntimeVerdicts(AppSnapshot app, IReadOnlySet<string> scopes, IReadOnlyList<string> required)
+    private IReadOnlyList<PolicyVerdict> RuntimeVerdicts(AppSnapshot app, IReadOnlySet<string> scopes, string scopeKey, IReadOnlyList<string> required)
     {
         var active = app.IsActiveAt(clock.GetUtcNow());
-        var key = $"{app.AppId}|{app.Status}|{active}|{string.Join(' ', scopes.Order())}|{string.Join(' ', required)}|{string.Join(' ', app.Scopes)}";
+        var key = $"{app.AppId}|{app.Status}|{active}|{scopeKey}|{string.Join(' ', required)}|{string.Join(' ', app.Scopes)}";
         var generation = policies.Generation;
         if (_verdicts.TryGetValue(key, out var cached) && cached.Generation == generation) return cached.Verdicts;
 

@@ -60,6 +60,41 @@ public sealed class Access_journal_tests(LedgerFixture ledger) : IDisposable
     }
 
     [Fact]
+    public void A_segment_is_laid_out_with_zeros_ahead_of_its_records_and_reads_back_whole_groups_only()
+    {
+        var at = DateTimeOffset.Parse("2026-11-30T10:00:00Z");
+        string path;
+        var groups = new List<byte[]>
+        {
+            Encoded([Access("app", "g0", at)]),
+            Encoded(Enumerable.Range(1, 3).Select(i => Access("app", $"g{i}", at.AddSeconds(i)))),
+            // A group larger than the megabyte the segment grows by at a time.
+            Encoded(Enumerable.Range(4, 3_000).Select(i => Access("app", $"g{i}", at.AddMilliseconds(i))))
+        };
+        using (var journal = AccessJournal.Open(_directory, "zeros", 64L << 20))
+        {
+            path = Path.Combine(_directory, journal.Current);
+            foreach (var group in groups) journal.Append(group);
+        }
+        var written = groups.Sum(g => g.Length);
+        written.ShouldBeGreaterThan(1 << 20);
+        // Prepared ahead in whole megabytes: the file is longer than its records, and the rest is zeros.
+        new FileInfo(path).Length.ShouldBe((written + (1 << 20) - 1) / (1 << 20) * (1 << 20));
+        var records = AccessJournal.Read(path, 0, out var torn);
+        torn.ShouldBe(0);
+        records.Count.ShouldBe(3_004);
+        records[^1].End.ShouldBe(written);
+
+        // A group cut short inside the zeros: the whole groups before it read back, and the cut bytes are counted as torn.
+        var bytes = File.ReadAllBytes(path);
+        var cut = Encoded([Access("app", "cut", at)]);
+        cut.AsSpan(0, cut.Length - 7).CopyTo(bytes.AsSpan(written));
+        File.WriteAllBytes(path, bytes);
+        AccessJournal.Read(path, 0, out torn).Count.ShouldBe(3_004);
+        torn.ShouldBe(cut.Length - 7);
+    }
+
+    [Fact]
     public void A_journal_directory_serves_one_host_at_a_time()
     {
         using var first = AccessJournal.Open(_directory, "one", 1 << 20);

@@ -1,6 +1,4 @@
-using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 using GovernanceLedger.Security;
 
 namespace GovernanceLedger.Tests.Security;
@@ -11,18 +9,19 @@ public sealed class App_token_cache_tests(LedgerFixture ledger)
     [Fact]
     public async Task A_valid_app_token_is_checked_once_and_then_served_from_the_cache_while_an_invalid_one_never_is()
     {
-        var options = ledger.Host.Services.GetRequiredService<IOptionsMonitor<JwtBearerOptions>>().Get(AppTokenAuthentication.Scheme);
-        var handler = options.TokenHandlers.ShouldHaveSingleItem().ShouldBeOfType<CachingTokenHandler>();
+        var tokens = ledger.Host.Services.GetRequiredService<AppTokens>();
         var appId = await ledger.DataApp("cache");
         var token = await ledger.AppToken(appId);
 
-        var first = await handler.ValidateTokenAsync(token, options.TokenValidationParameters);
-        var second = await handler.ValidateTokenAsync(token, options.TokenValidationParameters);
-        first.IsValid.ShouldBeTrue(first.Exception?.Message);
-        second.ShouldBeSameAs(first);
+        var first = await tokens.CheckAsync(token);
+        var second = await tokens.CheckAsync(token);
+        first.Failure.ShouldBe(AppTokenFailure.None);
+        first.Token!.Subject.ShouldBe($"app:{appId}");
+        second.Token.ShouldBeSameAs(first.Token);
 
         var tampered = token[..^4] + (token[^4..] == "AAAA" ? "BBBB" : "AAAA");
-        (await handler.ValidateTokenAsync(tampered, options.TokenValidationParameters)).IsValid.ShouldBeFalse();
-        (await handler.ValidateTokenAsync(tampered, options.TokenValidationParameters)).IsValid.ShouldBeFalse();
+        (await tokens.CheckAsync(tampered)).Failure.ShouldBe(AppTokenFailure.Invalid);
+        (await tokens.CheckAsync(tampered)).Failure.ShouldBe(AppTokenFailure.Invalid);
+        (await tokens.CheckAsync("not.a.token")).Failure.ShouldBe(AppTokenFailure.Invalid);
     }
 }
