@@ -191,13 +191,23 @@ public sealed class AccessJournal : IDisposable
     /// <summary>Encodes one record after those already in the buffer.</summary>
     public static void Encode(ArrayBufferWriter<byte> buffer, Type type, string appId, DateTimeOffset at, string json)
     {
-        var payload = $"{type.FullName}\n{appId}\n{at.UtcDateTime:O}\n{json}";
-        var length = Encoding.UTF8.GetByteCount(payload);
+        Span<char> time = stackalloc char[40];
+        if (!at.UtcDateTime.TryFormat(time, out var timeLength, "O", System.Globalization.CultureInfo.InvariantCulture))
+            throw new FormatException("The event's time does not format.");
+        var name = type.FullName!;
+        var length = Encoding.UTF8.GetByteCount(name) + Encoding.UTF8.GetByteCount(appId) + timeLength + Encoding.UTF8.GetByteCount(json) + 3;
         var span = buffer.GetSpan(Header + length);
-        Encoding.UTF8.GetBytes(payload, span[Header..]);
+        var payload = span.Slice(Header, length);
+        var written = Encoding.UTF8.GetBytes(name, payload);
+        payload[written++] = (byte)'\n';
+        written += Encoding.UTF8.GetBytes(appId, payload[written..]);
+        payload[written++] = (byte)'\n';
+        written += Encoding.UTF8.GetBytes(time[..timeLength], payload[written..]);
+        payload[written++] = (byte)'\n';
+        Encoding.UTF8.GetBytes(json, payload[written..]);
         BinaryPrimitives.WriteInt32LittleEndian(span, length);
         Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(span.Slice(Header, length), hash);
+        SHA256.HashData(payload, hash);
         hash[..8].CopyTo(span[4..]);
         buffer.Advance(Header + length);
     }

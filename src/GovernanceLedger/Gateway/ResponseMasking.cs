@@ -19,6 +19,9 @@ public static class ResponseMasking
         MaxDepth = StrictJson.MaxDepth, CommentHandling = JsonCommentHandling.Disallow, AllowTrailingCommas = false
     };
 
+    /// <summary>A dataset's PII fields by name in any case, built once per catalog entry (a new catalog brings new entries).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<DatasetEntry, Dictionary<string, string>> PiiNames = new();
+
     /// <summary>
     /// Writes <paramref name="json"/> shaped to <paramref name="output"/> and returns the names of the PII fields that were
     /// present and masked. Throws <see cref="JsonException"/> for a response that is not one strict JSON value (a syntax
@@ -27,7 +30,7 @@ public static class ResponseMasking
     public static IReadOnlyList<string> Mask(ReadOnlySpan<byte> json, IBufferWriter<byte> output, DatasetEntry dataset, Masking masking, bool maskPii,
         IReadOnlyCollection<string>? granted)
     {
-        var pii = maskPii ? dataset.Pii.ToDictionary(f => f, f => f, StringComparer.OrdinalIgnoreCase) : null;
+        var pii = maskPii ? PiiNames.GetValue(dataset, d => d.Pii.ToDictionary(f => f, f => f, StringComparer.OrdinalIgnoreCase)) : null;
         var withheld = granted is null ? null : dataset.Fields.Where(f => !granted.Contains(f)).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var masked = new SortedSet<string>(StringComparer.Ordinal);
         var reader = new Utf8JsonReader(json, ReaderOptions);
