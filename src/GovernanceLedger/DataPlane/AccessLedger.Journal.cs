@@ -91,14 +91,14 @@ public sealed partial class AccessLedger
         {
             // Fail closed: not on disk, so not served.
             _log.LogError(e, "Could not write {Count} access events to the journal", batch.Count);
-            foreach (var pending in batch) pending.Committed.TrySetException(e);
+            Release(batch, e);
             return;
         }
         // The ledger's lag is counted from the later of its last drain and the moment the journal stopped being empty.
         if (Interlocked.Add(ref _undrainedCount, batch.Count) == batch.Count)
             Interlocked.Exchange(ref _lastDrained, System.Diagnostics.Stopwatch.GetTimestamp());
         for (var i = 0; i < batch.Count; i++) _undrained.Writer.TryWrite(new Journaled(batch[i], segment, start + ends[i]));
-        foreach (var pending in batch) pending.Committed.TrySetResult();
+        Release(batch);
     }
 
     /// <summary>Every JournalPace, appends what the journal holds beyond the ledger; a failed drain is retried with the same records.</summary>
