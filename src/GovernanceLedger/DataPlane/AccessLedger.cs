@@ -124,6 +124,7 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
         }
     }
 
+    /// <summary>The journal's writer: takes every event waiting, flushes them to the journal as one group, releases their requests.</summary>
     private void WriteJournal(Channel<Pending> queue, CancellationToken stop)
     {
         var batch = new List<Pending>(MaxBatch);
