@@ -85,6 +85,28 @@ public sealed class AppTokens(SigningKeys keys, TokenSettings settings, TimeProv
         }
     };
 
+    /// <summary>The same checks but the lifetime: what tells a token that has expired from one that was never valid.</summary>
+    private TokenValidationParameters IgnoringLifetime => field ??= WithoutLifetime(Parameters);
+
+    private static TokenValidationParameters WithoutLifetime(TokenValidationParameters parameters)
+    {
+        var copy = parameters.Clone();
+        copy.LifetimeValidator = null;
+        copy.ValidateLifetime = false;
+        return copy;
+    }
+
+    /// <summary>
+    /// Whether a token refused for its lifetime is one the ledger issued and that has run out: only then does the caller hear
+    /// "expired". A token with a bad signature, issuer or audience is "not valid" whatever its dates say.
+    /// </summary>
+    private async Task<bool> ExpiredAsync(string token, Exception? failure)
+    {
+        if (failure is not (SecurityTokenExpiredException or SecurityTokenInvalidLifetimeException)) return false;
+        var unbounded = await _handler.ValidateTokenAsync(token, IgnoringLifetime);
+        return unbounded.IsValid && unbounded.SecurityToken.ValidTo + Skew <= clock.GetUtcNow().UtcDateTime;
+    }
+
     /// <summary>Checks the request's bearer token, as a bearer scheme reads the header: "Bearer " in any case, then the token trimmed.</summary>
     public ValueTask<AppTokenCheck> CheckAsync(HttpRequest request)
     {
@@ -109,12 +131,7 @@ public sealed class AppTokens(SigningKeys keys, TokenSettings settings, TimeProv
     {
         var result = await _handler.ValidateTokenAsync(token, Parameters);
         if (!result.IsValid || result.ClaimsIdentity is not { } identity)
-        {
-            var expired = result.Exception is SecurityTokenExpiredException
-                || (result.Exception is SecurityTokenInvalidLifetimeException && _handler.CanReadToken(token)
-                    && new JsonWebToken(token).ValidTo is var to && to != DateTime.MinValue && to + Skew <= clock.GetUtcNow().UtcDateTime);
-            return new AppTokenCheck(null, expired ? AppTokenFailure.Expired : AppTokenFailure.Invalid);
-        }
+            return new AppTokenCheck(null, await ExpiredAsync(token, result.Exception) ? AppTokenFailure.Expired : AppTokenFailure.Invalid);
         var read = new AppToken(
             identity.FindFirst("sub")?.Value ?? "", identity.FindFirst("jti")?.Value, identity.FindFirst("user")?.Value,
             identity.FindFirst("user_region")?.Value, identity.FindAll("scopes").Select(c => c.Value).ToHashSet(StringComparer.Ordinal),

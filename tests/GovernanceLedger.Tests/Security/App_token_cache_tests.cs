@@ -1,4 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using GovernanceLedger.Security;
 
 namespace GovernanceLedger.Tests.Security;
@@ -23,5 +26,31 @@ public sealed class App_token_cache_tests(LedgerFixture ledger)
         (await tokens.CheckAsync(tampered)).Failure.ShouldBe(AppTokenFailure.Invalid);
         (await tokens.CheckAsync(tampered)).Failure.ShouldBe(AppTokenFailure.Invalid);
         (await tokens.CheckAsync("not.a.token")).Failure.ShouldBe(AppTokenFailure.Invalid);
+    }
+
+    [Fact]
+    public async Task Only_a_token_the_ledger_issued_is_called_expired_once_it_runs_out_remembered_or_not()
+    {
+        var keys = ledger.Host.Services.GetRequiredService<SigningKeys>();
+        var settings = ledger.Host.Services.GetRequiredService<TokenSettings>();
+        var appId = await ledger.DataApp("expiry");
+        var token = await ledger.AppToken(appId);
+        var clock = new FakeTimeProvider(ledger.Clock.GetUtcNow());
+        var tokens = new AppTokens(keys, settings, clock);
+        (await tokens.CheckAsync(token)).Failure.ShouldBe(AppTokenFailure.None);
+
+        clock.Advance(settings.MaxLifetime + TimeSpan.FromMinutes(5));
+        (await tokens.CheckAsync(token)).Failure.ShouldBe(AppTokenFailure.Expired);
+        (await new AppTokens(keys, settings, clock).CheckAsync(token)).Failure.ShouldBe(AppTokenFailure.Expired);
+
+        // Signed by a key of the caller's own, with the ledger's issuer and audience and dates long past: not the ledger's.
+        var forged = new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = settings.Issuer, Audience = settings.Audience, NotBefore = ledger.Clock.GetUtcNow().UtcDateTime.AddMinutes(-5),
+            IssuedAt = ledger.Clock.GetUtcNow().UtcDateTime.AddMinutes(-5), Expires = ledger.Clock.GetUtcNow().UtcDateTime.AddMinutes(1),
+            Claims = new Dictionary<string, object> { ["sub"] = $"app:{appId}" },
+            SigningCredentials = new SigningCredentials(new RsaSecurityKey(System.Security.Cryptography.RSA.Create(2048)) { KeyId = "mine" }, SecurityAlgorithms.RsaSha256)
+        });
+        (await tokens.CheckAsync(forged)).Failure.ShouldBe(AppTokenFailure.Invalid);
     }
 }
