@@ -23,14 +23,20 @@ public static class ChildHost
     }
 
     /// <summary>Starts the host on a port with the fixture's databases; <paramref name="ledgerConnection"/> overrides the ledger's.</summary>
-    public static Process Start(LedgerFixture ledger, int port, string? ledgerConnection = null, IDictionary<string, string>? settings = null)
+    /// <param name="maxFileKilobytes">
+    /// When set, no file the host writes may grow beyond this many KB (the shell's soft file-size limit, its signal
+    /// ignored so a write past it fails with EFBIG): a disk that is full for this host alone. Raise it again with
+    /// <see cref="LiftFileSizeLimit"/>.
+    /// </param>
+    public static Process Start(LedgerFixture ledger, int port, string? ledgerConnection = null, IDictionary<string, string>? settings = null,
+        int? maxFileKilobytes = null)
     {
-        var info = new ProcessStartInfo("dotnet", [Assembly(), "--urls", $"http://127.0.0.1:{port}"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Path.GetDirectoryName(Assembly())!
-        };
+        var info = maxFileKilobytes is { } kb
+            ? new ProcessStartInfo("/bin/bash", ["-c", $"trap '' XFSZ; ulimit -S -f {kb}; exec dotnet \"$0\" --urls \"$1\"", Assembly(), $"http://127.0.0.1:{port}"])
+            : new ProcessStartInfo("dotnet", [Assembly(), "--urls", $"http://127.0.0.1:{port}"]);
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.WorkingDirectory = Path.GetDirectoryName(Assembly())!;
         info.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
         info.Environment["ConnectionStrings__Ledger"] = ledgerConnection ?? ledger.ConnectionString;
         info.Environment["ConnectionStrings__SalesDb"] = ledger.SalesConnectionString;
@@ -47,6 +53,16 @@ public static class ChildHost
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
+    }
+
+    /// <summary>Lifts a host's file-size limit (see <see cref="Start"/>): its disk has room again.</summary>
+    public static void LiftFileSizeLimit(Process host)
+    {
+        using var prlimit = Process.Start(new ProcessStartInfo("prlimit", ["--pid", host.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--fsize=unlimited:unlimited"])
+            { RedirectStandardError = true })!;
+        var error = prlimit.StandardError.ReadToEnd();
+        prlimit.WaitForExit();
+        if (prlimit.ExitCode != 0) throw new InvalidOperationException($"prlimit failed: {error}");
     }
 
     public static async Task WaitHealthy(HttpClient client, Process process)

@@ -38,7 +38,7 @@ public sealed class AccessJournal : IDisposable
     /// the file already has, and its flush (fdatasync) writes the data alone: the file's size and block map never wait on
     /// a request. A flush that must also write the inode (fsync after an append) costs a second write to the disk.
     /// </summary>
-    private const int Extent = 1 << 20;
+    public const int Extent = 1 << 20;
 
     private static readonly byte[] Zeros = new byte[64 * 1024];
 

@@ -30,6 +30,42 @@ public sealed partial class AccessLedger
     public bool Lagging => _journal is not null && Volatile.Read(ref _undrainedCount) > 0
         && System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastDrained)) > JournalMaxLag;
 
+    private volatile bool _journalFailing;
+
+    /// <summary>
+    /// Whether the journal takes records. After a write failed (a full or broken disk: every request of the group was
+    /// answered 503), it is false until a write succeeds; each time it is asked meanwhile, the journal's directory is
+    /// tried with a probe file the size of one extent (written, flushed, deleted), so a host whose traffic went elsewhere
+    /// finds out when the disk has room again.
+    /// </summary>
+    public bool JournalWritable()
+    {
+        if (_journal is null || !_journalFailing) return true;
+        var probe = Path.Combine(_journal.Directory, $"probe-{Instance}.tmp");
+        try
+        {
+            using (var file = new FileStream(probe, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.WriteThrough))
+            {
+                file.Write(new byte[AccessJournal.Extent]);
+                file.Flush(flushToDisk: true);
+            }
+            _journalFailing = false;
+            return true;
+        }
+        catch (Exception e)
+        {
+            // Whatever the write met (a full disk, a file-size limit the runtime reports as a length out of range, no
+            // permission), the journal cannot take records yet.
+            _log.LogWarning("The access journal's directory still cannot take a write: {Reason}", e.Message);
+            return false;
+        }
+        finally
+        {
+            try { File.Delete(probe); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { _log.LogWarning("Could not delete the journal probe file {Probe}: {Reason}", probe, e.Message); }
+        }
+    }
+
     /// <summary>Journaled events the ledger does not hold yet.</summary>
     public int Undrained => Volatile.Read(ref _undrainedCount);
 
@@ -89,11 +125,13 @@ public sealed partial class AccessLedger
         }
         catch (Exception e)
         {
-            // Fail closed: not on disk, so not served.
+            // Fail closed: not on disk, so not served; /health says so until a write succeeds.
+            _journalFailing = true;
             _log.LogError(e, "Could not write {Count} access events to the journal", batch.Count);
             Release(batch, e);
             return;
         }
+        _journalFailing = false;
         // The ledger's lag is counted from the later of its last drain and the moment the journal stopped being empty.
         if (Interlocked.Add(ref _undrainedCount, batch.Count) == batch.Count)
             Interlocked.Exchange(ref _lastDrained, System.Diagnostics.Stopwatch.GetTimestamp());

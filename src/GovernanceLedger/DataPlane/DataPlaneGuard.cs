@@ -5,8 +5,6 @@ using GovernanceLedger.Contracts.Policies;
 using GovernanceLedger.Infrastructure;
 using GovernanceLedger.Policies;
 using GovernanceLedger.Security;
-using Microsoft.IdentityModel.JsonWebTokens;
-using Microsoft.IdentityModel.Tokens;
 
 namespace GovernanceLedger.DataPlane;
 
@@ -162,18 +160,40 @@ public sealed class DataPlaneGuard(AppTokens tokens, AppDirectory directory, Usa
         return verdicts;
     }
 
-    /// <summary>What an invalid token claims to be, for the denial record only; never trusted.</summary>
+    /// <summary>
+    /// What an invalid token claims to be, for the denial record only; never trusted. Read by hand from a compact JWS's
+    /// payload (header.payload.signature, base64url JSON with a string "sub"): anything else, however it is shaped, claims
+    /// nothing. A token library's parser throws its own exception types on shapes it half-recognizes (a JWE's five
+    /// parts, bad base64), and one it was not expected to throw left a refusal unrecorded.
+    /// </summary>
     private static string? UnverifiedSubject(HttpContext context)
     {
         var header = context.Request.Headers.Authorization.ToString();
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
+        var token = header.AsSpan("Bearer ".Length).Trim();
+        var first = token.IndexOf('.');
+        var last = token.LastIndexOf('.');
+        if (first <= 0 || last == first || token[(first + 1)..last].Contains('.')) return null;
+        var payload = token[(first + 1)..last];
+        var bytes = new byte[System.Buffers.Text.Base64Url.GetMaxDecodedLength(payload.Length)];
+        if (System.Buffers.Text.Base64Url.DecodeFromChars(payload, bytes, out _, out var written) != System.Buffers.OperationStatus.Done) return null;
+        var reader = new System.Text.Json.Utf8JsonReader(bytes.AsSpan(0, written), new System.Text.Json.JsonReaderOptions { MaxDepth = 8 });
         try
         {
-            var sub = new JsonWebToken(header["Bearer ".Length..].Trim()).Subject;
-            return sub is null ? null : StrictJson.Bounded(sub, AccessFieldSizes.ClaimedApp);
+            if (!reader.Read() || reader.TokenType != System.Text.Json.JsonTokenType.StartObject) return null;
+            while (reader.Read() && reader.TokenType == System.Text.Json.JsonTokenType.PropertyName)
+            {
+                var isSubject = reader.ValueTextEquals("sub"u8);
+                reader.Read();
+                if (isSubject)
+                    return reader.TokenType == System.Text.Json.JsonTokenType.String ? StrictJson.Bounded(reader.GetString()!, AccessFieldSizes.ClaimedApp) : null;
+                reader.Skip();
+            }
+            return null;
         }
-        catch (Exception e) when (e is ArgumentException or SecurityTokenMalformedException)
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
         {
+            // Not JSON, or text that is not valid Unicode: it claims nothing.
             return null;
         }
     }

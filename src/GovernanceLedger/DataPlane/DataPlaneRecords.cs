@@ -80,9 +80,20 @@ public sealed class DataPlaneRecords(RequestDelegate next, AccessRecorder record
     /// <summary>Records the request; false when the ledger could not (logged).</summary>
     private async Task<bool> TryRecordAsync(HttpContext context, int status, string rule, string reason, long start)
     {
+        (string AppId, string? Claimed, string? EndUser, string? TokenId, bool Sandbox) who;
         try
         {
-            var (appId, claimed, endUser, tokenId, sandbox) = await guard.IdentifyAsync(context);
+            who = await guard.IdentifyAsync(context);
+        }
+        catch (Exception e)
+        {
+            // Who sent it is the record's detail, not its condition: the request is recorded whatever its token does.
+            logger.LogError(e, "Could not tell who sent data-plane request {Method} {Path}; recorded as unauthenticated", context.Request.Method, context.Request.Path);
+            who = (Denial.Unauthenticated, null, null, null, false);
+        }
+        try
+        {
+            var (appId, claimed, endUser, tokenId, sandbox) = who;
             var plane = context.Request.Path.StartsWithSegments("/gw") ? Gateway.GatewayProxy.Plane
                 : context.Request.Path.StartsWithSegments("/data") ? DataProxy.QueryDataset.Plane
                 : Streaming.Topics.ReadTopic.Plane;

@@ -120,6 +120,15 @@ public sealed class GatewayProxy(
             shape is { MaskPii: true } or { Granted: not null } ? shape : null, config.MaxMaskedResponseBytes,
             reveal is { Reveal: true } ? (dataset!, reveal) : null) { ForwardedAt = lap };
         var error = await forwarder.SendAsync(context, target.Upstream, _client, ForwarderRequestConfig.Empty, exchange);
+        if (error != ForwarderError.None && !exchange.Recorded && context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away before the answer: nothing was served, so it is a refusal (its quota unit goes back),
+            // recorded as the data plane records every request whose client closed early.
+            await recorder.DeniedAsync(context, Plane, target.Name, caller.Deny(DataPlaneRecords.ClientClosed, "client-closed",
+                "The client closed the connection before the answer."), start);
+            Count(caller.AppId, label, DataPlaneRecords.ClientClosed, "deny", start);
+            return;
+        }
         if (error != ForwarderError.None && !exchange.Recorded)
         {
             // The upstream failed before answering: nothing was served, but the attempt is recorded.

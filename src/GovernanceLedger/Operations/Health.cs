@@ -29,14 +29,19 @@ public static class Health
         var loaded = policies.Policies.Count > 0;
         // With a journal, the ledger must also be taking its records: while it lags, the data plane refuses requests.
         var keepingUp = !accesses.Lagging;
-        var healthy = reachable && loaded && keepingUp;
+        // And the journal must take records: while its disk is full or broken, every data-plane request is answered 503.
+        var writable = accesses.JournalWritable();
+        var healthy = reachable && loaded && keepingUp && writable;
         var body = new
         {
             status = healthy ? "healthy" : "unhealthy",
             ledger = reachable ? "reachable" : "unreachable",
             policies = loaded ? "loaded" : "not loaded",
             policies_in_force = policies.Policies.Count,
-            journal = accesses.JournalDirectory is null ? null : new { undrained = accesses.Undrained, ledger = keepingUp ? "keeping up" : "lagging" }
+            journal = accesses.JournalDirectory is null ? null : new
+            {
+                undrained = accesses.Undrained, ledger = keepingUp ? "keeping up" : "lagging", writes = writable ? "ok" : "failing"
+            }
         };
         return healthy ? Results.Ok(body) : Results.Json(body, statusCode: StatusCodes.Status503ServiceUnavailable);
     }

@@ -142,6 +142,54 @@ public sealed class Access_journal_tests(LedgerFixture ledger) : IDisposable
     }
 
     [Fact]
+    public async Task While_the_journal_cannot_be_written_requests_are_503_and_health_says_so_until_the_disk_has_room_again()
+    {
+        var appId = await ledger.DataApp("journal-full", new JsonObject { ["requests_per_second"] = 10_000 });
+        var port = ChildHost.FreePort();
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) };
+        // No file of this host may grow past 512 KB: the journal's first megabyte cannot be laid out, as on a full disk.
+        // (The runtime's double-mapped code memory is a file too: it is turned off, so the limit bites the journal alone.)
+        var host = ChildHost.Start(ledger, port, settings: new Dictionary<string, string>
+        {
+            ["DataPlane__Journal"] = _directory, ["DOTNET_EnableWriteXorExecute"] = "0"
+        }, maxFileKilobytes: 512);
+        try
+        {
+            await ChildHost.WaitHealthy(client, host);
+            client.DefaultRequestHeaders.Authorization = new("Bearer", await ChildHost.AppTokenAsync(client, appId, "full.user@example.com"));
+            using (var refused = await client.GetAsync("/gw/crm/contacts?limit=1"))
+            {
+                refused.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+                var id = refused.Headers.GetValues("X-Request-Id").Single();
+                (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>().ShouldNotContain(a => a.RequestId == id);
+            }
+            using (var health = await client.GetAsync("/health"))
+            {
+                health.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+                JsonNode.Parse(await health.Content.ReadAsStringAsync())!["journal"]!["writes"]!.GetValue<string>().ShouldBe("failing");
+            }
+
+            ChildHost.LiftFileSizeLimit(host);
+            using (var health = await client.GetAsync("/health"))
+            {
+                health.StatusCode.ShouldBe(HttpStatusCode.OK);
+                JsonNode.Parse(await health.Content.ReadAsStringAsync())!["journal"]!["writes"]!.GetValue<string>().ShouldBe("ok");
+            }
+            using var served = await client.GetAsync("/gw/crm/contacts?limit=1");
+            served.StatusCode.ShouldBe(HttpStatusCode.OK);
+            var servedId = served.Headers.GetValues("X-Request-Id").Single();
+            await ledger.Eventually(async () => (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>().Any(a => a.RequestId == servedId),
+                TimeSpan.FromSeconds(10));
+            Directory.GetFiles(_directory, "probe-*").ShouldBeEmpty();
+        }
+        finally
+        {
+            host.Kill(entireProcessTree: true);
+            await host.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
     public async Task While_the_ledger_cannot_take_the_journal_requests_are_refused_after_the_allowed_lag_and_served_again_once_it_can()
     {
         const int perDay = 60;

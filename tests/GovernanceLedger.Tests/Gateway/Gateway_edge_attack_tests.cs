@@ -13,6 +13,52 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
         (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().Single(e => e.RequestId == requestId);
 
     [Fact]
+    public async Task A_client_that_closes_before_the_upstream_answers_is_recorded_as_499_refused_and_spends_no_quota()
+    {
+        const int perDay = 5;
+        var appId = await ledger.DataApp("client-gone", new JsonObject { ["requests_per_second"] = 1_000, ["requests_per_day"] = perDay });
+        // An upstream that takes the request and never answers.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var held = new List<System.Net.Sockets.TcpClient>();
+        var accepting = Task.Run(async () =>
+        {
+            try { while (true) held.Add(await silent.AcceptTcpClientAsync()); }
+            catch (Exception e) when (e is ObjectDisposedException or System.Net.Sockets.SocketException) { }
+        });
+        var port = ChildHost.FreePort();
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(20) };
+        var host = ChildHost.Start(ledger, port, settings: new Dictionary<string, string>
+        {
+            ["Gateway__Routes__0__Upstream"] = $"http://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}"
+        });
+        try
+        {
+            await ChildHost.WaitHealthy(client, host);
+            client.DefaultRequestHeaders.Authorization = new("Bearer", await ChildHost.AppTokenAsync(client, appId, "gone.user@example.com"));
+            for (var i = 0; i < perDay; i++)
+            {
+                using var giveUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(400));
+                await Should.ThrowAsync<OperationCanceledException>(() => client.GetAsync("/gw/crm/contacts?limit=1", giveUp.Token));
+            }
+            await ledger.Eventually(async () => (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>().Count() == perDay,
+                TimeSpan.FromSeconds(15));
+            var recorded = (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>().ToList();
+            recorded.ShouldAllBe(a => a.Status == 499 && a.Decision == AccessDecisions.Deny && a.Reason.StartsWith("client-closed"));
+            // Nothing was served, so the day's quota is whole: the next request is not refused for it.
+            using var next = new CancellationTokenSource(TimeSpan.FromMilliseconds(400));
+            await Should.ThrowAsync<OperationCanceledException>(() => client.GetAsync("/gw/crm/contacts?limit=1", next.Token));
+        }
+        finally
+        {
+            host.Kill(entireProcessTree: true);
+            await host.WaitForExitAsync();
+            silent.Stop();
+            foreach (var c in held) c.Dispose();
+        }
+    }
+
+    [Fact]
     public async Task Client_sent_identity_and_forwarding_headers_never_reach_the_upstream_in_any_spelling()
     {
         var appId = await ledger.DataApp("spoof");

@@ -117,6 +117,45 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
         forbidden.ContentType.ShouldBe("application/problem+json");
     }
 
+    [Theory]
+    [InlineData("jwe")]
+    [InlineData("bad-base64")]
+    [InlineData("not-json")]
+    [InlineData("array")]
+    [InlineData("number-subject")]
+    [InlineData("invalid-utf8")]
+    public async Task A_token_of_any_shape_is_refused_401_and_recorded_at_every_door(string shape)
+    {
+        static string Part(string text) => Base64UrlEncoder.Encode(text);
+        var token = shape switch
+        {
+            // Five parts, as an encrypted token (JWE) has: token libraries half-recognize it and throw their own exceptions.
+            "jwe" => $"{Part("""{"alg":"RSA-OAEP","enc":"A256GCM"}""")}.a.b.c.d",
+            "bad-base64" => $"{Part("""{"alg":"RS256"}""")}.!!!~~~.sig",
+            "not-json" => $"{Part("""{"alg":"RS256"}""")}.{Part("sub=app:x")}.sig",
+            "array" => $"{Part("""{"alg":"RS256"}""")}.{Part("""["sub","app:x"]""")}.sig",
+            "number-subject" => $"{Part("""{"alg":"RS256"}""")}.{Part("""{"sub":42}""")}.sig",
+            _ => $"{Part("""{"alg":"RS256"}""")}.{Base64UrlEncoder.Encode(new byte[] { 0x7b, 0x22, 0x73, 0x75, 0x62, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d })}.sig"
+        };
+        // The gateway and the data proxy refuse it themselves; a method routing refuses is recorded on the way out, with
+        // whatever the token claims read as the record's detail.
+        foreach (var (method, path, body, status) in new (HttpMethod, string, string?, int)[]
+                 {
+                     (HttpMethod.Get, "/gw/crm/contacts", null, 401),
+                     (HttpMethod.Post, "/data/customers/query", """{"fields":["customer_id"]}""", 401),
+                     (HttpMethod.Get, "/data/customers/query", null, 405)
+                 })
+        {
+            var refused = await ledger.Send(method, path, body, token);
+            refused.Status.ShouldBe(status, $"{method} {path}: {refused.Text}");
+            if (status == 401) refused.Node("detail")!.GetValue<string>().ShouldBe("The app token is not valid.");
+            refused.RequestId.ShouldNotBeNull($"{method} {path}");
+            var denial = (await ledger.AccessEvents(Denial.Unauthenticated)).OfType<AccessRecorded>().Single(e => e.RequestId == refused.RequestId);
+            denial.Status.ShouldBe(status);
+            denial.Decision.ShouldBe(AccessDecisions.Deny);
+        }
+    }
+
     [Fact]
     public async Task Health_answers_503_naming_the_ledger_while_the_database_is_unreachable_and_200_once_it_is_back()
     {
