@@ -31,6 +31,7 @@ public sealed partial class AccessLedger
         && System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastDrained)) > JournalMaxLag;
 
     private volatile bool _journalFailing;
+    private long _lastProbe = long.MinValue / 2;
 
     /// <summary>
     /// Whether the journal takes records. After a write failed (a full or broken disk: every request of the group was
@@ -41,7 +42,11 @@ public sealed partial class AccessLedger
     public bool JournalWritable()
     {
         if (_journal is null || !_journalFailing) return true;
-        var probe = Path.Combine(_journal.Directory, $"probe-{Instance}.tmp");
+        // At most one probe a second, however often health is asked: the answer stands until then.
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastProbe);
+        if (now - last < 1000 || Interlocked.CompareExchange(ref _lastProbe, now, last) != last) return false;
+        var probe = Path.Combine(_journal.Directory, $"probe-{Instance}-{Guid.NewGuid():N}.tmp");
         try
         {
             using (var file = new FileStream(probe, FileMode.Create, FileAccess.Write, FileShare.None, 4096, FileOptions.WriteThrough))

@@ -31,16 +31,16 @@ public sealed class DataPlaneRecords(RequestDelegate next, AccessRecorder record
         }
         catch (Exception e) when (!AccessRecorder.HasRecord(context))
         {
-            // Recorded here; the exception handler then answers as it answers any such failure (a client gone hears nothing).
-            var aborted = context.RequestAborted.IsCancellationRequested;
-            var (status, rule, reason) = e switch
-            {
-                _ when aborted => (ClientClosed, "client-closed", "The client closed the connection before the answer."),
-                BadHttpRequestException bad => (bad.StatusCode, "request", StrictJson.Bounded(bad.Message, 200)),
-                _ => (StatusCodes.Status500InternalServerError, "internal-error", "The data plane could not handle the request.")
-            };
+            // Recorded here; the exception handler then answers as it answers any such failure. A client that is gone is
+            // recorded and hears nothing: there is no one to answer.
+            var (status, rule, reason) = ClientFault(context, e)
+                ?? (StatusCodes.Status500InternalServerError, "internal-error", "The data plane could not handle the request.");
             await TryRecordAsync(context, status, rule, reason, start);
-            if (aborted && e is OperationCanceledException) return;
+            if (status == ClientClosed)
+            {
+                logger.LogDebug(e, "Client closed data-plane request {Method} {Path} before the answer", context.Request.Method, context.Request.Path);
+                return;
+            }
             throw;
         }
         if (AccessRecorder.HasRecord(context)) return;
@@ -73,6 +73,17 @@ public sealed class DataPlaneRecords(RequestDelegate next, AccessRecorder record
         if (allow.Length > 0) context.Response.Headers.Allow = allow;
         await AccessRecorder.Refusal(RefusalOf(answered, refusalRule, refusalReason)).ExecuteAsync(context);
     }
+
+    /// <summary>
+    /// A failure the client caused, as the record names it: the connection closed or reset before the answer (499, whether
+    /// the server noticed through the request's abort or through a read that found the connection reset), or a request
+    /// the server could not read (its own status). Null for the data plane's own failures.
+    /// </summary>
+    public static (int Status, string Rule, string Reason)? ClientFault(HttpContext context, Exception e) =>
+        context.RequestAborted.IsCancellationRequested || e is Microsoft.AspNetCore.Connections.ConnectionResetException
+            || e.InnerException is Microsoft.AspNetCore.Connections.ConnectionResetException
+            ? (ClientClosed, "client-closed", "The client closed the connection before the answer.")
+            : e is BadHttpRequestException bad ? (bad.StatusCode, "request", StrictJson.Bounded(bad.Message, 200)) : null;
 
     private static Denial RefusalOf(int status, string rule, string reason) =>
         new(status, rule, reason, Denial.Unauthenticated, null, null, null);

@@ -58,7 +58,8 @@ public sealed class GatewayProxy(
         {
             await ServeAsync(context, target, label, config, start, activity);
         }
-        catch (Exception e) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        // A failure the client caused (gone, reset, an unreadable request) is recorded as such by DataPlaneRecords.
+        catch (Exception e) when (!context.Response.HasStarted && DataPlaneRecords.ClientFault(context, e) is null)
         {
             // Whatever went wrong, the attempt is in the ledger and the caller learns nothing of the internals.
             logger.LogError(e, "Gateway request on route {Route} failed", label);

@@ -170,11 +170,13 @@ public sealed class Access_journal_tests(LedgerFixture ledger) : IDisposable
             }
 
             ChildHost.LiftFileSizeLimit(host);
-            using (var health = await client.GetAsync("/health"))
+            // The directory is probed at most once a second, so health turns within about that.
+            await ledger.Eventually(async () =>
             {
-                health.StatusCode.ShouldBe(HttpStatusCode.OK);
-                JsonNode.Parse(await health.Content.ReadAsStringAsync())!["journal"]!["writes"]!.GetValue<string>().ShouldBe("ok");
-            }
+                using var health = await client.GetAsync("/health");
+                return health.StatusCode == HttpStatusCode.OK
+                    && JsonNode.Parse(await health.Content.ReadAsStringAsync())!["journal"]!["writes"]!.GetValue<string>() == "ok";
+            }, TimeSpan.FromSeconds(10));
             using var served = await client.GetAsync("/gw/crm/contacts?limit=1");
             served.StatusCode.ShouldBe(HttpStatusCode.OK);
             var servedId = served.Headers.GetValues("X-Request-Id").Single();

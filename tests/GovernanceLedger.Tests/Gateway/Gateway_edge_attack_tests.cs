@@ -16,7 +16,7 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
     public async Task A_client_that_closes_before_the_upstream_answers_is_recorded_as_499_refused_and_spends_no_quota()
     {
         const int perDay = 5;
-        var appId = await ledger.DataApp("client-gone", new JsonObject { ["requests_per_second"] = 1_000, ["requests_per_day"] = perDay });
+        var appId = await ledger.DataApp("client-gone", new JsonObject { ["requests_per_second"] = 1_000, ["requests_per_day"] = perDay }, "write:contacts");
         // An upstream that takes the request and never answers.
         using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         silent.Start();
@@ -41,7 +41,18 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
                 using var giveUp = new CancellationTokenSource(TimeSpan.FromMilliseconds(400));
                 await Should.ThrowAsync<OperationCanceledException>(() => client.GetAsync("/gw/crm/contacts?limit=1", giveUp.Token));
             }
-            await ledger.Eventually(async () => (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>().Count() == perDay,
+            // One more that resets the connection halfway through its body: the read finds the connection reset.
+            using (var raw = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp))
+            {
+                await raw.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                await raw.SendAsync(Encoding.ASCII.GetBytes(
+                    $"POST /gw/crm/contacts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {client.DefaultRequestHeaders.Authorization}\r\n" +
+                    "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":"));
+                await Task.Delay(300);   // the scenario: the body stops coming, then the connection is reset
+                raw.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+                raw.Close();
+            }
+            await ledger.Eventually(async () => (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>().Count() == perDay + 1,
                 TimeSpan.FromSeconds(15));
             var recorded = (await ledger.AccessEvents(appId, DateTimeOffset.UtcNow)).OfType<AccessRecorded>().ToList();
             recorded.ShouldAllBe(a => a.Status == 499 && a.Decision == AccessDecisions.Deny && a.Reason.StartsWith("client-closed"));
