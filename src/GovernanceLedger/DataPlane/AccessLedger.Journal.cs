@@ -35,9 +35,9 @@ public sealed partial class AccessLedger
 
     /// <summary>
     /// Whether the journal takes records. After a write failed (a full or broken disk: every request of the group was
-    /// answered 503), it is false until a write succeeds; each time it is asked meanwhile, the journal's directory is
-    /// tried with a probe file the size of one extent (written, flushed, deleted), so a host whose traffic went elsewhere
-    /// finds out when the disk has room again.
+    /// answered 503), it is false until a write succeeds; meanwhile, when it is asked (at most once a second), the
+    /// journal's directory is tried with a probe file the size of one extent (written, flushed, deleted), so a host whose
+    /// traffic went elsewhere finds out when the disk has room again.
     /// </summary>
     public bool JournalWritable()
     {
