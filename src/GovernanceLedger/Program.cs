@@ -59,6 +59,9 @@ app.UseStatusCodePages();
 // Every data-plane request leaves an access record, whatever ends it (a path or method routing refuses, an unreadable
 // body, a client gone, a failure): inside the exception handler and the status-code pages, so it records first.
 app.UseMiddleware<GovernanceLedger.DataPlane.DataPlaneRecords>();
+app.UseGateway();
+// Routing here rather than at the head of the pipeline, where the host would put it: the gateway's requests never need it.
+app.UseRouting();
 app.UseConsoleHeaders();
 app.UseStaticFiles();
 app.UseMiddleware<MetricsScrapeGuard>();
@@ -90,7 +93,6 @@ app.MapWolverineEndpoints(opts =>
     opts.RejectUnparseableQueryValues = true;
 });
 app.MapHealth();
-app.MapGateway();
 app.MapDataProxy();
 app.MapWarehouse();
 app.MapStreaming();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.IO.Hashing;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -13,8 +14,11 @@ namespace GovernanceLedger.DataPlane;
 /// (<see cref="AccessLedger"/>), and a host that starts finds what its predecessor left undrained and appends it.
 /// <para>
 /// Files ("segments") are named by the time they were opened and the writer's instance, so names sort oldest first
-/// and are unique across hosts sharing a ledger. A record is its payload's length (4 bytes, little-endian), the first
-/// 8 bytes of the payload's SHA-256, and the payload: the event's .NET type, app, time and JSON, each on its own line.
+/// and are unique across hosts sharing a ledger. A record is its payload's length (4 bytes, little-endian), the payload's
+/// XXH64 checksum (8 bytes), and the payload: the event's .NET type, app, time and JSON, each on its own line. The
+/// checksum finds a torn or unwritten record, not a forged one (the ledger's chain is what stands against tampering), so
+/// it is a fast non-cryptographic hash; segments written before it, whose records carry the first 8 bytes of the
+/// payload's SHA-256, are still read.
 /// A record cut short by a crash, or one whose checksum does not match, ends the segment: nothing after it was ever
 /// flushed, so no response depended on it. So does a length of zero: segments are laid out with zeros ahead of the
 /// records (see <see cref="Extent"/>).
@@ -206,9 +210,7 @@ public sealed class AccessJournal : IDisposable
         payload[written++] = (byte)'\n';
         Encoding.UTF8.GetBytes(json, payload[written..]);
         BinaryPrimitives.WriteInt32LittleEndian(span, length);
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(payload, hash);
-        hash[..8].CopyTo(span[4..]);
+        XxHash64.Hash(payload, span.Slice(4, 8));
         buffer.Advance(Header + length);
     }
 
@@ -230,8 +232,7 @@ public sealed class AccessJournal : IDisposable
             var length = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at));
             if (length <= 0 || length > bytes.Length - at - Header) break;
             var payload = bytes.AsSpan(at + Header, length);
-            SHA256.HashData(payload, hash);
-            if (!hash[..8].SequenceEqual(bytes.AsSpan(at + 4, 8))) break;
+            if (!Checks(payload, bytes.AsSpan(at + 4, 8), hash)) break;
             var text = Encoding.UTF8.GetString(payload);
             var lines = text.Split('\n', 4);
             at += Header + length;
@@ -245,6 +246,15 @@ public sealed class AccessJournal : IDisposable
         // A segment is prepared with zeros ahead of its records: only what is not zero after the last whole record was torn.
         torn = bytes.AsSpan(at).LastIndexOfAnyExcept((byte)0) + 1;
         return records;
+    }
+
+    /// <summary>Whether a record's checksum matches its payload: XXH64, or the SHA-256 prefix of segments written before it.</summary>
+    private static bool Checks(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> checksum, Span<byte> hash)
+    {
+        XxHash64.Hash(payload, hash[..8]);
+        if (hash[..8].SequenceEqual(checksum)) return true;
+        SHA256.HashData(payload, hash);
+        return hash[..8].SequenceEqual(checksum);
     }
 
     public void Dispose()

@@ -87,9 +87,8 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
         var pending = new Pending(appId, at, StreamPrefix(appId, at) + Instance + (Writers > 1 ? $"-{shard}" : ""), @event,
             // Completed only by Release, on the thread pool: a request's continuation never runs on a writer.
             new TaskCompletionSource());
-        var queue = _queues[shard];
         Interlocked.Increment(ref _queued);
-        if (!queue.Writer.TryWrite(pending))
+        if (!(_journal is not null ? _handoff.TryAdd(pending) : _queues[shard].Writer.TryWrite(pending)))
         {
             Interlocked.Decrement(ref _queued);
             throw new InvalidOperationException("The access ledger is shutting down; the request is not served.");
@@ -101,8 +100,7 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
     {
         if (_journal is null) return Task.WhenAll(_queues.Select((queue, writer) => Task.Run(() => WriteAsync(queue, writer, stop), CancellationToken.None)));
         // The journal's writer blocks in each flush to disk: it has a thread of its own rather than holding one of the pool's.
-        var writers = Task.WhenAll(_queues.Select(queue => Task.Factory.StartNew(() => WriteJournal(queue, stop), CancellationToken.None,
-            TaskCreationOptions.LongRunning, TaskScheduler.Default)));
+        var writers = Task.Factory.StartNew(() => WriteJournal(stop), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         // The drain outlives the writers: whatever they journaled as the host stops is still appended (or left for the next start).
         var drain = Task.Run(DrainAsync, CancellationToken.None);
         return Task.WhenAll(writers.ContinueWith(_ => _undrained.Writer.TryComplete(), TaskScheduler.Default), drain);
@@ -125,19 +123,85 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
     }
 
     /// <summary>The journal's writer: takes every event waiting, flushes them to the journal as one group, releases their requests.</summary>
-    private void WriteJournal(Channel<Pending> queue, CancellationToken stop)
+    private void WriteJournal(CancellationToken stop)
     {
-        var batch = new List<Pending>(MaxBatch);
+        // Stopping refuses new events; those already handed over are still written.
+        using var stopping = stop.Register(_handoff.Close);
+        var batch = new List<Pending>();
         var started = 0L;
-        while (WaitAsync(queue, stop).GetAwaiter().GetResult())
+        while (_handoff.Wait())
         {
             if (started != 0 && CommitPace - System.Diagnostics.Stopwatch.GetElapsedTime(started) is { Ticks: > 0 } rest)
                 Thread.Sleep(rest);
             started = System.Diagnostics.Stopwatch.GetTimestamp();
-            batch.Clear();
-            while (batch.Count < MaxBatch && queue.Reader.TryRead(out var pending)) batch.Add(pending);
+            batch = _handoff.TakeAll(batch);
             Interlocked.Add(ref _queued, -batch.Count);
             Journal(batch);
+            batch.Clear();
+        }
+    }
+
+    private readonly Handoff _handoff = new();
+
+    /// <summary>
+    /// Where requests leave their events for the journal's writer: a list under a lock, and the writer's thread blocked on
+    /// it only while it is empty. A request wakes the writer only when it waits (one wake per group at most); a channel
+    /// would have completed the writer's wait on a thread-pool item, a second thread woken for every group.
+    /// </summary>
+    private sealed class Handoff
+    {
+        private readonly object _gate = new();
+        private List<Pending> _waiting = [];
+        private bool _writerAsleep, _closed;
+
+        public bool TryAdd(Pending pending)
+        {
+            lock (_gate)
+            {
+                if (_closed) return false;
+                _waiting.Add(pending);
+                if (_writerAsleep)
+                {
+                    _writerAsleep = false;
+                    Monitor.Pulse(_gate);
+                }
+                return true;
+            }
+        }
+
+        /// <summary>Blocks until events wait; false once closed with none left.</summary>
+        public bool Wait()
+        {
+            lock (_gate)
+            {
+                while (_waiting.Count == 0)
+                {
+                    if (_closed) return false;
+                    _writerAsleep = true;
+                    Monitor.Wait(_gate);
+                }
+                return true;
+            }
+        }
+
+        /// <summary>Every event waiting, in the order handed over; <paramref name="empty"/> takes their place.</summary>
+        public List<Pending> TakeAll(List<Pending> empty)
+        {
+            lock (_gate)
+            {
+                var taken = _waiting;
+                _waiting = empty;
+                return taken;
+            }
+        }
+
+        public void Close()
+        {
+            lock (_gate)
+            {
+                _closed = true;
+                Monitor.PulseAll(_gate);
+            }
         }
     }
 

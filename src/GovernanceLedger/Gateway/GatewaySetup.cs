@@ -21,11 +21,29 @@ public static class GatewaySetup
         return builder;
     }
 
-    public static void MapGateway(this WebApplication app) =>
-        app.Map("/gw/{route}/{**rest}", (HttpContext context, string route, GatewayProxy gateway) => gateway.HandleAsync(context, route))
-            .AllowAnonymous()
-            .WithTags("Gateway")
-            .ExcludeFromDescription();
+    /// <summary>
+    /// /gw/{route}/{**rest} goes from here straight to the gateway: the gateway's requests pass no router and none of the
+    /// control plane's middleware (console headers, static files, strict JSON, people's authentication), which they
+    /// never used, on the data plane's hot path. Placed inside the exception handler, the status-code pages and the data
+    /// plane's records, so every gateway request is still recorded and answered as before.
+    /// </summary>
+    public static IApplicationBuilder UseGateway(this IApplicationBuilder app)
+    {
+        var gateway = app.ApplicationServices.GetRequiredService<GatewayProxy>();
+        return app.Use((context, next) => RouteOf(context.Request.Path) is { } route ? gateway.HandleAsync(context, route) : next(context));
+    }
+
+    /// <summary>
+    /// The {route} of /gw/{route} and /gw/{route}/..., "gw" in any case as routing matches a literal; null for any other
+    /// path, an empty route among them (/gw, /gw/, /gw//x), which the data plane records as a path that does not exist.
+    /// </summary>
+    public static string? RouteOf(PathString path)
+    {
+        var value = path.Value;
+        if (value is null || value.Length < 5 || !value.StartsWith("/gw/", StringComparison.OrdinalIgnoreCase)) return null;
+        var end = value.IndexOf('/', 4);
+        return end == 4 ? null : end < 0 ? value[4..] : value[4..end];
+    }
 }
 
 public static class DataPlaneSetup

@@ -34,9 +34,16 @@ public static class DataPlaneBenchmark
         // The bare proxy runs as a process of its own, like the ledger host, so the CPU of each is measured alike, and with
         // the host's runtime settings (server GC with fixed heaps, no thread-pool spinning), so neither is tuned alone.
         var barePort = FreePort();
-        using var bareProcess = Process.Start(new ProcessStartInfo("dotnet",
-            [typeof(DataPlaneBenchmark).Assembly.Location, "bare-yarp", upstream.Url, $"http://127.0.0.1:{barePort}"])
-            { RedirectStandardOutput = true, RedirectStandardError = true, Environment = { ["DOTNET_gcServer"] = "1", ["DOTNET_GCDynamicAdaptationMode"] = "0", ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0" } })!;
+        var bareInfo = new ProcessStartInfo("dotnet", [typeof(DataPlaneBenchmark).Assembly.Location, "bare-yarp", upstream.Url, $"http://127.0.0.1:{barePort}"])
+            { RedirectStandardOutput = true, RedirectStandardError = true, Environment = { ["DOTNET_gcServer"] = "1", ["DOTNET_GCDynamicAdaptationMode"] = "0", ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0" } };
+        if (Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF") is { Length: > 0 })
+        {
+            // As for the ledger host: perf names the JIT-compiled frames from /tmp/perf-<pid>.map.
+            bareInfo.Environment["DOTNET_PerfMapEnabled"] = "1";
+            bareInfo.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        }
+        using var bareProcess = Process.Start(bareInfo)!;
+        Console.WriteLine($"Bare YARP runs as process {bareProcess.Id}");
         bareProcess.OutputDataReceived += (_, _) => { };
         bareProcess.ErrorDataReceived += (_, _) => { };
         bareProcess.BeginOutputReadLine();
@@ -50,6 +57,7 @@ public static class DataPlaneBenchmark
             ? "Access events: a ledger commit per group of waiting requests (GOVLEDGER_BENCH_JOURNAL=0)"
             : $"Access events: flushed to the host's journal ({journal}) before each response, appended to the ledger every 50 ms");
         using var host = StartLedger(port, ledgerDb, salesDb, upstream.Url, journal is null ? null : new Dictionary<string, string> { ["DataPlane__Journal"] = journal });
+        Console.WriteLine($"The ledger host runs as process {host.Id}");
         try
         {
             var baseUrl = $"http://127.0.0.1:{port}";
@@ -172,8 +180,11 @@ public static class DataPlaneBenchmark
             Console.WriteLine($"  governed warm-up: {warmed.TotalSeconds:0} s until the host's JIT thread used under 2% of a core in two 3-s slices running");
             // Each measurement starts once the host and PostgreSQL have finished what the previous load left behind.
             await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
+            // The bare round is profiled too (<file>.bare), so the two profiles compare frame by frame per request.
+            using var barePerf = StartPerf(".bare", duration);
             var (bareMax, bareCpu) = await CpuPerRequest.MeasureAsync(bareProcess.Id,
                 () => LoadGenerator.ClosedLoopAsync("bare YARP, saturation (32 workers), round 1", 32, duration, Bare));
+            if (barePerf is not null) await StopPerf(barePerf, ".bare");
             var stagesBefore = await StagesAsync(http, baseUrl);
             // GOVLEDGER_BENCH_TRACE=<file>: a CPU-sampling trace of the host (dotnet-trace) over the governed saturation run.
             using var trace = Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_TRACE") is { Length: > 0 } traceFile
@@ -276,7 +287,8 @@ public static class DataPlaneBenchmark
             {
                 var (sum, count) = (stagesAfter.GetValueOrDefault(stage).Sum - stagesBefore.GetValueOrDefault(stage).Sum,
                     stagesAfter.GetValueOrDefault(stage).Count - stagesBefore.GetValueOrDefault(stage).Count);
-                Console.WriteLine($"    {stage,-12} {(served > 0 ? sum * 1000 / served : 0),9:N1} µs   ({count:N0} laps, {(count > 0 ? sum * 1000 / count : 0):N1} µs each)");
+                // The host records one lap in 16 (LedgerTelemetry.StageSampling), chosen at random: the mean of the sampled laps.
+                Console.WriteLine($"    {stage,-12} {(count > 0 ? sum * 1000 / count : 0),9:N1} µs   ({count:N0} sampled laps)");
             }
             Console.WriteLine("  host's garbage collections per 1,000 governed requests at saturation: " + string.Join(", ", new[] { "gen0", "gen1", "gen2" }
                 .Select(g => $"{g} {(served > 0 ? (stagesAfter.GetValueOrDefault("gc:" + g).Count - stagesBefore.GetValueOrDefault("gc:" + g).Count) * 1000.0 / served : 0):0.00}")));
@@ -481,7 +493,10 @@ public static class DataPlaneBenchmark
 
     private static Process? StartPerf(string suffix, TimeSpan duration) =>
         Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF") is { Length: > 0 } file
-            ? Process.Start(new ProcessStartInfo("perf", ["record", "-F", "499", "-a", "-g", "-o", file + suffix, "--", "sleep", $"{(int)duration.TotalSeconds}"])
+            // GOVLEDGER_BENCH_PERF_EVENTS=<events>: trace those events (for example sched:sched_wakeup) instead of sampling CPU.
+            ? Process.Start(new ProcessStartInfo("perf", [.. "record -a -g".Split(' '),
+                    .. Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF_EVENTS") is { Length: > 0 } events ? ["-e", events] : new[] { "-F", "499" },
+                    "-o", file + suffix, "--", "sleep", $"{(int)duration.TotalSeconds}"])
                 { RedirectStandardOutput = true, RedirectStandardError = true })
             : null;
 
