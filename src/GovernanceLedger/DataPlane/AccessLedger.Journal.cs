@@ -24,7 +24,8 @@ public sealed partial class AccessLedger
     private long _lastDrained = System.Diagnostics.Stopwatch.GetTimestamp();
     private int _undrainedCount;
 
-    private sealed record Journaled(Pending Pending, string Segment, long End);
+    /// <summary>An event in the journal, with the JSON it was journaled as: the drain appends that text rather than serializing the event again.</summary>
+    private sealed record Journaled(Pending Pending, string Segment, long End, string Json);
 
     /// <summary>Whether journaled events wait and the ledger has taken none for longer than JournalMaxLag (requests are refused meanwhile).</summary>
     public bool Lagging => _journal is not null && Volatile.Read(ref _undrainedCount) > 0
@@ -115,6 +116,7 @@ public sealed partial class AccessLedger
     private void Journal(List<Pending> batch)
     {
         var ends = new long[batch.Count];
+        var json = new string[batch.Count];
         string segment;
         long start;
         try
@@ -123,7 +125,8 @@ public sealed partial class AccessLedger
             for (var i = 0; i < batch.Count; i++)
             {
                 var p = batch[i];
-                AccessJournal.Encode(_encoded, p.Event.GetType(), p.AppId, p.At, _shapes.Serializer.ToJson(p.Event));
+                json[i] = _shapes.Serializer.ToJson(p.Event);
+                AccessJournal.Encode(_encoded, p.Event.GetType(), p.AppId, p.At, json[i]);
                 ends[i] = _encoded.WrittenCount;
             }
             (segment, start) = _journal!.Append(_encoded.WrittenSpan);
@@ -140,7 +143,7 @@ public sealed partial class AccessLedger
         // The ledger's lag is counted from the later of its last drain and the moment the journal stopped being empty.
         if (Interlocked.Add(ref _undrainedCount, batch.Count) == batch.Count)
             Interlocked.Exchange(ref _lastDrained, System.Diagnostics.Stopwatch.GetTimestamp());
-        for (var i = 0; i < batch.Count; i++) _undrained.Writer.TryWrite(new Journaled(batch[i], segment, start + ends[i]));
+        for (var i = 0; i < batch.Count; i++) _undrained.Writer.TryWrite(new Journaled(batch[i], segment, start + ends[i], json[i]));
         Release(batch);
     }
 
@@ -196,7 +199,9 @@ public sealed partial class AccessLedger
         var drained = batch.GroupBy(j => j.Segment).Select(g => (g.Key, g.Max(j => j.End))).ToList();
         try
         {
-            await AppendAsync(batch.Select(j => j.Pending).ToList(), 0, drained);
+            var journaled = new Dictionary<object, string>(batch.Count, ReferenceEqualityComparer.Instance);
+            foreach (var j in batch) journaled[j.Pending.Event] = j.Json;
+            await AppendAsync(batch.Select(j => j.Pending).ToList(), 0, drained, journaled);
         }
         catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal))
         {
@@ -284,7 +289,7 @@ public sealed partial class AccessLedger
                         System.Text.Json.JsonSerializer.Serialize(new { segment, end = record.End, type = record.Type, app = record.AppId, at = record.At, json = record.Json }) + "\n", ct);
                     continue;
                 }
-                recovered.Add(new Journaled(pending with { Event = @event }, segment, record.End));
+                recovered.Add(new Journaled(pending with { Event = @event }, segment, record.End, record.Json));
             }
             foreach (var chunk in recovered.Chunk(MaxDrain)) await DrainBatchAsync([.. chunk]);
             _log.LogInformation("Appended {Count} access events left in journal segment {Segment}", recovered.Count, segment);

@@ -268,7 +268,8 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
     /// rebuild and verify see ordinary Marten events. The one read model that folds these events inline (usage per
     /// app and day) is folded by the same projection's rules in the same transaction.
     /// </summary>
-    private async Task AppendAsync(List<Pending> batch, int writer, IReadOnlyCollection<(string Segment, long End)>? drained = null)
+    private async Task AppendAsync(List<Pending> batch, int writer, IReadOnlyCollection<(string Segment, long End)>? drained = null,
+        IReadOnlyDictionary<object, string>? journaled = null)
     {
         var streams = batch.GroupBy(p => p.StreamId).Select(g => (Id: g.Key, Events: Packed(g.Select(p => p.Event).ToList()))).ToList();
         // With the events, what they add up to per app and minute, as one summary for the whole batch however many apps it
@@ -286,7 +287,7 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
         foreach (var (stream, events) in streams)
         {
             var version = _versions[stream];
-            foreach (var e in events) rows.Add(stream, ++version, e, _shapes.For(e.GetType()));
+            foreach (var e in events) rows.Add(stream, ++version, e, _shapes.For(e.GetType()), JsonOf(e, journaled));
             moved[stream] = version;
         }
         var usage = UsageDayProjection.Sums(batch.Select(p => p.Event));
@@ -329,6 +330,13 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
         }
         foreach (var (stream, version) in moved) _versions[stream] = version;
     }
+
+    /// <summary>
+    /// An event's JSON as stored: the text it was journaled as when it is stored as it came (a pack of accesses is written
+    /// by its own converter, which writes what its accesses share once), otherwise the serializer's.
+    /// </summary>
+    private string JsonOf(object e, IReadOnlyDictionary<object, string>? journaled) =>
+        journaled is not null && journaled.TryGetValue(e, out var json) ? json : _shapes.Serializer.ToJson(e);
 
     /// <summary>The most accesses one <see cref="AccessesRecorded"/> carries, so one event (and one timeline entry) stays small.</summary>
     public const int MaxPacked = 32;
@@ -462,12 +470,12 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
         public readonly List<string> Streams = new(capacity), Data = new(capacity), Types = new(capacity), DotNetTypes = new(capacity);
         public readonly List<long> Versions = new(capacity);
 
-        public void Add(string stream, long version, object e, (string Alias, string DotNetType, Marten.ISerializer Serializer) shape)
+        public void Add(string stream, long version, object e, (string Alias, string DotNetType, Marten.ISerializer Serializer) shape, string json)
         {
             Ids.Add(Guid.CreateVersion7());
             Streams.Add(stream);
             Versions.Add(version);
-            Data.Add(JsonbSafe(shape.Serializer.ToJson(e)));
+            Data.Add(JsonbSafe(json));
             Types.Add(shape.Alias);
             DotNetTypes.Add(shape.DotNetType);
         }

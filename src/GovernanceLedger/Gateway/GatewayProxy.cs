@@ -51,7 +51,9 @@ public sealed class GatewayProxy(
         Activity.Current = null;
         using var activity = LedgerTelemetry.Source.StartActivity("gateway.request");
         var config = options.CurrentValue;
-        var target = config.Routes.FirstOrDefault(r => string.Equals(r.Name, route, StringComparison.Ordinal));
+        GatewayRoute? target = null;
+        foreach (var r in config.Routes)
+            if (string.Equals(r.Name, route, StringComparison.Ordinal)) { target = r; break; }
         var label = target?.Name ?? UnknownRoute;
         activity?.SetTag("gateway.route", label);
         try
@@ -100,14 +102,14 @@ public sealed class GatewayProxy(
         lap = telemetry.Lap("schema", lap);
 
         activity?.SetTag("app_id", caller.AppId);
-        var dataset = target.Dataset is { } name ? catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == name) : null;
+        var dataset = target.Dataset is { } name ? DatasetNamed(catalog.CurrentValue.DatasetList, name) : null;
         // PII is shown as the data proxy shows it: the PII scope on token and grant, then the reveal policies for this end user now.
         var reveal = dataset is { Pii.Count: > 0 } && caller.MayReadPii(catalog.CurrentValue.PiiScope)
             ? await revealGate.DecideAsync(context, caller, dataset.Name, dataset.RevealRequiresReason, dataset.Pii, context.RequestAborted)
             : null;
         var shape = dataset is null ? null : new Shape(dataset,
             MaskPii: dataset.Pii.Count > 0 && reveal is not { Reveal: true },
-            Granted: caller.App.Datasets.FirstOrDefault(d => d.Name == dataset.Name)?.Fields);
+            Granted: GrantedFields(caller, dataset.Name));
         if (reveal is { Reveal: false } withheld)
             context.Response.Headers["X-PII-Step-Up"] = string.Join("; ", withheld.StepUp);
         lap = telemetry.Lap("reveal", lap);
@@ -138,6 +140,21 @@ public sealed class GatewayProxy(
             await recorder.AllowedAsync(context, Plane, target.Name, caller, context.Response.StatusCode, 0, start, $"upstream error: {error}");
         }
         Count(caller.AppId, label, context.Response.StatusCode, "allow", start);
+    }
+
+    private static DatasetEntry? DatasetNamed(IEnumerable<DatasetEntry> datasets, string name)
+    {
+        foreach (var d in datasets)
+            if (d.Name == name) return d;
+        return null;
+    }
+
+    /// <summary>The fields of the dataset the app was granted (null: all of them), as its grant says.</summary>
+    private static IReadOnlyList<string>? GrantedFields(AppCaller caller, string dataset)
+    {
+        foreach (var d in caller.App.Datasets)
+            if (d.Name == dataset) return d.Fields;
+        return null;
     }
 
     /// <summary>The path after /gw/{route}, as the server decoded it (an encoded '/' stays encoded and is refused).</summary>
@@ -251,13 +268,16 @@ public sealed class GatewayProxy(
         /// <summary>When the request left for the upstream; the answer's arrival ends the forward stage.</summary>
         public long ForwardedAt { get; init; }
 
-        public override async ValueTask TransformRequestAsync(HttpContext context, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken ct)
+        /// <summary>
+        /// The upstream request: its path, and headers from the allowlist and the gateway alone (the base transformer, which
+        /// copies every header the client sent, is not called). Accept-Encoding is not on the allowlist: the gateway masks by
+        /// reading the body, so it asks for it uncompressed.
+        /// </summary>
+        public override ValueTask TransformRequestAsync(HttpContext context, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken ct)
         {
-            await base.TransformRequestAsync(context, proxyRequest, destinationPrefix, ct);
             proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, path, context.Request.QueryString);
             UpstreamHeaders.Rewrite(proxyRequest, context, caller);
-            // The gateway masks by reading the body: ask for it uncompressed.
-            proxyRequest.Headers.AcceptEncoding.Clear();
+            return default;
         }
 
         public override async ValueTask<bool> TransformResponseAsync(HttpContext context, HttpResponseMessage? proxyResponse, CancellationToken ct)

@@ -60,34 +60,48 @@ public static class RouteMatch
     public static (Outcome Outcome, ExposedPath? Path) Find(GatewayRoute route, string method, string path)
     {
         if (!IsCanonical(path)) return (Outcome.NotExposed, null);
-        var segments = path.Split('/')[1..];
-        var matching = route.Paths.Where(p => Matches(p.Pattern, segments)).ToList();
-        if (matching.Count == 0) return (Outcome.NotExposed, null);
-        var exact = matching.FirstOrDefault(p => string.Equals(p.Method, method, StringComparison.OrdinalIgnoreCase));
-        return exact is null ? (Outcome.MethodNotAllowed, null) : (Outcome.Matched, exact);
+        // The first exposed path of this shape that takes this method; a shape exposed for other methods only is a 405.
+        var shapeExposed = false;
+        foreach (var exposed in route.Paths)
+        {
+            if (!Matches(exposed.Pattern, path.AsSpan(1))) continue;
+            if (string.Equals(exposed.Method, method, StringComparison.OrdinalIgnoreCase)) return (Outcome.Matched, exposed);
+            shapeExposed = true;
+        }
+        return (shapeExposed ? Outcome.MethodNotAllowed : Outcome.NotExposed, null);
     }
 
     public static bool IsCanonical(string path)
     {
         if (path.Length is < 2 or > 1024 || path[0] != '/') return false;
-        foreach (var segment in path[1..].Split('/'))
+        var rest = path.AsSpan(1);
+        while (true)
         {
+            var slash = rest.IndexOf('/');
+            var segment = slash < 0 ? rest : rest[..slash];
             if (segment.Length == 0 || segment is "." or "..") return false;
             foreach (var c in segment)
                 if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '~')) return false;
+            if (slash < 0) return true;
+            rest = rest[(slash + 1)..];
         }
-        return true;
     }
 
-    private static bool Matches(string pattern, string[] segments)
+    /// <summary>Whether a path's segments (after its leading '/') are the pattern's, segment for segment, a {parameter} matching any one.</summary>
+    private static bool Matches(string pattern, ReadOnlySpan<char> segments)
     {
-        var parts = pattern.Trim('/').Split('/');
-        if (parts.Length != segments.Length) return false;
-        for (var i = 0; i < parts.Length; i++)
+        var parts = pattern.AsSpan().Trim('/');
+        while (true)
         {
-            var isParameter = parts[i].StartsWith('{') && parts[i].EndsWith('}');
-            if (!isParameter && !string.Equals(parts[i], segments[i], StringComparison.Ordinal)) return false;
+            var partEnd = parts.IndexOf('/');
+            var segmentEnd = segments.IndexOf('/');
+            var part = partEnd < 0 ? parts : parts[..partEnd];
+            var segment = segmentEnd < 0 ? segments : segments[..segmentEnd];
+            var isParameter = part.Length > 1 && part[0] == '{' && part[^1] == '}';
+            if (!isParameter && !part.SequenceEqual(segment)) return false;
+            if (partEnd < 0 || segmentEnd < 0) return partEnd < 0 && segmentEnd < 0;
+            parts = parts[(partEnd + 1)..];
+            segments = segments[(segmentEnd + 1)..];
         }
-        return true;
     }
 }

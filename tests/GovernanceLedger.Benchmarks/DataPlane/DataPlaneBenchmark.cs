@@ -36,6 +36,10 @@ public static class DataPlaneBenchmark
         var barePort = FreePort();
         var bareInfo = new ProcessStartInfo("dotnet", [typeof(DataPlaneBenchmark).Assembly.Location, "bare-yarp", upstream.Url, $"http://127.0.0.1:{barePort}"])
             { RedirectStandardOutput = true, RedirectStandardError = true, Environment = { ["DOTNET_gcServer"] = "1", ["DOTNET_GCDynamicAdaptationMode"] = "0", ["DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"] = "0" } };
+        // Runtime experiments reach both processes alike: GOVLEDGER_HOST_DOTNET_<NAME>=<value> is DOTNET_<NAME>=<value> here too.
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+            if (variable.Key is string name && name.StartsWith("GOVLEDGER_HOST_DOTNET_", StringComparison.Ordinal))
+                bareInfo.Environment[name["GOVLEDGER_HOST_".Length..]] = variable.Value as string;
         if (Environment.GetEnvironmentVariable("GOVLEDGER_BENCH_PERF") is { Length: > 0 })
         {
             // As for the ledger host: perf names the JIT-compiled frames from /tmp/perf-<pid>.map.
@@ -291,7 +295,8 @@ public static class DataPlaneBenchmark
                 Console.WriteLine($"    {stage,-12} {(count > 0 ? sum * 1000 / count : 0),9:N1} µs   ({count:N0} sampled laps)");
             }
             Console.WriteLine("  host's garbage collections per 1,000 governed requests at saturation: " + string.Join(", ", new[] { "gen0", "gen1", "gen2" }
-                .Select(g => $"{g} {(served > 0 ? (stagesAfter.GetValueOrDefault("gc:" + g).Count - stagesBefore.GetValueOrDefault("gc:" + g).Count) * 1000.0 / served : 0):0.00}")));
+                .Select(g => $"{g} {(served > 0 ? (stagesAfter.GetValueOrDefault("gc:" + g).Count - stagesBefore.GetValueOrDefault("gc:" + g).Count) * 1000.0 / served : 0):0.00}"))
+                + $"; allocated per request {(served > 0 ? (stagesAfter.GetValueOrDefault("gc:allocated").Sum - stagesBefore.GetValueOrDefault("gc:allocated").Sum) / served : 0):N0} bytes");
 
             // A second figure: PostgreSQL on one core, everything else (generator, host, bare proxy, upstream) on the other.
             if (Environment.ProcessorCount >= 2)
@@ -413,6 +418,10 @@ public static class DataPlaneBenchmark
         foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text,
                      @"^dotnet_gc_collections(?:_total)?\{[^}]*gc_heap_generation=""(gen[0-2])""[^}]*\} ([0-9.eE+-]+)", System.Text.RegularExpressions.RegexOptions.Multiline))
             stages["gc:" + m.Groups[1].Value] = (0, (long)double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        // Bytes the host has allocated so far (System.Runtime's dotnet.gc.heap.total_allocated), as "gc:allocated".
+        if (System.Text.RegularExpressions.Regex.Match(text, @"^dotnet_gc_heap_total_allocated\w*(?:\{[^}]*\})? ([0-9.eE+-]+)",
+                System.Text.RegularExpressions.RegexOptions.Multiline) is { Success: true } allocated)
+            stages["gc:allocated"] = (double.Parse(allocated.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 0);
         return stages;
     }
 

@@ -29,3 +29,56 @@ public class Gateway_lane_unit_tests
     public void Any_other_path_is_left_to_routing(string path) =>
         GatewaySetup.RouteOf(new PathString(path)).ShouldBeNull();
 }
+
+/// <summary>Which exposed path a request lands on: a route exposes only the shapes and methods it declares.</summary>
+public class Route_match_unit_tests
+{
+    private static readonly GatewayRoute Crm = new()
+    {
+        Name = "crm",
+        Paths =
+        [
+            new ExposedPath { Method = "GET", Pattern = "/contacts" },
+            new ExposedPath { Method = "GET", Pattern = "/contacts/{id}" },
+            new ExposedPath { Method = "POST", Pattern = "/contacts" },
+            new ExposedPath { Method = "GET", Pattern = "contacts/{id}/notes/" },
+        ]
+    };
+
+    [Theory]
+    [InlineData("GET", "/contacts", "/contacts")]
+    [InlineData("get", "/contacts", "/contacts")]
+    [InlineData("POST", "/contacts", "/contacts")]
+    [InlineData("GET", "/contacts/42", "/contacts/{id}")]
+    [InlineData("GET", "/contacts/a-b_c.d~e", "/contacts/{id}")]
+    [InlineData("GET", "/contacts/42/notes", "contacts/{id}/notes/")]
+    public void A_declared_shape_and_method_is_matched(string method, string path, string pattern)
+    {
+        var (outcome, exposed) = RouteMatch.Find(Crm, method, path);
+        outcome.ShouldBe(RouteMatch.Outcome.Matched);
+        exposed!.Pattern.ShouldBe(pattern);
+    }
+
+    [Theory]
+    [InlineData("DELETE", "/contacts/42")]
+    [InlineData("PUT", "/contacts")]
+    public void A_declared_shape_with_another_method_is_not_allowed(string method, string path) =>
+        RouteMatch.Find(Crm, method, path).ShouldBe((RouteMatch.Outcome.MethodNotAllowed, null));
+
+    [Theory]
+    [InlineData("/responses")]
+    [InlineData("/contacts/42/extra")]
+    [InlineData("/contacts/")]
+    [InlineData("/contacts//42")]
+    [InlineData("/contacts/../responses")]
+    [InlineData("/contacts/./42")]
+    [InlineData("/contacts/4%2F2")]
+    [InlineData("/contacts;/42")]
+    [InlineData("/Contacts")]
+    [InlineData("/contacts/42/notes/x")]
+    [InlineData("/")]
+    [InlineData("")]
+    [InlineData("contacts")]
+    public void Any_other_path_is_not_exposed(string path) =>
+        RouteMatch.Find(Crm, "GET", path).ShouldBe((RouteMatch.Outcome.NotExposed, null));
+}

@@ -139,8 +139,9 @@ public sealed class AuditRelay(
         return (rows.Count, rows[^1].Sequence);
     }
 
+    /// <summary>Publishes one message; done only once the broker holds it at an offset (<see cref="KafkaDelivery"/>).</summary>
     private static Task ProduceAsync(IProducer<string, byte[]> producer, string topic, string key, byte[] value) =>
-        producer.ProduceAsync(topic, new Message<string, byte[]> { Key = key, Value = value });
+        KafkaDelivery.Confirmed(producer.ProduceAsync(topic, new Message<string, byte[]> { Key = key, Value = value }), topic);
 
     private GenericRecord Envelope(LedgerRow row, JsonElement fields, string? appId)
     {

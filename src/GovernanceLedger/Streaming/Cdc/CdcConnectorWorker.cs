@@ -171,10 +171,10 @@ public sealed partial class CdcConnectorWorker(
             }
             if (value is not null)
             {
-                deliveries.Add(producer.ProduceAsync(connector.TargetTopic, new Message<string, byte[]> { Key = key, Value = value }));
+                deliveries.Add(KafkaDelivery.Confirmed(producer.ProduceAsync(connector.TargetTopic, new Message<string, byte[]> { Key = key, Value = value }), connector.TargetTopic));
                 continue;
             }
-            deliveries.Add(producer.ProduceAsync(connector.DeadLetterTopic, new Message<string, byte[]>
+            deliveries.Add(KafkaDelivery.Confirmed(producer.ProduceAsync(connector.DeadLetterTopic, new Message<string, byte[]>
             {
                 Key = key,
                 Value = JsonSerializer.SerializeToUtf8Bytes(new
@@ -184,7 +184,7 @@ public sealed partial class CdcConnectorWorker(
                     before = Masked(change.Before, table), after = Masked(change.After, table)
                 }),
                 Headers = new Headers { { "rejection", Encoding.UTF8.GetBytes(rejection!) } }
-            }));
+            }), connector.DeadLetterTopic));
             rejections.Add(new CdcEventRejected(connector.Id, change.Table, change.Op, change.Lsn, connector.TargetTopic,
                 connector.DeadLetterTopic, rejection!, $"connector:{connector.Id}", now));
         }
