@@ -140,6 +140,7 @@ public sealed partial class AccessLedger
             return;
         }
         _journalFailing = false;
+        telemetry.JournalFlushes.Add(1);
         // The ledger's lag is counted from the later of its last drain and the moment the journal stopped being empty.
         if (Interlocked.Add(ref _undrainedCount, batch.Count) == batch.Count)
             Interlocked.Exchange(ref _lastDrained, System.Diagnostics.Stopwatch.GetTimestamp());

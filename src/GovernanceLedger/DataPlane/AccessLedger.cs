@@ -16,7 +16,8 @@ namespace GovernanceLedger.DataPlane;
 /// response is sent only after its event is committed, so a killed host never leaves a served
 /// response without its event, yet the ledger sees a few large batches instead of many small ones.
 /// </summary>
-public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IConfiguration configuration, ILogger<AccessLedger> logger) : BackgroundService
+public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase ledger, IConfiguration configuration, ILogger<AccessLedger> logger,
+    Telemetry.LedgerTelemetry telemetry) : BackgroundService
 {
     /// <summary>
     /// DataPlane:CommitPace, the shortest time from the start of one commit to the start of the next (0 to 50 ms; 0, the

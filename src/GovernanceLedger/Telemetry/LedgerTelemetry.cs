@@ -37,6 +37,8 @@ public sealed class LedgerTelemetry
         CdcChanges = _meter.CreateCounter<long>("cdc_changes_total", description: "CDC changes by connector and outcome (published or dead_lettered)");
         Stages = _meter.CreateHistogram<double>("data_plane_stage_duration", unit: "ms",
             description: "Where a data-plane request's time goes, by stage: token, directory, policy, limits, schema, reveal, forward, mask, event_build, commit_wait (one lap in 16, sampled at random)");
+        JournalFlushes = _meter.CreateCounter<long>("data_plane_journal_flushes_total",
+            description: "Groups of access events flushed to the host's access journal, each with one fdatasync (served requests per flush is the group size)");
         Anomalies = _meter.CreateCounter<long>("ledger_anomalies_total", description: "Anomalies the ledger acted on, by app, detector policy and action (alert, throttle or pause)");
         _meter.CreateObservableGauge("ledger_app_month_cost", () => _monthCosts.Select(c => new Measurement<double>((double)c.Value, new KeyValuePair<string, object?>("app_id", c.Key))),
             description: "Each app's cost so far this month, priced by the rate card in force, in the rate card's currency (exported by the instance that watches budgets)");
@@ -77,6 +79,7 @@ public sealed class LedgerTelemetry
         return now;
     }
 
+    public Counter<long> JournalFlushes { get; }
     public Counter<long> AuditStreamEvents { get; }
     public Histogram<double> AuditStreamLag { get; }
     public Counter<long> CdcChanges { get; }

@@ -297,6 +297,8 @@ public static class DataPlaneBenchmark
             Console.WriteLine("  host's garbage collections per 1,000 governed requests at saturation: " + string.Join(", ", new[] { "gen0", "gen1", "gen2" }
                 .Select(g => $"{g} {(served > 0 ? (stagesAfter.GetValueOrDefault("gc:" + g).Count - stagesBefore.GetValueOrDefault("gc:" + g).Count) * 1000.0 / served : 0):0.00}"))
                 + $"; allocated per request {(served > 0 ? (stagesAfter.GetValueOrDefault("gc:allocated").Sum - stagesBefore.GetValueOrDefault("gc:allocated").Sum) / served : 0):N0} bytes");
+            var flushes = stagesAfter.GetValueOrDefault("journal:flushes").Count - stagesBefore.GetValueOrDefault("journal:flushes").Count;
+            if (flushes > 0) Console.WriteLine($"  journal flushes (fdatasync) in round 1: {flushes:N0}, {(double)served / flushes:N1} served requests per flush");
 
             // A second figure: PostgreSQL on one core, everything else (generator, host, bare proxy, upstream) on the other.
             if (Environment.ProcessorCount >= 2)
@@ -422,6 +424,10 @@ public static class DataPlaneBenchmark
         if (System.Text.RegularExpressions.Regex.Match(text, @"^dotnet_gc_heap_total_allocated\w*(?:\{[^}]*\})? ([0-9.eE+-]+)",
                 System.Text.RegularExpressions.RegexOptions.Multiline) is { Success: true } allocated)
             stages["gc:allocated"] = (double.Parse(allocated.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 0);
+        // Groups flushed to the host's journal so far (data_plane_journal_flushes_total), as "journal:flushes".
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text,
+                     @"^data_plane_journal_flushes_total(?:\{[^}]*\})? ([0-9.eE+-]+)", System.Text.RegularExpressions.RegexOptions.Multiline))
+            stages["journal:flushes"] = (0, stages.GetValueOrDefault("journal:flushes").Count + (long)double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         return stages;
     }
 
