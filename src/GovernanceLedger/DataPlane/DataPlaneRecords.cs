@@ -85,23 +85,32 @@ public sealed class DataPlaneRecords(RequestDelegate next, AccessRecorder record
             ? (ClientClosed, "client-closed", "The client closed the connection before the answer.")
             : e is BadHttpRequestException bad ? (bad.StatusCode, "request", StrictJson.Bounded(bad.Message, 200)) : null;
 
+    /// <summary>
+    /// Who sent a request refused before admission, as its record names it: the app of a valid token, or the app an invalid
+    /// one claims. Who sent it is the record's detail, not its condition: when it cannot be told (logged), the request is
+    /// recorded as unauthenticated.
+    /// </summary>
+    public static async Task<(string AppId, string? ClaimedApp, string? EndUser, string? TokenId, bool Sandbox)> WhoSentAsync(
+        DataPlaneGuard guard, HttpContext context, ILogger logger)
+    {
+        try
+        {
+            return await guard.IdentifyAsync(context);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Could not tell who sent data-plane request {Method} {Path}; recorded as unauthenticated", context.Request.Method, context.Request.Path);
+            return (Denial.Unauthenticated, null, null, null, false);
+        }
+    }
+
     private static Denial RefusalOf(int status, string rule, string reason) =>
         new(status, rule, reason, Denial.Unauthenticated, null, null, null);
 
     /// <summary>Records the request; false when the ledger could not (logged).</summary>
     private async Task<bool> TryRecordAsync(HttpContext context, int status, string rule, string reason, long start)
     {
-        (string AppId, string? Claimed, string? EndUser, string? TokenId, bool Sandbox) who;
-        try
-        {
-            who = await guard.IdentifyAsync(context);
-        }
-        catch (Exception e)
-        {
-            // Who sent it is the record's detail, not its condition: the request is recorded whatever its token does.
-            logger.LogError(e, "Could not tell who sent data-plane request {Method} {Path}; recorded as unauthenticated", context.Request.Method, context.Request.Path);
-            who = (Denial.Unauthenticated, null, null, null, false);
-        }
+        var who = await WhoSentAsync(guard, context, logger);
         try
         {
             var (appId, claimed, endUser, tokenId, sandbox) = who;

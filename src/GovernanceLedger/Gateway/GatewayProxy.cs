@@ -75,8 +75,11 @@ public sealed class GatewayProxy(
     {
         if (target is null)
         {
+            // Refused before admission (there is no route to admit to), and still on the timeline of the app whose token it
+            // carries, or of the app an invalid token claims: probing for route names is not done off the record.
+            var (appId, claimed, endUser, tokenId, sandbox) = await DataPlaneRecords.WhoSentAsync(guard, context, logger);
             await RefuseAsync(context, label, new Denial(StatusCodes.Status404NotFound, "unknown-route",
-                "No such gateway route.", Denial.Unauthenticated, null, null, null), start);
+                "No such gateway route.", appId, claimed, endUser, tokenId, Sandbox: sandbox), start);
             return;
         }
 
@@ -85,7 +88,9 @@ public sealed class GatewayProxy(
         var (caller, denial) = await guard.AdmitAsync(context, exposed?.Scopes ?? [], countRequest: exposed is not null, allowSandbox: true);
         var lap = Stopwatch.GetTimestamp();
         var violations = new List<Violation>();
-        denial ??= outcome switch
+        denial ??= IsUpgrade(context) ? caller!.Deny(StatusCodes.Status400BadRequest, "upgrade-not-allowed",
+                "The gateway answers one request with one response: a connection upgrade (WebSocket or any other protocol) is not forwarded.")
+            : outcome switch
         {
             RouteMatch.Outcome.NotExposed => caller!.Deny(StatusCodes.Status404NotFound, "path-not-exposed",
                 $"Route '{target.Name}' does not expose this path."),
@@ -156,6 +161,16 @@ public sealed class GatewayProxy(
             if (d.Name == dataset) return d.Fields;
         return null;
     }
+
+    /// <summary>
+    /// Whether the request asks to turn its connection into something else (HTTP/1.1 Upgrade, HTTP/2 extended CONNECT).
+    /// YARP would forward such a request as an upgrade and then relay raw bytes both ways: a tunnel to the upstream whose
+    /// traffic no path check, header rule, mask, quota or access event would see.
+    /// </summary>
+    private static bool IsUpgrade(HttpContext context) =>
+        context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpUpgradeFeature>()?.IsUpgradableRequest == true
+        || context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpExtendedConnectFeature>()?.IsExtendedConnect == true
+        || context.Request.Headers.ContainsKey("Upgrade");
 
     /// <summary>The path after /gw/{route}, as the server decoded it (an encoded '/' stays encoded and is refused).</summary>
     private static string RemainderOf(PathString path, string route)

@@ -54,8 +54,8 @@ public static class RouteMatch
 
     /// <summary>
     /// <paramref name="path"/> is what follows /gw/{route}. Only plain segments of unreserved characters
-    /// are accepted (no '%', '..', '.', empty segments, backslashes or ';'), so the path matched is
-    /// byte for byte the path the upstream receives.
+    /// are accepted (no '%', no segment that is '.' or '..', no empty segments, backslashes or ';'), so the path matched
+    /// is byte for byte the path the upstream receives.
     /// </summary>
     public static (Outcome Outcome, ExposedPath? Path) Find(GatewayRoute route, string method, string path)
     {

@@ -51,20 +51,26 @@ public static class UpstreamHeaders
 
     /// <summary>
     /// The end user as an X-End-User value. Header values are ASCII: a name such as "josé@example.com" sent as it is
-    /// fails the request before it leaves. A name of visible ASCII and spaces, without '%', goes as it is (every e-mail
-    /// address of ASCII); any other is sent as its UTF-8 percent-encoded (RFC 3986), and X-End-User-Encoding: percent
-    /// says so, so an upstream never has to guess which it got.
+    /// fails the request before it leaves. A name of visible ASCII and spaces, without '%', ',' or '"', goes as it is
+    /// (every plain e-mail address); any other is sent as its UTF-8 percent-encoded (RFC 3986), and
+    /// X-End-User-Encoding: percent says so, so an upstream never has to guess which it got. A comma would make one name
+    /// read as a list of names by an upstream that splits header values ("rep@example.com, ceo@example.com"), a quote as
+    /// a quoted string.
     /// </summary>
     public static (string Value, bool Encoded) EndUserHeader(string user)
     {
         var plain = user.Length > 0 && user[0] != ' ' && user[^1] != ' ';
         foreach (var c in user)
-            if (c is < ' ' or > '~' or '%') { plain = false; break; }
+            if (c is < ' ' or > '~' or '%' or ',' or '"') { plain = false; break; }
         return plain ? (user, false) : (Uri.EscapeDataString(user), true);
     }
 
+    /// <summary>Adds a passed header; a value with a control character (RFC 9110 allows none but tab) is not passed at all.</summary>
     private static void Add(System.Net.Http.Headers.HttpHeaders headers, string name, Microsoft.Extensions.Primitives.StringValues value)
     {
+        foreach (var one in value)
+            if (one is null || one.AsSpan().IndexOfAnyInRange('\0', '\u0008') >= 0 || one.AsSpan().IndexOfAnyInRange('\u000A', '\u001F') >= 0 || one.Contains('\u007F'))
+                return;
         if (value.Count == 1) headers.TryAddWithoutValidation(name, value.ToString());
         else headers.TryAddWithoutValidation(name, (IEnumerable<string?>)value);
     }

@@ -359,7 +359,7 @@ public static class DataPlaneBenchmark
     }
 
     private const int ManyApps = 20;
-    private const int GatewayRounds = 3;
+    private const int GatewayRounds = 5;
 
     /// <summary>The ledger's last event sequence number: its difference over a run is the rows the run appended.</summary>
     private static async Task<long> LedgerHeadAsync(string connectionString)

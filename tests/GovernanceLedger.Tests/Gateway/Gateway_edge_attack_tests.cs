@@ -99,6 +99,61 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task A_header_value_with_a_control_character_is_not_passed_to_the_upstream()
+    {
+        var appId = await ledger.DataApp("ctl-header");
+        var token = await ledger.AppToken(appId);
+
+        var echoed = await ledger.SendRaw(HttpMethod.Get, "/gw/diag/echo-headers", null, null, token,
+            new Dictionary<string, string> { ["Accept"] = "application/json\u0001x", ["Accept-Language"] = "en\u007f", ["User-Agent"] = "probe\tok" });
+
+        echoed.Status.ShouldBe(200, echoed.Text);
+        var seen = echoed.Json!.AsObject().ToDictionary(h => h.Key, h => h.Value!.GetValue<string>());
+        seen.Values.ShouldAllBe(v => !v.Contains('\u0001') && !v.Contains('\u007f'));
+        seen.ShouldNotContainKey("accept-language");
+        // A tab is allowed inside a header value: that header passes (as whitespace).
+        seen["user-agent"].ShouldMatch("^probe\\sok$");
+    }
+
+    [Fact]
+    public async Task A_connection_upgrade_is_refused_and_recorded_never_tunnelled_to_the_upstream()
+    {
+        var appId = await ledger.DataApp("upgrade");
+        var token = await ledger.AppToken(appId);
+
+        var refused = await ledger.SendRaw(HttpMethod.Get, "/gw/diag/echo-headers", null, null, token,
+            new Dictionary<string, string> { ["Connection"] = "Upgrade", ["Upgrade"] = "websocket", ["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ==", ["Sec-WebSocket-Version"] = "13" });
+
+        refused.Status.ShouldBe(400, refused.Text);
+        refused.Text.ShouldContain("upgrade-not-allowed");
+        refused.Text.ShouldNotContain("x-app-id");   // the upstream's echo never came back
+        var denial = await Recorded(appId, refused.RequestId);
+        denial.Decision.ShouldBe(AccessDecisions.Deny);
+        denial.Reason.ShouldStartWith("upgrade-not-allowed");
+    }
+
+    [Fact]
+    public async Task A_route_that_does_not_exist_is_refused_on_the_timeline_of_the_app_that_asked()
+    {
+        var appId = await ledger.DataApp("route-probe");
+        var token = await ledger.AppToken(appId);
+
+        var probed = await ledger.Get("/gw/CRM/contacts", token);
+
+        probed.Status.ShouldBe(404, probed.Text);
+        probed.Text.ShouldContain("unknown-route");
+        var denial = await Recorded(appId, probed.RequestId);
+        (denial.Decision, denial.TokenId).ShouldBe((AccessDecisions.Deny, new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(token).Id));
+
+        // A token that does not verify is recorded as unauthenticated, naming the app it claims to be.
+        var claimed = $"{Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode("{\"alg\":\"RS256\",\"typ\":\"JWT\"}")}."
+            + $"{Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode($"{{\"sub\":\"app:{appId}\"}}")}.c2lnbmF0dXJl";
+        var forged = await ledger.Get("/gw/nosuch/contacts", claimed);
+        forged.Status.ShouldBe(404, forged.Text);
+        (await Recorded("unauthenticated", forged.RequestId)).ClaimedApp.ShouldBe($"app:{appId}");
+    }
+
+    [Fact]
     public async Task A_post_cannot_name_another_app_as_its_author()
     {
         var appId = await ledger.DataApp("author", null, "write:contacts");

@@ -82,3 +82,18 @@ public class Route_match_unit_tests
     public void Any_other_path_is_not_exposed(string path) =>
         RouteMatch.Find(Crm, "GET", path).ShouldBe((RouteMatch.Outcome.NotExposed, null));
 }
+
+/// <summary>The end user's name as the upstream reads it: one name, never a list or a quoted string.</summary>
+public class End_user_header_unit_tests
+{
+    [Theory]
+    [InlineData("rep@example.com", "rep@example.com", false)]
+    [InlineData("Rep Name", "Rep Name", false)]
+    [InlineData("rep@example.com, ceo@example.com", "rep%40example.com%2C%20ceo%40example.com", true)]
+    [InlineData("\"ceo@example.com\"", "%22ceo%40example.com%22", true)]
+    [InlineData("josé@example.com", "jos%C3%A9%40example.com", true)]
+    [InlineData("100%", "100%25", true)]
+    [InlineData(" padded", "%20padded", true)]
+    public void A_name_that_could_read_as_more_than_one_is_percent_encoded(string user, string value, bool encoded) =>
+        UpstreamHeaders.EndUserHeader(user).ShouldBe((value, encoded));
+}
