@@ -204,7 +204,7 @@ public sealed partial class AccessLedger
             foreach (var j in batch) journaled[j.Pending.Event] = j.Json;
             await AppendAsync(batch.Select(j => j.Pending).ToList(), 0, drained, journaled);
         }
-        catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal))
+        catch (PostgresException e) when (RefusedForItsData(e))
         {
             if (batch.Count > 1)
             {

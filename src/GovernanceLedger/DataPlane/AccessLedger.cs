@@ -244,7 +244,7 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
                 // transaction rolled back, so appending the batch again writes each event once.
                 logger.LogDebug(e, "Concurrent append to an access stream; retrying batch of {Count}", batch.Count);
             }
-            catch (PostgresException e) when (batch.Count > 1 && e.SqlState.StartsWith("22", StringComparison.Ordinal))
+            catch (PostgresException e) when (batch.Count > 1 && RefusedForItsData(e))
             {
                 // A data exception: some event's content was refused, and with it everyone else's. Halves until it stands alone.
                 logger.LogWarning(e, "PostgreSQL refused the data of one of {Count} access events; appending them in halves", batch.Count);
@@ -481,6 +481,18 @@ public sealed partial class AccessLedger(IDocumentStore store, LedgerDatabase le
             DotNetTypes.Add(shape.DotNetType);
         }
     }
+
+    /// <summary>
+    /// Whether PostgreSQL refused a batch for what one of its events holds, so that the same batch would be refused again
+    /// however often it is retried: a data exception (class 22: text jsonb cannot take, a value out of range), an integrity
+    /// constraint other than a unique key (class 23; a unique key is another writer's append), a program limit (class 54:
+    /// a value or index row too large). Such a batch is split until the event stands alone; anything else (a lost
+    /// connection, a server shutting down, a lock timeout) is retried whole.
+    /// </summary>
+    public static bool RefusedForItsData(PostgresException e) =>
+        e.SqlState.StartsWith("22", StringComparison.Ordinal)
+        || (e.SqlState.StartsWith("23", StringComparison.Ordinal) && e.SqlState != PostgresErrorCodes.UniqueViolation)
+        || e.SqlState.StartsWith("54", StringComparison.Ordinal);
 
     /// <summary>Another writer appended to (or created) the same stream at the same moment: the transaction rolled back whole.</summary>
     public static bool IsConcurrentAppend(Exception e) =>

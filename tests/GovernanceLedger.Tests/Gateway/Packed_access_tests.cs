@@ -27,7 +27,8 @@ public sealed class Packed_access_tests(LedgerFixture ledger)
         // An instance of its own: nothing but this test's requests queues at its writer.
         await using var host = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, ledger.DataPlaneSettings());
         var directory = host.Services.GetRequiredService<AppDirectory>();
-        await LedgerFixture.EventuallyAsync(() => Task.FromResult(directory.Find(appId) is { Status: "active" }), TimeSpan.FromSeconds(10));
+        // Loaded: the first read of the catalog has finished (an app can be found before it has, and requests are refused until then).
+        await LedgerFixture.EventuallyAsync(() => Task.FromResult(directory.Loaded && directory.Find(appId) is { Status: "active" }), TimeSpan.FromSeconds(10));
         var writer = host.Services.GetRequiredService<AccessLedger>();
         var first = await ServeAsync(host, token, "/gw/crm/contacts?limit=1");
         first.Status.ShouldBe(200);

@@ -28,7 +28,8 @@ public sealed class Shared_limits_tests(LedgerFixture ledger)
         var second = await LedgerFixture.StartHostAsync(ledger.ConnectionString, "Development", ledger.Clock, ledger.DataPlaneSettings());
         // Serving once its app directory knows the app.
         var directory = second.Services.GetRequiredService<AppDirectory>();
-        await LedgerFixture.EventuallyAsync(() => Task.FromResult(directory.Find(appId) is { Status: "active" }), TimeSpan.FromSeconds(10));
+        // Loaded: the first read of the catalog has finished (an app can be found before it has, and requests are refused until then).
+        await LedgerFixture.EventuallyAsync(() => Task.FromResult(directory.Loaded && directory.Find(appId) is { Status: "active" }), TimeSpan.FromSeconds(10));
         return second;
     }
 

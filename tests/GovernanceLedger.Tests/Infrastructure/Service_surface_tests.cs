@@ -12,6 +12,8 @@ public sealed class Service_surface_tests(LedgerFixture ledger)
         health.Status.ShouldBe(200);
         health.Str("status").ShouldBe("healthy");
         health.Node("policies_in_force")!.GetValue<int>().ShouldBe(PolicyFiles.All);
+        // The app directory has read the catalog: the data plane can admit apps.
+        health.Str("apps").ShouldBe("loaded");
     }
 
     [Fact]
