@@ -69,8 +69,13 @@ public sealed class DemoUpstream : IAsyncDisposable
         });
         app.MapGet("/echo-headers", (HttpRequest request) => request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString()));
         // Misbehaving answers, for the gateway's own checks: an error page full of internals, and PII in CSV.
-        app.MapGet("/boom", () => Results.Text("System.InvalidOperationException: boom\n   at Demo.Upstream.Handler() in /home/build/src/Upstream.cs:line 42",
-            "text/plain", statusCode: 500));
+        app.MapGet("/boom", (HttpContext context) =>
+        {
+            // Internals in the status line too, where HTTP/1.1 carries a reason phrase.
+            context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>()!.ReasonPhrase = "NpgsqlException at db01.corp.internal";
+            return Results.Text("System.InvalidOperationException: boom\n   at Demo.Upstream.Handler() in /home/build/src/Upstream.cs:line 42",
+                "text/plain", statusCode: 500);
+        });
         app.MapGet("/export", () => Results.Text(string.Join("\n", contacts.Values.Take(3).Select(c => $"{c["name"]},{c["email"]}")), "text/csv"));
         app.MapGet("/contacts-nested", () => new JsonObject
         {

@@ -300,9 +300,13 @@ public sealed class GatewayProxy(
             if (proxyResponse is null) return await base.TransformResponseAsync(context, proxyResponse, ct);
             gateway.Telemetry.Lap("forward", ForwardedAt);
             var upstreamStatus = (int)proxyResponse.StatusCode;
+            // The status line says the gateway's words: an upstream's reason phrase ("500 NpgsqlException at db01…") is not passed on.
+            if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseFeature>() is { } status) status.ReasonPhrase = null;
             try
             {
-                if (upstreamStatus >= 500)
+                // An upstream error, or an informational answer (101 Switching Protocols among them) to a request that asked
+                // for none: the app gets a problem citing the status, never the upstream's own answer.
+                if (upstreamStatus is >= 500 or < 200)
                 {
                     // The upstream's own error page may carry stack traces and paths: the app gets a problem citing the status.
                     await RecordAsync(context, StatusCodes.Status502BadGateway, 0, $"upstream answered {upstreamStatus}", null);

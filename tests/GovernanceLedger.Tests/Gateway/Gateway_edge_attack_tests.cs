@@ -262,6 +262,14 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
         var recorded = await Recorded(appId, failed.RequestId);
         recorded.Status.ShouldBe(502);
         recorded.Reason.ShouldContain("500");
+
+        // Nor its status line: the upstream's reason phrase names its database host.
+        using var client = ledger.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/gw/diag/boom");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        using var raw = await client.SendAsync(request);
+        ((int)raw.StatusCode).ShouldBe(502);
+        (raw.ReasonPhrase ?? "").ShouldNotContain("db01");
     }
 
     [Fact]

@@ -88,7 +88,11 @@ public class End_user_header_unit_tests
 {
     [Theory]
     [InlineData("rep@example.com", "rep@example.com", false)]
-    [InlineData("Rep Name", "Rep Name", false)]
+    [InlineData("o'brien@example.com", "o%27brien%40example.com", true)]
+    [InlineData("first.last+tag@sub-domain.example.com", "first.last+tag@sub-domain.example.com", false)]
+    [InlineData("Rep Name", "Rep%20Name", true)]
+    [InlineData("rep@example.com;admin=true", "rep%40example.com%3Badmin%3Dtrue", true)]
+    [InlineData("a\\b@example.com", "a%5Cb%40example.com", true)]
     [InlineData("rep@example.com, ceo@example.com", "rep%40example.com%2C%20ceo%40example.com", true)]
     [InlineData("\"ceo@example.com\"", "%22ceo%40example.com%22", true)]
     [InlineData("josé@example.com", "jos%C3%A9%40example.com", true)]
@@ -96,4 +100,26 @@ public class End_user_header_unit_tests
     [InlineData(" padded", "%20padded", true)]
     public void A_name_that_could_read_as_more_than_one_is_percent_encoded(string user, string value, bool encoded) =>
         UpstreamHeaders.EndUserHeader(user).ShouldBe((value, encoded));
+}
+
+/// <summary>Which client header values the gateway passes on: plain text an upstream reads as the gateway does.</summary>
+public class Header_value_unit_tests
+{
+    [Theory]
+    [InlineData("application/json")]
+    [InlineData("text/html, */*;q=0.8")]
+    [InlineData("W/\"etag-1\"")]
+    [InlineData("agent\twith tab")]
+    [InlineData("")]
+    public void Plain_text_passes(string value) => UpstreamHeaders.PassesAsIs(value).ShouldBeTrue();
+
+    [Theory]
+    [InlineData("fr-\u00e9")]          // beyond ASCII: the upstream request would fail before it leaves
+    [InlineData("a\u0001b")]           // C0 control
+    [InlineData("a\u007fb")]           // DEL
+    [InlineData("a\u0085b")]           // C1 control
+    [InlineData("a\u2028b")]           // line separator
+    [InlineData("a\rb")]
+    [InlineData("a\nb")]
+    public void Anything_else_does_not(string value) => UpstreamHeaders.PassesAsIs(value).ShouldBeFalse();
 }
