@@ -80,6 +80,8 @@ public class LedgerFixture : IAsyncLifetime
         ["Gateway:Routes:2:Paths:1:Method"] = "GET", ["Gateway:Routes:2:Paths:1:Pattern"] = "/boom", ["Gateway:Routes:2:Paths:1:Scopes:0"] = "read:contacts",
         ["Gateway:Routes:2:Paths:2:Method"] = "GET", ["Gateway:Routes:2:Paths:2:Pattern"] = "/export", ["Gateway:Routes:2:Paths:2:Scopes:0"] = "read:contacts",
         ["Gateway:Routes:2:Paths:3:Method"] = "GET", ["Gateway:Routes:2:Paths:3:Pattern"] = "/contacts-nested", ["Gateway:Routes:2:Paths:3:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:2:Paths:4:Method"] = "GET", ["Gateway:Routes:2:Paths:4:Pattern"] = "/loud-headers", ["Gateway:Routes:2:Paths:4:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:2:ResponseHeaders:0"] = "X-Total-Count",
         ["Metrics:ScrapeToken"] = ScrapeToken,
         ["Gateway:DemoUpstreamUrl"] = "",
         ["ConnectionStrings:SalesDb"] = SalesConnectionString,

@@ -17,6 +17,14 @@ public sealed class DataPlaneRecords(RequestDelegate next, AccessRecorder record
     /// <summary>The status recorded for a request whose client closed the connection before it was answered (nginx's convention).</summary>
     public const int ClientClosed = 499;
 
+    private const string RouteItem = "data-plane.route";
+
+    /// <summary>
+    /// Names the route (a gateway route, a dataset) a request is on once its handler knows it, so a request the server
+    /// fails later (a body it cannot read, a client gone) is recorded on that route and not only on its plane.
+    /// </summary>
+    public static void NameRoute(HttpContext context, string route) => context.Items[RouteItem] = route;
+
     public async Task InvokeAsync(HttpContext context)
     {
         if (!AppTokenAuthentication.IsDataPlane(context.Request.Path))
@@ -118,7 +126,7 @@ public sealed class DataPlaneRecords(RequestDelegate next, AccessRecorder record
                 : context.Request.Path.StartsWithSegments("/data") ? DataProxy.QueryDataset.Plane
                 : Streaming.Topics.ReadTopic.Plane;
             var denial = new Denial(status, rule, reason, appId, claimed, endUser, tokenId, Sandbox: sandbox);
-            await recorder.DeniedAsync(context, plane, plane, denial, start);
+            await recorder.DeniedAsync(context, plane, context.Items[RouteItem] as string ?? plane, denial, start);
             return true;
         }
         catch (Exception e)

@@ -38,6 +38,7 @@ public sealed class QueryDataset(
         var dataset = catalog.CurrentValue.DatasetList.FirstOrDefault(d => d.Name == datasetName && d.ServedByProxy);
         // Labels and routes name only datasets that exist: a caller cannot mint new metric series.
         var route = $"data/{dataset?.Name ?? "unknown"}";
+        DataPlaneRecords.NameRoute(context, route);
         if (dataset is null)
         {
             // Recorded against the app of a valid token (no quota is taken for it), so the app's own denials show it.

@@ -76,6 +76,28 @@ public sealed class DemoUpstream : IAsyncDisposable
             return Results.Text("System.InvalidOperationException: boom\n   at Demo.Upstream.Handler() in /home/build/src/Upstream.cs:line 42",
                 "text/plain", statusCode: 500);
         });
+        // An answer loud with headers, for the gateway's response allowlist: some only the ledger's origin may set, some
+        // naming internals, one claiming the access event's id, a Location on the upstream itself; ?empty=1 answers 204.
+        app.MapGet("/loud-headers", (HttpContext context, int? empty) =>
+        {
+            var headers = context.Response.Headers;
+            headers["Set-Cookie"] = "session=upstream; Path=/";
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains";
+            headers["Alt-Svc"] = "h3=\":443\"";
+            headers["Clear-Site-Data"] = "\"*\"";
+            headers["Access-Control-Allow-Origin"] = "*";
+            headers["Access-Control-Allow-Credentials"] = "true";
+            headers["Content-Security-Policy"] = "default-src *";
+            headers["Refresh"] = "0; url=https://elsewhere.example/";
+            headers["X-Request-Id"] = "upstream-chosen-id";
+            headers["X-Internal-Host"] = "db01.corp.internal";
+            headers["Link"] = $"<{context.Request.Scheme}://{context.Request.Host}/contacts?page=2>; rel=\"next\"";
+            headers["X-Total-Count"] = "50";
+            headers["ETag"] = "\"v1\"";
+            headers["Cache-Control"] = "private, max-age=60";
+            headers["Location"] = $"{context.Request.Scheme}://{context.Request.Host}/contacts/7";
+            return empty == 1 ? Results.NoContent() : Results.Json(new { ok = true });
+        });
         app.MapGet("/export", () => Results.Text(string.Join("\n", contacts.Values.Take(3).Select(c => $"{c["name"]},{c["email"]}")), "text/csv"));
         app.MapGet("/contacts-nested", () => new JsonObject
         {

@@ -55,6 +55,7 @@ public sealed class GatewayProxy(
         foreach (var r in config.Routes)
             if (string.Equals(r.Name, route, StringComparison.Ordinal)) { target = r; break; }
         var label = target?.Name ?? UnknownRoute;
+        DataPlaneRecords.NameRoute(context, label);
         activity?.SetTag("gateway.route", label);
         try
         {
@@ -124,7 +125,7 @@ public sealed class GatewayProxy(
             await ServeSandboxAsync(context, caller, target, exposed!, shape, label, start);
             return;
         }
-        var exchange = new Exchange(this, caller, target.Name, path, start,
+        var exchange = new Exchange(this, caller, target, path, start,
             shape is { MaskPii: true } or { Granted: not null } ? shape : null, config.MaxMaskedResponseBytes,
             reveal is { Reveal: true } ? (dataset!, reveal) : null) { ForwardedAt = lap };
         var error = await forwarder.SendAsync(context, target.Upstream, _client, ForwarderRequestConfig.Empty, exchange);
@@ -275,9 +276,11 @@ public sealed class GatewayProxy(
     private sealed record Shape(DatasetEntry Dataset, bool MaskPii, IReadOnlyList<string>? Granted);
 
     private sealed class Exchange(
-        GatewayProxy gateway, AppCaller caller, string route, string path, long start, Shape? maskBy, int maxMaskedBytes,
+        GatewayProxy gateway, AppCaller caller, GatewayRoute target, string path, long start, Shape? maskBy, int maxMaskedBytes,
         (DatasetEntry Dataset, RevealDecision Decision)? revealed) : HttpTransformer
     {
+        private readonly string route = target.Name;
+
         public bool Recorded { get; private set; }
 
         /// <summary>When the request left for the upstream; the answer's arrival ends the forward stage.</summary>
@@ -328,10 +331,12 @@ public sealed class GatewayProxy(
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 return false;
             }
-            var proxied = await base.TransformResponseAsync(context, proxyResponse, ct);
-            UpstreamHeaders.StripInternals(context.Response);
-            return proxied;
+            UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
+            return true;
         }
+
+        /// <summary>An upstream's trailers are headers too, after the body: none is passed on.</summary>
+        public override ValueTask TransformResponseTrailersAsync(HttpContext context, HttpResponseMessage proxyResponse, CancellationToken ct) => default;
 
         private async ValueTask<bool> ServeMaskedAsync(HttpContext context, HttpResponseMessage proxyResponse, int upstreamStatus, CancellationToken ct)
         {
@@ -365,8 +370,7 @@ public sealed class GatewayProxy(
 
             gateway.Telemetry.Lap("mask", maskStarted);
             await RecordAsync(context, upstreamStatus, shaped.WrittenCount, "served", masked.Count > 0 ? masked : null);
-            await base.TransformResponseAsync(context, proxyResponse, ct);
-            UpstreamHeaders.StripInternals(context.Response);
+            UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
             context.Response.Headers.ContentLength = shaped.WrittenCount;
             context.Response.ContentType = "application/json; charset=utf-8";
             await context.Response.Body.WriteAsync(shaped.WrittenMemory, ct);

@@ -17,6 +17,19 @@ public sealed class GatewayRoute
     /// app's data when the app's retention runs out. See <see cref="Operations.Retention.RetentionStores"/> for the contract.
     /// </summary>
     public RouteRetention? Retention { get; init; }
+
+    /// <summary>
+    /// Response headers this route's upstream may pass beyond the gateway's own list (<see cref="UpstreamHeaders.PassedResponse"/>),
+    /// such as a pagination count. The gateway's own, origin-wide and hop-by-hop headers cannot be listed.
+    /// </summary>
+    public List<string> ResponseHeaders { get; init; } = [];
+
+    private System.Collections.Frozen.FrozenSet<string>? _passed;
+
+    /// <summary>Whether an upstream response header of this name reaches the app.</summary>
+    public bool PassesResponseHeader(string name) =>
+        (_passed ??= System.Collections.Frozen.FrozenSet.ToFrozenSet(UpstreamHeaders.PassedResponse.Concat(ResponseHeaders), StringComparer.OrdinalIgnoreCase))
+        .Contains(name);
 }
 
 public sealed class RouteRetention

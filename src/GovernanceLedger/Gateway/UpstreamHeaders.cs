@@ -8,7 +8,7 @@ namespace GovernanceLedger.Gateway;
 /// a short allowlist (content negotiation and conditional requests); every identity, forwarding and
 /// tracing header a client sends is dropped, whatever its spelling, and the gateway sets its own (the end user's name
 /// percent-encoded when it is not plain ASCII, see <see cref="EndUserHeader"/>).
-/// Upstream responses lose the headers that describe the upstream's internals or set cookies.
+/// Upstream responses keep only the headers of a short allowlist (<see cref="PassedResponse"/>, and what a route adds).
 /// </summary>
 public static class UpstreamHeaders
 {
@@ -19,13 +19,32 @@ public static class UpstreamHeaders
     private static readonly string[] PassedContent = ["Content-Type", "Content-Length"];
 
     /// <summary>
-    /// Response headers an upstream does not pass on: those that describe its internals, and those that would act for the
-    /// whole of the ledger's origin (cookies, transport security, alternative services, clearing site data, a browser's
-    /// sign-in prompt), which the console shares.
+    /// The response headers an upstream's answer keeps: its representation (type, length, language, encoding, ranges),
+    /// its caching validators and where it points (Location, rewritten into the route). Anything else it sends is
+    /// dropped, so nothing an upstream adds can speak for the ledger's origin (cookies, transport security, CORS,
+    /// clearing site data, a sign-in prompt), describe the upstream's internals, or change the gateway's own headers
+    /// (X-Request-Id names the access event). A route lists more in Gateway:Routes:N:ResponseHeaders.
     /// </summary>
-    private static readonly string[] UpstreamInternals =
-        ["Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version", "X-SourceFiles", "Set-Cookie", "Set-Cookie2",
-         "Strict-Transport-Security", "Alt-Svc", "Clear-Site-Data", "WWW-Authenticate", "Public-Key-Pins", "Public-Key-Pins-Report-Only"];
+    public static readonly System.Collections.Frozen.FrozenSet<string> PassedResponse = System.Collections.Frozen.FrozenSet.ToFrozenSet(
+        ["Content-Type", "Content-Length", "Content-Language", "Content-Disposition", "Content-Encoding", "Content-Range", "Accept-Ranges",
+         "Cache-Control", "Expires", "ETag", "Last-Modified", "Vary", "Age", "Pragma", "Location", "Retry-After", "Allow"],
+        StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Response headers a route may not add to <see cref="PassedResponse"/>: the gateway's own, those that act for the whole
+    /// origin or its cross-origin policy, and the connection's own (hop by hop).
+    /// </summary>
+    public static bool IsReservedResponseHeader(string name) =>
+        ReservedResponse.Contains(name) || name.StartsWith("Access-Control-", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("Proxy-", StringComparison.OrdinalIgnoreCase) || name.StartsWith("X-PII-", StringComparison.OrdinalIgnoreCase)
+        || name.StartsWith("Public-Key-Pins", StringComparison.OrdinalIgnoreCase);
+
+    private static readonly System.Collections.Frozen.FrozenSet<string> ReservedResponse = System.Collections.Frozen.FrozenSet.ToFrozenSet(
+        ["X-Request-Id", "Set-Cookie", "Set-Cookie2", "Strict-Transport-Security", "Alt-Svc", "Clear-Site-Data", "WWW-Authenticate",
+         "Content-Security-Policy", "Refresh", "Server", "X-Powered-By", "Connection", "Keep-Alive", "Transfer-Encoding", "Trailer", "TE", "Upgrade",
+         "Date", "Origin-Agent-Cluster", "Cross-Origin-Opener-Policy", "Cross-Origin-Embedder-Policy", "Timing-Allow-Origin", "Service-Worker-Allowed",
+         "X-End-User", "X-End-User-Encoding", "X-App-Id"],
+        StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
     /// The upstream request's headers: those on the allowlist, looked up by name in the client's request (any spelling of
@@ -92,8 +111,59 @@ public static class UpstreamHeaders
     private static readonly System.Buffers.SearchValues<char> PlainHeaderText =
         System.Buffers.SearchValues.Create("\t !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~");
 
-    public static void StripInternals(HttpResponse response)
+    /// <summary>
+    /// Copies the upstream answer's headers that <paramref name="route"/> passes (<see cref="PassedResponse"/> and its own
+    /// list) onto the response, after the gateway's own: a header the gateway has set is never replaced or added to. A
+    /// value that is not plain visible ASCII drops its header (the server would fail the answer after its record). A
+    /// Location in the upstream's space is rewritten to the same place under /gw/{route}.
+    /// </summary>
+    public static void CopyResponse(HttpResponseMessage upstream, HttpResponse response, GatewayRoute route)
     {
-        foreach (var name in UpstreamInternals) response.Headers.Remove(name);
+        var chunked = upstream.Headers.NonValidated.Contains("Transfer-Encoding");
+        var bodyless = upstream.StatusCode is System.Net.HttpStatusCode.NoContent or System.Net.HttpStatusCode.NotModified;
+        Copy(upstream.Headers.NonValidated);
+        if (upstream.Content is { } content) Copy(content.Headers.NonValidated);
+
+        void Copy(System.Net.Http.Headers.HttpHeadersNonValidated headers)
+        {
+            foreach (var (name, values) in headers)
+            {
+                if (!route.PassesResponseHeader(name) || response.Headers.ContainsKey(name)) continue;
+                // A length beside a chunked body would describe neither (RFC 9112 6.3); a bodyless answer has none.
+                if (string.Equals(name, "Content-Length", StringComparison.OrdinalIgnoreCase) && (chunked || bodyless)) continue;
+                var passed = new string[values.Count];
+                var i = 0;
+                foreach (var value in values)
+                {
+                    if (!PassesAsIs(value)) goto dropped;
+                    passed[i++] = string.Equals(name, "Location", StringComparison.OrdinalIgnoreCase) ? LocationUnder(route, value) : value;
+                }
+                response.Headers[name] = passed;
+                dropped: ;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Where an upstream's Location points, as the app reaches it: a path on the upstream (root-relative, or absolute on
+    /// the upstream's own origin) becomes the same path under /gw/{route}; a relative reference or another origin is kept.
+    /// </summary>
+    public static string LocationUnder(GatewayRoute route, string location)
+    {
+        if (!Uri.TryCreate(route.Upstream, UriKind.Absolute, out var upstream)) return location;
+        string pathAndQuery;
+        if (location.StartsWith('/') && !location.StartsWith("//", StringComparison.Ordinal)) pathAndQuery = location;
+        else if (Uri.TryCreate(location, UriKind.Absolute, out var absolute)
+                 && Uri.Compare(absolute, upstream, UriComponents.SchemeAndServer, UriFormat.UriEscaped, StringComparison.OrdinalIgnoreCase) == 0)
+            pathAndQuery = absolute.PathAndQuery + absolute.Fragment;
+        else return location;
+        var basePath = upstream.AbsolutePath.TrimEnd('/');
+        if (basePath.Length > 0)
+        {
+            if (!pathAndQuery.StartsWith(basePath, StringComparison.Ordinal) || (pathAndQuery.Length > basePath.Length && pathAndQuery[basePath.Length] is not ('/' or '?' or '#')))
+                return location;
+            pathAndQuery = pathAndQuery[basePath.Length..];
+        }
+        return $"/gw/{route.Name}{(pathAndQuery.StartsWith('/') ? "" : "/")}{pathAndQuery}";
     }
 }

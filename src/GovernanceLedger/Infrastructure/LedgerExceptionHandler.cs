@@ -49,10 +49,12 @@ public sealed class LedgerExceptionHandler(IProblemDetailsService problems, ILog
     /// <summary>
     /// A value the framework could not bind ("Failed to bind parameter \"int? max\" from \"abc\"."): the same
     /// problem as every other refusal, naming the parameter, rather than the framework's sentence.
+    /// The server's own status stays (408 for a body sent too slowly, 413 for one too large): the client hears what the
+    /// data plane's record of the request says.
     /// </summary>
     private static Problem BadRequest(BadHttpRequestException bad) =>
         System.Text.RegularExpressions.Regex.Match(bad.Message, "parameter \"(?:[^\" ]+ )?(?<name>[A-Za-z_][A-Za-z0-9_]*)\"") is { Success: true } match
             ? Problem.Invalid(match.Groups["name"].Value, "type",
                 $"'{match.Groups["name"].Value}' has the wrong type or is out of range for this request.")
-            : Problem.Invalid("", "request", bad.Message);
+            : Problem.Invalid("", "request", bad.Message) with { Status = bad.StatusCode is >= 400 and < 500 ? bad.StatusCode : StatusCodes.Status400BadRequest };
 }

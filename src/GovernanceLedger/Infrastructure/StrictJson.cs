@@ -91,7 +91,9 @@ public static class StrictJson
             var field = duplicate ? DuplicatePath(bytes) : e.Path is { Length: > 1 } path ? ToField(path) : "";
             if (duplicate)
                 return Problem.Invalid(field, "duplicate-key", $"{what} names a member twice{(field.Length > 0 ? $" at '{field}'" : "")}; each member may appear once.");
-            return e.Message.Contains("depth", StringComparison.OrdinalIgnoreCase)
+            // "The maximum configured depth of 32 has been exceeded": a text that ends inside an open object ("Expected depth
+            // to be zero at the end of the JSON payload") is truncated JSON, not too deep.
+            return e.Message.Contains("maximum configured depth", StringComparison.OrdinalIgnoreCase)
                 ? Problem.Invalid(field, "max-depth", $"{what} is nested deeper than {MaxDepth} levels.")
                 : Problem.Invalid(field, "json", $"{what} is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).");
         }

@@ -21,6 +21,8 @@ public sealed class Malformed_input_attack_tests(LedgerFixture ledger)
         { "NUL in a value", Utf8("""{"fields":["order_id"],"filter":[{"field":"region","op":"prefix","value":"\u0000"}]}"""), "application/json", 400, "filter[0].value", "nul" },
         { "beyond 28 digits", Utf8("""{"fields":["order_id"],"filter":[{"field":"amount","op":"gt","value":1.0000000000000000000000000000001}]}"""), "application/json", 400, "filter[0].value", "number-range" },
         { "too deep", Utf8(string.Concat(Enumerable.Repeat("{\"a\":", 40)) + "1" + new string('}', 40)), "application/json", 400, "", "max-depth" },
+        // Cut short inside an open object: not valid JSON, and nothing to do with depth.
+        { "truncated", Utf8("""{"fields":["order_id"],"filter":[{"field":"region","op":"eq","value":"EMEA"}"""), "application/json", 400, "", "json" },
     };
 
     private static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);

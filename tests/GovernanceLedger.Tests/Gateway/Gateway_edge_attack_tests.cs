@@ -12,6 +12,65 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
     private async Task<AccessRecorded> Recorded(string appId, string? requestId) =>
         (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().Single(e => e.RequestId == requestId);
 
+    [Theory]
+    [InlineData("/gw/diag/loud-headers", 200)]
+    [InlineData("/gw/diag/loud-headers?empty=1", 204)]
+    public async Task An_upstream_passes_only_allowlisted_response_headers_and_never_the_ledgers_own(string path, int status)
+    {
+        var appId = await ledger.DataApp("loud-upstream");
+        using var client = ledger.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Authorization = new("Bearer", await ledger.AppToken(appId));
+        using var response = await client.SendAsync(request);
+
+        ((int)response.StatusCode).ShouldBe(status, await response.Content.ReadAsStringAsync());
+        var headers = response.Headers.Concat(response.Content.Headers).ToDictionary(h => h.Key, h => h.Value.ToList(), StringComparer.OrdinalIgnoreCase);
+        // The access event's id, once, whatever id the upstream claimed.
+        var id = headers["X-Request-Id"].ShouldHaveSingleItem();
+        id.ShouldNotContain("upstream-chosen-id");
+        (await Recorded(appId, id)).Status.ShouldBe(status);
+        // Nothing that acts for the ledger's origin, names the upstream's internals or points at the upstream itself.
+        foreach (var name in new[] { "Set-Cookie", "Strict-Transport-Security", "Alt-Svc", "Clear-Site-Data", "Access-Control-Allow-Origin",
+                     "Access-Control-Allow-Credentials", "Content-Security-Policy", "Refresh", "X-Internal-Host", "Link", "Server" })
+            headers.ShouldNotContainKey(name, $"{name}: {string.Join(", ", headers.GetValueOrDefault(name) ?? [])}");
+        // Caching validators pass, the route's own extra header passes, and Location leads to the same place through the gateway.
+        headers["ETag"].ShouldBe(["\"v1\""]);
+        response.Headers.CacheControl.ShouldSatisfyAllConditions(c => c!.Private.ShouldBeTrue(), c => c!.MaxAge.ShouldBe(TimeSpan.FromSeconds(60)));
+        headers["X-Total-Count"].ShouldBe(["50"]);
+        response.Headers.Location!.ToString().ShouldBe("/gw/diag/contacts/7");
+    }
+
+    [Theory]
+    [InlineData("set-cookie")]
+    [InlineData("X-REQUEST-ID")]
+    [InlineData("Access-Control-Allow-Origin")]
+    [InlineData("x-pii-step-up")]
+    [InlineData("Strict-Transport-Security")]
+    [InlineData("transfer-encoding")]
+    public void A_route_cannot_let_through_the_ledgers_own_origin_wide_or_hop_by_hop_headers(string name) =>
+        GovernanceLedger.Gateway.UpstreamHeaders.IsReservedResponseHeader(name).ShouldBeTrue();
+
+    [Theory]
+    [InlineData("/contacts/7", "/gw/crm/contacts/7")]
+    [InlineData("http://127.0.0.1:5081/contacts?page=2", "/gw/crm/contacts?page=2")]
+    [InlineData("HTTP://127.0.0.1:5081/contacts", "/gw/crm/contacts")]
+    [InlineData("7", "7")]
+    [InlineData("https://elsewhere.example/contacts", "https://elsewhere.example/contacts")]
+    [InlineData("//elsewhere.example/contacts", "//elsewhere.example/contacts")]
+    [InlineData("http://127.0.0.1:5082/contacts", "http://127.0.0.1:5082/contacts")]
+    public void An_upstream_location_in_its_own_space_is_rewritten_under_the_route(string location, string expected) =>
+        GovernanceLedger.Gateway.UpstreamHeaders.LocationUnder(new GovernanceLedger.Gateway.GatewayRoute { Name = "crm", Upstream = "http://127.0.0.1:5081" }, location)
+            .ShouldBe(expected);
+
+    [Theory]
+    [InlineData("http://10.0.0.5/api", "/api/contacts/7", "/gw/crm/contacts/7")]
+    [InlineData("http://10.0.0.5/api/", "http://10.0.0.5/api?x=1", "/gw/crm/?x=1")]
+    [InlineData("http://10.0.0.5/api", "/apiary/7", "/apiary/7")]
+    [InlineData("http://10.0.0.5/api", "/other/7", "/other/7")]
+    public void An_upstream_with_a_base_path_has_its_locations_rewritten_only_under_that_path(string upstream, string location, string expected) =>
+        GovernanceLedger.Gateway.UpstreamHeaders.LocationUnder(new GovernanceLedger.Gateway.GatewayRoute { Name = "crm", Upstream = upstream }, location)
+            .ShouldBe(expected);
+
     [Fact]
     public async Task A_client_that_closes_before_the_upstream_answers_is_recorded_as_499_refused_and_spends_no_quota()
     {
