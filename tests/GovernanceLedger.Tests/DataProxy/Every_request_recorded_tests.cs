@@ -120,6 +120,8 @@ public sealed class Every_request_recorded_tests(LedgerFixture ledger)
             broken.ShouldContain("\"rule\":\"request\"");
             await LedgerFixture.EventuallyAsync(async () => (await ledger.AccessEvents(appId, today)).OfType<AccessRecorded>()
                 .Any(a => a.RequestId == requestId && a is { Decision: AccessDecisions.Deny, Status: 400 }), TimeSpan.FromSeconds(10));
+            // On the dataset's route, which the proxy knew before the server failed to read the body, not on the plane alone.
+            (await ledger.AccessEvents(appId, today)).OfType<AccessRecorded>().Single(a => a.RequestId == requestId).Route.ShouldBe("data/customers");
 
             // A complete query, then the client closes its side: whether it was served or cut short, it is on the record.
             await RawAsync(port, $"POST /data/customers/query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n" +
