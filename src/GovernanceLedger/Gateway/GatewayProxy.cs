@@ -321,17 +321,26 @@ public sealed class GatewayProxy(
                 if (maskBy is not null && HasBody(proxyResponse))
                     return await ServeMaskedAsync(context, proxyResponse, upstreamStatus, ct);
 
-                await RecordAsync(context, upstreamStatus, proxyResponse.Content.Headers.ContentLength ?? 0, "served", null);
+                // The headers first: one the server would refuse fails the request before its record says it was served.
+                UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
+                await RecordAsync(context, upstreamStatus, HasBody(proxyResponse) ? proxyResponse.Content.Headers.ContentLength ?? 0 : 0, "served", null);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Nothing is served without its access event (fail closed).
                 gateway.Logger.LogError(e, "Could not record an access; answering 503 instead of the upstream response");
                 Recorded = true;
+                // Nothing of the upstream's answer goes with the refusal, whatever was copied before the failure; the request's
+                // id (the 503's own record names it) stays.
+                if (!context.Response.HasStarted)
+                {
+                    var requestId = context.Response.Headers["X-Request-Id"];
+                    context.Response.Clear();
+                    if (requestId.Count > 0) context.Response.Headers["X-Request-Id"] = requestId;
+                }
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 return false;
             }
-            UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
             return true;
         }
 
@@ -369,10 +378,10 @@ public sealed class GatewayProxy(
             }
 
             gateway.Telemetry.Lap("mask", maskStarted);
-            await RecordAsync(context, upstreamStatus, shaped.WrittenCount, "served", masked.Count > 0 ? masked : null);
             UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
             context.Response.Headers.ContentLength = shaped.WrittenCount;
             context.Response.ContentType = "application/json; charset=utf-8";
+            await RecordAsync(context, upstreamStatus, shaped.WrittenCount, "served", masked.Count > 0 ? masked : null);
             await context.Response.Body.WriteAsync(shaped.WrittenMemory, ct);
             return false;
         }

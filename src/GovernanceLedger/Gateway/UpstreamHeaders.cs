@@ -31,20 +31,23 @@ public static class UpstreamHeaders
         StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
-    /// Response headers a route may not add to <see cref="PassedResponse"/>: the gateway's own, those that act for the whole
-    /// origin or its cross-origin policy, and the connection's own (hop by hop).
+    /// Whether a route may add a response header to <see cref="PassedResponse"/>: an application's own "X-" header (a
+    /// pagination count, a rate-limit remainder), never one of the gateway's own or one naming the upstream's software. A
+    /// standard header that acts beyond its response (cookies, transport security, reporting endpoints, CORS, client
+    /// hints, permissions) cannot be listed at all, whatever its name: only "X-" names can.
     /// </summary>
-    public static bool IsReservedResponseHeader(string name) =>
-        ReservedResponse.Contains(name) || name.StartsWith("Access-Control-", StringComparison.OrdinalIgnoreCase)
-        || name.StartsWith("Proxy-", StringComparison.OrdinalIgnoreCase) || name.StartsWith("X-PII-", StringComparison.OrdinalIgnoreCase)
-        || name.StartsWith("Public-Key-Pins", StringComparison.OrdinalIgnoreCase);
+    public static bool MayBeListedByRoute(string name) =>
+        name.Length is > 2 and <= 128 && name.StartsWith("X-", StringComparison.OrdinalIgnoreCase) && !name.AsSpan().ContainsAnyExcept(TokenCharacters)
+        && !ReservedResponse.Contains(name) && !name.StartsWith("X-PII-", StringComparison.OrdinalIgnoreCase)
+        && !name.StartsWith("X-End-User", StringComparison.OrdinalIgnoreCase) && !name.StartsWith("X-Forwarded-", StringComparison.OrdinalIgnoreCase);
 
     private static readonly System.Collections.Frozen.FrozenSet<string> ReservedResponse = System.Collections.Frozen.FrozenSet.ToFrozenSet(
-        ["X-Request-Id", "Set-Cookie", "Set-Cookie2", "Strict-Transport-Security", "Alt-Svc", "Clear-Site-Data", "WWW-Authenticate",
-         "Content-Security-Policy", "Refresh", "Server", "X-Powered-By", "Connection", "Keep-Alive", "Transfer-Encoding", "Trailer", "TE", "Upgrade",
-         "Date", "Origin-Agent-Cluster", "Cross-Origin-Opener-Policy", "Cross-Origin-Embedder-Policy", "Timing-Allow-Origin", "Service-Worker-Allowed",
-         "X-End-User", "X-End-User-Encoding", "X-App-Id"],
+        ["X-Request-Id", "X-App-Id", "X-Sandbox", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version", "X-SourceFiles"],
         StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The characters of an HTTP header name (a token, RFC 9110 5.6.2).</summary>
+    private static readonly System.Buffers.SearchValues<char> TokenCharacters =
+        System.Buffers.SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 
     /// <summary>
     /// The upstream request's headers: those on the allowlist, looked up by name in the client's request (any spelling of
@@ -111,32 +114,48 @@ public static class UpstreamHeaders
     private static readonly System.Buffers.SearchValues<char> PlainHeaderText =
         System.Buffers.SearchValues.Create("\t !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~");
 
+    /// <summary>Headers a response carries once: an upstream that sends one twice (two types, two places) has it dropped.</summary>
+    private static readonly System.Collections.Frozen.FrozenSet<string> SingleValued = System.Collections.Frozen.FrozenSet.ToFrozenSet(
+        ["Content-Type", "Content-Disposition", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified", "Expires", "Age", "Location", "Retry-After"],
+        StringComparer.OrdinalIgnoreCase);
+
     /// <summary>
     /// Copies the upstream answer's headers that <paramref name="route"/> passes (<see cref="PassedResponse"/> and its own
-    /// list) onto the response, after the gateway's own: a header the gateway has set is never replaced or added to. A
-    /// value that is not plain visible ASCII drops its header (the server would fail the answer after its record). A
-    /// Location in the upstream's space is rewritten to the same place under /gw/{route}.
+    /// list) onto the response, after the gateway's own: a header the gateway has set is never replaced or added to.
+    /// <list type="bullet">
+    /// <item>A value that is not plain visible ASCII drops its header, and so does a second value of a header sent once.</item>
+    /// <item>Content-Length is the one the answer's body was read by (a length the client could be told and then not get
+    /// would fail the answer after its record); none beside a chunked body or on a bodyless answer.</item>
+    /// <item>Location is rewritten into the route, or dropped (<see cref="LocationUnder"/>).</item>
+    /// <item>Cache-Control always says private: every gateway request carries a token, and a shared cache that stored an
+    /// answer would serve it again with no access event (the upstream's public and s-maxage are removed).</item>
+    /// </list>
     /// </summary>
     public static void CopyResponse(HttpResponseMessage upstream, HttpResponse response, GatewayRoute route)
     {
-        var chunked = upstream.Headers.NonValidated.Contains("Transfer-Encoding");
-        var bodyless = upstream.StatusCode is System.Net.HttpStatusCode.NoContent or System.Net.HttpStatusCode.NotModified;
         Copy(upstream.Headers.NonValidated);
         if (upstream.Content is { } content) Copy(content.Headers.NonValidated);
+        var bodyless = upstream.StatusCode is System.Net.HttpStatusCode.NoContent or System.Net.HttpStatusCode.NotModified;
+        if (!bodyless && upstream.Headers.TransferEncodingChunked != true && upstream.Content?.Headers.ContentLength is { } length && length >= 0)
+            response.ContentLength = length;
+        if (!response.Headers.ContainsKey("Cache-Control")) response.Headers.CacheControl = "private";
 
         void Copy(System.Net.Http.Headers.HttpHeadersNonValidated headers)
         {
             foreach (var (name, values) in headers)
             {
-                if (!route.PassesResponseHeader(name) || response.Headers.ContainsKey(name)) continue;
-                // A length beside a chunked body would describe neither (RFC 9112 6.3); a bodyless answer has none.
-                if (string.Equals(name, "Content-Length", StringComparison.OrdinalIgnoreCase) && (chunked || bodyless)) continue;
-                var passed = new string[values.Count];
+                if (string.Equals(name, "Content-Length", StringComparison.OrdinalIgnoreCase) || !route.PassesResponseHeader(name)
+                    || response.Headers.ContainsKey(name) || values.Count == 0 || (values.Count > 1 && SingleValued.Contains(name)))
+                    continue;
+                var passed = new string?[values.Count];
                 var i = 0;
                 foreach (var value in values)
                 {
                     if (!PassesAsIs(value)) goto dropped;
-                    passed[i++] = string.Equals(name, "Location", StringComparison.OrdinalIgnoreCase) ? LocationUnder(route, value) : value;
+                    passed[i++] = name.Equals("Location", StringComparison.OrdinalIgnoreCase) ? LocationUnder(route, upstream.RequestMessage?.RequestUri, value)
+                        : name.Equals("Cache-Control", StringComparison.OrdinalIgnoreCase) ? PrivateCacheControl(value)
+                        : value;
+                    if (passed[i - 1] is null) goto dropped;
                 }
                 response.Headers[name] = passed;
                 dropped: ;
@@ -144,26 +163,47 @@ public static class UpstreamHeaders
         }
     }
 
-    /// <summary>
-    /// Where an upstream's Location points, as the app reaches it: a path on the upstream (root-relative, or absolute on
-    /// the upstream's own origin) becomes the same path under /gw/{route}; a relative reference or another origin is kept.
-    /// </summary>
-    public static string LocationUnder(GatewayRoute route, string location)
+    /// <summary>The upstream's cache directives without those that let a shared cache store the answer, and private added.</summary>
+    private static string PrivateCacheControl(string value)
     {
-        if (!Uri.TryCreate(route.Upstream, UriKind.Absolute, out var upstream)) return location;
-        string pathAndQuery;
-        if (location.StartsWith('/') && !location.StartsWith("//", StringComparison.Ordinal)) pathAndQuery = location;
-        else if (Uri.TryCreate(location, UriKind.Absolute, out var absolute)
-                 && Uri.Compare(absolute, upstream, UriComponents.SchemeAndServer, UriFormat.UriEscaped, StringComparison.OrdinalIgnoreCase) == 0)
-            pathAndQuery = absolute.PathAndQuery + absolute.Fragment;
-        else return location;
+        var kept = new List<string>();
+        foreach (var directive in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var name = directive.Split('=', 2)[0].Trim();
+            if (name.Equals("public", StringComparison.OrdinalIgnoreCase) || name.Equals("s-maxage", StringComparison.OrdinalIgnoreCase)
+                || name.Equals("private", StringComparison.OrdinalIgnoreCase) || name.Equals("proxy-revalidate", StringComparison.OrdinalIgnoreCase))
+                continue;
+            kept.Add(directive);
+        }
+        kept.Insert(0, "private");
+        return string.Join(", ", kept);
+    }
+
+    /// <summary>
+    /// Where an upstream's Location points, as the app reaches it, or null (the header is dropped). The value is resolved
+    /// against the upstream request's address as a client would resolve it (relative references, "..", backslashes,
+    /// scheme-relative "//host"). Only a place on the upstream itself (same scheme, host and port, under its base path) is
+    /// kept, as the same path under /gw/{route}, and only when that path is one the gateway would route as it is (plain
+    /// segments: no "..", no percent-encoding); the query is kept. Anything else, another host or another spelling of the
+    /// upstream's own address among them, is dropped: the gateway sends an app nowhere but through itself, and never tells
+    /// it where the upstream lives.
+    /// </summary>
+    public static string? LocationUnder(GatewayRoute route, Uri? requested, string location)
+    {
+        if (!Uri.TryCreate(route.Upstream, UriKind.Absolute, out var upstream)) return null;
+        requested ??= upstream;
+        if (location.Length == 0 || !Uri.TryCreate(requested, location.Trim(), out var resolved) || !resolved.IsAbsoluteUri) return null;
+        if (!string.Equals(resolved.GetLeftPart(UriPartial.Authority), upstream.GetLeftPart(UriPartial.Authority), StringComparison.OrdinalIgnoreCase)
+            || resolved.UserInfo.Length > 0)
+            return null;
+        var path = resolved.AbsolutePath;
         var basePath = upstream.AbsolutePath.TrimEnd('/');
         if (basePath.Length > 0)
         {
-            if (!pathAndQuery.StartsWith(basePath, StringComparison.Ordinal) || (pathAndQuery.Length > basePath.Length && pathAndQuery[basePath.Length] is not ('/' or '?' or '#')))
-                return location;
-            pathAndQuery = pathAndQuery[basePath.Length..];
+            if (!path.StartsWith(basePath, StringComparison.Ordinal) || (path.Length > basePath.Length && path[basePath.Length] != '/')) return null;
+            path = path[basePath.Length..];
         }
-        return $"/gw/{route.Name}{(pathAndQuery.StartsWith('/') ? "" : "/")}{pathAndQuery}";
+        if (path.Length == 0 || path == "/") return $"/gw/{route.Name}{resolved.Query}";
+        return RouteMatch.IsCanonical(path) ? $"/gw/{route.Name}{path}{resolved.Query}" : null;
     }
 }
