@@ -82,6 +82,13 @@ public class LedgerFixture : IAsyncLifetime
         ["Gateway:Routes:2:Paths:3:Method"] = "GET", ["Gateway:Routes:2:Paths:3:Pattern"] = "/contacts-nested", ["Gateway:Routes:2:Paths:3:Scopes:0"] = "read:contacts",
         ["Gateway:Routes:2:Paths:4:Method"] = "GET", ["Gateway:Routes:2:Paths:4:Pattern"] = "/loud-headers", ["Gateway:Routes:2:Paths:4:Scopes:0"] = "read:contacts",
         ["Gateway:Routes:2:ResponseHeaders:0"] = "X-Total-Count",
+        // A route without a dataset: its answers are passed as they are, never masked.
+        ["Gateway:Routes:3:Name"] = "plain",
+        ["Gateway:Routes:3:Upstream"] = Upstream.Url,
+        ["Gateway:Routes:3:Paths:0:Method"] = "GET", ["Gateway:Routes:3:Paths:0:Pattern"] = "/stream", ["Gateway:Routes:3:Paths:0:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:3:Paths:1:Method"] = "GET", ["Gateway:Routes:3:Paths:1:Pattern"] = "/cut-short", ["Gateway:Routes:3:Paths:1:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:3:Paths:2:Method"] = "HEAD", ["Gateway:Routes:3:Paths:2:Pattern"] = "/stream", ["Gateway:Routes:3:Paths:2:Scopes:0"] = "read:contacts",
+        ["Gateway:MaxMaskedResponseBytes"] = "1048576",
         ["Metrics:ScrapeToken"] = ScrapeToken,
         ["Gateway:DemoUpstreamUrl"] = "",
         ["ConnectionStrings:SalesDb"] = SalesConnectionString,

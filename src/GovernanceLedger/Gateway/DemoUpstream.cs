@@ -98,6 +98,33 @@ public sealed class DemoUpstream : IAsyncDisposable
             headers["Location"] = $"{context.Request.Scheme}://{context.Request.Host}/contacts/7";
             return empty == 1 ? Results.NoContent() : Results.Json(new { ok = true });
         });
+        // A body sent in 1 KB chunks with no length (chunked), and one that announces 100 bytes and stops after 10.
+        app.MapMethods("/stream", ["GET", "HEAD"], async (HttpContext context, int? kb) =>
+        {
+            context.Response.ContentType = "text/plain";
+            if (HttpMethods.IsHead(context.Request.Method))
+            {
+                context.Response.ContentLength = 1024L * Math.Clamp(kb ?? 3, 0, 20_000);
+                return;
+            }
+            var chunk = new byte[1024];
+            Array.Fill(chunk, (byte)'x');
+            for (var i = 0; i < Math.Clamp(kb ?? 3, 0, 20_000); i++)
+            {
+                await context.Response.Body.WriteAsync(chunk);
+                await context.Response.Body.FlushAsync();
+            }
+        });
+        app.MapGet("/cut-short", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain";
+            context.Response.ContentLength = 100;
+            await context.Response.Body.WriteAsync("0123456789"u8.ToArray());
+            await context.Response.Body.FlushAsync();
+            // The status line, headers and ten bytes are on their way; the connection then ends (reset) mid-body.
+            await Task.Delay(200);
+            context.Abort();
+        });
         app.MapGet("/export", () => Results.Text(string.Join("\n", contacts.Values.Take(3).Select(c => $"{c["name"]},{c["email"]}")), "text/csv"));
         app.MapGet("/contacts-nested", () => new JsonObject
         {

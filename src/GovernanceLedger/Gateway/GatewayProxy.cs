@@ -318,12 +318,12 @@ public sealed class GatewayProxy(
                         .ToResult().ExecuteAsync(context);
                     return false;
                 }
-                if (maskBy is not null && HasBody(proxyResponse))
-                    return await ServeMaskedAsync(context, proxyResponse, upstreamStatus, ct);
+                if (HasBody(context, proxyResponse))
+                    return await ServeWholeAsync(context, proxyResponse, upstreamStatus, ct);
 
                 // The headers first: one the server would refuse fails the request before its record says it was served.
                 UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
-                await RecordAsync(context, upstreamStatus, HasBody(proxyResponse) ? proxyResponse.Content.Headers.ContentLength ?? 0 : 0, "served", null);
+                await RecordAsync(context, upstreamStatus, 0, "served", null);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -347,47 +347,77 @@ public sealed class GatewayProxy(
         /// <summary>An upstream's trailers are headers too, after the body: none is passed on.</summary>
         public override ValueTask TransformResponseTrailersAsync(HttpContext context, HttpResponseMessage proxyResponse, CancellationToken ct) => default;
 
-        private async ValueTask<bool> ServeMaskedAsync(HttpContext context, HttpResponseMessage proxyResponse, int upstreamStatus, CancellationToken ct)
+        /// <summary>
+        /// An answer with a body is read whole (at most Gateway:MaxMaskedResponseBytes) before its record, then sent with its
+        /// length: the record names the bytes the app gets, and a body the upstream cuts short or makes too long is refused
+        /// (502, recorded), never half sent after a record that says it was served. A route's dataset shapes it on the way.
+        /// </summary>
+        private async ValueTask<bool> ServeWholeAsync(HttpContext context, HttpResponseMessage proxyResponse, int upstreamStatus, CancellationToken ct)
         {
-            var maskStarted = Stopwatch.GetTimestamp();
+            var started = Stopwatch.GetTimestamp();
             var content = proxyResponse.Content;
-            var json = StrictJson.IsJsonMediaType(content.Headers.ContentType?.ToString()) && content.Headers.ContentEncoding.Count == 0;
-            using var body = json && (content.Headers.ContentLength ?? 0) <= maxMaskedBytes
-                ? await ReadBoundedAsync(content, maxMaskedBytes, ct)
-                : null;
-            var shaped = new ArrayBufferWriter<byte>(body is null ? 256 : body.WrittenCount + 256);
-            IReadOnlyList<string>? masked = null;
-            if (body is not null)
+            // A response that cannot be read cannot be masked: it is not passed on unmasked.
+            if (maskBy is not null && !(StrictJson.IsJsonMediaType(content.Headers.ContentType?.ToString()) && content.Headers.ContentEncoding.Count == 0))
+                return await RefuseAnswerAsync(context, "unmaskable-response", "upstream response cannot be masked",
+                    $"Route '{route}' carries PII and its upstream's answer is not JSON the gateway can mask.");
+            PooledBytes? body;
+            try
             {
+                body = (content.Headers.ContentLength ?? 0) <= maxMaskedBytes ? await ReadBoundedAsync(content, maxMaskedBytes, ct) : null;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException && !ct.IsCancellationRequested)
+            {
+                gateway.Logger.LogWarning("The upstream of route {Route} ended its answer early: {Reason}", route, e.Message);
+                return await RefuseAnswerAsync(context, "upstream-cut-short", "upstream answer cut short",
+                    $"The upstream of route '{route}' ended its answer before the length it announced.");
+            }
+            if (body is null)
+                return await RefuseAnswerAsync(context, "response-too-large", "upstream answer too large",
+                    $"The upstream of route '{route}' answered more than {maxMaskedBytes} bytes, the most the gateway passes (Gateway:MaxMaskedResponseBytes).");
+            using (body)
+            {
+                if (maskBy is null)
+                {
+                    UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
+                    context.Response.Headers.ContentLength = body.WrittenCount;
+                    await RecordAsync(context, upstreamStatus, body.WrittenCount, "served", null);
+                    await context.Response.Body.WriteAsync(body.WrittenMemory, ct);
+                    return false;
+                }
+                var shaped = new ArrayBufferWriter<byte>(body.WrittenCount + 256);
+                IReadOnlyList<string> masked;
                 try
                 {
-                    masked = ResponseMasking.Mask(body.WrittenSpan, shaped, maskBy!.Dataset, gateway.Masking, maskBy.MaskPii, maskBy.Granted);
+                    masked = ResponseMasking.Mask(body.WrittenSpan, shaped, maskBy.Dataset, gateway.Masking, maskBy.MaskPii, maskBy.Granted);
                 }
                 catch (JsonException)
                 {
-                    masked = null;
+                    return await RefuseAnswerAsync(context, "unmaskable-response", "upstream response cannot be masked",
+                        $"Route '{route}' carries PII and its upstream's answer is not JSON the gateway can mask.");
                 }
-            }
-            if (masked is null)
-            {
-                // A response that cannot be read cannot be masked: it is not passed on unmasked.
-                await RecordAsync(context, StatusCodes.Status502BadGateway, 0, "upstream response cannot be masked", null);
-                await new Problem(StatusCodes.Status502BadGateway, "https://governance-ledger.dev/problems/unmaskable-response", "Upstream response refused",
-                    $"Route '{route}' carries PII and its upstream's answer is not JSON the gateway can mask.", []).ToResult().ExecuteAsync(context);
+                gateway.Telemetry.Lap("mask", started);
+                UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
+                context.Response.Headers.ContentLength = shaped.WrittenCount;
+                context.Response.ContentType = "application/json; charset=utf-8";
+                await RecordAsync(context, upstreamStatus, shaped.WrittenCount, "served", masked.Count > 0 ? masked : null);
+                await context.Response.Body.WriteAsync(shaped.WrittenMemory, ct);
                 return false;
             }
+        }
 
-            gateway.Telemetry.Lap("mask", maskStarted);
-            UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
-            context.Response.Headers.ContentLength = shaped.WrittenCount;
-            context.Response.ContentType = "application/json; charset=utf-8";
-            await RecordAsync(context, upstreamStatus, shaped.WrittenCount, "served", masked.Count > 0 ? masked : null);
-            await context.Response.Body.WriteAsync(shaped.WrittenMemory, ct);
+        /// <summary>An upstream answer the gateway does not pass on: recorded, then a 502 problem naming the rule.</summary>
+        private async ValueTask<bool> RefuseAnswerAsync(HttpContext context, string rule, string reason, string detail)
+        {
+            await RecordAsync(context, StatusCodes.Status502BadGateway, 0, reason, null);
+            await new Problem(StatusCodes.Status502BadGateway, $"https://governance-ledger.dev/problems/{rule}", "Upstream response refused", detail,
+                [new Violation("", rule, detail)]).ToResult().ExecuteAsync(context);
             return false;
         }
 
-        private static bool HasBody(HttpResponseMessage response) =>
-            response.StatusCode is not (HttpStatusCode.NoContent or HttpStatusCode.NotModified) && response.Content.Headers.ContentLength != 0;
+        /// <summary>Whether the answer carries a body to read: not a HEAD's (its length describes a body not sent), not a 204 or 304.</summary>
+        private static bool HasBody(HttpContext context, HttpResponseMessage response) =>
+            !HttpMethods.IsHead(context.Request.Method) && response.StatusCode is not (HttpStatusCode.NoContent or HttpStatusCode.NotModified)
+            && response.Content.Headers.ContentLength != 0;
 
         /// <summary>The whole body in a pooled buffer, or null when it is longer than <paramref name="max"/>.</summary>
         private static async Task<PooledBytes?> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct)
@@ -421,6 +451,7 @@ public sealed class GatewayProxy(
             private byte[]? _array = ArrayPool<byte>.Shared.Rent(Math.Max(capacity, 256));
             public int WrittenCount { get; private set; }
             public ReadOnlySpan<byte> WrittenSpan => _array.AsSpan(0, WrittenCount);
+            public ReadOnlyMemory<byte> WrittenMemory => _array.AsMemory(0, WrittenCount);
 
             public Memory<byte> FreeMemory()
             {

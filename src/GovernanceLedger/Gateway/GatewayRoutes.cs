@@ -52,7 +52,11 @@ public sealed class GatewayOptions
 {
     public List<GatewayRoute> Routes { get; init; } = [];
     public int MaxBodyBytes { get; init; } = 256 * 1024;
-    /// <summary>Responses that must be masked are read whole; larger ones are refused rather than passed unmasked.</summary>
+    /// <summary>
+    /// The longest upstream answer the gateway passes. Every answer with a body is read whole before its access event is
+    /// committed (and masked on the way when its route carries PII), so the event names the bytes the app gets; a longer
+    /// one is refused (502 response-too-large, recorded) rather than streamed past its record.
+    /// </summary>
     public int MaxMaskedResponseBytes { get; init; } = 8 * 1024 * 1024;
     /// <summary>The most <see cref="MaxMaskedResponseBytes"/> may be set to.</summary>
     public const int MaxMaskedResponseLimit = 256 * 1024 * 1024;

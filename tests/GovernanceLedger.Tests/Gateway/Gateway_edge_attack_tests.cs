@@ -355,6 +355,46 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task An_unmasked_answer_is_recorded_with_the_bytes_the_app_got_and_one_cut_short_or_too_long_is_refused()
+    {
+        var appId = await ledger.DataApp("whole-answers");
+        var token = await ledger.AppToken(appId);
+
+        // Chunked, with no length: read whole, so its record names its 3,072 bytes and the app gets them with a length.
+        using (var client = ledger.Client())
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "/gw/plain/stream?kb=3") { Headers = { Authorization = new("Bearer", token) } })
+        using (var response = await client.SendAsync(request))
+        {
+            ((int)response.StatusCode).ShouldBe(200);
+            response.Content.Headers.ContentLength.ShouldBe(3072);
+            (await response.Content.ReadAsByteArrayAsync()).Length.ShouldBe(3072);
+            var served = await Recorded(appId, response.Headers.GetValues("X-Request-Id").Single());
+            served.ShouldSatisfyAllConditions(a => a.Status.ShouldBe(200), a => a.BytesOut.ShouldBe(3072), a => a.Decision.ShouldBe(AccessDecisions.Allow));
+        }
+
+        // A HEAD: the length of the body it describes, no body, and no bytes on the record.
+        using (var client = ledger.Client())
+        using (var request = new HttpRequestMessage(HttpMethod.Head, "/gw/plain/stream?kb=3") { Headers = { Authorization = new("Bearer", token) } })
+        using (var response = await client.SendAsync(request))
+        {
+            ((int)response.StatusCode).ShouldBe(200);
+            (await Recorded(appId, response.Headers.GetValues("X-Request-Id").Single())).BytesOut.ShouldBe(0);
+        }
+
+        // Longer than Gateway:MaxMaskedResponseBytes (1 MB in this suite): refused and recorded, never streamed past its record.
+        var tooLong = await ledger.Get("/gw/plain/stream?kb=1100", token);
+        tooLong.Status.ShouldBe(502, tooLong.Text);
+        tooLong.Text.ShouldContain("response-too-large");
+        (await Recorded(appId, tooLong.RequestId)).ShouldSatisfyAllConditions(a => a.Status.ShouldBe(502), a => a.BytesOut.ShouldBe(0));
+
+        // Announces 100 bytes and stops after 10: refused and recorded as such, not recorded as served.
+        var cut = await ledger.Get("/gw/plain/cut-short", token);
+        cut.Status.ShouldBe(502, cut.Text);
+        cut.Text.ShouldContain("upstream-cut-short");
+        (await Recorded(appId, cut.RequestId)).Status.ShouldBe(502);
+    }
+
+    [Fact]
     public async Task A_response_that_cannot_be_masked_is_refused_rather_than_passed_on()
     {
         var appId = await ledger.DataApp("unmaskable");
