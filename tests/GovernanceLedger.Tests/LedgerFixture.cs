@@ -25,6 +25,8 @@ public class LedgerFixture : IAsyncLifetime
     public string ConnectionString { get; private set; } = "";
     public string SalesConnectionString { get; private set; } = "";
     public GovernanceLedger.Gateway.DemoUpstream Upstream { get; private set; } = null!;
+    /// <summary>An upstream that sends what no well-behaved server would, behind the route "raw".</summary>
+    public Gateway.RawUpstream RawUpstream { get; } = new();
     public const string ScrapeToken = "test-scrape-token";
     private string _database = "";
 
@@ -89,6 +91,12 @@ public class LedgerFixture : IAsyncLifetime
         ["Gateway:Routes:3:Paths:1:Method"] = "GET", ["Gateway:Routes:3:Paths:1:Pattern"] = "/cut-short", ["Gateway:Routes:3:Paths:1:Scopes:0"] = "read:contacts",
         ["Gateway:Routes:3:Paths:2:Method"] = "HEAD", ["Gateway:Routes:3:Paths:2:Pattern"] = "/stream", ["Gateway:Routes:3:Paths:2:Scopes:0"] = "read:contacts",
         ["Gateway:MaxMaskedResponseBytes"] = "1048576",
+        // A route carrying PII in front of an upstream that misbehaves on purpose.
+        ["Gateway:Routes:4:Name"] = "raw",
+        ["Gateway:Routes:4:Upstream"] = RawUpstream.Url,
+        ["Gateway:Routes:4:Dataset"] = "contacts",
+        ["Gateway:Routes:4:Paths:0:Method"] = "GET", ["Gateway:Routes:4:Paths:0:Pattern"] = "/cl0-chunked", ["Gateway:Routes:4:Paths:0:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:4:Paths:1:Method"] = "GET", ["Gateway:Routes:4:Paths:1:Pattern"] = "/reset-205", ["Gateway:Routes:4:Paths:1:Scopes:0"] = "read:contacts",
         ["Metrics:ScrapeToken"] = ScrapeToken,
         ["Gateway:DemoUpstreamUrl"] = "",
         ["ConnectionStrings:SalesDb"] = SalesConnectionString,
@@ -134,6 +142,7 @@ public class LedgerFixture : IAsyncLifetime
             await Host.DisposeAsync();
         }
         if (Upstream is not null) await Upstream.DisposeAsync();
+        await RawUpstream.DisposeAsync();
         // Development keeps each ledger's key store and witness in directories named after its database.
         foreach (var kind in new[] { "keys", "witness", "warehouse" })
         {

@@ -323,6 +323,8 @@ public sealed class GatewayProxy(
 
                 // The headers first: one the server would refuse fails the request before its record says it was served.
                 UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
+                // A HEAD on a shaped route does not tell the length of the unshaped body.
+                if (maskBy is not null) context.Response.ContentLength = null;
                 await RecordAsync(context, upstreamStatus, 0, "served", null);
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -341,7 +343,8 @@ public sealed class GatewayProxy(
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 return false;
             }
-            return true;
+            // An answer with no body to send: nothing of the upstream's is copied after the record (false: YARP copies no body).
+            return false;
         }
 
         /// <summary>An upstream's trailers are headers too, after the body: none is passed on.</summary>
@@ -356,10 +359,6 @@ public sealed class GatewayProxy(
         {
             var started = Stopwatch.GetTimestamp();
             var content = proxyResponse.Content;
-            // A response that cannot be read cannot be masked: it is not passed on unmasked.
-            if (maskBy is not null && !(StrictJson.IsJsonMediaType(content.Headers.ContentType?.ToString()) && content.Headers.ContentEncoding.Count == 0))
-                return await RefuseAnswerAsync(context, "unmaskable-response", "upstream response cannot be masked",
-                    $"Route '{route}' carries PII and its upstream's answer is not JSON the gateway can mask.");
             PooledBytes? body;
             try
             {
@@ -369,14 +368,19 @@ public sealed class GatewayProxy(
             {
                 gateway.Logger.LogWarning("The upstream of route {Route} ended its answer early: {Reason}", route, e.Message);
                 return await RefuseAnswerAsync(context, "upstream-cut-short", "upstream answer cut short",
-                    $"The upstream of route '{route}' ended its answer before the length it announced.");
+                    $"The upstream of route '{route}' ended its answer before it was complete.");
             }
             if (body is null)
                 return await RefuseAnswerAsync(context, "response-too-large", "upstream answer too large",
                     $"The upstream of route '{route}' answered more than {maxMaskedBytes} bytes, the most the gateway passes (Gateway:MaxMaskedResponseBytes).");
             using (body)
             {
-                if (maskBy is null)
+                // A response that cannot be read cannot be masked: it is not passed on unmasked. An empty one has nothing to mask.
+                if (maskBy is not null && body.WrittenCount > 0
+                    && !(StrictJson.IsJsonMediaType(content.Headers.ContentType?.ToString()) && content.Headers.ContentEncoding.Count == 0))
+                    return await RefuseAnswerAsync(context, "unmaskable-response", "upstream response cannot be masked",
+                        $"Route '{route}' carries PII and its upstream's answer is not JSON the gateway can mask.");
+                if (maskBy is null || body.WrittenCount == 0)
                 {
                     UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
                     context.Response.Headers.ContentLength = body.WrittenCount;
@@ -414,10 +418,13 @@ public sealed class GatewayProxy(
             return false;
         }
 
-        /// <summary>Whether the answer carries a body to read: not a HEAD's (its length describes a body not sent), not a 204 or 304.</summary>
+        /// <summary>
+        /// Whether the answer may carry a body, which is then read (an empty one costs nothing): not a HEAD's (its length
+        /// describes a body not sent), not a 204, 205 or 304. A length of 0 is not trusted to mean no body: beside a chunked
+        /// encoding it means nothing, and the body that follows is read, shaped and counted like any other.
+        /// </summary>
         private static bool HasBody(HttpContext context, HttpResponseMessage response) =>
-            !HttpMethods.IsHead(context.Request.Method) && response.StatusCode is not (HttpStatusCode.NoContent or HttpStatusCode.NotModified)
-            && response.Content.Headers.ContentLength != 0;
+            !HttpMethods.IsHead(context.Request.Method) && !UpstreamHeaders.IsBodyless(response.StatusCode);
 
         /// <summary>The whole body in a pooled buffer, or null when it is longer than <paramref name="max"/>.</summary>
         private static async Task<PooledBytes?> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct)

@@ -135,7 +135,7 @@ public static class UpstreamHeaders
     {
         Copy(upstream.Headers.NonValidated);
         if (upstream.Content is { } content) Copy(content.Headers.NonValidated);
-        var bodyless = upstream.StatusCode is System.Net.HttpStatusCode.NoContent or System.Net.HttpStatusCode.NotModified;
+        var bodyless = IsBodyless(upstream.StatusCode);
         if (!bodyless && upstream.Headers.TransferEncodingChunked != true && upstream.Content?.Headers.ContentLength is { } length && length >= 0)
             response.ContentLength = length;
         if (!response.Headers.ContainsKey("Cache-Control")) response.Headers.CacheControl = "private";
@@ -162,6 +162,10 @@ public static class UpstreamHeaders
             }
         }
     }
+
+    /// <summary>Statuses whose answers carry no body and no length (204, 205, 304): the server refuses a length on them.</summary>
+    public static bool IsBodyless(System.Net.HttpStatusCode status) =>
+        status is System.Net.HttpStatusCode.NoContent or System.Net.HttpStatusCode.ResetContent or System.Net.HttpStatusCode.NotModified;
 
     /// <summary>The upstream's cache directives without those that let a shared cache store the answer, and private added.</summary>
     private static string PrivateCacheControl(string value)

@@ -395,6 +395,34 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task A_zero_length_beside_a_chunked_body_does_not_carry_the_body_past_masking_or_its_record()
+    {
+        var appId = await ledger.DataApp("cl0-chunked");
+        var answer = await ledger.Get("/gw/raw/cl0-chunked", await ledger.AppToken(appId, "EMEA", "read:contacts"));
+
+        answer.Status.ShouldBe(200, answer.Text);
+        answer.Text.ShouldNotContain("alice@example.com");
+        answer.Text.ShouldNotContain("555 0101");
+        var served = await Recorded(appId, answer.RequestId);
+        served.BytesOut.ShouldBe(Encoding.UTF8.GetByteCount(answer.Text));
+        served.BytesOut.ShouldBeGreaterThan(0);
+    }
+
+    [Fact]
+    public async Task A_205_is_passed_without_its_body_and_recorded_as_the_app_got_it()
+    {
+        var appId = await ledger.DataApp("reset-205");
+        using var client = ledger.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/gw/raw/reset-205") { Headers = { Authorization = new("Bearer", await ledger.AppToken(appId)) } };
+        using var response = await client.SendAsync(request);
+
+        ((int)response.StatusCode).ShouldBe(205);
+        (await response.Content.ReadAsByteArrayAsync()).ShouldBeEmpty();
+        var recorded = await Recorded(appId, response.Headers.GetValues("X-Request-Id").Single());
+        recorded.ShouldSatisfyAllConditions(a => a.Status.ShouldBe(205), a => a.BytesOut.ShouldBe(0));
+    }
+
+    [Fact]
     public async Task A_response_that_cannot_be_masked_is_refused_rather_than_passed_on()
     {
         var appId = await ledger.DataApp("unmaskable");
