@@ -90,6 +90,8 @@ public class LedgerFixture : IAsyncLifetime
         ["Gateway:Routes:3:Paths:0:Method"] = "GET", ["Gateway:Routes:3:Paths:0:Pattern"] = "/stream", ["Gateway:Routes:3:Paths:0:Scopes:0"] = "read:contacts",
         ["Gateway:Routes:3:Paths:1:Method"] = "GET", ["Gateway:Routes:3:Paths:1:Pattern"] = "/cut-short", ["Gateway:Routes:3:Paths:1:Scopes:0"] = "read:contacts",
         ["Gateway:Routes:3:Paths:2:Method"] = "HEAD", ["Gateway:Routes:3:Paths:2:Pattern"] = "/stream", ["Gateway:Routes:3:Paths:2:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:3:Paths:3:Method"] = "GET", ["Gateway:Routes:3:Paths:3:Pattern"] = "/loud-headers", ["Gateway:Routes:3:Paths:3:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:3:ResponseHeaders:0"] = "X-Total-Count",
         ["Gateway:MaxMaskedResponseBytes"] = "1048576",
         // A route carrying PII in front of an upstream that misbehaves on purpose.
         ["Gateway:Routes:4:Name"] = "raw",
@@ -97,6 +99,7 @@ public class LedgerFixture : IAsyncLifetime
         ["Gateway:Routes:4:Dataset"] = "contacts",
         ["Gateway:Routes:4:Paths:0:Method"] = "GET", ["Gateway:Routes:4:Paths:0:Pattern"] = "/cl0-chunked", ["Gateway:Routes:4:Paths:0:Scopes:0"] = "read:contacts",
         ["Gateway:Routes:4:Paths:1:Method"] = "GET", ["Gateway:Routes:4:Paths:1:Pattern"] = "/reset-205", ["Gateway:Routes:4:Paths:1:Scopes:0"] = "read:contacts",
+        ["Gateway:Routes:4:Paths:2:Method"] = "GET", ["Gateway:Routes:4:Paths:2:Pattern"] = "/problem-400", ["Gateway:Routes:4:Paths:2:Scopes:0"] = "read:contacts",
         ["Metrics:ScrapeToken"] = ScrapeToken,
         ["Gateway:DemoUpstreamUrl"] = "",
         ["ConnectionStrings:SalesDb"] = SalesConnectionString,

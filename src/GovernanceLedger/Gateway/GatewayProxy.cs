@@ -242,6 +242,7 @@ public sealed class GatewayProxy(
         await recorder.SandboxServedAsync(context, label, caller, status, "simulated upstream", rows, masked, start);
         context.Response.StatusCode = status;
         context.Response.Headers["X-Sandbox"] = "synthetic";
+        context.Response.Headers.CacheControl = "private";
         await context.Response.WriteAsJsonAsync(body, context.RequestAborted);
     }
 
@@ -322,7 +323,7 @@ public sealed class GatewayProxy(
                     return await ServeWholeAsync(context, proxyResponse, upstreamStatus, ct);
 
                 // The headers first: one the server would refuse fails the request before its record says it was served.
-                UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
+                UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target, shaped: maskBy is not null);
                 // A HEAD on a shaped route does not tell the length of the unshaped body.
                 if (maskBy is not null) context.Response.ContentLength = null;
                 await RecordAsync(context, upstreamStatus, 0, "served", null);
@@ -382,7 +383,7 @@ public sealed class GatewayProxy(
                         $"Route '{route}' carries PII and its upstream's answer is not JSON the gateway can mask.");
                 if (maskBy is null || body.WrittenCount == 0)
                 {
-                    UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
+                    UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target, shaped: maskBy is not null);
                     context.Response.Headers.ContentLength = body.WrittenCount;
                     await RecordAsync(context, upstreamStatus, body.WrittenCount, "served", null);
                     await context.Response.Body.WriteAsync(body.WrittenMemory, ct);
@@ -399,8 +400,12 @@ public sealed class GatewayProxy(
                     return await RefuseAnswerAsync(context, "unmaskable-response", "upstream response cannot be masked",
                         $"Route '{route}' carries PII and its upstream's answer is not JSON the gateway can mask.");
                 }
+                // Shaping can make an answer longer (a nested value becomes its hash): the bound holds for what is sent too.
+                if (shaped.WrittenCount > maxMaskedBytes)
+                    return await RefuseAnswerAsync(context, "response-too-large", "shaped answer too large",
+                        $"The answer of route '{route}' is longer than {maxMaskedBytes} bytes once masked, the most the gateway passes (Gateway:MaxMaskedResponseBytes).");
                 gateway.Telemetry.Lap("mask", started);
-                UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target);
+                UpstreamHeaders.CopyResponse(proxyResponse, context.Response, target, shaped: true);
                 context.Response.Headers.ContentLength = shaped.WrittenCount;
                 context.Response.ContentType = "application/json; charset=utf-8";
                 await RecordAsync(context, upstreamStatus, shaped.WrittenCount, "served", masked.Count > 0 ? masked : null);
@@ -491,8 +496,9 @@ public sealed class GatewayProxy(
         private async Task RecordAsync(HttpContext context, int status, long bytesOut, string reason, IReadOnlyList<string>? masked)
         {
             var access = gateway.Recorder.AllowedAsync(context, Plane, route, caller, status, bytesOut, start, reason, masked);
-            // A served answer that could carry PII unmasked is a reveal, recorded with what the reveal policies were given.
-            if (revealed is { } r && status < 400)
+            // An answer whose body goes out unmasked on a route with PII is a reveal, whatever its status (an error body may echo
+            // the record it complains about), recorded with what the reveal policies were given.
+            if (revealed is { } r && bytesOut > 0 && status < 500)
                 await Task.WhenAll(access, gateway.Recorder.RecordAsync(context, new PiiRevealed(AccessRecorder.RequestId(context), caller.AppId, caller.EndUser,
                     r.Dataset.Name, r.Dataset.Pii, caller.Mfa, r.Decision.Risk.Score, r.Decision.Risk.Denials24h, r.Decision.Risk.RequestsToday,
                     r.Decision.Risk.UsualRequestsPerDay, r.Decision.Risk.NewRegion, r.Decision.Risk.Region, r.Decision.Reason, r.Decision.PolicyIds,

@@ -114,6 +114,11 @@ public static class UpstreamHeaders
     private static readonly System.Buffers.SearchValues<char> PlainHeaderText =
         System.Buffers.SearchValues.Create("\t !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~");
 
+    /// <summary>What a shaped answer keeps of <see cref="PassedResponse"/>: headers of dates, numbers, methods and directives.</summary>
+    private static readonly System.Collections.Frozen.FrozenSet<string> PassedShaped = System.Collections.Frozen.FrozenSet.ToFrozenSet(
+        ["Cache-Control", "Expires", "Last-Modified", "Vary", "Age", "Pragma", "Location", "Retry-After", "Allow", "Accept-Ranges"],
+        StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Headers a response carries once: an upstream that sends one twice (two types, two places) has it dropped.</summary>
     private static readonly System.Collections.Frozen.FrozenSet<string> SingleValued = System.Collections.Frozen.FrozenSet.ToFrozenSet(
         ["Content-Type", "Content-Disposition", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified", "Expires", "Age", "Location", "Retry-After"],
@@ -129,9 +134,12 @@ public static class UpstreamHeaders
     /// <item>Location is rewritten into the route, or dropped (<see cref="LocationUnder"/>).</item>
     /// <item>Cache-Control always says private: every gateway request carries a token, and a shared cache that stored an
     /// answer would serve it again with no access event (the upstream's public and s-maxage are removed).</item>
+    /// <item>A <paramref name="shaped"/> answer (masked, or fields withheld) keeps only headers whose values cannot carry the
+    /// data it hides (<see cref="PassedShaped"/>; a route's own headers only as plain numbers, Location without its query):
+    /// an ETag, a file name or a query can hold an address the body no longer shows.</item>
     /// </list>
     /// </summary>
-    public static void CopyResponse(HttpResponseMessage upstream, HttpResponse response, GatewayRoute route)
+    public static void CopyResponse(HttpResponseMessage upstream, HttpResponse response, GatewayRoute route, bool shaped = false)
     {
         Copy(upstream.Headers.NonValidated);
         if (upstream.Content is { } content) Copy(content.Headers.NonValidated);
@@ -147,12 +155,14 @@ public static class UpstreamHeaders
                 if (string.Equals(name, "Content-Length", StringComparison.OrdinalIgnoreCase) || !route.PassesResponseHeader(name)
                     || response.Headers.ContainsKey(name) || values.Count == 0 || (values.Count > 1 && SingleValued.Contains(name)))
                     continue;
+                var routesOwn = !PassedResponse.Contains(name);
+                if (shaped && !routesOwn && !PassedShaped.Contains(name)) continue;
                 var passed = new string?[values.Count];
                 var i = 0;
                 foreach (var value in values)
                 {
-                    if (!PassesAsIs(value)) goto dropped;
-                    passed[i++] = name.Equals("Location", StringComparison.OrdinalIgnoreCase) ? LocationUnder(route, upstream.RequestMessage?.RequestUri, value)
+                    if (!PassesAsIs(value) || (shaped && routesOwn && !long.TryParse(value, System.Globalization.NumberStyles.None, null, out _))) goto dropped;
+                    passed[i++] = name.Equals("Location", StringComparison.OrdinalIgnoreCase) ? ShapedLocation(LocationUnder(route, upstream.RequestMessage?.RequestUri, value))
                         : name.Equals("Cache-Control", StringComparison.OrdinalIgnoreCase) ? PrivateCacheControl(value)
                         : value;
                     if (passed[i - 1] is null) goto dropped;
@@ -161,6 +171,9 @@ public static class UpstreamHeaders
                 dropped: ;
             }
         }
+
+        // A shaped answer's Location keeps its path, not its query (which could name what the body hides).
+        string? ShapedLocation(string? location) => shaped && location is not null ? location.Split('?', 2)[0] : location;
     }
 
     /// <summary>Statuses whose answers carry no body and no length (204, 205, 304): the server refuses a length on them.</summary>

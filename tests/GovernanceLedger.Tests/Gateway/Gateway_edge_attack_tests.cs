@@ -13,14 +13,16 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
         (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().Single(e => e.RequestId == requestId);
 
     [Theory]
-    [InlineData("/gw/diag/loud-headers", 200)]
-    [InlineData("/gw/diag/loud-headers?empty=1", 204)]
-    public async Task An_upstream_passes_only_allowlisted_response_headers_and_never_the_ledgers_own(string path, int status)
+    [InlineData("/gw/plain/loud-headers", 200, false)]
+    [InlineData("/gw/diag/loud-headers", 200, true)]
+    [InlineData("/gw/diag/loud-headers?empty=1", 204, true)]
+    public async Task An_upstream_passes_only_allowlisted_response_headers_and_never_the_ledgers_own(string path, int status, bool masked)
     {
         var appId = await ledger.DataApp("loud-upstream");
         using var client = ledger.Client();
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Authorization = new("Bearer", await ledger.AppToken(appId));
+        // Without the PII scope the diag route's answers are masked.
+        request.Headers.Authorization = new("Bearer", masked ? await ledger.AppToken(appId, "EMEA", "read:contacts") : await ledger.AppToken(appId));
         using var response = await client.SendAsync(request);
 
         ((int)response.StatusCode).ShouldBe(status, await response.Content.ReadAsStringAsync());
@@ -33,11 +35,13 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
         foreach (var name in new[] { "Set-Cookie", "Strict-Transport-Security", "Alt-Svc", "Clear-Site-Data", "Access-Control-Allow-Origin",
                      "Access-Control-Allow-Credentials", "Content-Security-Policy", "Refresh", "X-Internal-Host", "Link", "Server" })
             headers.ShouldNotContainKey(name, $"{name}: {string.Join(", ", headers.GetValueOrDefault(name) ?? [])}");
-        // Caching validators pass, the route's own extra header passes, and Location leads to the same place through the gateway.
-        headers["ETag"].ShouldBe(["\"v1\""]);
+        // Caching validators pass (an upstream's ETag only where the answer is not masked: it describes the unmasked body, and
+        // could name what masking hides), the route's own extra header passes, and Location leads to the same place through the gateway.
+        if (masked) headers.ShouldNotContainKey("ETag");
+        else headers["ETag"].ShouldBe(["\"v1\""]);
         response.Headers.CacheControl.ShouldSatisfyAllConditions(c => c!.Private.ShouldBeTrue(), c => c!.MaxAge.ShouldBe(TimeSpan.FromSeconds(60)));
         headers["X-Total-Count"].ShouldBe(["50"]);
-        response.Headers.Location!.ToString().ShouldBe("/gw/diag/contacts/7");
+        response.Headers.Location!.ToString().ShouldBe(path.StartsWith("/gw/plain") ? "/gw/plain/contacts/7" : "/gw/diag/contacts/7");
     }
 
     [Theory]
@@ -406,6 +410,43 @@ public sealed class Gateway_edge_attack_tests(LedgerFixture ledger)
         var served = await Recorded(appId, answer.RequestId);
         served.BytesOut.ShouldBe(Encoding.UTF8.GetByteCount(answer.Text));
         served.BytesOut.ShouldBeGreaterThan(0);
+    }
+
+    [Fact]
+    public async Task An_error_body_shown_unmasked_to_a_user_who_may_see_pii_is_a_recorded_reveal()
+    {
+        var appId = await ledger.DataApp("reveal-error");
+        var refused = await ledger.Get("/gw/raw/problem-400", await ledger.AppTokenFor(appId, $"user-{Guid.NewGuid():N}@example.com", "EMEA", true));
+
+        refused.Status.ShouldBe(400, refused.Text);
+        refused.Text.ShouldContain("alice@example.com");
+        (await ledger.AccessEvents(appId)).OfType<PiiRevealed>().ShouldContain(r => r.RequestId == refused.RequestId);
+    }
+
+    [Fact]
+    public void A_masked_answer_keeps_no_header_that_could_name_what_masking_hides()
+    {
+        var route = new GovernanceLedger.Gateway.GatewayRoute { Name = "crm", Upstream = "http://127.0.0.1:5081", ResponseHeaders = ["X-Total-Count", "X-Owner"] };
+        var message = new HttpResponseMessage(System.Net.HttpStatusCode.Created) { Content = new StreamContent(new System.IO.Pipelines.Pipe().Reader.AsStream()) };
+        message.Headers.TryAddWithoutValidation("ETag", "\"alice@example.com\"");
+        message.Headers.TryAddWithoutValidation("Location", "/contacts/7?email=alice@example.com");
+        message.Headers.TryAddWithoutValidation("X-Total-Count", "50");
+        message.Headers.TryAddWithoutValidation("X-Owner", "alice@example.com");
+        message.Headers.TryAddWithoutValidation("Cache-Control", "max-age=60");
+        message.Content.Headers.TryAddWithoutValidation("Content-Disposition", "attachment; filename=\"alice@example.com.json\"");
+        message.Content.Headers.TryAddWithoutValidation("Content-Language", "en");
+
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        GovernanceLedger.Gateway.UpstreamHeaders.CopyResponse(message, context.Response, route, shaped: true);
+
+        var headers = context.Response.Headers;
+        headers.ShouldNotContainKey("ETag");
+        headers.ShouldNotContainKey("Content-Disposition");
+        headers.ShouldNotContainKey("Content-Language");
+        headers.ShouldNotContainKey("X-Owner");
+        headers["X-Total-Count"].ToString().ShouldBe("50");
+        headers.Location.ToString().ShouldBe("/gw/crm/contacts/7");
+        headers.CacheControl.ToString().ShouldBe("private, max-age=60");
     }
 
     [Fact]

@@ -18,6 +18,8 @@ public sealed class RawUpstream : IAsyncDisposable
         // A length of 0 beside a chunked body: the chunked body is the answer (RFC 9112 6.3), and it carries PII.
         ["/cl0-chunked"] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n"
             + $"{Encoding.UTF8.GetByteCount(Contact):x}\r\n{Contact}\r\n0\r\n\r\n",
+        // An error that echoes the record it complains about.
+        ["/problem-400"] = $"HTTP/1.1 400 Bad Request\r\nContent-Type: application/problem+json\r\nContent-Length: {Encoding.UTF8.GetByteCount(Contact)}\r\n\r\n{Contact}",
         // 205 Reset Content with a body the server may not send on.
         ["/reset-205"] = $"HTTP/1.1 205 Reset Content\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(Contact)}\r\n\r\n{Contact}",
     };
