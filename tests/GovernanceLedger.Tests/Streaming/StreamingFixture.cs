@@ -49,6 +49,8 @@ public class StreamingFixture : LedgerFixture
     {
         var settings = base.DataPlaneSettings();
         settings["Kafka:Mode"] = KafkaModes.Cluster;
+        // The brokers are librdkafka's mock cluster, which does not check idempotent sequence numbers (see KafkaSettings.MaxInFlight).
+        settings["Kafka:MaxInFlight"] = "1";
         settings["Kafka:BootstrapServers"] = Kafka.BootstrapServers;
         settings["Kafka:SchemaRegistryUrl"] = RegistryUrl;
         settings["Kafka:DebeziumTopic"] = DebeziumTopic;

@@ -21,6 +21,15 @@ public sealed class KafkaSettings
     public string DebeziumTopic { get; set; } = "";
     public TopicPolicySettings TopicPolicy { get; set; } = new();
 
+    /// <summary>
+    /// Produce requests in flight per broker connection; librdkafka's default (5) when unset, except in the embedded mode.
+    /// librdkafka's mock cluster acknowledges a retried request once a later one succeeds without checking idempotent
+    /// sequence numbers (a real broker refuses the later one), so a message it never stored can be overtaken by the next
+    /// ones and come back only when the relay publishes its batch again, out of order. With one request in flight nothing
+    /// overtakes a retry. The embedded mode sets 1; a suite or a development setup on the mock cluster sets it too.
+    /// </summary>
+    public int? MaxInFlight { get; set; }
+
     public bool Enabled => Mode != KafkaModes.Off;
 
     public ProducerConfig Producer(string clientId) => new()
@@ -31,7 +40,8 @@ public sealed class KafkaSettings
         EnableIdempotence = true,
         Acks = Acks.All,
         LingerMs = 2,
-        MessageTimeoutMs = 120_000
+        MessageTimeoutMs = 120_000,
+        MaxInFlight = MaxInFlight ?? (Mode == KafkaModes.Embedded ? 1 : null)
     };
 
     public ConsumerConfig Consumer(string groupId) => new()
