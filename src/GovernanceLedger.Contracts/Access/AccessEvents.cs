@@ -122,10 +122,12 @@ public sealed record EndUserCount(string EndUser, long Allowed, long Denied, IRe
 /// <summary>
 /// A request made with a sandbox token: served from synthetic data, or refused. Kept apart from AccessRecorded and
 /// QueryExecuted, so it never counts as usage, never reaches chargeback and never moves an app's baseline.
+/// <see cref="BytesOut"/> is the length of the body answered (0 for a refusal or a HEAD; events recorded before it was
+/// kept read as 0).
 /// </summary>
 public sealed record SandboxRequestServed(
     string RequestId, string AppId, string? EndUser, string? TokenId, string Route, int Status, string Decision, string Reason,
-    int Rows, IReadOnlyList<string> MaskedFields, double DurationMs, DateTimeOffset At);
+    int Rows, IReadOnlyList<string> MaskedFields, double DurationMs, DateTimeOffset At, long BytesOut = 0);
 
 /// <summary>
 /// PII shown unmasked to an end user, with what the reveal policy was given: the user's second factor, the risk score

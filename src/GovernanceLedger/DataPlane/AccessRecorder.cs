@@ -17,9 +17,9 @@ public sealed class AccessRecorder(AccessLedger ledger, TimeProvider clock, Tele
 
     /// <summary>A sandbox request served from synthetic data: recorded apart from access events, so it is never usage.</summary>
     public Task SandboxServedAsync(HttpContext context, string route, AppCaller caller, int status, string reason, int rows,
-        IReadOnlyList<string> masked, long startTimestamp) =>
+        IReadOnlyList<string> masked, long bytesOut, long startTimestamp) =>
         RecordAsync(context, new SandboxRequestServed(RequestId(context), caller.AppId, caller.EndUser, caller.TokenId, route, status,
-            AccessDecisions.Allow, reason, rows, masked, Elapsed(startTimestamp), clock.GetUtcNow()), caller.AppId);
+            AccessDecisions.Allow, reason, rows, masked, Elapsed(startTimestamp), clock.GetUtcNow(), bytesOut), caller.AppId);
 
     /// <summary>A refusal, as an access event; a sandbox request's refusal is recorded apart, like its answers.</summary>
     public Task DeniedAsync(HttpContext context, string plane, string route, Denial denial, long startTimestamp)

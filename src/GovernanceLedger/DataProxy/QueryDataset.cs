@@ -255,7 +255,7 @@ public sealed class QueryDataset(
         var response = new QueryResponse(dataset.Name, query.Fields, masked, rows, rows.Count, truncated,
             rows.Count > 0 ? "Sandbox: synthetic rows, not real data." : "Sandbox: " + WhyEmpty(dataset, region, query), Sandbox: true, StepUp: stepUp);
         var bytes = JsonSerializer.SerializeToUtf8Bytes(response, LedgerSetup.ApiJson);
-        await recorder.SandboxServedAsync(context, route, caller, StatusCodes.Status200OK, "served synthetic rows", rows.Count, masked, start);
+        await recorder.SandboxServedAsync(context, route, caller, StatusCodes.Status200OK, "served synthetic rows", rows.Count, masked, bytes.Length, start);
         return Results.Bytes(bytes, "application/json");
     }
 

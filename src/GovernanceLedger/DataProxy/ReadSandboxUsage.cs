@@ -13,7 +13,7 @@ namespace GovernanceLedger.DataProxy;
 
 /// <summary>
 /// GET /apps/{appId}/sandbox: what the app did in the sandbox, day by day, with simulated metrics: requests, refusals,
-/// rows, mean latency, and what that traffic would cost at the rate card in force. Nothing of it is charged.
+/// rows, bytes answered, mean latency, and what that traffic would cost at the rate card in force. Nothing of it is charged.
 /// </summary>
 public static class ReadSandboxUsage
 {
@@ -31,12 +31,12 @@ public static class ReadSandboxUsage
             var allowed = g.Where(e => e.Decision == AccessDecisions.Allow).ToList();
             var usage = new UsageDay
             {
-                AppId = appId, Day = g.Key, Requests = allowed.Count, Rows = allowed.Sum(e => (long)e.Rows),
+                AppId = appId, Day = g.Key, Requests = allowed.Count, Rows = allowed.Sum(e => (long)e.Rows), Bytes = allowed.Sum(e => e.BytesOut),
                 ComputeMilliseconds = (decimal)allowed.Sum(e => e.DurationMs)
             };
             return new
             {
-                day = g.Key, requests = g.Count(), refused = g.Count() - allowed.Count, rows = usage.Rows,
+                day = g.Key, requests = g.Count(), refused = g.Count() - allowed.Count, rows = usage.Rows, bytes = usage.Bytes,
                 mean_latency_ms = allowed.Count == 0 ? 0 : Math.Round(allowed.Average(e => e.DurationMs), 3),
                 simulated_cost = ReadChargeback.Price(usage, RateCards.InForce(cards, g.Key))
             };
@@ -44,7 +44,7 @@ public static class ReadSandboxUsage
         return Results.Json(new
         {
             app_id = appId,
-            requests = days.Sum(d => d.requests), refused = days.Sum(d => d.refused), rows = days.Sum(d => d.rows),
+            requests = days.Sum(d => d.requests), refused = days.Sum(d => d.refused), rows = days.Sum(d => d.rows), bytes = days.Sum(d => d.bytes),
             simulated_cost = days.Sum(d => d.simulated_cost),
             currency = RateCards.InForce(cards, DateOnly.FromDateTime(DateTime.UtcNow))?.Currency ?? "",
             charged = false,

@@ -208,15 +208,17 @@ public sealed class GatewayProxy(
     }
 
     /// <summary>
-    /// The simulated upstream: a read answers synthetic rows of the route's dataset (granted fields only, PII masked as for
-    /// real), one object when the path names one item; a write is checked like a real one and answered, not forwarded.
+    /// The simulated upstream: a read (GET, or HEAD for its headers alone) answers synthetic rows of the route's dataset
+    /// (granted fields only, PII masked as for real), one object when the path names one item; a write is checked like a
+    /// real one and answered, not forwarded. The record names the length of the body sent, as a real answer's does.
     /// </summary>
     private async Task ServeSandboxAsync(HttpContext context, AppCaller caller, GatewayRoute route, ExposedPath exposed, Shape? shape, string label, long start)
     {
         System.Text.Json.Nodes.JsonNode body;
         var rows = 0;
         IReadOnlyList<string> masked = [];
-        if (HttpMethods.IsGet(context.Request.Method) && shape?.Dataset is { } dataset)
+        var read = HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method);
+        if (read && shape?.Dataset is { } dataset)
         {
             var fields = shape.Granted ?? dataset.Fields;
             var limit = int.TryParse(context.Request.Query["limit"], out var l) ? Math.Clamp(l, 1, 100) : 20;
@@ -238,12 +240,19 @@ public sealed class GatewayProxy(
                 : new System.Text.Json.Nodes.JsonObject();
             if (body is System.Text.Json.Nodes.JsonObject written) written["sandbox"] = true;
         }
-        var status = HttpMethods.IsGet(context.Request.Method) ? StatusCodes.Status200OK : StatusCodes.Status201Created;
-        await recorder.SandboxServedAsync(context, label, caller, status, "simulated upstream", rows, masked, start);
+        var status = read ? StatusCodes.Status200OK : StatusCodes.Status201Created;
+        var bytes = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body);
+        // A HEAD's record names nothing sent: no rows, no bytes.
+        var head = HttpMethods.IsHead(context.Request.Method);
+        await recorder.SandboxServedAsync(context, label, caller, status, "simulated upstream", head ? 0 : rows, masked, head ? 0 : bytes.Length, start);
         context.Response.StatusCode = status;
         context.Response.Headers["X-Sandbox"] = "synthetic";
         context.Response.Headers.CacheControl = "private";
-        await context.Response.WriteAsJsonAsync(body, context.RequestAborted);
+        context.Response.ContentType = "application/json; charset=utf-8";
+        // A HEAD names no length: the synthetic body it would have had is not sent.
+        if (head) return;
+        context.Response.ContentLength = bytes.Length;
+        await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
     }
 
     private async Task RefuseAsync(HttpContext context, string label, Denial denial, long start, IReadOnlyList<Violation>? violations = null)

@@ -65,12 +65,23 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
         // The upstream's contacts are ids 1 to 50 at example.com; these are neither.
         contacts.ShouldAllBe(c => c["email"]!.GetValue<string>().EndsWith("@sandbox.invalid") && c["contact_id"]!.GetValue<long>() > 50);
         (await ledger.Get("/gw/crm/contacts/7", token)).Json!["contact_id"].ShouldNotBeNull();
+        // A HEAD (on a route exposing it) answers as a read does, 200 with no body, and its record names nothing sent; a
+        // GET's names the bytes it got.
+        var head = await ledger.Send(HttpMethod.Head, "/gw/plain/stream?kb=1", null, token);
+        head.Status.ShouldBe(200);
+        head.Text.ShouldBeEmpty();
         // Every other door refuses it.
         (await ledger.Get("/data", token)).Text.ShouldContain("sandbox-token");
 
         // Recorded apart: sandbox events, no access or query events, no usage, nothing to charge.
         var recorded = await ledger.AccessEvents(appId);
-        recorded.OfType<SandboxRequestServed>().Count(e => e.Decision == "allow").ShouldBe(4);
+        recorded.OfType<SandboxRequestServed>().Count(e => e.Decision == "allow").ShouldBe(5);
+        recorded.OfType<SandboxRequestServed>().Single(e => e.RequestId == head.RequestId).ShouldSatisfyAllConditions(
+            e => e.Status.ShouldBe(200), e => e.BytesOut.ShouldBe(0), e => e.Rows.ShouldBe(0));
+        recorded.OfType<SandboxRequestServed>().Single(e => e.RequestId == gateway.RequestId).BytesOut
+            .ShouldBe(System.Text.Encoding.UTF8.GetByteCount(gateway.Text));
+        recorded.OfType<SandboxRequestServed>().Single(e => e.RequestId == answer.RequestId).BytesOut
+            .ShouldBe(System.Text.Encoding.UTF8.GetByteCount(answer.Text));
         recorded.OfType<SandboxRequestServed>().ShouldContain(e => e.Decision == "deny" && e.Reason.StartsWith("field-not-granted"));
         recorded.OfType<QueryExecuted>().ShouldBeEmpty();
         recorded.OfType<AccessRecorded>().ShouldAllBe(e => e.Decision == "deny");
@@ -82,9 +93,11 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
         // The owner sees what the sandbox traffic did and would cost: simulated, not charged.
         var usage = await ledger.Get($"/apps/{appId}/sandbox", owner);
         usage.Status.ShouldBe(200, usage.Text);
-        usage.Node("requests")!.GetValue<int>().ShouldBe(5);
+        usage.Node("requests")!.GetValue<int>().ShouldBe(6);
         usage.Node("refused")!.GetValue<int>().ShouldBe(1);
         usage.Node("rows")!.GetValue<long>().ShouldBe(53);
+        usage.Node("bytes")!.GetValue<long>().ShouldBe(recorded.OfType<SandboxRequestServed>().Sum(e => e.BytesOut));
+        usage.Node("bytes")!.GetValue<long>().ShouldBeGreaterThan(System.Text.Encoding.UTF8.GetByteCount(answer.Text));
         usage.Node("charged")!.GetValue<bool>().ShouldBeFalse();
         usage.Node("simulated_cost")!.GetValue<decimal>().ShouldBeGreaterThan(0);
         (await ledger.Get($"/apps/{appId}/sandbox", stranger)).Status.ShouldBe(404);
