@@ -183,15 +183,22 @@ public sealed record PostgresCpu(IReadOnlyDictionary<int, double> Live, double R
 }
 
 /// <summary>CPU used during one measurement, per request served.</summary>
-public sealed record CpuPerRequest(double HostMicroseconds, double PostgresMicroseconds, double JitMicroseconds = 0)
+/// <summary>
+/// CPU per request over one load: the measured process (the ledger host, or the bare proxy), PostgreSQL, the host's JIT,
+/// and this process, which is the load generator and the upstream: the same work per request whichever side it drives,
+/// so what it spends more per request on one side is the machine's cost of that side's pace, not of its work.
+/// </summary>
+public sealed record CpuPerRequest(double HostMicroseconds, double PostgresMicroseconds, double JitMicroseconds = 0, double LoadMicroseconds = 0)
 {
     public static async Task<(LoadResult Load, CpuPerRequest Cpu)> MeasureAsync(int hostPid, Func<Task<LoadResult>> run)
     {
-        var (host, pg, jit) = (ProcessCpu.Of(hostPid), ProcessCpu.OfPostgres(), ProcessCpu.OfJit(hostPid));
+        var self = Environment.ProcessId;
+        var (host, pg, jit, load0) = (ProcessCpu.Of(hostPid), ProcessCpu.OfPostgres(), ProcessCpu.OfJit(hostPid), ProcessCpu.Of(self));
         var load = await run();
         var requests = Math.Max(1, load.Requests);
         return (load, new CpuPerRequest((ProcessCpu.Of(hostPid) - host) / requests, (ProcessCpu.OfPostgres() - pg) / requests,
-            Math.Max(0, ProcessCpu.OfJit(hostPid) - jit) / requests));   // a JIT thread that exited takes its time with it
+            Math.Max(0, ProcessCpu.OfJit(hostPid) - jit) / requests,   // a JIT thread that exited takes its time with it
+            hostPid == self ? 0 : (ProcessCpu.Of(self) - load0) / requests));
     }
 
     public override string ToString() =>
