@@ -266,33 +266,35 @@ public static class DataPlaneBenchmark
             var manyRowsPerRequest = (double)(await LedgerHeadAsync(ledgerDb) - manyHead) / Math.Max(1, govMany.Requests);
             await manyBackends.PrintAsync(govMany.Requests, $"the governed run across {ManyApps} apps");
 
+            // Open loop at one offered rate, bare then governed, each after the host has gone quiet. The same rate for both,
+            // so their CPU per request compares the same work at the same pace (at saturation bare YARP runs at about twice
+            // the rate, and each of its wake-ups and system calls serves more requests).
+            async Task<(LoadResult Bare, CpuPerRequest BareCpu, LoadResult Gov, CpuPerRequest GovCpu)> AtRateAsync(double rate)
+            {
+                await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
+                var (bare, bareCpu) = await CpuPerRequest.MeasureAsync(bareProcess.Id,
+                    () => LoadGenerator.OpenLoopAsync($"bare YARP at {rate:N0} req/s", rate, duration, Bare));
+                await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
+                var (gov, govCpu) = await CpuPerRequest.MeasureAsync(host.Id,
+                    () => LoadGenerator.OpenLoopAsync($"governed gateway at {rate:N0} req/s", rate, duration, Governed));
+                return (bare, bareCpu, gov, govCpu);
+            }
             var half = Median(rounds.Select(r => r.Bare.PerSecond)) / 2;
-            await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
-            // The same offered rate for both, so their CPU per request compares the same work at the same load (at saturation
-            // bare YARP runs at about twice the rate, and each of its wake-ups and system calls serves more requests).
-            var (bareHalf, bareHalfCpu) = await CpuPerRequest.MeasureAsync(bareProcess.Id,
-                () => LoadGenerator.OpenLoopAsync($"bare YARP at {half:N0} req/s", half, duration, Bare));
-            await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
-            var (govHalf, govHalfCpu) = await CpuPerRequest.MeasureAsync(host.Id,
-                () => LoadGenerator.OpenLoopAsync($"governed gateway at {half:N0} req/s", half, duration, Governed));
+            var (bareHalf, bareHalfCpu, govHalf, govHalfCpu) = await AtRateAsync(half);
             // Half of bare saturation is near the governed gateway's own saturation, so its p99 is mostly queueing. A quarter
             // is a load both carry with room to spare: their latency and CPU per request there compare the work itself.
             var quarter = half / 2;
-            await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
-            var (bareQuarter, bareQuarterCpu) = await CpuPerRequest.MeasureAsync(bareProcess.Id,
-                () => LoadGenerator.OpenLoopAsync($"bare YARP at {quarter:N0} req/s", quarter, duration, Bare));
-            await ProcessCpu.WaitUntilQuietAsync(host.Id, TimeSpan.FromSeconds(30));
-            var (govQuarter, govQuarterCpu) = await CpuPerRequest.MeasureAsync(host.Id,
-                () => LoadGenerator.OpenLoopAsync($"governed gateway at {quarter:N0} req/s", quarter, duration, Governed));
+            var (bareQuarter, bareQuarterCpu, govQuarter, govQuarterCpu) = await AtRateAsync(quarter);
             foreach (var r in rounds)
             {
                 Console.WriteLine($"  {r.Bare}   host {r.BareCpu.HostMicroseconds,4:N0} µs   load {r.BareCpu.LoadMicroseconds,4:N0} µs");
                 Console.WriteLine($"  {r.Gov}   host {r.GovCpu.HostMicroseconds,4:N0} µs (JIT {r.GovCpu.JitMicroseconds:N0})   PostgreSQL {r.GovCpu.PostgresMicroseconds:N0} µs   load {r.GovCpu.LoadMicroseconds,4:N0} µs   ratio {r.Gov.PerSecond / r.Bare.PerSecond:0.000}");
             }
-            Console.WriteLine($"  {bareHalf}   host {bareHalfCpu.HostMicroseconds,4:N0} µs   load {bareHalfCpu.LoadMicroseconds,4:N0} µs");
-            Console.WriteLine($"  {govHalf}   host {govHalfCpu.HostMicroseconds,4:N0} µs (JIT {govHalfCpu.JitMicroseconds:N0})   PostgreSQL {govHalfCpu.PostgresMicroseconds:N0} µs   load {govHalfCpu.LoadMicroseconds,4:N0} µs");
-            Console.WriteLine($"  {bareQuarter}   host {bareQuarterCpu.HostMicroseconds,4:N0} µs   load {bareQuarterCpu.LoadMicroseconds,4:N0} µs");
-            Console.WriteLine($"  {govQuarter}   host {govQuarterCpu.HostMicroseconds,4:N0} µs (JIT {govQuarterCpu.JitMicroseconds:N0})   PostgreSQL {govQuarterCpu.PostgresMicroseconds:N0} µs   load {govQuarterCpu.LoadMicroseconds,4:N0} µs");
+            foreach (var (atBare, atBareCpu, atGov, atGovCpu) in new[] { (bareHalf, bareHalfCpu, govHalf, govHalfCpu), (bareQuarter, bareQuarterCpu, govQuarter, govQuarterCpu) })
+            {
+                Console.WriteLine($"  {atBare}   host {atBareCpu.HostMicroseconds,4:N0} µs   load {atBareCpu.LoadMicroseconds,4:N0} µs");
+                Console.WriteLine($"  {atGov}   host {atGovCpu.HostMicroseconds,4:N0} µs (JIT {atGovCpu.JitMicroseconds:N0})   PostgreSQL {atGovCpu.PostgresMicroseconds:N0} µs   load {atGovCpu.LoadMicroseconds,4:N0} µs");
+            }
             Console.WriteLine($"  governed/bare throughput at saturation: median {gatewayRatios[gatewayRatios.Count / 2]:0.000}, range {gatewayRatios[0]:0.000}-{gatewayRatios[^1]:0.000} over {rounds.Count} interleaved rounds   (target >= 0.7)");
             Console.WriteLine($"  CPU per request, medians of the rounds: bare YARP process {bareHost:N0} µs; governed ledger host {governedHost:N0} µs (JIT {governedJit:N0}), PostgreSQL {governedPostgres:N0} µs");
             Console.WriteLine($"  governed/bare host CPU per request: {governedHost / bareHost:0.00}   (target <= 1.3); PostgreSQL per access event {governedPostgres:N0} µs (target <= 20)");
