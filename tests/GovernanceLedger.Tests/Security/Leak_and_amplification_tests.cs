@@ -52,14 +52,20 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
                 using var query = await client.PostAsync($"/data/random-{Guid.NewGuid():N}/query", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
             }
 
+            // What the server refuses before the application (no app, no route, so no access event) is still counted, by kind.
+            (await RawExchange(port, "GET /gw/crm/contacts HTTP/1.1 random-line\r\nHost: x\r\n\r\n")).ShouldStartWith("HTTP/1.1 400");
+            (await RawExchange(port, $"GET /gw/crm/contacts HTTP/1.1\r\nHost: x\r\nX-Filler: {new string('a', 33_000)}\r\n\r\n")).ShouldStartWith("HTTP/1.1 431");
+
             // The exporter caches a scrape briefly: wait for one taken after the requests above.
             var scraped = (Status: 0, Text: "");
             await LedgerFixture.EventuallyAsync(async () =>
             {
                 scraped = await Get("/metrics", LedgerFixture.ScrapeToken);
-                return scraped.Status == 200 && scraped.Text.Contains("route=\"unknown\"") && scraped.Text.Contains("route=\"crm\"");
+                return scraped.Status == 200 && scraped.Text.Contains("route=\"unknown\"") && scraped.Text.Contains("route=\"crm\"")
+                    && scraped.Text.Contains("error_type=\"max_request_headers_total_size_exceeded\"");
             }, TimeSpan.FromSeconds(30));
             scraped.Text.ShouldContain("dataset=\"data/unknown\"");
+            scraped.Text.ShouldContain("error_type=\"invalid_request_line\"");
             scraped.Text.ShouldNotContain("@example.com");
             scraped.Text.ShouldNotContain("random-");
         }
@@ -68,6 +74,28 @@ public sealed class Leak_and_amplification_tests(LedgerFixture ledger)
             host.Kill(entireProcessTree: true);
             await host.WaitForExitAsync();
         }
+    }
+
+    /// <summary>Sends bytes no HTTP client would send and returns the server's answer, read until it closes the connection.</summary>
+    private static async Task<string> RawExchange(int port, string request)
+    {
+        using var socket = new System.Net.Sockets.TcpClient();
+        await socket.ConnectAsync(System.Net.IPAddress.Loopback, port);
+        var stream = socket.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request));
+        var answer = new MemoryStream();
+        var buffer = new byte[4096];
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            int read;
+            while ((read = await stream.ReadAsync(buffer, timeout.Token)) > 0) answer.Write(buffer, 0, read);
+        }
+        catch (IOException)
+        {
+            // The server may reset a connection whose request it stopped reading; what it answered before that was read.
+        }
+        return System.Text.Encoding.ASCII.GetString(answer.ToArray());
     }
 
     [Fact]
