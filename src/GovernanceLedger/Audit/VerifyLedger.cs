@@ -31,7 +31,8 @@ public sealed record VerificationReport(
 /// deleted, reordered, inserted, truncated, chain-rewritten, missing-checkpoint, unwitnessed-checkpoint,
 /// checkpoint-signature, checkpoint-mismatch, or witness-* when the witness itself is damaged.
 /// </summary>
-public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, IChainWitness witness, WitnessChecks witnessChecks, ILogger<LedgerVerifier> logger)
+public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, IChainWitness witness, WitnessChecks witnessChecks, EventColumns columns,
+    ILogger<LedgerVerifier> logger)
 {
     private const string S = LedgerSetup.Schema;
     private const int MaxProblems = 100;
@@ -64,7 +65,7 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
             var runs = new List<Task>();
             for (var start = from; start <= end; start += size)
             {
-                var walk = new ChainWalk(ledger.Reads, view, chainedUpTo, problems);
+                var walk = new ChainWalk(ledger.Reads, view, chainedUpTo, problems, columns.ForWalk());
                 walks.Add(walk);
                 var (a, b) = (start, Math.Min(end, start + size - 1));
                 runs.Add(Task.Run(() => walk.RunAsync(a, b, ct), ct));
@@ -72,6 +73,7 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
             await Task.WhenAll(runs);
         }
         var walked = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        await CheckStreamsAsync(problems, ct);
         Classify(walks.SelectMany(w => w.Mismatches).ToList(), problems);
         var (checkpoints, legacy) = await new CheckpointCheck(ledger.Source, keys, view, problems).RunAsync(from, to, ct);
         logger.LogInformation("Verified {From}..{End} in {Walks} walks: witness read and checked at {Witness} ms, chain walked at {Walked} ms, checkpoints at {Done} ms",
@@ -83,6 +85,27 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
         return new VerificationReport(ordered.Count == 0, from, Math.Max(from - 1, end), walks.Sum(w => w.Events), checkpoints,
             ordered.FirstOrDefault(), ordered.Take(MaxProblems).ToList(), System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds,
             walks.Sum(w => w.Holes), chainedUpTo, view.TreeSize, view.Location, legacy);
+    }
+
+    /// <summary>
+    /// A stream's row is not chained, but Marten reads it: an archived stream or one moved to another tenant hides its app's
+    /// events from the decisions that load them. The ledger does neither, so such a row is named at the stream's first event.
+    /// </summary>
+    private async Task CheckStreamsAsync(ProblemList problems, CancellationToken ct)
+    {
+        await using var command = ledger.Reads.CreateCommand($"""
+            select s.id, s.is_archived, s.tenant_id, (select min(e.seq_id) from {S}.mt_events e where e.stream_id = s.id)
+            from {S}.mt_streams s where s.is_archived is not false or s.tenant_id is distinct from $1 order by s.id limit {MaxProblems}
+            """);
+        command.Parameters.Add(new Npgsql.NpgsqlParameter { Value = EventColumns.Tenant });
+        await using var rows = await command.ExecuteReaderAsync(ct);
+        while (await rows.ReadAsync(ct))
+        {
+            var stream = StrictJson.Bounded(rows.GetString(0), 120);
+            problems.Add(rows.IsDBNull(3) ? 0 : rows.GetInt64(3), "edited", rows.IsDBNull(1) || rows.GetBoolean(1)
+                ? $"The stream '{stream}' is marked archived (mt_streams.is_archived is not false): Marten hides its events from the decisions that read it."
+                : $"The stream '{stream}' was moved to another tenant (mt_streams.tenant_id): the ledger's own reads no longer see it.");
+        }
     }
 
     /// <summary>An event that hashes correctly at another broken position was moved there, not edited.</summary>

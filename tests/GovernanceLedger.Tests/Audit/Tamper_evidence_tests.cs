@@ -65,6 +65,60 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
         (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
     }
 
+    [Theory]
+    [InlineData("is_archived", "update ledger.mt_events set is_archived = true where seq_id = $1", "update ledger.mt_events set is_archived = false where seq_id = $1")]
+    [InlineData("is_archived", "update ledger.mt_events set is_archived = null where seq_id = $1", "update ledger.mt_events set is_archived = false where seq_id = $1")]
+    [InlineData("tenant_id", "update ledger.mt_events set tenant_id = 'other' where seq_id = $1", "update ledger.mt_events set tenant_id = '*DEFAULT*' where seq_id = $1")]
+    [InlineData("bdata", "update ledger.mt_events set bdata = '\\x00' where seq_id = $1", "update ledger.mt_events set bdata = null where seq_id = $1")]
+    [InlineData("mt_dotnet_type", "update ledger.mt_events set mt_dotnet_type = 'GovernanceLedger.Contracts.Apps.AppResumed, GovernanceLedger.Contracts' where seq_id = $1", null)]
+    [InlineData("mt_dotnet_type", "update ledger.mt_events set mt_dotnet_type = 'System.Object, System.Private.CoreLib' where seq_id = $1", null)]
+    public async Task A_column_outside_the_hash_that_changes_what_is_read_back_is_found_at_its_sequence(string column, string change, string? undo)
+    {
+        // Archived, another tenant's, or read as another type: the command side would no longer see the event as it was
+        // (a security pause hidden from its app, say), though its hashed content is untouched.
+        var seqs = await ledger.ChainedApp();
+        var target = seqs[2];
+        var dotNetType = await Scalar<string>(await Superuser(ledger.ConnectionString), "select mt_dotnet_type from ledger.mt_events where seq_id = $1", target);
+        await Tamper(c => Exec(c, change, target));
+        try
+        {
+            var report = await ledger.Verify(seqs.Min(), seqs.Max());
+            report.Intact.ShouldBeFalse();
+            report.FirstBroken!.Sequence.ShouldBe(target, report.Describe());
+            report.FirstBroken.Reason.ShouldBe("edited");
+            report.FirstBroken.Detail.ShouldContain(column);
+        }
+        finally
+        {
+            await Tamper(c => Exec(c, undo ?? "update ledger.mt_events set mt_dotnet_type = $2 where seq_id = $1", undo is null ? [target, dotNetType] : [target]));
+        }
+        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+    }
+
+    [Theory]
+    [InlineData("update ledger.mt_streams set is_archived = true where id = $1", "update ledger.mt_streams set is_archived = false where id = $1", "archived")]
+    [InlineData("update ledger.mt_streams set tenant_id = 'other' where id = $1", "update ledger.mt_streams set tenant_id = '*DEFAULT*' where id = $1", "tenant")]
+    public async Task A_stream_row_hidden_from_the_ledgers_reads_is_found_at_the_streams_first_event(string change, string undo, string named)
+    {
+        var seqs = await ledger.ChainedApp();
+        await using var connection = await Superuser(ledger.ConnectionString);
+        var stream = await Scalar<string>(connection, "select stream_id from ledger.mt_events where seq_id = $1", seqs[0]);
+        var first = await Scalar<long>(connection, "select min(seq_id) from ledger.mt_events where stream_id = $1", stream);
+        await Tamper(c => Exec(c, change, stream));
+        try
+        {
+            var report = await ledger.Verify(seqs.Min(), seqs.Max());
+            report.Intact.ShouldBeFalse();
+            report.Problems.ShouldContain(p => p.Sequence == first && p.Reason == "edited" && p.Detail.Contains(stream) && p.Detail.Contains(named),
+                report.Describe());
+        }
+        finally
+        {
+            await Tamper(c => Exec(c, undo, stream));
+        }
+        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+    }
+
     [Fact]
     public async Task A_deleted_event_is_found_at_its_sequence()
     {

@@ -22,7 +22,7 @@ public sealed record Mismatch(long Sequence, byte[] Expected, byte[] Stream, lon
 /// nothing may be missing, moved, added or altered. Ranges are independent given the recorded link
 /// before them, so verify walks several at once.
 /// </summary>
-public sealed class ChainWalk(NpgsqlDataSource source, WitnessView witness, long chainedUpTo, ProblemList problems)
+public sealed class ChainWalk(NpgsqlDataSource source, WitnessView witness, long chainedUpTo, ProblemList problems, EventColumns.Check columns)
 {
     private const string S = LedgerSetup.Schema;
     private const int MaxMismatches = 10_000;
@@ -67,7 +67,7 @@ public sealed class ChainWalk(NpgsqlDataSource source, WitnessView witness, long
         await using var connection = await source.OpenConnectionAsync(ct);
         await using (var noJit = new NpgsqlCommand("set jit = off", connection)) await noJit.ExecuteNonQueryAsync(ct);
         await using (var rows = await CopyReader.OpenAsync(connection, $"""
-            select l.seq_id, l.content_hash, l.link, l.kind, e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data
+            select l.seq_id, l.content_hash, l.link, l.kind, e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data, {EventColumns.Select}
             from {S}.chain_links l left join {S}.mt_events e on e.seq_id = l.seq_id
             where l.seq_id between {start} and {end} order by l.seq_id
             """, ct))
@@ -168,6 +168,9 @@ public sealed class ChainWalk(NpgsqlDataSource source, WitnessView witness, long
             }
             else if (differsFromWitness)
                 problems.Add(s, "chain-rewritten", "The chain's content hash here differs from the witness, though the event matches the witness: the chain was rewritten.");
+            // The columns the content hash does not cover, yet that decide what the ledger reads back.
+            if (columns.Problem(row.Bytes(7), row.Bytes(10), row.IsNull(11) || row.Bytes(11)[0] != 0, row.Bytes(12), row.Bytes(13)[0] != 0) is { } altered)
+                problems.Add(s, "edited", altered);
         }
     }
 
