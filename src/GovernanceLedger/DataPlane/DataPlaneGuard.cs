@@ -97,7 +97,8 @@ public sealed class DataPlaneGuard(AppTokens tokens, AppDirectory directory, Usa
         lap = telemetry.Lap("policy", lap);
 
         var now = clock.GetUtcNow();
-        var (rateOk, rateRetry) = limits.TryRate(appId, app.RequestsPerSecondAt(now));
+        // The sandbox has a bucket of its own at the same rate: trying an app out never takes the app's own requests from it.
+        var (rateOk, rateRetry) = limits.TryRate(sandbox ? UsageLimits.SandboxBucket(appId) : appId, app.RequestsPerSecondAt(now));
         if (!rateOk)
             return (null, (app.IsThrottledAt(now)
                 ? new Denial(StatusCodes.Status429TooManyRequests, "throttled",

@@ -65,6 +65,9 @@ public sealed class UsageLimits(LedgerDatabase ledger, TimeProvider clock, ILogg
         yield return instances;
     }
 
+    /// <summary>The rate bucket of an app's sandbox requests (an app id has no line break, so it names no app's own bucket).</summary>
+    public static string SandboxBucket(string appId) => appId + "\nsandbox";
+
     public (bool Allowed, TimeSpan RetryAfter) TryRate(string appId, int requestsPerSecond)
     {
         var share = (int)Math.Ceiling(requestsPerSecond / (double)Instances);

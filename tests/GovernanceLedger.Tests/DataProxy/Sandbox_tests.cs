@@ -102,4 +102,22 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
         usage.Node("simulated_cost")!.GetValue<decimal>().ShouldBeGreaterThan(0);
         (await ledger.Get($"/apps/{appId}/sandbox", stranger)).Status.ShouldBe(404);
     }
+
+    [Fact]
+    public async Task Sandbox_requests_have_a_rate_bucket_of_their_own_and_never_take_the_apps()
+    {
+        var appId = await ledger.DataApp("sbxrate", new JsonObject { ["requests_per_second"] = 2 });
+        var owner = await ledger.PersonToken(new JsonObject { ["sub"] = Owner, ["roles"] = Strings("app-owner"), ["amr"] = Strings("pwd", "mfa") });
+        var issued = await ledger.Post($"/apps/{appId}/sandbox/tokens", "{}", owner);
+        issued.Status.ShouldBe(200, issued.Text);
+        var sandbox = issued.Str("access_token");
+        var real = await ledger.AppToken(appId);
+
+        // The sandbox's own bucket runs dry, and says so; the app's bucket is still full.
+        var tried = new List<int>();
+        for (var i = 0; i < 6; i++) tried.Add((await ledger.Get("/gw/crm/contacts?limit=1", sandbox)).Status);
+        tried.ShouldContain(429);
+        (await ledger.Get("/gw/crm/contacts?limit=1", real)).Status.ShouldBe(200);
+        (await ledger.Get("/gw/crm/contacts?limit=1", real)).Status.ShouldBe(200);
+    }
 }
