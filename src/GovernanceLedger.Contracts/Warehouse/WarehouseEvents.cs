@@ -4,7 +4,8 @@ namespace GovernanceLedger.Contracts.Warehouse;
 /// One column a curated export wrote: its warehouse type, the bytes it holds (what a query reading it scans), the source
 /// columns it was computed from, and the hash it went through when a source column is PII (null when none did).
 /// </summary>
-public sealed record ExportedColumn(string Name, string Type, long Bytes, IReadOnlyList<string> DerivedFrom, string? Transform);
+/// <param name="Keyed">Computed from PII, so stored as a keyed hash of what the export's SQL answered (absent in runs before it was).</param>
+public sealed record ExportedColumn(string Name, string Type, long Bytes, IReadOnlyList<string> DerivedFrom, string? Transform, bool Keyed = false);
 
 /// <summary>
 /// A curated export ran: <paramref name="Rows"/> rows (<paramref name="Bytes"/> bytes) copied from the source dataset into the

@@ -24,6 +24,16 @@ public sealed class Masking(byte[] salt)
 
     private static readonly System.Buffers.SearchValues<char> NotInOneAddress = System.Buffers.SearchValues.Create(" \t\r\n\"'{}[](),;:<>\\");
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _keys = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A keyed hash for one purpose: what a warehouse export stores for a column computed from PII. A plain SHA-256 of an
+    /// address is matched by hashing a list of likely addresses; this one cannot be without the salt. It stays the same
+    /// while the salt does, so equal values still join.
+    /// </summary>
+    public byte[] Keyed(string purpose, ReadOnlySpan<byte> value) =>
+        HMACSHA256.HashData(_keys.GetOrAdd(purpose, p => HMACSHA256.HashData(salt, Encoding.UTF8.GetBytes("keyed:" + p))), value);
+
     public string Hash(string text) =>
         "h:" + Convert.ToHexStringLower(HMACSHA256.HashData(salt, Encoding.UTF8.GetBytes(text)))[..20];
 

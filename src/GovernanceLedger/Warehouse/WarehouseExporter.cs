@@ -23,8 +23,11 @@ public sealed record ExportOutcome(object Event, Problem? Problem);
 /// </summary>
 public sealed class WarehouseExporter(
     IWarehouse warehouse, IOptionsMonitor<WarehouseOptions> options, IOptionsMonitor<DataCatalog> catalog, IConfiguration configuration,
-    IDocumentStore store, TimeProvider clock, ILogger<WarehouseExporter> logger)
+    IDocumentStore store, Masking masking, TimeProvider clock, ILogger<WarehouseExporter> logger)
 {
+    /// <summary>The purpose of the keyed hash a column computed from PII is stored as.</summary>
+    public const string KeyedPurpose = "warehouse-pii";
+
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _running = new(StringComparer.Ordinal);
 
     /// <summary>
@@ -136,15 +139,20 @@ public sealed class WarehouseExporter(
             await using var command = new NpgsqlCommand(definition.Sql, connection, transaction);
             await using var reader = await command.ExecuteReaderAsync(ct);
             var columns = Enumerable.Range(0, reader.FieldCount).Select(i => new LoadColumn(reader.GetName(i), reader.GetFieldType(i))).ToList();
+            // A column computed from PII passed the check only as a hash; a plain hash of an address is undone by hashing likely
+            // addresses, so what is stored is a keyed hash of it.
+            var pii = PiiAt(definition);
+            var fromPii = shape!.Output.Where(o => o.DerivedFrom.Any(pii.Contains)).Select(o => o.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            var keyed = columns.Select(c => fromPii.Contains(c.Name)).ToArray();
             WarehouseExportRan? ran = null;
-            await warehouse.ReplaceTableAsync(definition.Target, columns, Rows(reader, ct), async stats =>
+            await warehouse.ReplaceTableAsync(definition.Target, columns, Rows(reader, keyed, masking, ct), async stats =>
             {
                 var derived = shape!.Output.ToDictionary(o => o.Name, StringComparer.OrdinalIgnoreCase);
                 ran = new WarehouseExportRan(definition.Name, runId, definition.Source, definition.Dataset,
                     shape.Tables.Except(shape.CteNames).ToList(), options.CurrentValue.Connector, definition.Target, stats.Rows, stats.Bytes,
                     AccessRecorder.Elapsed(started), sha,
                     columns.Select(c => new ExportedColumn(c.Name, stats.ColumnTypes[c.Name], stats.ColumnBytes[c.Name],
-                        derived.GetValueOrDefault(c.Name)?.DerivedFrom ?? [], derived.GetValueOrDefault(c.Name)?.Transform)).ToList(),
+                        derived.GetValueOrDefault(c.Name)?.DerivedFrom ?? [], derived.GetValueOrDefault(c.Name)?.Transform, fromPii.Contains(c.Name))).ToList(),
                     trigger, actor, clock.GetUtcNow());
                 // The new table is visible only if the run is on the record.
                 await AppendAsync(stream, ran, ct);
@@ -172,12 +180,24 @@ public sealed class WarehouseExporter(
         }
     }
 
-    private static async IAsyncEnumerable<object?[]> Rows(NpgsqlDataReader reader, [EnumeratorCancellation] CancellationToken ct)
+    private static async IAsyncEnumerable<object?[]> Rows(NpgsqlDataReader reader, bool[] keyed, Masking masking, [EnumeratorCancellation] CancellationToken ct)
     {
         while (await reader.ReadAsync(ct))
         {
             var values = new object?[reader.FieldCount];
-            for (var i = 0; i < values.Length; i++) values[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            for (var i = 0; i < values.Length; i++)
+            {
+                var value = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                // Text stays hex text and bytes stay bytes, so the column keeps its type and length.
+                values[i] = !keyed[i] ? value : value switch
+                {
+                    byte[] bytes => masking.Keyed(KeyedPurpose, bytes),
+                    string text => Convert.ToHexStringLower(masking.Keyed(KeyedPurpose, System.Text.Encoding.UTF8.GetBytes(text))),
+                    null => null,
+                    // A number or date computed from a hash (its length, say) says nothing of the value it came from.
+                    _ => value
+                };
+            }
             yield return values;
         }
     }

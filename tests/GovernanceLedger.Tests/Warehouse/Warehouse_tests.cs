@@ -42,14 +42,20 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         ran.SourceTables.Order().ShouldBe(["customers", "sales_data"]);
         ran.Columns.Select(c => c.Name).ShouldBe(["customer_id", "email_hash", "country", "first_purchase_date"]);
         ran.Columns.Single(c => c.Name == "email_hash").ShouldSatisfyAllConditions(
-            c => c.DerivedFrom.ShouldBe(["email"]), c => c.Transform.ShouldBe("sha256"), c => c.Bytes.ShouldBe(300 * 64));
+            c => c.DerivedFrom.ShouldBe(["email"]), c => c.Transform.ShouldBe("sha256"), c => c.Keyed.ShouldBeTrue(), c => c.Bytes.ShouldBe(300 * 64));
+        ran.Columns.Where(c => c.Name != "email_hash").ShouldAllBe(c => !c.Keyed);
 
         var answer = await Warehouse.QueryAsync("select customer_id, email_hash, country, first_purchase_date from customers_sanitized order by customer_id",
             [], 1000, TimeSpan.FromSeconds(10), CancellationToken.None);
         answer.Rows.Count.ShouldBe(300);
         answer.Rows.ShouldAllBe(r => System.Text.RegularExpressions.Regex.IsMatch((string)r[1]!, "^[0-9a-f]{64}$"));
-        // The hash is SHA-256 of the lower-cased address, as the article's view computes it.
-        answer.Rows[6][1].ShouldBe(Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("customer7@example.com"))));
+        // The article's view computes SHA-256 of the lower-cased address, which anyone can compute for a list of likely
+        // addresses: what is stored is that hash keyed with the ledger's salt, so the list finds nothing.
+        var plain = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("customer7@example.com")));
+        answer.Rows.ShouldAllBe(r => (string)r[1]! != plain);
+        var masking = ledger.Host.Services.GetRequiredService<GovernanceLedger.Infrastructure.Masking>();
+        answer.Rows[6][1].ShouldBe(Convert.ToHexStringLower(masking.Keyed(WarehouseExporter.KeyedPurpose, Encoding.UTF8.GetBytes(plain))));
+        answer.Rows.Select(r => (string)r[1]!).Distinct().Count().ShouldBe(300);
         answer.Rows.Select(r => (string)r[2]!).Distinct().Order().ShouldBe(["APAC", "EMEA", "NA"]);
 
         // Not one address in the file or its write-ahead log, in any form.
