@@ -31,6 +31,10 @@ scrape_file=${GOVLEDGER_SCRAPE_TOKEN_FILE:-/var/tmp/govledger/scrape-token}
 mkdir -p "$(dirname "$scrape_file")"
 [ -s "$scrape_file" ] || (umask 077; head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > "$scrape_file")
 export Metrics__ScrapeToken=${Metrics__ScrapeToken:-$(cat "$scrape_file")}
+# The salt of masked PII hashes and of warehouse columns computed from PII: made once and kept, so they stay the same across restarts.
+salt_file=${GOVLEDGER_MASKING_SALT_FILE:-/var/tmp/govledger/masking-salt}
+[ -s "$salt_file" ] || (umask 077; head -c 48 /dev/urandom | base64 | tr -d '/+=\n' > "$salt_file")
+export DataProxy__MaskingSalt=${DataProxy__MaskingSalt:-$(cat "$salt_file")}
 cat <<TXT
 
 GovernanceLedger is starting on $base (Development: demo data and a development token issuer).
