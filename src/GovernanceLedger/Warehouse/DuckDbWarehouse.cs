@@ -9,6 +9,9 @@ namespace GovernanceLedger.Warehouse;
 /// <summary>The warehouse cannot be reached (its file is held by another process, or is not readable).</summary>
 public sealed class WarehouseUnavailableException(string message, Exception inner) : Exception(message, inner);
 
+/// <summary>A warehouse answer that grew past Warehouse:MaxAnswerBytes while it was read: it is not answered in part.</summary>
+public sealed class AnswerTooLargeException(long max) : Exception($"The answer is larger than {max} bytes, the most the warehouse answers (Warehouse:MaxAnswerBytes).");
+
 /// <summary>
 /// The embedded warehouse: one DuckDB file. It is opened with external access off (no file, URL or extension reads, and
 /// that cannot be turned back on while it runs), every query runs in a read-only transaction, and tables are replaced
@@ -24,8 +27,11 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
     private readonly ConcurrentDictionary<string, TableStats> _stats = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _loads = new(1, 1);
 
+    private readonly long _maxAnswerBytes;
+
     public DuckDbWarehouse(IOptions<WarehouseOptions> options)
     {
+        _maxAnswerBytes = options.Value.MaxAnswerBytes;
         Location = System.IO.Path.GetFullPath(options.Value.Path);
         _connectionString = $"Data Source={Location};enable_external_access=false";
     }
@@ -168,11 +174,17 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
             var names = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToList();
             var rows = new List<object?[]>();
             var truncated = false;
+            long bytes = 0;
             while (await reader.ReadAsync(limit.Token))
             {
                 if (rows.Count >= maxRows) { truncated = true; break; }
                 var row = new object?[names.Count];
-                for (var i = 0; i < row.Length; i++) row[i] = reader.IsDBNull(i) ? null : Normalise(reader.GetValue(i));
+                for (var i = 0; i < row.Length; i++)
+                {
+                    row[i] = reader.IsDBNull(i) ? null : Normalise(reader.GetValue(i));
+                    bytes += AnswerSize(row[i]);
+                }
+                if (bytes > _maxAnswerBytes) throw new AnswerTooLargeException(_maxAnswerBytes);
                 rows.Add(row);
             }
             return new WarehouseAnswer(names, rows, truncated);
@@ -300,6 +312,15 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
         var t when t == typeof(DateOnly) => "DATE",
         var t when t == typeof(DateTime) || t == typeof(DateTimeOffset) => "TIMESTAMP",
         _ => "VARCHAR"
+    };
+
+    /// <summary>About what a value takes in a JSON answer: its text for text and bytes, a few bytes for anything else.</summary>
+    private static long AnswerSize(object? value) => value switch
+    {
+        null => 4,
+        string text => text.Length,
+        byte[] binary => binary.Length * 2L,
+        _ => 16
     };
 
     private static long SizeOf(object? value, string type) => value is null or DBNull ? 0 : type switch

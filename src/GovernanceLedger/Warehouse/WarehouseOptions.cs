@@ -22,6 +22,11 @@ public sealed class WarehouseOptions
     public bool Scheduled { get; init; } = true;
     /// <summary>How long a warehouse query may run.</summary>
     public int QueryTimeoutSeconds { get; init; } = 10;
+    /// <summary>
+    /// The most an answer read from the warehouse may hold, counted over its values as they are read: a template whose
+    /// parameter makes each row larger (repeat(x, $n)) is stopped at this, however few rows it has.
+    /// </summary>
+    public long MaxAnswerBytes { get; init; } = 8 * 1024 * 1024;
     /// <summary>How long an export's read of its source may run.</summary>
     public int ExportTimeoutSeconds { get; init; } = 300;
     public OpenLineageOptions OpenLineage { get; init; } = new();

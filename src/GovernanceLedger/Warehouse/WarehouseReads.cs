@@ -46,12 +46,13 @@ public sealed class WarehouseReads(IWarehouse warehouse, IOptionsMonitor<Warehou
         return (stats.Rows, stats.ColumnBytes.Where(c => named.Contains(c.Key)).Sum(c => c.Value));
     }
 
-    public static bool IsQueryFailure(Exception e) => e is DuckDB.NET.Data.DuckDBException or TimeoutException or WarehouseUnavailableException;
+    public static bool IsQueryFailure(Exception e) => e is DuckDB.NET.Data.DuckDBException or TimeoutException or WarehouseUnavailableException or AnswerTooLargeException;
 
     /// <summary>A failed warehouse query in the app's terms; the warehouse's own text stays in the log.</summary>
     public static (int Status, string Rule, string Reason) Refusal(Exception e) => e switch
     {
         TimeoutException t => (StatusCodes.Status504GatewayTimeout, "statement-timeout", t.Message),
+        AnswerTooLargeException a => (StatusCodes.Status422UnprocessableEntity, "answer-too-large", a.Message),
         WarehouseUnavailableException => (StatusCodes.Status503ServiceUnavailable, "warehouse-unavailable", "The warehouse is unavailable on this host."),
         DuckDB.NET.Data.DuckDBException d when d.Message.Contains("Conversion Error", StringComparison.Ordinal)
             => (StatusCodes.Status400BadRequest, "value-type", "A filter value does not fit its field's type."),

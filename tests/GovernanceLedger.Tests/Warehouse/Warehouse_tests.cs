@@ -243,6 +243,33 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task A_template_whose_parameter_swells_its_answer_is_stopped_at_the_answer_bound_and_the_refusal_recorded()
+    {
+        await ExportedAsync();
+        var name = $"swell-{Guid.NewGuid():N}"[..20];
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        var proposed = await ledger.Post("/query-templates", new JsonObject
+        {
+            ["name"] = name, ["description"] = "Each country's name repeated, to see how long a label can get",
+            ["sql"] = "select customer_id, repeat(country, $n) as label from customers_sanitized order by customer_id",
+            ["parameters"] = new JsonArray(new JsonObject { ["name"] = "n", ["type"] = "integer" })
+        }.ToJsonString(), owner);
+        proposed.Status.ShouldBe(201, proposed.Text);
+        (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"labels for a dashboard"}""",
+            await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+        var appId = await ledger.AnalyticsApp("wh-swell", null, "customer_id", "country");
+        var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
+
+        (await ledger.Post($"/data/queries/{name}", new { parameters = new { n = 3 }, limit = 5 }, token)).Status.ShouldBe(200);
+        // Five rows of two million characters each: 20 MB, over the 8 MiB bound, refused whole rather than answered.
+        var swollen = await ledger.Post($"/data/queries/{name}", new { parameters = new { n = 2_000_000 }, limit = 5 }, token);
+        swollen.Status.ShouldBe(422, swollen.Text[..Math.Min(300, swollen.Text.Length)]);
+        swollen.Text.Length.ShouldBeLessThan(2_000);
+        swollen.Node("errors.0.rule")!.GetValue<string>().ShouldBe("answer-too-large");
+        (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ShouldContain(a => a.Status == 422 && a.Reason.StartsWith("answer-too-large"));
+    }
+
+    [Fact]
     public async Task A_template_that_reads_outside_the_curated_datasets_or_takes_unchecked_input_is_refused_at_proposal()
     {
         await ExportedAsync();
