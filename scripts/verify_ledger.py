@@ -41,7 +41,14 @@ def content_hash(seq, event):
     """The chain's content hash of a sequence: the event's canonical text, or a hole (rolled-back transaction)."""
     if event is None:
         return sha(f"{seq}|hole".encode())
-    return sha(f"{seq}|{event['stream']}|{event['version']}|{event['type']}|{event['timestamp']}|{event['data']}".encode())
+    head = f"{seq}|{event['stream']}|{event['version']}|{event['type']}|{event['timestamp']}|"
+    if event.get("format", 1) == 1:
+        return sha(f"{head}{event['data']}".encode())
+    # Format 2 also covers the event's id, correlation id and causation id; a free-text one is "-" when absent, else its
+    # UTF-8 length, ':' and the text.
+    def field(text):
+        return "-" if text is None else f"{len(text.encode())}:{text}"
+    return sha(f"{head}{event['id']}|{field(event.get('correlation_id'))}|{field(event.get('causation_id'))}|{event['data']}".encode())
 
 
 def rs256_valid(jwk, signing_input, signature):

@@ -37,6 +37,8 @@ public static class ChainSchema
         links.AddColumn("link", "bytea").NotNull();
         links.AddColumn("kind", "text").NotNull();
         links.AddColumn("chained_at", "timestamptz").NotNull().DefaultValueByExpression("now()");
+        // How content_hash was computed (HashChain.CurrentFormat for new links); links chained before it are format 1.
+        links.AddColumn("format", "smallint").NotNull().DefaultValueByExpression("1");
         yield return links;
 
         var nodes = new Table(LedgerSetup.ObjectName(S, "merkle_nodes"));

@@ -19,7 +19,8 @@ public static class ExportChain
     {
         context.Response.ContentType = "application/x-ndjson";
         await using var command = ledger.Reads.CreateCommand($"""
-            select l.seq_id, l.kind, e.stream_id, e.version, e.type, e.timestamp, e.data::text, l.content_hash, l.link
+            select l.seq_id, l.kind, e.stream_id, e.version, e.type, e.timestamp, e.data::text, l.content_hash, l.link,
+                   l.format, e.id, e.correlation_id, e.causation_id
             from {LedgerSetup.Schema}.chain_links l left join {LedgerSetup.Schema}.mt_events e on e.seq_id = l.seq_id
             where l.seq_id between $1 and $2 order by l.seq_id
             """);
@@ -42,6 +43,15 @@ public static class ExportChain
                 line["type"] = reader.GetString(4);
                 line["timestamp"] = reader.GetFieldValue<DateTimeOffset>(5).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ");
                 line["data"] = reader.GetString(6);
+                // Format 2 content hashes cover the event's id, correlation id and causation id as well.
+                var format = reader.GetInt16(9);
+                line["format"] = format;
+                if (format != 1)
+                {
+                    line["id"] = reader.GetGuid(10).ToString("D");
+                    line["correlation_id"] = reader.IsDBNull(11) ? null : reader.GetString(11);
+                    line["causation_id"] = reader.IsDBNull(12) ? null : reader.GetString(12);
+                }
             }
             line["content_hash"] = Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(7));
             line["link"] = Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(8));

@@ -5,8 +5,12 @@ using System.Text;
 
 namespace GovernanceLedger.Audit;
 
-/// <summary>One ledger event as the chain sees it: exactly the stored columns that must never change.</summary>
-public sealed record ChainedEvent(long Sequence, string StreamId, long Version, string Type, DateTimeOffset Timestamp, string Data);
+/// <summary>
+/// One ledger event as the chain sees it: exactly the stored columns that must never change. Format 2 (every link chained
+/// since it exists) adds the event's id, correlation id and causation id; format 1 links keep the columns they covered.
+/// </summary>
+public sealed record ChainedEvent(long Sequence, string StreamId, long Version, string Type, DateTimeOffset Timestamp, string Data,
+    short Format = 1, Guid Id = default, string? CorrelationId = null, string? CausationId = null);
 
 /// <summary>
 /// The tamper-evidence chain. Each sequence number has a content hash: for an event it covers its
@@ -21,8 +25,18 @@ public static class HashChain
     public const string CheckpointType = "chain_checkpointed";
     private const string TimestampFormat = "yyyy-MM-ddTHH:mm:ss.ffffffZ";
 
-    public static string Canonical(ChainedEvent e) =>
-        $"{e.Sequence}|{e.StreamId}|{e.Version}|{e.Type}|{e.Timestamp.UtcDateTime.ToString(TimestampFormat, CultureInfo.InvariantCulture)}|{e.Data}";
+    /// <summary>The format new links are chained in.</summary>
+    public const short CurrentFormat = 2;
+
+    public static string Canonical(ChainedEvent e)
+    {
+        var head = $"{e.Sequence}|{e.StreamId}|{e.Version}|{e.Type}|{e.Timestamp.UtcDateTime.ToString(TimestampFormat, CultureInfo.InvariantCulture)}|";
+        return e.Format == 1 ? head + e.Data
+            : $"{head}{e.Id:D}|{Field(e.CorrelationId)}|{Field(e.CausationId)}|{e.Data}";
+    }
+
+    /// <summary>A free-text column in format 2: "-" when null, else its UTF-8 length, ':' and the text, so no value can pass for two.</summary>
+    private static string Field(string? text) => text is null ? "-" : $"{Encoding.UTF8.GetByteCount(text)}:{text}";
 
     public static byte[] ContentHash(ChainedEvent e) => SHA256.HashData(Encoding.UTF8.GetBytes(Canonical(e)));
 
@@ -31,9 +45,18 @@ public static class HashChain
     /// chainer read events as bytes. <paramref name="scratch"/> grows as needed and is reused.
     /// </summary>
     public static void ContentHash(long sequence, ReadOnlySpan<byte> stream, long version, ReadOnlySpan<byte> type, DateTime utc,
+        ReadOnlySpan<byte> data, ref byte[] scratch, Span<byte> destination) =>
+        ContentHash(1, sequence, stream, version, type, utc, default, default, false, default, false, data, ref scratch, destination);
+
+    /// <summary>
+    /// The content hash in either format from raw columns: <paramref name="id"/> is the uuid's 16 bytes in network order, and
+    /// the correlation and causation ids their UTF-8 text (with whether each is there at all). Format 1 ignores the three.
+    /// </summary>
+    public static void ContentHash(short format, long sequence, ReadOnlySpan<byte> stream, long version, ReadOnlySpan<byte> type, DateTime utc,
+        ReadOnlySpan<byte> id, ReadOnlySpan<byte> correlation, bool hasCorrelation, ReadOnlySpan<byte> causation, bool hasCausation,
         ReadOnlySpan<byte> data, ref byte[] scratch, Span<byte> destination)
     {
-        var needed = 20 + stream.Length + 20 + type.Length + 27 + data.Length + 5;
+        var needed = 20 + stream.Length + 20 + type.Length + 27 + data.Length + 5 + 40 + 2 * 12 + correlation.Length + causation.Length;
         if (scratch.Length < needed) scratch = new byte[Math.Max(needed, scratch.Length * 2)];
         var span = scratch.AsSpan();
         var at = 0;
@@ -51,6 +74,15 @@ public static class HashChain
         span[at++] = (byte)'|';
         at += FormatTimestamp(utc, span[at..]);
         span[at++] = (byte)'|';
+        if (format != 1)
+        {
+            at += FormatUuid(id, span[at..]);
+            span[at++] = (byte)'|';
+            at += FormatField(correlation, hasCorrelation, span[at..]);
+            span[at++] = (byte)'|';
+            at += FormatField(causation, hasCausation, span[at..]);
+            span[at++] = (byte)'|';
+        }
         data.CopyTo(span[at..]);
         at += data.Length;
         Sha256.Hash(span[..at], destination);
@@ -81,6 +113,33 @@ public static class HashChain
         Digits(destination, 20, micros, 6);
         destination[26] = (byte)'Z';
         return 27;
+    }
+
+    /// <summary>A uuid as PostgreSQL and Guid.ToString("D") write it: lower-case hex in groups of 8-4-4-4-12.</summary>
+    private static int FormatUuid(ReadOnlySpan<byte> id, Span<byte> destination)
+    {
+        if (id.Length != 16) throw new ArgumentException("A uuid is 16 bytes.", nameof(id));
+        var at = 0;
+        for (var i = 0; i < 16; i++)
+        {
+            if (i is 4 or 6 or 8 or 10) destination[at++] = (byte)'-';
+            destination[at++] = (byte)"0123456789abcdef"[id[i] >> 4];
+            destination[at++] = (byte)"0123456789abcdef"[id[i] & 0xF];
+        }
+        return at;
+    }
+
+    private static int FormatField(ReadOnlySpan<byte> text, bool present, Span<byte> destination)
+    {
+        if (!present)
+        {
+            destination[0] = (byte)'-';
+            return 1;
+        }
+        Utf8Formatter.TryFormat(text.Length, destination, out var at);
+        destination[at++] = (byte)':';
+        text.CopyTo(destination[at..]);
+        return at + text.Length;
     }
 
     private static void Digits(Span<byte> destination, int at, long value, int width)

@@ -38,7 +38,7 @@ public sealed partial class LedgerChainer
         await using (var transaction = await connection.BeginTransactionAsync(ct))
         {
             await using (var insert = new NpgsqlCommand(
-                $"insert into {S}.chain_links (seq_id, content_hash, link, kind) select * from unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[])",
+                $"insert into {S}.chain_links (seq_id, content_hash, link, kind, format) select *, {HashChain.CurrentFormat} from unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[])",
                 connection, transaction))
             {
                 insert.Parameters.Add(new NpgsqlParameter { Value = seqs });

@@ -142,7 +142,7 @@ public sealed partial class LedgerChainer(
         var entries = new List<Entry>();
         await using var connection = await ledger.Chain.OpenConnectionAsync(ct);
         await using var rows = await CopyReader.OpenAsync(connection,
-            $"select seq_id, stream_id, version, type, timestamp, data from {S}.mt_events where seq_id > {_last} order by seq_id limit {BatchSize}", ct);
+            $"select seq_id, stream_id, version, type, timestamp, data, id, correlation_id, causation_id from {S}.mt_events where seq_id > {_last} order by seq_id limit {BatchSize}", ct);
         var expected = _last + 1;
         var stopped = false;
         while (await rows.ReadAsync(ct))
@@ -164,7 +164,8 @@ public sealed partial class LedgerChainer(
             }
             var content = new byte[32];
             var type = rows.Bytes(3);
-            HashChain.ContentHash(sequence, rows.Bytes(1), rows.Int64(2), type, rows.Timestamp(4), rows.JsonbText(5), ref _scratch, content);
+            HashChain.ContentHash(HashChain.CurrentFormat, sequence, rows.Bytes(1), rows.Int64(2), type, rows.Timestamp(4),
+                rows.Bytes(6), rows.Bytes(7), !rows.IsNull(7), rows.Bytes(8), !rows.IsNull(8), rows.JsonbText(5), ref _scratch, content);
             entries.Add(new Entry(sequence, content, type.SequenceEqual("chain_checkpointed"u8) ? "checkpoint" : "event"));
             expected = sequence + 1;
         }

@@ -111,11 +111,11 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
     /// <summary>An event that hashes correctly at another broken position was moved there, not edited.</summary>
     private static void Classify(List<Mismatch> mismatches, ProblemList problems)
     {
-        var expectedAt = mismatches.ToDictionary(m => m.Sequence, m => m.Expected);
+        var expectedAt = mismatches.ToDictionary(m => m.Sequence, m => (m.Expected, m.Format));
         foreach (var moved in mismatches)
         {
             var original = expectedAt.Keys.Where(other => other != moved.Sequence)
-                .FirstOrDefault(other => CryptographicOperations.FixedTimeEquals(moved.HashAt(other), expectedAt[other]));
+                .FirstOrDefault(other => CryptographicOperations.FixedTimeEquals(moved.HashAt(other, expectedAt[other].Format), expectedAt[other].Expected));
             if (original != 0)
                 problems.Add(moved.Sequence, "reordered", $"This event was chained at sequence {original}: events were moved.");
             else

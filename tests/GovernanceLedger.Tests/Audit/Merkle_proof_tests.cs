@@ -65,8 +65,12 @@ public sealed class Merkle_proof_tests(LedgerFixture ledger)
             CheckpointJws.SignatureValid(jws, await CheckpointKey(jws)).ShouldBeTrue();
             var statement = CheckpointJws.Read(jws)!.Value.Statement;
             var e = proof["event"]!;
+            // Recomputed from what the proof shows, in the format it names: format 2 covers the id, correlation and causation ids too.
+            e["format"]!.GetValue<short>().ShouldBe(HashChain.CurrentFormat);
             var content = HashChain.ContentHash(new ChainedEvent(target, e["stream"]!.GetValue<string>(), e["version"]!.GetValue<long>(),
-                e["type"]!.GetValue<string>(), DateTimeOffset.Parse(e["timestamp"]!.GetValue<string>()), e["data"]!.GetValue<string>()));
+                e["type"]!.GetValue<string>(), DateTimeOffset.Parse(e["timestamp"]!.GetValue<string>()), e["data"]!.GetValue<string>(),
+                e["format"]!.GetValue<short>(), Guid.Parse(e["id"]!.GetValue<string>()), e["correlation_id"]?.GetValue<string>(),
+                e["causation_id"]?.GetValue<string>()));
             var path = proof["audit_path"]!.AsArray().Select(h => Convert.FromHexString(h!.GetValue<string>())).ToList();
             MerkleTree.VerifyInclusion(target - 1, statement.TreeSize, MerkleTree.LeafHash(content), path, Convert.FromHexString(statement.Root!))
                 .ShouldBeTrue();

@@ -96,6 +96,34 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
     }
 
     [Theory]
+    [InlineData("update ledger.mt_events set correlation_id = 'forged-trace' where seq_id = $1")]
+    [InlineData("update ledger.mt_events set causation_id = 'forged-cause' where seq_id = $1")]
+    [InlineData("update ledger.mt_events set id = gen_random_uuid() where seq_id = $1")]
+    public async Task An_edited_id_correlation_or_causation_id_is_found_at_its_sequence(string change)
+    {
+        var seqs = await ledger.ChainedApp();
+        var target = seqs[0];
+        await using var connection = await Superuser(ledger.ConnectionString);
+        var id = await Scalar<Guid>(connection, "select id from ledger.mt_events where seq_id = $1", target);
+        var correlation = await Scalar<object>(connection, "select correlation_id from ledger.mt_events where seq_id = $1", target);
+        var causation = await Scalar<object>(connection, "select causation_id from ledger.mt_events where seq_id = $1", target);
+        await Tamper(c => Exec(c, change, target));
+        try
+        {
+            var report = await ledger.Verify(seqs.Min(), seqs.Max());
+            report.Intact.ShouldBeFalse();
+            report.FirstBroken!.Sequence.ShouldBe(target, report.Describe());
+            report.FirstBroken.Reason.ShouldBe("edited");
+        }
+        finally
+        {
+            await Tamper(c => Exec(c, "update ledger.mt_events set id = $2, correlation_id = $3, causation_id = $4 where seq_id = $1",
+                target, id, correlation, causation));
+        }
+        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+    }
+
+    [Theory]
     [InlineData("update ledger.mt_streams set is_archived = true where id = $1", "update ledger.mt_streams set is_archived = false where id = $1", "archived")]
     [InlineData("update ledger.mt_streams set tenant_id = 'other' where id = $1", "update ledger.mt_streams set tenant_id = '*DEFAULT*' where id = $1", "tenant")]
     public async Task A_stream_row_hidden_from_the_ledgers_reads_is_found_at_the_streams_first_event(string change, string undo, string named)

@@ -49,7 +49,8 @@ public static class Tampering
             : await Scalar<byte[]>(connection, "select link from ledger.chain_links where seq_id < $1 order by seq_id desc limit 1", from);
         var rows = new List<(long Seq, string Kind, ChainedEvent? Event)>();
         await using (var command = new NpgsqlCommand("""
-            select l.seq_id, l.kind, e.seq_id is not null, e.stream_id, e.version, e.type, e.timestamp, e.data::text
+            select l.seq_id, l.kind, e.seq_id is not null, e.stream_id, e.version, e.type, e.timestamp, e.data::text,
+                   l.format, e.id, e.correlation_id, e.causation_id
             from ledger.chain_links l left join ledger.mt_events e on e.seq_id = l.seq_id where l.seq_id >= $1 order by l.seq_id
             """, connection))
         {
@@ -58,7 +59,8 @@ public static class Tampering
             while (await reader.ReadAsync())
                 rows.Add((reader.GetInt64(0), reader.GetString(1), reader.GetBoolean(2)
                     ? new ChainedEvent(reader.GetInt64(0), reader.GetString(3), reader.GetInt64(4), reader.GetString(5),
-                        reader.GetFieldValue<DateTimeOffset>(6), reader.GetString(7))
+                        reader.GetFieldValue<DateTimeOffset>(6), reader.GetString(7), reader.GetInt16(8), reader.GetGuid(9),
+                        reader.IsDBNull(10) ? null : reader.GetString(10), reader.IsDBNull(11) ? null : reader.GetString(11))
                     : null));
         }
         foreach (var (seq, kind, e) in rows)

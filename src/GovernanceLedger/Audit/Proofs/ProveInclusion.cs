@@ -6,7 +6,9 @@ using Wolverine.Http;
 
 namespace GovernanceLedger.Audit.Proofs;
 
-public sealed record ProvenEvent(string Stream, long Version, string Type, string Timestamp, string Data);
+/// <summary>The event a leaf hashes; format 2 adds its id, correlation id and causation id to what its content hash covers.</summary>
+public sealed record ProvenEvent(string Stream, long Version, string Type, string Timestamp, string Data,
+    short Format = 1, string? Id = null, string? CorrelationId = null, string? CausationId = null);
 
 public sealed record InclusionProof(
     long Sequence, long LeafIndex, string Kind, ProvenEvent? Event, string ContentHash, string LeafHash,
@@ -54,7 +56,7 @@ public static class ProveInclusion
     private static async Task<(string Kind, byte[] Content, ProvenEvent? Event)?> LeafAsync(LedgerDatabase ledger, long seq, CancellationToken ct)
     {
         await using var command = ledger.Source.CreateCommand($"""
-            select l.content_hash, l.kind, e.stream_id, e.version, e.type, e.timestamp, e.data::text
+            select l.content_hash, l.kind, e.stream_id, e.version, e.type, e.timestamp, e.data::text, l.format, e.id, e.correlation_id, e.causation_id
             from {S}.chain_links l left join {S}.mt_events e on e.seq_id = l.seq_id where l.seq_id = $1
             """);
         command.Parameters.Add(new NpgsqlParameter { Value = seq });
@@ -62,7 +64,10 @@ public static class ProveInclusion
         if (!await reader.ReadAsync(ct)) return null;
         var proven = reader.IsDBNull(2) ? null
             : new ProvenEvent(reader.GetString(2), reader.GetInt64(3), reader.GetString(4),
-                reader.GetFieldValue<DateTimeOffset>(5).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ"), reader.GetString(6));
+                reader.GetFieldValue<DateTimeOffset>(5).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ"), reader.GetString(6),
+                reader.GetInt16(7), reader.GetInt16(7) == 1 ? null : reader.GetGuid(8).ToString("D"),
+                reader.GetInt16(7) == 1 || reader.IsDBNull(9) ? null : reader.GetString(9),
+                reader.GetInt16(7) == 1 || reader.IsDBNull(10) ? null : reader.GetString(10));
         return (reader.GetString(1), reader.GetFieldValue<byte[]>(0), proven);
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Security.Cryptography;
 using GovernanceLedger.Infrastructure;
 using Npgsql;
@@ -5,13 +6,16 @@ using Npgsql;
 namespace GovernanceLedger.Audit.Verifying;
 
 /// <summary>An event whose stored content no longer hashes to what was chained (or witnessed) at its sequence.</summary>
-public sealed record Mismatch(long Sequence, byte[] Expected, byte[] Stream, long Version, byte[] Type, DateTime Timestamp, byte[] Data)
+public sealed record Mismatch(long Sequence, byte[] Expected, short Format, byte[] Stream, long Version, byte[] Type, DateTime Timestamp,
+    byte[] Id, byte[]? Correlation, byte[]? Causation, byte[] Data)
 {
-    public byte[] HashAt(long sequence)
+    /// <summary>The event's content hash as if it had been chained at <paramref name="sequence"/> in <paramref name="format"/>.</summary>
+    public byte[] HashAt(long sequence, short format)
     {
         var scratch = new byte[256];
         var hash = new byte[32];
-        HashChain.ContentHash(sequence, Stream, Version, Type, Timestamp, Data, ref scratch, hash);
+        HashChain.ContentHash(format, sequence, Stream, Version, Type, Timestamp, Id, Correlation, Correlation is not null, Causation,
+            Causation is not null, Data, ref scratch, hash);
         return hash;
     }
 }
@@ -67,7 +71,8 @@ public sealed class ChainWalk(NpgsqlDataSource source, WitnessView witness, long
         await using var connection = await source.OpenConnectionAsync(ct);
         await using (var noJit = new NpgsqlCommand("set jit = off", connection)) await noJit.ExecuteNonQueryAsync(ct);
         await using (var rows = await CopyReader.OpenAsync(connection, $"""
-            select l.seq_id, l.content_hash, l.link, l.kind, e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data, {EventColumns.Select}
+            select l.seq_id, l.content_hash, l.link, l.kind, e.seq_id, e.stream_id, e.version, e.type, e.timestamp, e.data, {EventColumns.Select},
+                   l.format, e.id, e.correlation_id, e.causation_id
             from {S}.chain_links l left join {S}.mt_events e on e.seq_id = l.seq_id
             where l.seq_id between {start} and {end} order by l.seq_id
             """, ct))
@@ -108,13 +113,15 @@ public sealed class ChainWalk(NpgsqlDataSource source, WitnessView witness, long
         foreach (var (from, to) in _gaps)
         {
             await using var events = await CopyReader.OpenAsync(connection,
-                $"select seq_id, stream_id, version, type, timestamp, data from {S}.mt_events where seq_id between {from} and {to} order by seq_id", ct);
+                $"select seq_id, stream_id, version, type, timestamp, data, id, correlation_id, causation_id from {S}.mt_events where seq_id between {from} and {to} order by seq_id", ct);
             var s = from;
             while (await events.ReadAsync(ct))
             {
                 var sequence = events.Int64(0);
                 for (; s < sequence; s++) problems.Add(s, "deleted", "Neither the event nor its chain link is at this sequence: both were deleted.");
-                if (sequence <= witness.TreeSize && HashEvent(events, sequence, 1).AsSpan().SequenceEqual(witness.Leaf(sequence)))
+                // With no link there is no format to go by: the event matches the witness in either.
+                if (sequence <= witness.TreeSize && (HashEvent(events, sequence, 1, 1, 6).AsSpan().SequenceEqual(witness.Leaf(sequence))
+                    || HashEvent(events, sequence, HashChain.CurrentFormat, 1, 6).AsSpan().SequenceEqual(witness.Leaf(sequence))))
                     problems.Add(sequence, "chain-rewritten", "The chain link at this sequence was deleted; the event still matches the witness.");
                 else
                     problems.Add(sequence, "inserted", "An event sits inside the chained range without a link: it was added behind the ledger's back.");
@@ -159,11 +166,13 @@ public sealed class ChainWalk(NpgsqlDataSource source, WitnessView witness, long
         else
         {
             Events++;
-            if (!HashEvent(row, s, 5).AsSpan().SequenceEqual(expected))
+            var format = (short)BinaryPrimitives.ReadInt16BigEndian(row.Bytes(14));
+            if (!HashEvent(row, s, format, 5, 15).AsSpan().SequenceEqual(expected))
             {
                 if (Mismatches.Count < MaxMismatches)
-                    Mismatches.Add(new Mismatch(s, expected.ToArray(), row.Bytes(5).ToArray(), row.Int64(6), row.Bytes(7).ToArray(),
-                        row.Timestamp(8), row.JsonbText(9).ToArray()));
+                    Mismatches.Add(new Mismatch(s, expected.ToArray(), format, row.Bytes(5).ToArray(), row.Int64(6), row.Bytes(7).ToArray(),
+                        row.Timestamp(8), row.Bytes(15).ToArray(), row.IsNull(16) ? null : row.Bytes(16).ToArray(),
+                        row.IsNull(17) ? null : row.Bytes(17).ToArray(), row.JsonbText(9).ToArray()));
                 else problems.Add(s, "edited", "The event's stored content no longer matches what was chained.");
             }
             else if (differsFromWitness)
@@ -174,10 +183,14 @@ public sealed class ChainWalk(NpgsqlDataSource source, WitnessView witness, long
         }
     }
 
-    /// <summary>The content hash of the event whose stream, version, type, timestamp and data are the columns from <paramref name="first"/> on.</summary>
-    private byte[] HashEvent(CopyReader row, long sequence, int first)
+    /// <summary>
+    /// The content hash of the event whose stream, version, type, timestamp and data are the columns from <paramref name="first"/>
+    /// on, and whose id, correlation id and causation id are those from <paramref name="extra"/> on.
+    /// </summary>
+    private byte[] HashEvent(CopyReader row, long sequence, short format, int first, int extra)
     {
-        HashChain.ContentHash(sequence, row.Bytes(first), row.Int64(first + 1), row.Bytes(first + 2), row.Timestamp(first + 3), row.JsonbText(first + 4),
+        HashChain.ContentHash(format, sequence, row.Bytes(first), row.Int64(first + 1), row.Bytes(first + 2), row.Timestamp(first + 3),
+            row.Bytes(extra), row.Bytes(extra + 1), !row.IsNull(extra + 1), row.Bytes(extra + 2), !row.IsNull(extra + 2), row.JsonbText(first + 4),
             ref _scratch, _actual);
         return _actual;
     }
