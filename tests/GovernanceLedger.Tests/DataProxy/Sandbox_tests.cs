@@ -113,11 +113,11 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
         var sandbox = issued.Str("access_token");
         var real = await ledger.AppToken(appId);
 
-        // The sandbox's own bucket runs dry, and says so; the app's bucket is still full.
+        // The sandbox's own bucket runs dry, and says so; the app's bucket is untouched. (Each ledger instance holds its share
+        // of the rate, at least one request a second, so one real request is what the app is sure to have.)
         var tried = new List<int>();
         for (var i = 0; i < 6; i++) tried.Add((await ledger.Get("/gw/crm/contacts?limit=1", sandbox)).Status);
         tried.ShouldContain(429);
-        (await ledger.Get("/gw/crm/contacts?limit=1", real)).Status.ShouldBe(200);
         (await ledger.Get("/gw/crm/contacts?limit=1", real)).Status.ShouldBe(200);
     }
 }
