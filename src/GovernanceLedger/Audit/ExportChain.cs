@@ -20,7 +20,7 @@ public static class ExportChain
         context.Response.ContentType = "application/x-ndjson";
         await using var command = ledger.Reads.CreateCommand($"""
             select l.seq_id, l.kind, e.stream_id, e.version, e.type, e.timestamp, e.data::text, l.content_hash, l.link,
-                   l.format, e.id, e.correlation_id, e.causation_id
+                   l.format, e.id, e.correlation_id, e.causation_id, e.is_archived is not false, e.tenant_id, e.mt_dotnet_type, e.bdata is not null
             from {LedgerSetup.Schema}.chain_links l left join {LedgerSetup.Schema}.mt_events e on e.seq_id = l.seq_id
             where l.seq_id between $1 and $2 order by l.seq_id
             """);
@@ -52,6 +52,11 @@ public static class ExportChain
                     line["correlation_id"] = reader.IsDBNull(11) ? null : reader.GetString(11);
                     line["causation_id"] = reader.IsDBNull(12) ? null : reader.GetString(12);
                 }
+                // Outside the hash, but they change what the ledger reads back: a verifier checks them against what the ledger writes.
+                line["archived"] = reader.GetBoolean(13);
+                line["tenant"] = reader.IsDBNull(14) ? null : reader.GetString(14);
+                line["dotnet_type"] = reader.IsDBNull(15) ? null : reader.GetString(15);
+                line["binary"] = reader.GetBoolean(16);
             }
             line["content_hash"] = Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(7));
             line["link"] = Convert.ToHexStringLower(reader.GetFieldValue<byte[]>(8));

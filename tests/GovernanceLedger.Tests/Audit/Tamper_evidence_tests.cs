@@ -293,6 +293,36 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task An_event_hidden_or_retyped_outside_the_hash_is_named_by_the_offline_verifier_too()
+    {
+        var seqs = await ledger.ChainedApp();
+        await ledger.CheckpointNow();
+        var (hidden, retyped) = (seqs[1], seqs[2]);
+        var dotNetType = await Scalar<string>(await Superuser(ledger.ConnectionString), "select mt_dotnet_type from ledger.mt_events where seq_id = $1", retyped);
+        await Tamper(async c =>
+        {
+            await Exec(c, "update ledger.mt_events set is_archived = true where seq_id = $1", hidden);
+            await Exec(c, "update ledger.mt_events set mt_dotnet_type = 'GovernanceLedger.Contracts.Apps.AppResumed, GovernanceLedger.Contracts' where seq_id = $1", retyped);
+        });
+        try
+        {
+            var (exitCode, output) = await ledger.VerifyOffline();
+            exitCode.ShouldBe(1, output);
+            output.ShouldContain($"BROKEN at {hidden}: edited: the event is marked archived");
+            output.ShouldContain($"BROKEN at {retyped}: edited: the event of type");
+        }
+        finally
+        {
+            await Tamper(async c =>
+            {
+                await Exec(c, "update ledger.mt_events set is_archived = false where seq_id = $1", hidden);
+                await Exec(c, "update ledger.mt_events set mt_dotnet_type = $2 where seq_id = $1", retyped, dotNetType);
+            });
+        }
+        (await ledger.VerifyOffline()).ExitCode.ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Verify_is_for_auditors_and_security_only()
     {
         (await ledger.Get("/audit/verify", await ledger.PersonToken(Owner, "app-owner"))).Status.ShouldBe(403);
