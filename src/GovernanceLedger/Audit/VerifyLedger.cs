@@ -89,7 +89,8 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
 
     /// <summary>
     /// A stream's row is not chained, but Marten reads it: an archived stream or one moved to another tenant hides its app's
-    /// events from the decisions that load them. The ledger does neither, so such a row is named at the stream's first event.
+    /// events from the decisions that load them, and a missing or lowered version refuses every later append. The ledger
+    /// does none of these, so such a row is named at the stream's first event.
     /// </summary>
     private async Task CheckStreamsAsync(ProblemList problems, CancellationToken ct)
     {
@@ -98,14 +99,33 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
             from {S}.mt_streams s where s.is_archived is not false or s.tenant_id is distinct from $1 order by s.id limit {MaxProblems}
             """);
         command.Parameters.Add(new Npgsql.NpgsqlParameter { Value = EventColumns.Tenant });
-        await using var rows = await command.ExecuteReaderAsync(ct);
-        while (await rows.ReadAsync(ct))
-        {
-            var stream = StrictJson.Bounded(rows.GetString(0), 120);
-            problems.Add(rows.IsDBNull(3) ? 0 : rows.GetInt64(3), "edited", rows.IsDBNull(1) || rows.GetBoolean(1)
-                ? $"The stream '{stream}' is marked archived (mt_streams.is_archived is not false): Marten hides its events from the decisions that read it."
-                : $"The stream '{stream}' was moved to another tenant (mt_streams.tenant_id): the ledger's own reads no longer see it.");
-        }
+        await using (var rows = await command.ExecuteReaderAsync(ct))
+            while (await rows.ReadAsync(ct))
+            {
+                var stream = StrictJson.Bounded(rows.GetString(0), 120);
+                problems.Add(rows.IsDBNull(3) ? 0 : rows.GetInt64(3), "edited", rows.IsDBNull(1) || rows.GetBoolean(1)
+                    ? $"The stream '{stream}' is marked archived (mt_streams.is_archived is not false): Marten hides its events from the decisions that read it."
+                    : $"The stream '{stream}' was moved to another tenant (mt_streams.tenant_id): the ledger's own reads no longer see it.");
+            }
+
+        // Marten appends to a stream at the version its row names: a row that is gone or behind its events refuses every
+        // later decision on that stream (a pause, say). (A
+        // row ahead of its events is what deleting its last events leaves: the chain names those.) Named at the first event
+        // the row does not account for.
+        await using var versions = ledger.Reads.CreateCommand($"""
+            select e.stream_id, min(e.seq_id) filter (where s.id is null or e.version > s.version), max(e.version), s.version, s.id is null
+            from {S}.mt_events e left join {S}.mt_streams s on s.id = e.stream_id
+            group by e.stream_id, s.id, s.version having s.id is null or s.version is null or s.version < max(e.version)
+            order by 2 limit {MaxProblems}
+            """);
+        await using (var rows = await versions.ExecuteReaderAsync(ct))
+            while (await rows.ReadAsync(ct))
+            {
+                var stream = StrictJson.Bounded(rows.GetString(0), 120);
+                problems.Add(rows.IsDBNull(1) ? 0 : rows.GetInt64(1), "edited", rows.GetBoolean(4)
+                    ? $"The stream '{stream}' has events but no row in mt_streams: it was deleted, and appends to the stream now fail."
+                    : $"The stream '{stream}' is at version {(rows.IsDBNull(3) ? "null" : rows.GetInt64(3))} in mt_streams, but its events reach {rows.GetInt64(2)}: appends to it now fail.");
+            }
     }
 
     /// <summary>An event that hashes correctly at another broken position was moved there, not edited.</summary>

@@ -69,18 +69,21 @@ public sealed class DataPlaneGuard(AppTokens tokens, AppDirectory directory, Usa
                 Denial.Unauthenticated, subject, endUser, tokenId));
         var appId = subject["app:".Length..];
         var sandbox = token.Sandbox;
+        // Every refusal of a sandbox token is recorded apart, as its answers are: never as the app's own denials, which feed
+        // its usage and the detectors that throttle and pause it.
         if (sandbox && !allowSandbox)
             return (null, new Denial(StatusCodes.Status403Forbidden, "sandbox-token",
                 "A sandbox token reads synthetic data only, through dataset queries and gateway routes; it opens nothing else.",
-                appId, null, endUser, tokenId));
+                appId, null, endUser, tokenId, Sandbox: true));
 
         if (!directory.Loaded)
             return (null, new Denial(StatusCodes.Status503ServiceUnavailable, "directory-loading",
-                "The app directory is still loading; try again shortly.", appId, null, endUser, tokenId));
+                "The app directory is still loading; try again shortly.", appId, null, endUser, tokenId, Sandbox: sandbox));
         var found = await directory.FindAsync(appId, context.RequestAborted);
         lap = telemetry.Lap("directory", lap);
         if (found is not { } app)
-            return (null, new Denial(StatusCodes.Status403Forbidden, "unknown-app", $"No app '{appId}' is in the ledger.", appId, null, endUser, tokenId));
+            return (null, new Denial(StatusCodes.Status403Forbidden, "unknown-app", $"No app '{appId}' is in the ledger.", appId, null, endUser, tokenId,
+                Sandbox: sandbox));
 
         if (sandbox && app.Status == Contracts.Apps.AppStatus.Retired)
             return (null, new Denial(StatusCodes.Status403Forbidden, "retired", $"{appId} is retired.", appId, null, endUser, tokenId, Sandbox: true));

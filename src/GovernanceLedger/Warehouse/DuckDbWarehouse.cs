@@ -314,12 +314,17 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
         _ => "VARCHAR"
     };
 
-    /// <summary>About what a value takes in a JSON answer: its text for text and bytes, a few bytes for anything else.</summary>
+    /// <summary>
+    /// About what a value takes in a JSON answer: text and bytes by their length, a list, struct or map by what it holds
+    /// (each element counted the same way, however deep), anything else a few bytes.
+    /// </summary>
     private static long AnswerSize(object? value) => value switch
     {
         null => 4,
         string text => text.Length,
         byte[] binary => binary.Length * 2L,
+        System.Collections.IDictionary map => 2 + map.Keys.Cast<object?>().Sum(key => AnswerSize(key) + AnswerSize(map[key!]) + 2),
+        System.Collections.IEnumerable items => 2 + items.Cast<object?>().Sum(item => AnswerSize(item) + 1),
         _ => 16
     };
 

@@ -126,6 +126,7 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
     [Theory]
     [InlineData("update ledger.mt_streams set is_archived = true where id = $1", "update ledger.mt_streams set is_archived = false where id = $1", "archived")]
     [InlineData("update ledger.mt_streams set tenant_id = 'other' where id = $1", "update ledger.mt_streams set tenant_id = '*DEFAULT*' where id = $1", "tenant")]
+    [InlineData("update ledger.mt_streams set version = version - 1 where id = $1", "update ledger.mt_streams set version = version + 1 where id = $1", "version")]
     public async Task A_stream_row_hidden_from_the_ledgers_reads_is_found_at_the_streams_first_event(string change, string undo, string named)
     {
         var seqs = await ledger.ChainedApp();
@@ -137,12 +138,57 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
         {
             var report = await ledger.Verify(seqs.Min(), seqs.Max());
             report.Intact.ShouldBeFalse();
-            report.Problems.ShouldContain(p => p.Sequence == first && p.Reason == "edited" && p.Detail.Contains(stream) && p.Detail.Contains(named),
+            // Archived or moved: named at the stream's first event; a lowered version at the first event the row leaves out.
+            var at = named == "version" ? await Scalar<long>(connection, "select max(seq_id) from ledger.mt_events where stream_id = $1", stream) : first;
+            report.Problems.ShouldContain(p => p.Sequence == at && p.Reason == "edited" && p.Detail.Contains(stream) && p.Detail.Contains(named),
                 report.Describe());
         }
         finally
         {
             await Tamper(c => Exec(c, undo, stream));
+        }
+        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task A_deleted_stream_row_is_found()
+    {
+        // A stream without its row refuses every later append to it (a security pause of the app, say).
+        var seqs = await ledger.ChainedApp();
+        await using var connection = await Superuser(ledger.ConnectionString);
+        var stream = await Scalar<string>(connection, "select stream_id from ledger.mt_events where seq_id = $1", seqs[0]);
+        var row = await Scalar<string>(connection, "select row_to_json(s)::text from ledger.mt_streams s where id = $1", stream);
+        await Tamper(c => Exec(c, "delete from ledger.mt_streams where id = $1", stream));
+        try
+        {
+            var report = await ledger.Verify(seqs.Min(), seqs.Max());
+            report.Intact.ShouldBeFalse();
+            report.Problems.ShouldContain(p => p.Sequence == seqs.Min() && p.Reason == "edited" && p.Detail.Contains(stream) && p.Detail.Contains("no row"),
+                report.Describe());
+        }
+        finally
+        {
+            await Tamper(c => Exec(c, "insert into ledger.mt_streams select * from json_populate_record(null::ledger.mt_streams, $1::json)", row));
+        }
+        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+    }
+
+    [Theory]
+    [InlineData("update ledger.chain_links set format = 3 where seq_id = $1", "update ledger.chain_links set format = 2 where seq_id = $1", "format 3")]
+    [InlineData("update ledger.chain_links set kind = 'checkpoint' where seq_id = $1", "update ledger.chain_links set kind = 'event' where seq_id = $1", "kind 'checkpoint'")]
+    public async Task A_chain_link_relabelled_is_found(string change, string undo, string named)
+    {
+        var seqs = await ledger.ChainedApp();
+        await Tamper(c => Exec(c, change, seqs[1]));
+        try
+        {
+            var report = await ledger.Verify(seqs.Min(), seqs.Max());
+            report.Intact.ShouldBeFalse();
+            report.Problems.ShouldContain(p => p.Sequence == seqs[1] && p.Reason == "chain-rewritten" && p.Detail.Contains(named), report.Describe());
+        }
+        finally
+        {
+            await Tamper(c => Exec(c, undo, seqs[1]));
         }
         (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
     }

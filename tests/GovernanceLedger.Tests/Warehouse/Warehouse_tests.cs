@@ -267,6 +267,26 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         swollen.Text.Length.ShouldBeLessThan(2_000);
         swollen.Node("errors.0.rule")!.GetValue<string>().ShouldBe("answer-too-large");
         (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ShouldContain(a => a.Status == 422 && a.Reason.StartsWith("answer-too-large"));
+
+        // A list or a struct is counted by what it holds, however it is nested.
+        foreach (var (sql, values) in new (string, object)[]
+        {
+            ("select customer_id, range($n) as label from customers_sanitized order by customer_id", new { n = 1_500_000 }),
+            ("select customer_id, {'c': [repeat(country, $n)]} as label from customers_sanitized order by customer_id", new { n = 2_000_000 })
+        })
+        {
+            var nested = $"nest-{Guid.NewGuid():N}"[..20];
+            (await ledger.Post("/query-templates", new JsonObject
+            {
+                ["name"] = nested, ["description"] = "Labels built as lists and structs, to see how long they can get", ["sql"] = sql,
+                ["parameters"] = new JsonArray(new JsonObject { ["name"] = "n", ["type"] = "integer" })
+            }.ToJsonString(), owner)).Status.ShouldBe(201);
+            (await ledger.Post($"/query-templates/{nested}/versions/1/decision", """{"decision":"approve","reason":"labels for a dashboard"}""",
+                await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+            var answer = await ledger.Post($"/data/queries/{nested}", new { parameters = values, limit = 5 }, token);
+            answer.Status.ShouldBe(422, sql);
+            answer.Node("errors.0.rule")!.GetValue<string>().ShouldBe("answer-too-large");
+        }
     }
 
     [Fact]

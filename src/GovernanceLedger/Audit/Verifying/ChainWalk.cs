@@ -167,6 +167,12 @@ public sealed class ChainWalk(NpgsqlDataSource source, WitnessView witness, long
         {
             Events++;
             var format = (short)BinaryPrimitives.ReadInt16BigEndian(row.Bytes(14));
+            // The link's own labels: a format the ledger never wrote, or a kind that does not say what the event is.
+            if (format is not (1 or HashChain.CurrentFormat))
+                problems.Add(s, "chain-rewritten", $"The chain link here names format {format}, which the ledger never writes.");
+            var checkpoint = row.Bytes(7).SequenceEqual("chain_checkpointed"u8);
+            if (!kind.SequenceEqual(checkpoint ? "checkpoint"u8 : "event"u8))
+                problems.Add(s, "chain-rewritten", $"The chain link here is of kind '{System.Text.Encoding.UTF8.GetString(kind[..Math.Min(kind.Length, 40)])}', not '{(checkpoint ? "checkpoint" : "event")}'.");
             if (!HashEvent(row, s, format, 5, 15).AsSpan().SequenceEqual(expected))
             {
                 if (Mismatches.Count < MaxMismatches)
