@@ -28,6 +28,7 @@ public static class AuditSetup
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LedgerChainer>());
         builder.Services.AddSingleton<LedgerVerifier>();
         builder.Services.AddSingleton<Verifying.EventColumns>();
+        builder.Services.AddSingleton<Verifying.ReadModelCheck>();
         builder.Services.AddSingleton<VerifyJobs>();
         builder.Services.AddSingleton<GovernanceLedger.Audit.Verifying.WitnessChecks>();
         builder.Services.AddSingleton<AuditQueries>();

@@ -32,7 +32,7 @@ public sealed record VerificationReport(
 /// checkpoint-signature, checkpoint-mismatch, or witness-* when the witness itself is damaged.
 /// </summary>
 public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, IChainWitness witness, WitnessChecks witnessChecks, EventColumns columns,
-    ILogger<LedgerVerifier> logger)
+    ReadModelCheck readModels, ILogger<LedgerVerifier> logger)
 {
     private const string S = LedgerSetup.Schema;
     private const int MaxProblems = 100;
@@ -74,6 +74,7 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
         }
         var walked = System.Diagnostics.Stopwatch.GetElapsedTime(started);
         await CheckStreamsAsync(problems, ct);
+        await readModels.RunAsync(problems, ct);
         Classify(walks.SelectMany(w => w.Mismatches).ToList(), problems);
         var (checkpoints, legacy) = await new CheckpointCheck(ledger.Source, keys, view, problems).RunAsync(from, to, ct);
         logger.LogInformation("Verified {From}..{End} in {Walks} walks: witness read and checked at {Witness} ms, chain walked at {Walked} ms, checkpoints at {Done} ms",
@@ -81,7 +82,8 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
             (int)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
 
         var ordered = problems.Snapshot().Where(p => p.Sequence == 0 || (p.Sequence >= from && p.Sequence <= to))
-            .OrderBy(p => p.Sequence).ToList();
+            // What has a place in the ledger first; what has none (a document with no stream, an unreadable witness) after it.
+            .OrderBy(p => p.Sequence == 0).ThenBy(p => p.Sequence).ToList();
         return new VerificationReport(ordered.Count == 0, from, Math.Max(from - 1, end), walks.Sum(w => w.Events), checkpoints,
             ordered.FirstOrDefault(), ordered.Take(MaxProblems).ToList(), System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds,
             walks.Sum(w => w.Holes), chainedUpTo, view.TreeSize, view.Location, legacy);

@@ -57,7 +57,7 @@ public static class AuditScenarios
     }
 
     public static string Describe(this VerificationReport report) =>
-        $"intact={report.Intact} chained={report.ChainedUpTo} witnessed={report.WitnessedUpTo}: " + string.Join("; ", report.Problems.Select(p => $"{p.Sequence} {p.Reason}"));
+        $"intact={report.Intact} chained={report.ChainedUpTo} witnessed={report.WitnessedUpTo}: " + string.Join("; ", report.Problems.Select(p => $"{p.Sequence} {p.Reason} ({p.Detail[..Math.Min(p.Detail.Length, 160)]})"));
 }
 
 /// <summary>A ledger of its own (database, host, key store, witness) for tests that truncate, restart or rewrite it.</summary>

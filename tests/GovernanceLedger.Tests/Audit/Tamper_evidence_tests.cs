@@ -194,6 +194,42 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task A_read_model_edited_or_deleted_behind_the_ledgers_back_is_found_at_its_streams_last_event()
+    {
+        // The gateway admits by the catalog document: an app paused in its events but "active" in its document would serve.
+        var seqs = await ledger.ChainedApp();
+        await using var connection = await Superuser(ledger.ConnectionString);
+        var appId = await Scalar<string>(connection, "select stream_id from ledger.mt_events where seq_id = $1", seqs[0]);
+        var row = await Scalar<string>(connection, "select row_to_json(d)::text from ledger.mt_doc_appcatalogentry d where id = $1", appId);
+        var last = seqs.Max();
+        foreach (var (change, named) in new[]
+        {
+            ("update ledger.mt_doc_appcatalogentry set data = jsonb_set(data, '{Status}', '\"Paused\"') where id = $1", "differs from its stream"),
+            ("update ledger.mt_doc_appcatalogentry set mt_version = mt_version - 1 where id = $1", "stands at version"),
+            ("delete from ledger.mt_doc_appcatalogentry where id = $1", "is gone")
+        })
+        {
+            await Tamper(c => Exec(c, change, appId));
+            try
+            {
+                var report = await ledger.Verify(seqs.Min(), seqs.Max());
+                report.Intact.ShouldBeFalse(change);
+                report.Problems.ShouldContain(p => p.Detail.Contains("AppCatalogEntry") && p.Detail.Contains(appId) && p.Detail.Contains(named)
+                    && (p.Sequence == last || p.Sequence == seqs.Min()), report.Describe());
+            }
+            finally
+            {
+                await Tamper(async c =>
+                {
+                    await Exec(c, "delete from ledger.mt_doc_appcatalogentry where id = $1", appId);
+                    await Exec(c, "insert into ledger.mt_doc_appcatalogentry select * from json_populate_record(null::ledger.mt_doc_appcatalogentry, $1::json)", row);
+                });
+            }
+        }
+        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+    }
+
+    [Fact]
     public async Task A_deleted_event_is_found_at_its_sequence()
     {
         var seqs = await ledger.ChainedApp();

@@ -108,7 +108,8 @@ public sealed class Key_custody_tests(LedgerFixture ledger)
         var file = Path.Combine(ledger.WitnessDirectory(), $"{treeSize:D20}.checkpoint.json");
         var jws = JsonNode.Parse(await File.ReadAllTextAsync(file))!["jws"]!.GetValue<string>();
         GovernanceLedger.Audit.Checkpoints.CheckpointJws.Read(jws)!.Value.KeyId.ShouldBe(kid);
-        (await ledger.Verify()).Intact.ShouldBeTrue();
+        var report = await ledger.Verify();
+        report.Intact.ShouldBeTrue(report.Describe());
     }
 
     [Fact]
