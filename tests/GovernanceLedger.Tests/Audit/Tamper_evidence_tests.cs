@@ -65,6 +65,27 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
         (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
     }
 
+    /// <summary>
+    /// Makes a change as the superuser, expects verify over <paramref name="seqs"/> to report a problem <paramref name="found"/>
+    /// accepts, undoes the change, and expects the ledger to verify intact again.
+    /// </summary>
+    private async Task FoundAsync(long[] seqs, Func<NpgsqlConnection, Task> change, Func<NpgsqlConnection, Task> undo, Func<ChainProblem, bool> found)
+    {
+        await Tamper(change);
+        try
+        {
+            var report = await ledger.Verify(seqs.Min(), seqs.Max());
+            report.Intact.ShouldBeFalse();
+            report.Problems.ShouldContain(p => found(p), report.Describe());
+        }
+        finally
+        {
+            await Tamper(undo);
+        }
+        var again = await ledger.Verify(seqs.Min(), seqs.Max());
+        again.Intact.ShouldBeTrue(again.Describe());
+    }
+
     [Theory]
     [InlineData("is_archived", "update ledger.mt_events set is_archived = true where seq_id = $1", "update ledger.mt_events set is_archived = false where seq_id = $1")]
     [InlineData("is_archived", "update ledger.mt_events set is_archived = null where seq_id = $1", "update ledger.mt_events set is_archived = false where seq_id = $1")]
@@ -79,20 +100,9 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
         var seqs = await ledger.ChainedApp();
         var target = seqs[2];
         var dotNetType = await Scalar<string>(await Superuser(ledger.ConnectionString), "select mt_dotnet_type from ledger.mt_events where seq_id = $1", target);
-        await Tamper(c => Exec(c, change, target));
-        try
-        {
-            var report = await ledger.Verify(seqs.Min(), seqs.Max());
-            report.Intact.ShouldBeFalse();
-            report.FirstBroken!.Sequence.ShouldBe(target, report.Describe());
-            report.FirstBroken.Reason.ShouldBe("edited");
-            report.FirstBroken.Detail.ShouldContain(column);
-        }
-        finally
-        {
-            await Tamper(c => Exec(c, undo ?? "update ledger.mt_events set mt_dotnet_type = $2 where seq_id = $1", undo is null ? [target, dotNetType] : [target]));
-        }
-        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+        await FoundAsync(seqs, c => Exec(c, change, target),
+            c => Exec(c, undo ?? "update ledger.mt_events set mt_dotnet_type = $2 where seq_id = $1", undo is null ? [target, dotNetType] : [target]),
+            p => p.Sequence == target && p.Reason == "edited" && p.Detail.Contains(column));
     }
 
     [Theory]
@@ -107,20 +117,9 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
         var id = await Scalar<Guid>(connection, "select id from ledger.mt_events where seq_id = $1", target);
         var correlation = await Scalar<object>(connection, "select correlation_id from ledger.mt_events where seq_id = $1", target);
         var causation = await Scalar<object>(connection, "select causation_id from ledger.mt_events where seq_id = $1", target);
-        await Tamper(c => Exec(c, change, target));
-        try
-        {
-            var report = await ledger.Verify(seqs.Min(), seqs.Max());
-            report.Intact.ShouldBeFalse();
-            report.FirstBroken!.Sequence.ShouldBe(target, report.Describe());
-            report.FirstBroken.Reason.ShouldBe("edited");
-        }
-        finally
-        {
-            await Tamper(c => Exec(c, "update ledger.mt_events set id = $2, correlation_id = $3, causation_id = $4 where seq_id = $1",
-                target, id, correlation, causation));
-        }
-        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+        await FoundAsync(seqs, c => Exec(c, change, target),
+            c => Exec(c, "update ledger.mt_events set id = $2, correlation_id = $3, causation_id = $4 where seq_id = $1", target, id, correlation, causation),
+            p => p.Sequence == target && p.Reason == "edited");
     }
 
     [Theory]
@@ -132,22 +131,10 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
         var seqs = await ledger.ChainedApp();
         await using var connection = await Superuser(ledger.ConnectionString);
         var stream = await Scalar<string>(connection, "select stream_id from ledger.mt_events where seq_id = $1", seqs[0]);
-        var first = await Scalar<long>(connection, "select min(seq_id) from ledger.mt_events where stream_id = $1", stream);
-        await Tamper(c => Exec(c, change, stream));
-        try
-        {
-            var report = await ledger.Verify(seqs.Min(), seqs.Max());
-            report.Intact.ShouldBeFalse();
-            // Archived or moved: named at the stream's first event; a lowered version at the first event the row leaves out.
-            var at = named == "version" ? await Scalar<long>(connection, "select max(seq_id) from ledger.mt_events where stream_id = $1", stream) : first;
-            report.Problems.ShouldContain(p => p.Sequence == at && p.Reason == "edited" && p.Detail.Contains(stream) && p.Detail.Contains(named),
-                report.Describe());
-        }
-        finally
-        {
-            await Tamper(c => Exec(c, undo, stream));
-        }
-        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+        // Archived or moved: named at the stream's first event; a lowered version at the first event the row leaves out.
+        var at = await Scalar<long>(connection, $"select {(named == "version" ? "max" : "min")}(seq_id) from ledger.mt_events where stream_id = $1", stream);
+        await FoundAsync(seqs, c => Exec(c, change, stream), c => Exec(c, undo, stream),
+            p => p.Sequence == at && p.Reason == "edited" && p.Detail.Contains(stream) && p.Detail.Contains(named));
     }
 
     [Fact]
@@ -158,19 +145,9 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
         await using var connection = await Superuser(ledger.ConnectionString);
         var stream = await Scalar<string>(connection, "select stream_id from ledger.mt_events where seq_id = $1", seqs[0]);
         var row = await Scalar<string>(connection, "select row_to_json(s)::text from ledger.mt_streams s where id = $1", stream);
-        await Tamper(c => Exec(c, "delete from ledger.mt_streams where id = $1", stream));
-        try
-        {
-            var report = await ledger.Verify(seqs.Min(), seqs.Max());
-            report.Intact.ShouldBeFalse();
-            report.Problems.ShouldContain(p => p.Sequence == seqs.Min() && p.Reason == "edited" && p.Detail.Contains(stream) && p.Detail.Contains("no row"),
-                report.Describe());
-        }
-        finally
-        {
-            await Tamper(c => Exec(c, "insert into ledger.mt_streams select * from json_populate_record(null::ledger.mt_streams, $1::json)", row));
-        }
-        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+        await FoundAsync(seqs, c => Exec(c, "delete from ledger.mt_streams where id = $1", stream),
+            c => Exec(c, "insert into ledger.mt_streams select * from json_populate_record(null::ledger.mt_streams, $1::json)", row),
+            p => p.Sequence == seqs.Min() && p.Reason == "edited" && p.Detail.Contains(stream) && p.Detail.Contains("no row"));
     }
 
     [Theory]
@@ -179,54 +156,29 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
     public async Task A_chain_link_relabelled_is_found(string change, string undo, string named)
     {
         var seqs = await ledger.ChainedApp();
-        await Tamper(c => Exec(c, change, seqs[1]));
-        try
-        {
-            var report = await ledger.Verify(seqs.Min(), seqs.Max());
-            report.Intact.ShouldBeFalse();
-            report.Problems.ShouldContain(p => p.Sequence == seqs[1] && p.Reason == "chain-rewritten" && p.Detail.Contains(named), report.Describe());
-        }
-        finally
-        {
-            await Tamper(c => Exec(c, undo, seqs[1]));
-        }
-        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+        await FoundAsync(seqs, c => Exec(c, change, seqs[1]), c => Exec(c, undo, seqs[1]),
+            p => p.Sequence == seqs[1] && p.Reason == "chain-rewritten" && p.Detail.Contains(named));
     }
 
-    [Fact]
-    public async Task A_read_model_edited_or_deleted_behind_the_ledgers_back_is_found_at_its_streams_last_event()
+    [Theory]
+    [InlineData("update ledger.mt_doc_appcatalogentry set data = jsonb_set(data, '{Status}', '\"Paused\"') where id = $1", "events folded again (Status)")]
+    [InlineData("update ledger.mt_doc_appcatalogentry set mt_version = mt_version - 1 where id = $1", "stands at version")]
+    [InlineData("delete from ledger.mt_doc_appcatalogentry where id = $1", "is gone")]
+    public async Task A_read_model_edited_or_deleted_behind_the_ledgers_back_is_found(string change, string named)
     {
         // The gateway admits by the catalog document: an app paused in its events but "active" in its document would serve.
         var seqs = await ledger.ChainedApp();
         await using var connection = await Superuser(ledger.ConnectionString);
         var appId = await Scalar<string>(connection, "select stream_id from ledger.mt_events where seq_id = $1", seqs[0]);
         var row = await Scalar<string>(connection, "select row_to_json(d)::text from ledger.mt_doc_appcatalogentry d where id = $1", appId);
-        var last = seqs.Max();
-        foreach (var (change, named) in new[]
-        {
-            ("update ledger.mt_doc_appcatalogentry set data = jsonb_set(data, '{Status}', '\"Paused\"') where id = $1", "differs from its stream"),
-            ("update ledger.mt_doc_appcatalogentry set mt_version = mt_version - 1 where id = $1", "stands at version"),
-            ("delete from ledger.mt_doc_appcatalogentry where id = $1", "is gone")
-        })
-        {
-            await Tamper(c => Exec(c, change, appId));
-            try
+        await FoundAsync(seqs, c => Exec(c, change, appId), async c =>
             {
-                var report = await ledger.Verify(seqs.Min(), seqs.Max());
-                report.Intact.ShouldBeFalse(change);
-                report.Problems.ShouldContain(p => p.Detail.Contains("AppCatalogEntry") && p.Detail.Contains(appId) && p.Detail.Contains(named)
-                    && (p.Sequence == last || p.Sequence == seqs.Min()), report.Describe());
-            }
-            finally
-            {
-                await Tamper(async c =>
-                {
-                    await Exec(c, "delete from ledger.mt_doc_appcatalogentry where id = $1", appId);
-                    await Exec(c, "insert into ledger.mt_doc_appcatalogentry select * from json_populate_record(null::ledger.mt_doc_appcatalogentry, $1::json)", row);
-                });
-            }
-        }
-        (await ledger.Verify(seqs.Min(), seqs.Max())).Intact.ShouldBeTrue();
+                await Exec(c, "delete from ledger.mt_doc_appcatalogentry where id = $1", appId);
+                await Exec(c, "insert into ledger.mt_doc_appcatalogentry select * from json_populate_record(null::ledger.mt_doc_appcatalogentry, $1::json)", row);
+            },
+            // Differing or behind: named at the stream's last event; gone: at the event that started it.
+            p => p.Detail.Contains("AppCatalogEntry") && p.Detail.Contains(appId) && p.Detail.Contains(named)
+                && p.Sequence == (named == "is gone" ? seqs.Min() : seqs.Max()));
     }
 
     [Fact]
