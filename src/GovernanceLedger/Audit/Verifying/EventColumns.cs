@@ -28,7 +28,16 @@ public sealed class EventColumns(IDocumentStore store)
     private readonly ConcurrentDictionary<(string Alias, string DotNetType), bool> _pairs = new();
 
     /// <summary>Whether <paramref name="dotNetType"/> is the type Marten maps to <paramref name="alias"/>.</summary>
-    public bool Maps(string alias, string dotNetType) => _pairs.GetOrAdd((alias, dotNetType), pair =>
+    public bool Maps(string alias, string dotNetType)
+    {
+        if (_pairs.TryGetValue((alias, dotNetType), out var known)) return known;
+        var maps = Resolve((alias, dotNetType));
+        // The names come from the table, so whoever edits it chooses them: only so many are remembered across verifies.
+        if (_pairs.Count < 1_000) _pairs.TryAdd((alias, dotNetType), maps);
+        return maps;
+    }
+
+    private bool Resolve((string Alias, string DotNetType) pair)
     {
         // "Namespace.Type, Assembly": resolved only inside the ledger's own assemblies, so a stored name never loads code.
         var comma = pair.DotNetType.IndexOf(", ", StringComparison.Ordinal);
@@ -36,7 +45,7 @@ public sealed class EventColumns(IDocumentStore store)
             || assembly.GetType(pair.DotNetType[..comma], throwOnError: false) is not { } type) return false;
         var mapping = ((Marten.Events.EventGraph)((StoreOptions)store.Options).Events).EventMappingFor(type);
         return mapping.EventTypeName == pair.Alias && mapping.DotNetTypeName == pair.DotNetType;
-    });
+    }
 
     /// <summary>
     /// One walk's view: what it has already found to map, as bytes, so a row costs a span comparison rather than strings.
