@@ -117,6 +117,7 @@ public sealed class LedgerVerifier(LedgerDatabase ledger, SigningKeys keys, ICha
         await using var versions = ledger.Reads.CreateCommand($"""
             select e.stream_id, min(e.seq_id) filter (where s.id is null or e.version > s.version), max(e.version), s.version, s.id is null
             from {S}.mt_events e left join {S}.mt_streams s on s.id = e.stream_id
+            where e.stream_id <> '{EventColumns.TombstoneStream}'
             group by e.stream_id, s.id, s.version having s.id is null or s.version is null or s.version < max(e.version)
             order by 2 limit {MaxProblems}
             """);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using GovernanceLedger.Audit;
 using Npgsql;
 using static GovernanceLedger.Tests.Audit.Tampering;
@@ -103,6 +104,18 @@ public sealed class Tamper_evidence_tests(LedgerFixture ledger)
         await FoundAsync(seqs, c => Exec(c, change, target),
             c => Exec(c, undo ?? "update ledger.mt_events set mt_dotnet_type = $2 where seq_id = $1", undo is null ? [target, dotNetType] : [target]),
             p => p.Sequence == target && p.Reason == "edited" && p.Detail.Contains(column));
+    }
+
+    [Fact]
+    public void Martens_own_tombstones_pass_as_what_they_are_and_lend_their_type_to_no_other_event()
+    {
+        // Marten fills the sequence numbers of a failed transaction with tombstone events: a ledger under load has them.
+        var columns = ledger.Host.Services.GetRequiredService<GovernanceLedger.Audit.Verifying.EventColumns>();
+        const string tombstone = "JasperFx.Events.Tombstone, JasperFx.Events";
+        columns.Maps("tombstone", tombstone).ShouldBeTrue();
+        columns.Maps("app_paused", tombstone).ShouldBeFalse();
+        columns.Maps("tombstone", "GovernanceLedger.Contracts.Apps.AppPaused, GovernanceLedger.Contracts").ShouldBeFalse();
+        columns.Maps("app_paused", "GovernanceLedger.Contracts.Apps.AppPaused, GovernanceLedger.Contracts").ShouldBeTrue();
     }
 
     [Theory]

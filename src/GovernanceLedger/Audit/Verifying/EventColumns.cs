@@ -37,8 +37,17 @@ public sealed class EventColumns(IDocumentStore store)
         return maps;
     }
 
+    /// <summary>
+    /// Marten's own placeholder: when a transaction fails after its sequence numbers were taken, Marten fills them with
+    /// tombstone events on a stream of its own, so its daemon sees no gap. The ledger chains them like any event.
+    /// </summary>
+    public const string TombstoneStream = "mt_tombstone";
+    private const string TombstoneAlias = "tombstone";
+    private static readonly string TombstoneType = $"{typeof(JasperFx.Events.Tombstone).FullName}, {typeof(JasperFx.Events.Tombstone).Assembly.GetName().Name}";
+
     private bool Resolve((string Alias, string DotNetType) pair)
     {
+        if (pair.Alias == TombstoneAlias || pair.DotNetType == TombstoneType) return pair.Alias == TombstoneAlias && pair.DotNetType == TombstoneType;
         // "Namespace.Type, Assembly": resolved only inside the ledger's own assemblies, so a stored name never loads code.
         var comma = pair.DotNetType.IndexOf(", ", StringComparison.Ordinal);
         if (comma <= 0 || !Sources.TryGetValue(pair.DotNetType[(comma + 2)..], out var assembly)
