@@ -105,6 +105,9 @@ public class LedgerFixture : IAsyncLifetime
         ["ConnectionStrings:SalesDb"] = SalesConnectionString,
         // Tests run exports when they mean to; the second export would let e-mails leave, and is refused.
         ["Warehouse:Scheduled"] = "false",
+        ["Warehouse:MemoryLimitMegabytes"] = "256",
+        ["Warehouse:TempDirectoryMegabytes"] = "256",
+        ["Warehouse:Threads"] = "1",
         ["Warehouse:Exports:1:Name"] = "customers-leaky",
         ["Warehouse:Exports:1:Source"] = "SalesDb",
         ["Warehouse:Exports:1:Dataset"] = "customers",

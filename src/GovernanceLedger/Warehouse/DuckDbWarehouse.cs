@@ -31,9 +31,15 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
 
     public DuckDbWarehouse(IOptions<WarehouseOptions> options)
     {
-        _maxAnswerBytes = options.Value.MaxAnswerBytes;
-        Location = System.IO.Path.GetFullPath(options.Value.Path);
-        _connectionString = $"Data Source={Location};enable_external_access=false";
+        var settings = options.Value;
+        foreach (var (name, value) in new[] { ("MemoryLimitMegabytes", settings.MemoryLimitMegabytes), ("TempDirectoryMegabytes", settings.TempDirectoryMegabytes), ("Threads", settings.Threads) })
+            if (value < 1) throw new InvalidOperationException($"Warehouse:{name} must be at least 1 (it is {value}).");
+        _maxAnswerBytes = settings.MaxAnswerBytes;
+        Location = System.IO.Path.GetFullPath(settings.Path);
+        // Bounded by configuration, not by the machine: a query the warehouse cannot answer within them is refused, and the
+        // host serving the data plane beside it keeps its memory and a core.
+        _connectionString = $"Data Source={Location};enable_external_access=false;memory_limit={settings.MemoryLimitMegabytes}MB;"
+            + $"max_temp_directory_size={settings.TempDirectoryMegabytes}MB;threads={settings.Threads}";
     }
 
     /// <summary>

@@ -27,6 +27,19 @@ public sealed class WarehouseOptions
     /// parameter makes each row larger (repeat(x, $n)) is stopped at this, however few rows it has.
     /// </summary>
     public long MaxAnswerBytes { get; init; } = 8 * 1024 * 1024;
+    /// <summary>
+    /// The most memory the embedded warehouse holds, in megabytes (DuckDB's memory_limit). DuckDB's own default is 80% of
+    /// the machine's memory, which a host that also serves the data plane cannot give to one query. What a query needs beyond
+    /// it is spilled to disk, up to <see cref="TempDirectoryMegabytes"/>; past that the query is refused (422 memory-limit).
+    /// </summary>
+    public int MemoryLimitMegabytes { get; init; } = 1024;
+    /// <summary>The most disk the warehouse spills to while queries and loads run, in megabytes (DuckDB's max_temp_directory_size).</summary>
+    public int TempDirectoryMegabytes { get; init; } = 4096;
+    /// <summary>
+    /// The threads one warehouse query may run on (DuckDB's threads; its default is every core). Half the machine by
+    /// default: the gateway and the data proxy share the host with it.
+    /// </summary>
+    public int Threads { get; init; } = Math.Max(1, Environment.ProcessorCount / 2);
     /// <summary>How long an export's read of its source may run.</summary>
     public int ExportTimeoutSeconds { get; init; } = 300;
     public OpenLineageOptions OpenLineage { get; init; } = new();

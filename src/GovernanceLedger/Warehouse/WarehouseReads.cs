@@ -54,6 +54,9 @@ public sealed class WarehouseReads(IWarehouse warehouse, IOptionsMonitor<Warehou
         TimeoutException t => (StatusCodes.Status504GatewayTimeout, "statement-timeout", t.Message),
         AnswerTooLargeException a => (StatusCodes.Status422UnprocessableEntity, "answer-too-large", a.Message),
         WarehouseUnavailableException => (StatusCodes.Status503ServiceUnavailable, "warehouse-unavailable", "The warehouse is unavailable on this host."),
+        DuckDB.NET.Data.DuckDBException d when d.Message.Contains("Out of Memory Error", StringComparison.Ordinal)
+            => (StatusCodes.Status422UnprocessableEntity, "memory-limit",
+                "With these values the query needs more memory than the warehouse has (Warehouse:MemoryLimitMegabytes, and TempDirectoryMegabytes on disk)."),
         DuckDB.NET.Data.DuckDBException d when d.Message.Contains("Conversion Error", StringComparison.Ordinal)
             => (StatusCodes.Status400BadRequest, "value-type", "A filter value does not fit its field's type."),
         DuckDB.NET.Data.DuckDBException d when d.Message.Contains("does not exist", StringComparison.Ordinal)

@@ -268,11 +268,12 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         swollen.Node("errors.0.rule")!.GetValue<string>().ShouldBe("answer-too-large");
         (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ShouldContain(a => a.Status == 422 && a.Reason.StartsWith("answer-too-large"));
 
-        // A list or a struct is counted by what it holds, however it is nested.
+        // A list or a struct is counted by what it holds, however it is nested (five rows: all three hundred would need more
+        // memory than the warehouse has, a refusal of its own).
         foreach (var (sql, values) in new (string, object)[]
         {
-            ("select customer_id, range($n) as label from customers_sanitized order by customer_id", new { n = 1_500_000 }),
-            ("select customer_id, {'c': [repeat(country, $n)]} as label from customers_sanitized order by customer_id", new { n = 2_000_000 })
+            ("select customer_id, range($n) as label from (select * from customers_sanitized order by customer_id limit 5)", new { n = 1_500_000 }),
+            ("select customer_id, {'c': [repeat(country, $n)]} as label from (select * from customers_sanitized order by customer_id limit 5)", new { n = 2_000_000 })
         })
         {
             var nested = $"nest-{Guid.NewGuid():N}"[..20];
@@ -287,6 +288,36 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
             answer.Status.ShouldBe(422, sql);
             answer.Node("errors.0.rule")!.GetValue<string>().ShouldBe("answer-too-large");
         }
+    }
+
+    [Fact]
+    public async Task A_template_whose_values_need_more_memory_than_the_warehouse_has_is_refused_and_recorded_and_the_host_goes_on()
+    {
+        await ExportedAsync();
+        // The fixture's warehouse has 256 MB and may spill 256 MB more, on one thread.
+        (await Warehouse.QueryAsync("select current_setting('memory_limit') as memory, current_setting('threads') as threads", [], 1,
+            TimeSpan.FromSeconds(10), CancellationToken.None)).Rows[0].ShouldBe(["244.1 MiB", 1L]);
+        var name = $"agg-{Guid.NewGuid():N}"[..20];
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        (await ledger.Post("/query-templates", new JsonObject
+        {
+            ["name"] = name, ["description"] = "Every country name joined into one label, each repeated",
+            ["sql"] = "select string_agg(repeat(country, $n), ',') as label from customers_sanitized",
+            ["parameters"] = new JsonArray(new JsonObject { ["name"] = "n", ["type"] = "integer" })
+        }.ToJsonString(), owner)).Status.ShouldBe(201);
+        (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"one label for a dashboard"}""",
+            await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+        var appId = await ledger.AnalyticsApp("wh-memory", null, "customer_id", "country");
+        var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
+
+        (await ledger.Post($"/data/queries/{name}", new { parameters = new { n = 2 }, limit = 1 }, token)).Status.ShouldBe(200);
+        // Three hundred strings of four million characters, aggregated before anything is read: about 1.2 GB.
+        var hungry = await ledger.Post($"/data/queries/{name}", new { parameters = new { n = 2_000_000 }, limit = 1 }, token);
+        hungry.Status.ShouldBe(422, hungry.Text[..Math.Min(300, hungry.Text.Length)]);
+        hungry.Node("errors.0.rule")!.GetValue<string>().ShouldBe("memory-limit");
+        hungry.Text.ShouldContain("Warehouse:MemoryLimitMegabytes");
+        (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ShouldContain(a => a.Status == 422 && a.Reason.StartsWith("memory-limit"));
+        (await ledger.Post($"/data/queries/{name}", new { parameters = new { n = 2 }, limit = 1 }, token)).Status.ShouldBe(200);
     }
 
     [Fact]
