@@ -42,6 +42,8 @@ public class StreamingFixture : LedgerFixture
     public const string DebeziumTopic = "connect.salesdb.orders";
     /// <summary>Allowed by the fixture's topic policy and used by the topic reconciler's test alone.</summary>
     public const string OrphanProbeTopic = "orphan.probe.v1";
+    /// <summary>An allowed topic an app owner asks for before a connector is declared onto it.</summary>
+    public const string SquattedTopic = "orders.squat.v1";
 
     protected override bool ExternalTransports => true;
 
@@ -56,6 +58,7 @@ public class StreamingFixture : LedgerFixture
         settings["Kafka:DebeziumTopic"] = DebeziumTopic;
         // Beside the three allowed in appsettings.json.
         settings["Kafka:TopicPolicy:AllowedTopics:3"] = OrphanProbeTopic;
+        settings["Kafka:TopicPolicy:AllowedTopics:4"] = SquattedTopic;
         settings["Warehouse:OpenLineage:Url"] = Lineage.Url;
         return settings;
     }

@@ -193,4 +193,63 @@ public sealed class Topic_produce_tests(StreamingFixture ledger)
         cdc.Json!["errors"]![0]!["rule"]!.GetValue<string>().ShouldBe("cdc-owned-topic");
         (await ledger.AccessEvents(reader)).OfType<AccessRecorded>().Count(e => e.Route == Topic && e.Decision == AccessDecisions.Deny).ShouldBeGreaterThanOrEqualTo(4);
     }
+
+    [Fact]
+    public async Task A_topic_a_connector_feeds_takes_no_app_records_whatever_grant_came_before_and_its_settings_are_the_platforms()
+    {
+        await ledger.OrdersConnector();
+        var admin = await ledger.PersonToken(Admin, "platform-admin");
+        var app = await ledger.DataApp("cdc-forger");
+        // A write grant given before the connector was declared (as a ledger from before this check may hold one).
+        var store = ledger.Host.Services.GetRequiredService<IDocumentStore>();
+        await using (var session = store.LightweightSession())
+        {
+            session.Events.Append(app, new GovernanceLedger.Contracts.Streaming.TopicAccessGranted(app, StreamingScenarios.SalesTopic, "", "events from the app",
+                SecondReviewer, DateTimeOffset.UtcNow, "write"));
+            await session.SaveChangesAsync();
+        }
+        var token = await ledger.AppToken(app);
+        var forged = await ledger.Post($"/topics/{StreamingScenarios.SalesTopic}/records",
+            """{"records":[{"key":"1","value":{"connector":"salesdb-orders"}}]}""", token);
+        forged.Status.ShouldBe(409, forged.Text);
+        forged.Node("errors.0.rule")!.GetValue<string>().ShouldBe("cdc-owned-topic");
+        (await ledger.AccessEvents(app)).OfType<AccessRecorded>().ShouldContain(a => a.Status == 409 && a.Reason.StartsWith("cdc-owned-topic"));
+
+        // Declaring (again) onto a topic apps hold write grants on names them, to be revoked first.
+        var declare = new JsonObject
+        {
+            ["connector_id"] = "salesdb-orders", ["source"] = "SalesDb", ["dataset"] = "orders", ["target_topic"] = StreamingScenarios.SalesTopic,
+            ["tables"] = new JsonArray(new JsonObject
+            {
+                ["table"] = "orders", ["key"] = new JsonArray("order_id"),
+                ["columns"] = new JsonArray("order_id", "customer_email", "region", "product", "amount", "status", "channel")
+            })
+        }.ToJsonString();
+        var refused = await ledger.Post("/cdc/connectors", declare, admin);
+        refused.Status.ShouldBe(409, refused.Text);
+        refused.Node("errors.0.rule")!.GetValue<string>().ShouldBe("topic-has-writers");
+        refused.Text.ShouldContain(app);
+        (await ledger.Send(HttpMethod.Delete, $"/topics/{StreamingScenarios.SalesTopic}/grants/{app}?reason=the+topic+is+the+change+feed&access=write", null,
+            await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+        (await ledger.Post("/cdc/connectors", declare, admin)).Status.ShouldBe(201);
+
+        // Whoever asked for the topic, its partitions and retention are the platform's while a connector feeds it.
+        var squatter = await ledger.PersonToken(Owner, "app-owner");
+        const string squatted = StreamingFixture.SquattedTopic;
+        (await ledger.Post("/topics/requests", new JsonObject { ["topic"] = squatted, ["partitions"] = 1, ["retention_days"] = 7, ["purpose"] = "my app's events" }.ToJsonString(),
+            squatter)).Status.ShouldBe(201);
+        const string connector = "squat-orders";
+        var unschemed = await ledger.Post("/cdc/connectors", declare.Replace("\"salesdb-orders\"", $"\"{connector}\"").Replace(StreamingScenarios.SalesTopic, squatted), admin);
+        unschemed.Status.ShouldBe(409, unschemed.Text);
+        unschemed.Node("errors.0.rule")!.GetValue<string>().ShouldBe("schema-required");
+        var envelope = await ledger.Get($"/registry/subjects/{StreamingScenarios.SalesTopic}-value/versions/latest", null);
+        (await ledger.Post($"/registry/subjects/{squatted}-value/versions", new JsonObject { ["schema"] = envelope.Json!["schema"]!.GetValue<string>() }.ToJsonString(), admin))
+            .Status.ShouldBe(200);
+        var fed = await ledger.Post("/cdc/connectors", declare.Replace("\"salesdb-orders\"", $"\"{connector}\"").Replace(StreamingScenarios.SalesTopic, squatted), admin);
+        fed.Status.ShouldBe(201, fed.Text);
+        var changed = await ledger.Post($"/topics/{squatted}/changes", """{"retention_days":1,"reason":"keep it short"}""", squatter);
+        changed.Status.ShouldBe(403, changed.Text);
+        changed.Node("errors.0.rule")!.GetValue<string>().ShouldBe("cdc-owned-topic");
+        (await ledger.Send(HttpMethod.Delete, $"/cdc/connectors/{connector}?reason=test+done", null, admin)).Status.ShouldBe(200);
+    }
 }

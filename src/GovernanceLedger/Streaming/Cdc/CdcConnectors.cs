@@ -22,6 +22,11 @@ public sealed class CdcConnectors(
 
     public static string StreamOf(string connectorId) => $"cdc-connector:{connectorId}";
 
+    /// <summary>The active connector feeding a topic, if one does: such a topic's records come from its source database alone.</summary>
+    public static async Task<string?> FeedingAsync(IQuerySession session, string topic, CancellationToken ct) =>
+        (await session.Query<GovernanceLedger.Projections.Streaming.CdcConnectorEntry>().Where(c => c.Active).ToListAsync(ct))
+            .FirstOrDefault(c => c.Declaration?.TargetTopic == topic)?.ConnectorId;
+
     public IReadOnlyDictionary<string, CdcConnectorWorker> Running => _running.ToDictionary(r => r.Key, r => r.Value.Worker);
 
     public string? ConnectionStringFor(string sourceDatabase) => configuration.GetConnectionString(sourceDatabase);

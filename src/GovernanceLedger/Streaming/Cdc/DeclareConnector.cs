@@ -32,7 +32,7 @@ public static class DeclareConnector
     // An explicit endpoint rather than the aggregate workflow: the declaration is committed, then the connector
     // starts its replication slot at the source, which no ledger transaction can include.
     public static async Task<IResult> HandleAsync(HttpContext http, IDocumentStore store, CdcConnectors connectors,
-        IOptionsMonitor<DataCatalog> catalog, TimeProvider clock, ILogger<CdcConnectors> logger, CancellationToken ct)
+        IOptionsMonitor<DataCatalog> catalog, GovernanceLedger.Streaming.Kafka.AvroTopics avro, TimeProvider clock, ILogger<CdcConnectors> logger, CancellationToken ct)
     {
         var caller = Caller.From(http.User);
         var (body, malformed) = await JsonBody.ReadAsync<DeclareConnectorRequest>(http.Request, ct);
@@ -80,6 +80,24 @@ public static class DeclareConnector
         await using var session = store.LightweightSession();
         if (!await TopicRequests.IsProvisionedAsync(session, body!.TargetTopic!, ct))
             return Problem.Conflict("topic-provisioned", $"Topic '{body.TargetTopic}' has not been provisioned: request it through POST /topics/requests first.").ToResult();
+        // Change records are written against the topic's registered value schema, the snapshot's first among them.
+        try
+        {
+            await avro.LatestAsync(body.TargetTopic!);
+        }
+        catch (Confluent.SchemaRegistry.SchemaRegistryException e) when (e.ErrorCode is 40401 or 40402)
+        {
+            return Problem.Conflict("schema-required",
+                $"No schema is registered under '{GovernanceLedger.Streaming.Kafka.AvroTopics.ValueSubject(body.TargetTopic!)}': register the topic's value schema before a connector feeds it.").ToResult();
+        }
+        // A connector's topic carries the source database's changes alone: apps still holding write grants on it are named,
+        // to be revoked first (a produce is refused on a fed topic whatever grant it holds).
+        var writers = (await session.Query<GovernanceLedger.Projections.Streaming.TopicGrant>()
+                .Where(g => g.Topic == body.TargetTopic && g.Access == TopicAccess.Write && g.Active).ToListAsync(ct))
+            .Select(g => g.AppId).Order(StringComparer.Ordinal).ToList();
+        if (writers.Count > 0)
+            return Problem.Conflict("topic-has-writers",
+                $"Apps hold write grants on topic '{body.TargetTopic}' ({string.Join(", ", writers.Take(10))}); revoke them before a connector feeds it.").ToResult();
         // A key column must exist in the table, so no record is ever keyed by a column that is not there.
         var missing = await connectors.MissingColumnsAsync(body.Source!, tables, ct);
         if (missing.Count > 0)

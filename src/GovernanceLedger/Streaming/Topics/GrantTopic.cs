@@ -57,10 +57,7 @@ public static class GrantTopic
         var app = await session.Events.FetchForWriting<App>(request.AppId!, ct);
         var (caller, now, access) = (Caller.From(user), clock.GetUtcNow(), TopicAccess.Of(request.Access));
         var provisioned = await TopicRequests.IsProvisionedAsync(session, topic, ct);
-        var feeding = access == TopicAccess.Write
-            ? (await session.Query<CdcConnectorEntry>().Where(c => c.Active).ToListAsync(ct))
-                .FirstOrDefault(c => c.Declaration?.TargetTopic == topic)?.ConnectorId
-            : null;
+        var feeding = access == TopicAccess.Write ? await Cdc.CdcConnectors.FeedingAsync(session, topic, ct) : null;
         var outcome = await AppStream.DecideAsync(app, null, "grant-topic", caller, now,
             a => Decide(a, caller, topic, access, request.Reason!, provisioned, feeding, now), session.DocumentStore, ct);
         if (outcome.Problem is { } refused) return refused.ToResult();

@@ -14,7 +14,7 @@ namespace GovernanceLedger.Streaming.Topics;
 
 /// <summary>
 /// POST /topics/{topic}/records with an app token: the only way an app writes to a curated topic. It needs an
-/// active write grant; every record is checked against the newest schema registered for the topic's value
+/// active write grant on a topic no CDC connector feeds; every record is checked against the newest schema registered for the topic's value
 /// subject before anything is sent, so one record that does not fit refuses the whole request (422 naming the
 /// record's field) and nothing reaches the topic. Records go out in Confluent's wire format with the schema's
 /// registered id. Each produce, served or refused, is an access event: it counts against the app's quotas
@@ -37,9 +37,16 @@ public sealed class ProduceTopic(DataPlaneGuard guard, AccessRecorder recorder, 
         if (caller is null) return await RefuseAsync(context, topic, denial!, start);
 
         await using (var session = store.QuerySession())
+        {
             if (await session.LoadAsync<TopicGrant>(TopicGrant.IdFor(caller.AppId, topic, TopicAccess.Write), context.RequestAborted) is not { Active: true })
                 return await RefuseAsync(context, topic, Refused(caller, 403, "topic-grant",
                     $"App '{caller.AppId}' has no {GrantTopic.ScopeOf(topic, TopicAccess.Write)} grant."), start);
+            // Checked on every produce, not only when the grant was given: a connector declared onto the topic since then
+            // makes it the source database's alone, and a grant from before that writes nothing to it.
+            if (await Cdc.CdcConnectors.FeedingAsync(session, topic, context.RequestAborted) is { } connector)
+                return await RefuseAsync(context, topic, Refused(caller, 409, "cdc-owned-topic",
+                    $"Topic '{topic}' is fed by CDC connector '{connector}'; no app writes to it."), start);
+        }
 
         var (body, invalid) = await StrictJson.ReadObjectAsync(context.Request, MaxBytes, "The records", context.RequestAborted);
         if (invalid is not null)

@@ -44,8 +44,13 @@ public static class TopicChanges
 
         var partitions = body!.Partitions ?? current.Partitions;
         var retentionDays = body.RetentionDays ?? current.RetentionDays;
+        var feeding = caller.IsAdmin ? null : await Cdc.CdcConnectors.FeedingAsync(session, topic, ct);
         var refusal = !caller.IsAdmin && !caller.Owns(current.Owner)
                 ? Problem.Forbidden("topic-owner", $"Only the topic's owner or a platform admin changes topic '{topic}'.")
+            // Whoever asked for the topic first, a connector's topic is the platform's: its partitions and retention are the
+            // change feed's, and no owner who is not a platform admin changes them.
+            : feeding is not null
+                ? Problem.Forbidden("cdc-owned-topic", $"Topic '{topic}' is fed by CDC connector '{feeding}'; only a platform admin changes it.")
             : partitions < current.Partitions
                 ? Problem.Invalid("partitions", "partitions-only-grow", $"Topic '{topic}' has {current.Partitions} partitions; Kafka cannot take partitions away.")
             : partitions == current.Partitions && retentionDays == current.RetentionDays
