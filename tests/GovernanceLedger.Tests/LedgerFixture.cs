@@ -108,6 +108,7 @@ public class LedgerFixture : IAsyncLifetime
         ["Warehouse:MemoryLimitMegabytes"] = "256",
         ["Warehouse:TempDirectoryMegabytes"] = "256",
         ["Warehouse:Threads"] = "1",
+        ["Warehouse:QueryTimeoutSeconds"] = "5",
         ["Warehouse:Exports:1:Name"] = "customers-leaky",
         ["Warehouse:Exports:1:Source"] = "SalesDb",
         ["Warehouse:Exports:1:Dataset"] = "customers",

@@ -17,8 +17,13 @@ public static class ExpensiveReads
     /// <summary>Whole-ledger work (verify, chain export, rebuilds) already spreads over every core: one at a time.</summary>
     public const int HeavyOverall = 1;
 
+    /// <summary>
+    /// Also a query template's proposal: the warehouse plans it before anyone has reviewed it, so a person holds at most two
+    /// plans at once, however costly the SQL they propose.
+    /// </summary>
     public static bool Applies(PathString path) =>
-        path.StartsWithSegments("/audit") || path.StartsWithSegments("/chargeback") || path.StartsWithSegments("/admin");
+        path.StartsWithSegments("/audit") || path.StartsWithSegments("/chargeback") || path.StartsWithSegments("/admin")
+        || path.StartsWithSegments("/query-templates");
 
     private static bool Heavy(PathString path) =>
         path.StartsWithSegments("/audit/verify") || path.StartsWithSegments("/audit/chain-export") || path.StartsWithSegments("/admin");

@@ -28,6 +28,7 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
     private readonly SemaphoreSlim _loads = new(1, 1);
 
     private readonly long _maxAnswerBytes;
+    private readonly TimeSpan _planTimeout;
 
     public DuckDbWarehouse(IOptions<WarehouseOptions> options)
     {
@@ -35,6 +36,7 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
         foreach (var (name, value) in new[] { ("MemoryLimitMegabytes", settings.MemoryLimitMegabytes), ("TempDirectoryMegabytes", settings.TempDirectoryMegabytes), ("Threads", settings.Threads) })
             if (value < 1) throw new InvalidOperationException($"Warehouse:{name} must be at least 1 (it is {value}).");
         _maxAnswerBytes = settings.MaxAnswerBytes;
+        _planTimeout = TimeSpan.FromSeconds(settings.QueryTimeoutSeconds);
         Location = System.IO.Path.GetFullPath(settings.Path);
         // Bounded by configuration, not by the machine: a query the warehouse cannot answer within them is refused, and the
         // host serving the data plane beside it keeps its memory and a core.
@@ -195,7 +197,7 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
             }
             return new WarehouseAnswer(names, rows, truncated);
         }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or DuckDBException && limit.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             throw new TimeoutException($"The warehouse query ran longer than {timeout.TotalSeconds:0} s.");
         }
@@ -210,6 +212,22 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
         ["DUMMY_SCAN", "EMPTY_RESULT", "COLUMN_DATA_SCAN", "CTE_SCAN", "DELIM_SCAN", "CHUNK_SCAN", "RECURSIVE_CTE_SCAN", "EXPRESSION_SCAN", "RECURSIVE_RECURRING_CTE_SCAN"];
 
     public async Task<ReadPlan> PlanAsync(string sql, IReadOnlyList<KeyValuePair<string?, object?>> parameters, CancellationToken ct)
+    {
+        // Planning runs before a template is reviewed and before every run's own timeout: it is held to the same bound, and
+        // interrupted at it, whatever the statement would cost to run.
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(_planTimeout);
+        try
+        {
+            return await PlanWithinAsync(sql, parameters, limit.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or DuckDBException && limit.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Planning the query ran longer than {_planTimeout.TotalSeconds:0} s (Warehouse:QueryTimeoutSeconds).");
+        }
+    }
+
+    private async Task<ReadPlan> PlanWithinAsync(string sql, IReadOnlyList<KeyValuePair<string?, object?>> parameters, CancellationToken ct)
     {
         EnsureOpen();
         await using var connection = new DuckDBConnection(_connectionString);
@@ -228,6 +246,7 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
         foreach (var (name, value) in parameters)
             command.Parameters.Add(name is null ? new DuckDBParameter(value ?? DBNull.Value) : new DuckDBParameter(name, value ?? DBNull.Value));
         string json;
+        await using (ct.Register(() => { try { command.Cancel(); } catch (ObjectDisposedException) { } }))
         await using (var reader = await command.ExecuteReaderAsync(ct))
         {
             if (!await reader.ReadAsync(ct)) throw new InvalidOperationException("EXPLAIN gave no plan.");
@@ -261,10 +280,13 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
             Walk(children);
         }
         Walk(System.Text.Json.Nodes.JsonNode.Parse(json));
-        // The answer's column names as the warehouse names them: the statement run for no rows, in a read-only transaction.
+        // The answer's column names as the warehouse names them: the statement asked for no rows, in a read-only transaction,
+        // with the optimizers back on, so a limit of 0 is an empty result and nothing beneath it runs (with them off, the
+        // whole statement ran to give no rows: a cross join proposed for review took every core for as long as it ran).
         var output = new List<string>();
         if (others.Count == 0)
         {
+            Execute(connection, "reset disabled_optimizers");
             Execute(connection, "begin transaction read only");
             try
             {
@@ -272,6 +294,7 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
                 shape.CommandText = $"select * from (\n{sql}\n) as template_answer limit 0";
                 foreach (var (name, value) in parameters)
                     shape.Parameters.Add(name is null ? new DuckDBParameter(value ?? DBNull.Value) : new DuckDBParameter(name, value ?? DBNull.Value));
+                await using var stop = ct.Register(() => { try { shape.Cancel(); } catch (ObjectDisposedException) { } });
                 await using var reader = await shape.ExecuteReaderAsync(ct);
                 output.AddRange(Enumerable.Range(0, reader.FieldCount).Select(reader.GetName));
             }

@@ -84,6 +84,10 @@ public static class ProposeQueryTemplate
             {
                 violations = [new Violation("sql", "binds", $"The warehouse cannot plan the query: {StrictJson.Bounded(e.Message.Split('\n')[0].Split(" Did you mean")[0], 300)}")];
             }
+            catch (TimeoutException e)
+            {
+                violations = [new Violation("sql", "plan-timeout", e.Message)];
+            }
             catch (WarehouseUnavailableException)
             {
                 return Problem.Unavailable("The warehouse is unavailable on this host, so the template cannot be checked.").ToResult();

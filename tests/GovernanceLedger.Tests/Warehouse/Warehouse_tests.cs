@@ -291,6 +291,37 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task A_costly_template_is_planned_without_being_run_and_its_run_is_interrupted_at_the_timeout_and_recorded()
+    {
+        await ExportedAsync();
+        var name = $"cross-{Guid.NewGuid():N}"[..20];
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        // Four copies of 300 customers joined: 8.1 billion combinations, hours on one thread. Proposing it plans it; the plan's
+        // column names come from a limit of 0 that the warehouse answers without running what is beneath it.
+        var proposed = await ledger.Post("/query-templates", new JsonObject
+        {
+            ["name"] = name, ["description"] = "How many quadruples of customers add up past a bound",
+            ["sql"] = "select count(*) filter (where a.customer_id + b.customer_id + c.customer_id + d.customer_id > $n) as quadruples "
+                + "from customers_sanitized a, customers_sanitized b, customers_sanitized c, customers_sanitized d",
+            ["parameters"] = new JsonArray(new JsonObject { ["name"] = "n", ["type"] = "integer" })
+        }.ToJsonString(), owner);
+        proposed.Status.ShouldBe(201, proposed.Text);
+        proposed.Node("output")!.AsArray().Select(c => c!.GetValue<string>()).ShouldBe(["quadruples"]);
+        (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"a bound for a dashboard"}""",
+            await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+        var appId = await ledger.AnalyticsApp("wh-cross", null, "customer_id", "country");
+        var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
+
+        // Run, it is interrupted at the warehouse's timeout (5 s in the fixture), answered 504 and recorded.
+        var run = await ledger.Post($"/data/queries/{name}", new { parameters = new { n = 0 }, limit = 1 }, token);
+        run.Status.ShouldBe(504, run.Text);
+        run.Node("errors.0.rule")!.GetValue<string>().ShouldBe("statement-timeout");
+        (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ShouldContain(a => a.Status == 504 && a.Reason.StartsWith("statement-timeout"));
+        // The warehouse is free again: a small query answers.
+        (await Warehouse.QueryAsync("select count(*) from customers_sanitized", [], 1, TimeSpan.FromSeconds(10), CancellationToken.None)).Rows[0][0].ShouldBe(300L);
+    }
+
+    [Fact]
     public async Task A_template_whose_values_need_more_memory_than_the_warehouse_has_is_refused_and_recorded_and_the_host_goes_on()
     {
         await ExportedAsync();
