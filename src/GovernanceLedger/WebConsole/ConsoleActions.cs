@@ -49,7 +49,7 @@ public static class ConsoleActions
             var (status, body, type) = await api.GetRawAsync($"/chargeback?month={Uri.EscapeDataString(month ?? "")}&group_by={Uri.EscapeDataString(group_by ?? "app")}", "text/csv", ct);
             return status == 200
                 ? Results.File(body, "text/csv", $"chargeback-{month}-{group_by ?? "app"}.csv")
-                : Results.Text(System.Text.Encoding.UTF8.GetString(body), type, System.Text.Encoding.UTF8, status);
+                : Refusal(body, type, status);
         });
 
         // The last 30 days of an app's trail, every page of it: each page is relayed as it comes, without its header line
@@ -65,7 +65,7 @@ public static class ConsoleActions
             var window = $"from={Uri.EscapeDataString(now.AddDays(-30).ToString("O"))}&to={Uri.EscapeDataString(now.ToString("O"))}";
             var path = $"/audit/timeline?app_id={Uri.EscapeDataString(appId)}&{window}&limit={size}";
             var (status, body, type, next) = await api.GetPageAsync(path, "text/csv", ct);
-            if (status != 200) return Results.Text(System.Text.Encoding.UTF8.GetString(body), type, System.Text.Encoding.UTF8, status);
+            if (status != 200) return Refusal(body, type, status);
 
             http.Response.ContentType = "text/csv";
             http.Response.Headers.ContentDisposition = new System.Net.Mime.ContentDisposition { FileName = $"timeline-{appId}.csv" }.ToString();
@@ -110,4 +110,13 @@ public static class ConsoleActions
         && b["/console/".Length..].Split('/').All(segment => segment.Length > 0 && segment is not ("." or "..")
             && segment.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
             ? b : fallback;
+
+    /// <summary>
+    /// An API refusal passed on to the browser: a problem stays a problem, anything else is plain text. Whatever answered,
+    /// its own content type (HTML, script) never reaches the browser on the console's origin.
+    /// </summary>
+    private static IResult Refusal(byte[] body, string type, int status) =>
+        Results.Text(System.Text.Encoding.UTF8.GetString(body),
+            type.StartsWith("application/problem+json", StringComparison.OrdinalIgnoreCase) ? "application/problem+json" : "text/plain",
+            System.Text.Encoding.UTF8, status);
 }

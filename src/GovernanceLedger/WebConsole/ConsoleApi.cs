@@ -18,18 +18,36 @@ public sealed record ApiAnswer(int Status, JsonNode? Json, string Text)
 /// The console's way to the ledger: its own HTTP API on the same host, with the signed-in person's people token from
 /// the session cookie. Every page and action is therefore exactly as allowed as the same call from any other client.
 /// </summary>
-public sealed class ConsoleApi(IHttpContextAccessor accessor, IHttpClientFactory clients, IConfiguration configuration)
+public sealed class ConsoleApi(IHttpContextAccessor accessor, IHttpClientFactory clients, IConfiguration configuration,
+    Microsoft.AspNetCore.Hosting.Server.IServer server)
 {
     public const string ClientName = "console-api";
+
+    private Uri? _base;
+
+    /// <summary>
+    /// Where the person's token is sent: Console:ApiBaseUrl, or the address this host listens on (a wildcard one reached
+    /// on loopback). Never the request's Host header: a client chooses that, and would have the ledger send the token, and
+    /// relay the answer, wherever it names.
+    /// </summary>
+    private Uri Base => _base ??= configuration["Console:ApiBaseUrl"] is { Length: > 0 } configured ? new Uri(configured) : OwnAddress(server);
+
+    public static Uri OwnAddress(Microsoft.AspNetCore.Hosting.Server.IServer server)
+    {
+        var addresses = server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses ?? [];
+        // Plain HTTP first when the host has it: a call to itself needs no certificate check.
+        var chosen = addresses.OrderBy(a => a.StartsWith("https:", StringComparison.OrdinalIgnoreCase)).FirstOrDefault()
+            ?? throw new InvalidOperationException("The console cannot tell where this host listens: set Console:ApiBaseUrl.");
+        var uri = new Uri(chosen.Replace("://+", "://0.0.0.0", StringComparison.Ordinal).Replace("://*", "://0.0.0.0", StringComparison.Ordinal));
+        var host = uri.Host is "0.0.0.0" ? "127.0.0.1" : uri.Host is "[::]" or "::" ? "[::1]" : uri.Host;
+        return new UriBuilder(uri.Scheme, host, uri.Port).Uri;
+    }
 
     private async Task<HttpClient> ClientAsync(string? bearer = null)
     {
         var http = accessor.HttpContext ?? throw new InvalidOperationException("The console calls the API only while serving a request.");
         var client = clients.CreateClient(ClientName);
-        // The host's own address, unless deployment names another (e.g. behind a proxy that rewrites the host).
-        client.BaseAddress = new Uri(configuration["Console:ApiBaseUrl"] is { Length: > 0 } configured
-            ? configured
-            : $"{http.Request.Scheme}://{http.Request.Host}");
+        client.BaseAddress = Base;
         var token = bearer ?? await http.GetTokenAsync(ConsoleSetup.CookieScheme, "access_token");
         if (token is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         return client;

@@ -242,6 +242,24 @@ public sealed class Console_browser_tests(LedgerFixture ledger) : IAsyncLifetime
         foreach (var action in new[] { "/console/signout", "/console/actions/verify", "/console/actions/decide" })
             (await page.Context.APIRequest.PostAsync(action, new APIRequestContextOptions { MaxRedirects = 0 })).Status.ShouldBe(400, action);
         (await page.GotoAsync("/console"))!.Url.ShouldEndWith("/console", customMessage: "still signed in after the forged sign-out");
+        // The console calls the ledger where the host listens, whatever Host header the request names: a client naming its
+        // own server gets neither the person's token sent there nor that server's answer relayed on the console's origin.
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            var elsewhere = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            using var spoofing = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = new Uri(_console.BaseUrl), Timeout = TimeSpan.FromSeconds(20) };
+            foreach (var path in new[] { "/console/finance.csv?month=2026-11", "/console/apps/anything/timeline.csv" })
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, path);
+                request.Headers.Host = $"127.0.0.1:{elsewhere}";
+                request.Headers.Add("Cookie", string.Join("; ", cookies.Where(c => c.Name.StartsWith("govledger-console", StringComparison.Ordinal)).Select(c => $"{c.Name}={c.Value}")));
+                using var answered = await spoofing.SendAsync(request);
+                ((int)answered.StatusCode).ShouldBeOneOf([200, 403, 404], path);
+                answered.Content.Headers.ContentType!.MediaType.ShouldBeOneOf(["text/csv", "application/problem+json", "text/plain"], path);
+                listener.Pending().ShouldBeFalse($"{path} reached the server its Host header named");
+            }
+        }
         // A link cannot put its own words into the console's banners: only messages the console sealed are shown.
         await page.GotoAsync("/console/review?error=Your%20session%20expired%2C%20call%20555-0100");
         (await page.Locator("p.flash").CountAsync()).ShouldBe(0);
