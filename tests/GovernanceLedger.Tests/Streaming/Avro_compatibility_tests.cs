@@ -44,4 +44,30 @@ public sealed class Avro_compatibility_tests
         AvroCompatibility.Check("BACKWARD", nullableString, [(1, nullableDouble)]).Single()
             .ShouldContain("field 'id' changed type from null|double to null|string");
     }
+
+    [Fact]
+    public void A_reader_union_branch_that_fails_leaves_no_assumption_behind_for_the_next_branch()
+    {
+        // Version 1 writes Outer{choice: RecC{inner: Inner{x: string}}}.
+        var v1 = Schema.Parse("""
+            {"type":"record","name":"Outer","namespace":"t","fields":[{"name":"choice","type":
+              {"type":"record","name":"RecC","fields":[{"name":"inner","type":{"type":"record","name":"Inner","fields":[{"name":"x","type":"string"}]}}]}}]}
+            """);
+        // The candidate reads choice as a union whose first branch matches RecC by alias and fails on Inner.x (string to int);
+        // the second branch compares the same Inner pair again and must fail too: x is an int in every branch.
+        var v2 = Schema.Parse("""
+            {"type":"record","name":"Outer","namespace":"t","fields":[{"name":"choice","type":[
+              {"type":"record","name":"RecB","aliases":["RecC"],"fields":[{"name":"inner","type":{"type":"record","name":"Inner","fields":[{"name":"x","type":"int"}]}}]},
+              {"type":"record","name":"RecC","fields":[{"name":"inner","type":"Inner"}]}]}]}
+            """);
+        AvroCompatibility.Reads(v2, v1).ShouldBeFalse();
+        AvroCompatibility.Check("BACKWARD", v2, [(1, v1)]).ShouldNotBeEmpty();
+        // The same union whose second branch does read version 1 passes: forgetting is per branch, not a refusal of unions.
+        var readable = Schema.Parse("""
+            {"type":"record","name":"Outer","namespace":"t","fields":[{"name":"choice","type":[
+              {"type":"record","name":"RecB","aliases":["RecC"],"fields":[{"name":"inner","type":{"type":"record","name":"Inner","fields":[{"name":"x","type":"int"}]}}]},
+              {"type":"record","name":"RecC","fields":[{"name":"inner","type":{"type":"record","name":"Inner2","aliases":["Inner"],"fields":[{"name":"x","type":"string"}]}}]}]}]}
+            """);
+        AvroCompatibility.Reads(readable, v1).ShouldBeTrue();
+    }
 }

@@ -38,31 +38,70 @@ public static class AvroCompatibility
     /// primitives promote int to long, float, double, long to float, double, float to double, and string and bytes
     /// to each other; a writer union is readable when every branch is, a reader union when some branch reads.
     /// </summary>
-    public static bool Reads(Schema reader, Schema writer) => Reads(reader, writer, []);
+    public static bool Reads(Schema reader, Schema writer) => Reads(reader, writer, new Pairs());
 
-    private static bool Reads(Schema reader, Schema writer, HashSet<(string, string)> seen)
+    /// <summary>
+    /// The record pairs compared so far. A pair being compared, or found readable, is assumed readable when it comes up
+    /// again (how a recursive record resolves, and what keeps a type referenced from many fields to one comparison). An
+    /// assumption holds only while what it was made under holds: when a reader union's branch fails, every pair assumed
+    /// since the branch began is forgotten, so a later branch compares them again. Pairs found unreadable stay so; an
+    /// optimistic assumption can only make a comparison pass, so a failure found under one is a failure.
+    /// </summary>
+    private sealed class Pairs
     {
-        if (writer is UnionSchema writerUnion) return writerUnion.Schemas.All(w => Reads(reader, w, seen));
-        if (reader is UnionSchema readerUnion) return readerUnion.Schemas.Any(r => Reads(r, writer, seen));
+        private readonly HashSet<(string, string)> _assumed = [];
+        private readonly List<(string, string)> _order = [];
+        public readonly HashSet<(string, string)> Unreadable = [];
+
+        public bool Assume((string, string) pair)
+        {
+            if (!_assumed.Add(pair)) return false;
+            _order.Add(pair);
+            return true;
+        }
+
+        public int Mark => _order.Count;
+
+        public void ForgetSince(int mark)
+        {
+            for (var i = _order.Count - 1; i >= mark; i--) _assumed.Remove(_order[i]);
+            _order.RemoveRange(mark, _order.Count - mark);
+        }
+    }
+
+    private static bool Reads(Schema reader, Schema writer, Pairs pairs)
+    {
+        if (writer is UnionSchema writerUnion) return writerUnion.Schemas.All(w => Reads(reader, w, pairs));
+        if (reader is UnionSchema readerUnion)
+            return readerUnion.Schemas.Any(r =>
+            {
+                var mark = pairs.Mark;
+                if (Reads(r, writer, pairs)) return true;
+                pairs.ForgetSince(mark);
+                return false;
+            });
         switch (reader, writer)
         {
             case (LogicalSchema r, _):
-                return Reads(r.BaseSchema, writer is LogicalSchema lw ? lw.BaseSchema : writer, seen);
+                return Reads(r.BaseSchema, writer is LogicalSchema lw ? lw.BaseSchema : writer, pairs);
             case (_, LogicalSchema w):
-                return Reads(reader, w.BaseSchema, seen);
+                return Reads(reader, w.BaseSchema, pairs);
             case (RecordSchema r, RecordSchema w):
                 if (!NamesMatch(r, w)) return false;
-                // A recursive record already being compared is assumed readable, as resolution would find it.
-                if (!seen.Add((r.Fullname, w.Fullname))) return true;
-                return r.Fields.All(f => WriterField(f, w) is { } old ? Reads(f.Schema, old.Schema, seen) : f.DefaultValue is not null);
+                var pair = (r.Fullname, w.Fullname);
+                if (pairs.Unreadable.Contains(pair)) return false;
+                if (!pairs.Assume(pair)) return true;
+                if (r.Fields.All(f => WriterField(f, w) is { } old ? Reads(f.Schema, old.Schema, pairs) : f.DefaultValue is not null)) return true;
+                pairs.Unreadable.Add(pair);
+                return false;
             case (EnumSchema r, EnumSchema w):
                 return NamesMatch(r, w) && (r.Default is not null || w.Symbols.All(r.Symbols.Contains));
             case (FixedSchema r, FixedSchema w):
                 return NamesMatch(r, w) && r.Size == w.Size;
             case (ArraySchema r, ArraySchema w):
-                return Reads(r.ItemSchema, w.ItemSchema, seen);
+                return Reads(r.ItemSchema, w.ItemSchema, pairs);
             case (MapSchema r, MapSchema w):
-                return Reads(r.ValueSchema, w.ValueSchema, seen);
+                return Reads(r.ValueSchema, w.ValueSchema, pairs);
             case (PrimitiveSchema r, PrimitiveSchema w):
                 return Promotes(w.Tag, r.Tag);
             default:
