@@ -104,6 +104,9 @@ public class LedgerFixture : IAsyncLifetime
         ["Gateway:DemoUpstreamUrl"] = "",
         ["ConnectionStrings:SalesDb"] = SalesConnectionString,
         // Tests run exports when they mean to; the second export would let e-mails leave, and is refused.
+        // Beside appsettings.json's two: the cost centres the chargeback tests charge apps to.
+        ["Catalog:CostCenterList:2:Id"] = "SALES-1", ["Catalog:CostCenterList:2:Owners:0"] = Scenarios.Owner,
+        ["Catalog:CostCenterList:3:Id"] = "FIN-9", ["Catalog:CostCenterList:3:Owners:0"] = "finance.analyst@example.com",
         ["Warehouse:Scheduled"] = "false",
         ["Warehouse:MemoryLimitMegabytes"] = "256",
         ["Warehouse:TempDirectoryMegabytes"] = "256",

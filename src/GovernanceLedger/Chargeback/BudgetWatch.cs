@@ -25,7 +25,7 @@ public sealed record ThrottleForBudget(string AppId, string BudgetId, DateTimeOf
 /// read models (usage per day and the rate card in force), not events. One instance looks at a time.
 /// </summary>
 public sealed class BudgetWatch(IDocumentStore store, LedgerDatabase ledger, IServiceScopeFactory scopes, TimeProvider clock, IConfiguration configuration,
-    Telemetry.LedgerTelemetry telemetry, ILogger<BudgetWatch> logger) : BackgroundService
+    Telemetry.LedgerTelemetry telemetry, IOptionsMonitor<GovernanceLedger.Policies.DataCatalog> costCenters, ILogger<BudgetWatch> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stop)
     {
@@ -60,7 +60,7 @@ public sealed class BudgetWatch(IDocumentStore store, LedgerDatabase ledger, ISe
         var bus = scope.ServiceProvider.GetRequiredService<IMessageBus>();
         foreach (var budget in budgets)
         {
-            var actual = MonthlyCosts.Of(budget, perApp, catalog);
+            var actual = MonthlyCosts.Of(budget, perApp, catalog, costCenters.CurrentValue);
             foreach (var percent in Budgets.Thresholds.Where(p => !budget.Reached.Contains(p) && actual * 100m >= budget.Amount * p))
                 await bus.PublishAsync(new BudgetCrossed(budget.Id, percent, actual));
         }
@@ -71,7 +71,7 @@ public static class BudgetCrossedHandler
 {
     /// <summary>Records the threshold once (a repeat finds it reached), tells finance and the owners, and throttles at 100% when asked.</summary>
     public static async Task<OutgoingMessages> Handle(BudgetCrossed message, IDocumentSession session, TimeProvider clock,
-        IOptions<NotificationOptions> notifications, CancellationToken ct)
+        IOptions<NotificationOptions> notifications, IOptionsMonitor<GovernanceLedger.Policies.DataCatalog> costCenters, CancellationToken ct)
     {
         var messages = new OutgoingMessages();
         var budget = await session.LoadAsync<BudgetEntry>(message.BudgetId, ct);
@@ -83,7 +83,7 @@ public static class BudgetCrossedHandler
             new BudgetThresholdReached(budget.Scope, budget.Key, budget.Month, message.Percent, message.Actual, budget.Amount, budget.Currency, now));
 
         var catalog = await session.Query<AppCatalogEntry>().ToListAsync(ct);
-        var apps = MonthlyCosts.AppsOf(budget, catalog).ToList();
+        var apps = MonthlyCosts.AppsOf(budget, catalog, costCenters.CurrentValue).ToList();
         var owners = catalog.Where(a => apps.Contains(a.Id)).Select(a => a.Owner).Distinct().ToList();
         var throttles = message.Percent >= 100 && budget.ThrottleAtLimit;
         messages.Add(new NotifyPeople(Guid.NewGuid(), budget.Scope == Budgets.App ? budget.Key : "", $"budget-{message.Percent}",

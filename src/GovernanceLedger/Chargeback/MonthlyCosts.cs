@@ -15,14 +15,21 @@ public static class MonthlyCosts
         return days.GroupBy(d => d.AppId).ToDictionary(g => g.Key, g => g.Sum(d => ReadChargeback.Price(d, RateCards.InForce(cards, d.Day))));
     }
 
-    /// <summary>The actual cost a budget is measured against: its app's, or every app's of its cost centre.</summary>
-    public static decimal Of(BudgetEntry budget, IReadOnlyDictionary<string, decimal> perApp, IReadOnlyDictionary<string, AppCatalogEntry> catalog) =>
+    /// <summary>
+    /// The actual cost a budget is measured against: its app's, or every app's of its cost centre whose owner the cost
+    /// centre pays for (an app that named it without being given it neither spends its budget nor is throttled by it).
+    /// </summary>
+    public static decimal Of(BudgetEntry budget, IReadOnlyDictionary<string, decimal> perApp, IReadOnlyDictionary<string, AppCatalogEntry> catalog,
+        GovernanceLedger.Policies.DataCatalog costCenters) =>
         budget.Scope == Budgets.App
             ? perApp.GetValueOrDefault(budget.Key)
-            : perApp.Where(a => catalog.TryGetValue(a.Key, out var app) && app.CostCenter == budget.Key).Sum(a => a.Value);
+            : perApp.Where(a => catalog.TryGetValue(a.Key, out var app) && Charged(budget.Key, app, costCenters)).Sum(a => a.Value);
 
-    public static IEnumerable<string> AppsOf(BudgetEntry budget, IEnumerable<AppCatalogEntry> catalog) =>
-        budget.Scope == Budgets.App ? [budget.Key] : catalog.Where(a => a.CostCenter == budget.Key).Select(a => a.Id);
+    public static IEnumerable<string> AppsOf(BudgetEntry budget, IEnumerable<AppCatalogEntry> catalog, GovernanceLedger.Policies.DataCatalog costCenters) =>
+        budget.Scope == Budgets.App ? [budget.Key] : catalog.Where(a => Charged(budget.Key, a, costCenters)).Select(a => a.Id);
+
+    private static bool Charged(string costCenter, AppCatalogEntry app, GovernanceLedger.Policies.DataCatalog costCenters) =>
+        app.CostCenter == costCenter && costCenters.Bills(costCenter, app.Owner);
 }
 
 public static class Budgets

@@ -14,7 +14,8 @@ public static class ReadBudgets
 {
     [WolverineGet("/chargeback/budgets", OperationId = "budgets"), Authorize(Policy = PeopleAuthentication.Policies.Person)]
     [Tags("Chargeback")]
-    public static async Task<IResult> Get(string? month, ClaimsPrincipal user, IQuerySession session, CancellationToken ct)
+    public static async Task<IResult> Get(string? month, ClaimsPrincipal user, IQuerySession session,
+        Microsoft.Extensions.Options.IOptionsMonitor<GovernanceLedger.Policies.DataCatalog> costCenters, CancellationToken ct)
     {
         if (!Budgets.TryParseMonth(month, out var first))
             return Problem.Invalid("month", "format", "month must be YYYY-MM.").ToResult();
@@ -28,7 +29,7 @@ public static class ReadBudgets
             .OrderBy(b => b.Scope, StringComparer.Ordinal).ThenBy(b => b.Key, StringComparer.Ordinal);
         return Results.Json(budgets.Select(b =>
         {
-            var actual = MonthlyCosts.Of(b, perApp, catalog);
+            var actual = MonthlyCosts.Of(b, perApp, catalog, costCenters.CurrentValue);
             return new
             {
                 scope = b.Scope, key = b.Key, month = b.Month, amount = b.Amount, currency = b.Currency, actual,

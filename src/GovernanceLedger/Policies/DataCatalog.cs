@@ -12,8 +12,26 @@ public sealed class DataCatalog
     public string PiiScope { get; init; } = "read:pii";
     public int MaxDatasetsSingleApprover { get; init; } = 3;
 
+    /// <summary>
+    /// The cost centres apps may be charged to, and whose apps each may charge to it: finance's list. An app names one of
+    /// them only for an owner it lists (the cost-center-is-the-owners policy), and a cost centre's budget counts and
+    /// throttles only such apps, so nobody spends, or is throttled by, a cost centre they were not given.
+    /// </summary>
+    public List<CostCenterEntry> CostCenterList { get; init; } = [];
+
+    /// <summary>Whether apps of this owner are charged to the cost centre.</summary>
+    public bool Bills(string? costCenter, string? owner) =>
+        costCenter is { Length: > 0 } && CostCenterList.Any(c => c.Id == costCenter && c.Owners.Any(o => GovernanceLedger.Security.Identity.Same(o, owner)));
+
     public IReadOnlyDictionary<string, ConnectorEntry> Connectors => ConnectorList.ToDictionary(c => c.Name, StringComparer.Ordinal);
     public IReadOnlyDictionary<string, DatasetEntry> Datasets => DatasetList.ToDictionary(d => d.Name, StringComparer.Ordinal);
+}
+
+public sealed class CostCenterEntry
+{
+    public string Id { get; init; } = "";
+    /// <summary>The people (e-mail addresses) whose apps it pays for.</summary>
+    public List<string> Owners { get; init; } = [];
 }
 
 public sealed class ConnectorEntry

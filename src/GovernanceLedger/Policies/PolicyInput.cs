@@ -40,6 +40,12 @@ public static class PolicyInput
             aboveCeiling.Add($"requests_per_second {quotas.EffectiveRequestsPerSecond} > {ceiling.EffectiveRequestsPerSecond}");
         if (quotas.EffectiveRowsPerDay > ceiling.EffectiveRowsPerDay)
             aboveCeiling.Add($"rows_per_day {quotas.EffectiveRowsPerDay} > {ceiling.EffectiveRowsPerDay}");
+        // A cost centre is finance's to give: one the catalog does not list, or one that does not pay for this owner's apps.
+        var costCenter = new List<string>();
+        if (m.CostCenter is { Length: > 0 } named && !catalog.Bills(named, m.Owner))
+            costCenter.Add(catalog.CostCenterList.Any(c => c.Id == named)
+                ? $"cost center {named} does not pay for apps of {m.Owner}"
+                : $"cost center {named} is not one the catalog lists");
         var writeResources = m.Scopes.Where(s => s.StartsWith("write:", StringComparison.Ordinal)).Select(s => s["write:".Length..]).ToList();
 
         return new Dictionary<string, object?>
@@ -97,6 +103,7 @@ public static class PolicyInput
                 ["unknown_fields"] = List(unknownFields),
                 ["unoffered_scopes"] = List(unofferedScopes),
                 ["quotas_above_ceiling"] = List(aboveCeiling),
+                ["cost_center_not_the_owners"] = List(costCenter),
                 ["audience_people"] = List(m.Audience?.People ?? []),
                 ["audience_groups"] = List(m.Audience?.Groups ?? [])
             },

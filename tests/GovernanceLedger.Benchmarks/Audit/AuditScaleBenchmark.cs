@@ -28,11 +28,14 @@ public static class AuditScaleBenchmark
         var plainDb = new NpgsqlConnectionStringBuilder(server) { Database = $"bench_plain_{Guid.NewGuid():N}"[..24] }.ConnectionString;
         var port = DataPlaneBenchmark.FreePort();
         var baseUrl = $"http://127.0.0.1:{port}";
-        using var host = DataPlaneBenchmark.StartLedger(port, merkleDb, merkleDb, "http://127.0.0.1:9");
+        // The seven cost centres the apps are charged to, each paying for the apps of all twenty owners.
+        var costCenters = Enumerable.Range(0, 7).SelectMany(c => Enumerable.Range(0, 20).Select(o => ($"Catalog__CostCenterList__{c}__Owners__{o}", $"owner{o}@example.com"))
+            .Prepend(($"Catalog__CostCenterList__{c}__Id", $"CC-{c}"))).ToDictionary(x => x.Item1, x => x.Item2);
+        using var host = DataPlaneBenchmark.StartLedger(port, merkleDb, merkleDb, "http://127.0.0.1:9", costCenters);
         // The host process inherits this process's environment: the second ledger is told to keep no Merkle tree.
         Environment.SetEnvironmentVariable("Audit__MerkleTree", "false");
         var plainPort = DataPlaneBenchmark.FreePort();
-        using var plainHost = DataPlaneBenchmark.StartLedger(plainPort, plainDb, plainDb, "http://127.0.0.1:9");
+        using var plainHost = DataPlaneBenchmark.StartLedger(plainPort, plainDb, plainDb, "http://127.0.0.1:9", costCenters);
         Environment.SetEnvironmentVariable("Audit__MerkleTree", null);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(30) };
         try

@@ -60,4 +60,38 @@ public sealed class Budget_tests(LedgerFixture ledger)
             refusedKey.Str("errors.0.field").ShouldBe("key");
         }
     }
+
+    [Fact]
+    public async Task Nobody_charges_an_app_to_a_cost_centre_that_does_not_pay_for_them_and_such_an_app_neither_spends_nor_is_throttled_by_its_budget()
+    {
+        // The owner's own cost centre: the app is active.
+        var own = NewAppId("cc-own");
+        (await ledger.Register(ExampleManifest(own).With("cost_center", "SALES-1"))).Status.ShouldBe(201);
+        // Another builder naming it, or one finance never listed, is refused by the policy, and the refusal is recorded.
+        var mallory = await ledger.PersonToken("mallory@example.com", "app-owner");
+        foreach (var (costCenter, says) in new[] { ("SALES-1", "does not pay for apps of mallory@example.com"), ("NO-SUCH-CC", "is not one the catalog lists") })
+        {
+            var appId = NewAppId("cc-borrow");
+            var refused = await ledger.Register(ExampleManifest(appId).With("owner", "mallory@example.com").With("cost_center", costCenter), mallory);
+            refused.Status.ShouldBe(422, refused.Text);
+            refused.Str("errors.0.rule").ShouldBe("cost-center-is-the-owners");
+            refused.Text.ShouldContain(says);
+            (await ledger.StreamOf(appId)).Select(e => e.Data).OfType<AppRejected>().ShouldHaveSingleItem();
+        }
+
+        // An app that names a cost centre without being given it (registered before the policy, or the list changed since)
+        // is not added up in that cost centre's budget, and is not among the apps the budget throttles.
+        var catalog = new GovernanceLedger.Policies.DataCatalog
+        {
+            CostCenterList = [new() { Id = "SALES-1", Owners = [Owner.ToUpperInvariant()] }]
+        };
+        var apps = new Dictionary<string, GovernanceLedger.Projections.Catalog.AppCatalogEntry>
+        {
+            ["victim"] = new() { Id = "victim", Owner = Owner, CostCenter = "SALES-1" },
+            ["squatter"] = new() { Id = "squatter", Owner = "mallory@example.com", CostCenter = "SALES-1" }
+        };
+        var budget = new GovernanceLedger.Projections.Chargeback.BudgetEntry { Scope = "cost_center", Key = "SALES-1" };
+        GovernanceLedger.Chargeback.MonthlyCosts.Of(budget, new Dictionary<string, decimal> { ["victim"] = 1m, ["squatter"] = 100m }, apps, catalog).ShouldBe(1m);
+        GovernanceLedger.Chargeback.MonthlyCosts.AppsOf(budget, apps.Values, catalog).ShouldBe(["victim"]);
+    }
 }
