@@ -53,7 +53,7 @@ public sealed record AppTokenIssued(
 
 /// <summary>A token request was refused: who asked, for whom, and the rule that refused it.</summary>
 public sealed record AppTokenRefused(
-    string AppId, string? EndUser, string Rule, string Reason, string Actor, DateTimeOffset At);
+    string AppId, string? EndUser, string Rule, string Reason, string Actor, DateTimeOffset At, bool Sandbox = false);
 
 public sealed record TokensRevoked(string AppId, IReadOnlyList<string> TokenIds, string Reason, string Actor, DateTimeOffset At);
 

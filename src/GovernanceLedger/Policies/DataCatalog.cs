@@ -53,6 +53,11 @@ public sealed class DatasetEntry
     public string View { get; init; } = "";
     /// <summary>The row-level-security key the proxy sets from the token (e.g. region sets app.region).</summary>
     public string? RlsKey { get; init; }
+    /// <summary>
+    /// Why every row of a dataset may be read though the dataset it is exported from is scoped by its RlsKey: a decision
+    /// written down, not a key forgotten. Without an RlsKey or this, such a dataset stops the host from starting.
+    /// </summary>
+    public string? RowScopeExemption { get; init; }
     public string RequiredScope { get; init; } = "";
     /// <summary>How each PII field is masked for tokens without the PII scope: partial, hash or redact.</summary>
     public Dictionary<string, string> Masking { get; init; } = new(StringComparer.Ordinal);

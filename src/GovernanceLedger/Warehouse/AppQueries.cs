@@ -120,7 +120,10 @@ public sealed class AppQueries(
                 return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status403Forbidden, "field-not-granted",
                     $"With these values the template would read what {caller.AppId} was not granted: {string.Join(", ", outside.Concat(beyond))}"), start);
             var budget = (int)Math.Min(limit, reservation.Reserved);
-            answer = await warehouse.QueryAsync($"select * from (\n{version.Sql}\n) as template_answer limit {budget + 1}", values, budget,
+            var (scopedSql, scopedValues, unscopable) = RowScope(version.Sql, values, datasets.OfType<DatasetEntry>(), caller.EndUserRegion);
+            if (unscopable is not null)
+                return await RefuseAsync(context, route, caller.Deny(StatusCodes.Status403Forbidden, "row-scope", unscopable), start);
+            answer = await warehouse.QueryAsync($"{scopedSql.With}select * from (\n{scopedSql.Body}\n) as template_answer limit {budget + 1}", scopedValues, budget,
                 TimeSpan.FromSeconds(options.CurrentValue.QueryTimeoutSeconds), context.RequestAborted);
         }
         catch (Exception e) when (WarehouseReads.IsQueryFailure(e))
@@ -154,6 +157,32 @@ public sealed class AppQueries(
         telemetry.QueryDuration.Record(duration, tags);
         telemetry.QueryRows.Add(rows.Count, tags);
         return Results.Bytes(bytes, "application/json");
+    }
+
+    /// <summary>The parameter that carries the end user's region into a row-scoped template run.</summary>
+    public const string RegionParameter = "ledger_row_region";
+
+    /// <summary>
+    /// Row-level security goes with the data into the warehouse: a dataset the catalog scopes by a key (its RlsKey) is read by
+    /// a template, as by a dataset query, only where that key is the end user's region, and by no row without one. Each such
+    /// table is shadowed, for the run, by a common table expression of its rows in the region, which every unqualified
+    /// reference in the template reads instead (its own CTEs included). A template naming such a table with its schema would
+    /// read past the shadow, so it is refused (named), as is one whose text no longer parses.
+    /// </summary>
+    public static ((string With, string Body) Sql, List<KeyValuePair<string?, object?>> Values, string? Unscopable) RowScope(
+        string sql, List<KeyValuePair<string?, object?>> values, IEnumerable<DatasetEntry> datasets, string? region)
+    {
+        var scoped = datasets.Where(d => d.RlsKey is { Length: > 0 }).ToList();
+        if (scoped.Count == 0) return (("", sql), values, null);
+        var (shape, error) = SqlShape.Parse(sql);
+        if (shape is null) return (("", sql), values, $"The template no longer parses ({error}), so its rows cannot be scoped to the end user's region.");
+        var tables = scoped.Select(WarehouseReads.TableOf).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var qualified = shape.Tables.Where(t => t.Contains('.') && tables.Contains(t.Split('.')[^1])).ToList();
+        if (qualified.Count > 0)
+            return (("", sql), values, $"The template names {string.Join(", ", qualified)} with its schema, so its rows cannot be scoped to the end user's region; name the table alone.");
+        var with = "with " + string.Join(", ", scoped.Select(d =>
+            $"\"{WarehouseReads.TableOf(d)}\" as (select * from main.\"{WarehouseReads.TableOf(d)}\" where \"{d.RlsKey}\" = ${RegionParameter})")) + "\n";
+        return ((with, sql), [.. values, new(RegionParameter, region)], null);
     }
 
     /// <summary>"dataset.column" for each column the template reads that the app's grant does not include.</summary>

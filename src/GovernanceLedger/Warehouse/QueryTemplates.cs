@@ -135,8 +135,20 @@ public static class DecideQueryTemplate
     {
         if (!Identifiers.IsSlug(name)) return Problem.NotFound("No such query template.").ToResult();
         var stream = await session.Events.FetchForWriting<QueryTemplate>(QueryTemplate.StreamFor(name), ct);
-        var decision = Decide(name, stream.Aggregate, version, request, Caller.From(user), clock.GetUtcNow());
-        if (decision.Problem is { } problem) return problem.ToResult();
+        var (caller, now) = (Caller.From(user), clock.GetUtcNow());
+        var decision = Decide(name, stream.Aggregate, version, request, caller, now);
+        if (decision.Problem is { } problem)
+        {
+            // Who was refused a decision on a version that is there (an author on their own, an agent, a second decision) is
+            // on the template's stream, as governance refusals are on an app's.
+            if (problem.Status is StatusCodes.Status403Forbidden or StatusCodes.Status409Conflict && stream.Aggregate is not null)
+            {
+                stream.AppendOne(new GovernanceLedger.Contracts.Apps.GovernanceActionRefused("", $"decide-query-template:{version}",
+                    problem.Errors.FirstOrDefault()?.Rule ?? "refused", StrictJson.Bounded(problem.Detail, 512), caller.Actor, now));
+                await session.SaveChangesAsync(ct);
+            }
+            return problem.ToResult();
+        }
         stream.AppendMany(decision.Events);
         await session.SaveChangesAsync(ct);
         return Results.Json(await session.LoadAsync<QueryTemplate>(QueryTemplate.StreamFor(name), ct), LedgerSetup.ApiJson);

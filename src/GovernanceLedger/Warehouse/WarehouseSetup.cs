@@ -6,6 +6,19 @@ namespace GovernanceLedger.Warehouse;
 
 public static class WarehouseSetup
 {
+    /// <summary>
+    /// Catalog datasets the warehouse serves that are exported from a row-scoped dataset (one with an RlsKey) and say neither
+    /// which column scopes their rows nor why none does: the restriction on the source would silently stop at the export.
+    /// </summary>
+    public static IReadOnlyList<string> RowScopeGaps(GovernanceLedger.Policies.DataCatalog catalog, WarehouseOptions warehouse) =>
+        warehouse.Exports
+            .Where(e => catalog.Datasets.TryGetValue(e.Dataset, out var source) && source.RlsKey is { Length: > 0 })
+            .SelectMany(e => catalog.DatasetList.Where(d => WarehouseReads.Serves(d) && WarehouseReads.TableOf(d) == e.Target
+                    && d.RlsKey is not { Length: > 0 } && d.RowScopeExemption is not { Length: > 0 })
+                .Select(d => $"Catalog dataset '{d.Name}' is exported from '{e.Dataset}', whose rows are scoped by {catalog.Datasets[e.Dataset].RlsKey}: " +
+                    $"give it an RlsKey (the column its rows are scoped by) or a RowScopeExemption (why every row may be read)."))
+            .Distinct().ToList();
+
     public static WebApplicationBuilder AddWarehouse(this WebApplicationBuilder builder)
     {
         builder.Services.Configure<WarehouseOptions>(builder.Configuration.GetSection("Warehouse"));
@@ -30,6 +43,9 @@ public static class WarehouseSetup
 
     public static void MapWarehouse(this WebApplication app)
     {
+        if (RowScopeGaps(app.Services.GetRequiredService<IOptionsMonitor<GovernanceLedger.Policies.DataCatalog>>().CurrentValue,
+                app.Services.GetRequiredService<IOptions<WarehouseOptions>>().Value) is { Count: > 0 } gaps)
+            throw new InvalidOperationException(string.Join(" ", gaps));
         app.MapGet("/data/queries", (HttpContext context, AppQueries queries) => queries.ListAsync(context))
             .AllowAnonymous().WithTags("Data proxy").WithName("listQueries")
             .WithSummary("The pre-approved query templates this app may run, with their typed parameters.");

@@ -23,6 +23,14 @@ public sealed class Sandbox_tests(LedgerFixture ledger)
         (await ledger.Post($"/apps/{appId}/tokens", "{}", owner)).Status.ShouldBe(403);
         var stranger = await ledger.PersonToken("someone.else@example.com", "app-owner");
         (await ledger.Post($"/apps/{appId}/sandbox/tokens", "{}", stranger)).Status.ShouldBe(404);
+        // A reviewer sees the app but is not its owner: refused, and the refusal is on the app's timeline as a sandbox token's.
+        var reviewer = await ledger.PersonToken(Reviewer, "security-reviewer");
+        var refused = await ledger.Post($"/apps/{appId}/sandbox/tokens", "{}", reviewer);
+        refused.Status.ShouldBe(403, refused.Text);
+        refused.Str("errors.0.rule").ShouldBe("owner-or-admin");
+        (await ledger.StreamOf(GovernanceLedger.Apps.IssuingTokens.TokenStreams.For(appId, ledger.Clock.GetUtcNow())))
+            .Select(e => e.Data).OfType<GovernanceLedger.Contracts.Apps.AppTokenRefused>()
+            .ShouldContain(r => r.Sandbox && r.Rule == "owner-or-admin" && r.Actor.Contains(Reviewer));
 
         var issued = await ledger.Post($"/apps/{appId}/sandbox/tokens", "{}", owner);
         issued.Status.ShouldBe(200, issued.Text);

@@ -104,7 +104,9 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         first.Status.ShouldBe(200, first.Text);
         first.Node("row_count")!.GetValue<int>().ShouldBe(5);
         first.Node("truncated")!.GetValue<bool>().ShouldBeTrue();
-        first.Node("rows.0.customer_id")!.GetValue<int>().ShouldBe(1);
+        // The first of the end user's region (EMEA), not of every region: the warehouse copy is row-scoped like its source.
+        var firstInEmea = await Warehouse.QueryAsync("select min(customer_id) from customers_sanitized where country = 'EMEA'", [], 1, TimeSpan.FromSeconds(10), CancellationToken.None);
+        first.Node("rows.0.customer_id")!.GetValue<int>().ShouldBe(Convert.ToInt32(firstInEmea.Rows[0][0]));
 
         // The filter runs in the warehouse with bound values; an injection attempt is just a value that matches nothing.
         var filtered = await ledger.Post("/data/customers_sanitized/query",
@@ -123,10 +125,11 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         var otherToken = await ledger.AppToken(other, "EMEA", "read:analytics");
         (await ledger.Post("/data/customers_sanitized/query", new { fields = new[] { "first_purchase_date" } }, otherToken)).Status.ShouldBe(403);
 
-        // Every query is on the record with its cost tag: all 300 rows scanned, and the bytes of the columns it named.
+        // Every query is on the record with its cost tag: all 300 rows scanned, and the bytes of the columns it named and of
+        // the column its rows are scoped by (country, read to keep the end user's region).
         var executed = (await ledger.AccessEvents(appId)).OfType<QueryExecuted>().Where(q => q.Dataset == "customers_sanitized").ToList();
         executed.Count.ShouldBe(3);
-        var named = ran.Columns.Where(c => c.Name is "customer_id" or "email_hash").Sum(c => c.Bytes);
+        var named = ran.Columns.Where(c => c.Name is "customer_id" or "email_hash" or "country").Sum(c => c.Bytes);
         executed[0].ShouldSatisfyAllConditions(q => q.ScannedRows.ShouldBe(300), q => q.ScannedBytes.ShouldBe(named),
             q => q.DatabaseRole.ShouldBe(WarehouseReads.Role), q => q.Rows.ShouldBe(5));
         executed[1].ScannedBytes.ShouldBe(ran.Columns.Where(c => c.Name is "customer_id" or "country").Sum(c => c.Bytes));
@@ -182,6 +185,11 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         var approved = await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"reads sanitized columns only"}""",
             await ledger.PersonToken(Reviewer, "security-reviewer"));
         approved.Status.ShouldBe(200, approved.Text);
+        // A second decision on it is refused too; both refusals are on the template's stream with their rules.
+        (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"reject","reason":"changed my mind"}""",
+            await ledger.PersonToken(SecondReviewer, "security-reviewer"))).Status.ShouldBe(409);
+        (await ledger.StreamOf(GovernanceLedger.Projections.Warehouse.QueryTemplate.StreamFor(name))).Select(e => e.Data)
+            .OfType<GovernanceLedger.Contracts.Apps.GovernanceActionRefused>().Select(r => r.Rule).ShouldBe(["no-self-approval", "not-pending"]);
 
         var listed = await ledger.Get("/data/queries", token);
         var entry = listed.Node("templates")!.AsArray().Single(t => t!["name"]!.GetValue<string>() == name)!;
@@ -296,17 +304,17 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         await ExportedAsync();
         var name = $"cross-{Guid.NewGuid():N}"[..20];
         var owner = await ledger.PersonToken(Owner, "app-owner");
-        // Four copies of 300 customers joined: 8.1 billion combinations, hours on one thread. Proposing it plans it; the plan's
-        // column names come from a limit of 0 that the warehouse answers without running what is beneath it.
+        // Five copies of the customers joined: billions of combinations even in one region, hours on one thread. Proposing it
+        // plans it; the plan's column names come from a limit of 0 that the warehouse answers without running what is beneath it.
         var proposed = await ledger.Post("/query-templates", new JsonObject
         {
-            ["name"] = name, ["description"] = "How many quadruples of customers add up past a bound",
-            ["sql"] = "select count(*) filter (where a.customer_id + b.customer_id + c.customer_id + d.customer_id > $n) as quadruples "
-                + "from customers_sanitized a, customers_sanitized b, customers_sanitized c, customers_sanitized d",
+            ["name"] = name, ["description"] = "How many quintuples of customers add up past a bound",
+            ["sql"] = "select count(*) filter (where a.customer_id + b.customer_id + c.customer_id + d.customer_id + e.customer_id > $n) as quintuples "
+                + "from customers_sanitized a, customers_sanitized b, customers_sanitized c, customers_sanitized d, customers_sanitized e",
             ["parameters"] = new JsonArray(new JsonObject { ["name"] = "n", ["type"] = "integer" })
         }.ToJsonString(), owner);
         proposed.Status.ShouldBe(201, proposed.Text);
-        proposed.Node("output")!.AsArray().Select(c => c!.GetValue<string>()).ShouldBe(["quadruples"]);
+        proposed.Node("output")!.AsArray().Select(c => c!.GetValue<string>()).ShouldBe(["quintuples"]);
         (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"a bound for a dashboard"}""",
             await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
         var appId = await ledger.AnalyticsApp("wh-cross", null, "customer_id", "country");
@@ -342,8 +350,8 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
 
         (await ledger.Post($"/data/queries/{name}", new { parameters = new { n = 2 }, limit = 1 }, token)).Status.ShouldBe(200);
-        // Three hundred strings of four million characters, aggregated before anything is read: about 1.2 GB.
-        var hungry = await ledger.Post($"/data/queries/{name}", new { parameters = new { n = 2_000_000 }, limit = 1 }, token);
+        // A region's hundred or so strings of eight million characters, aggregated before anything is read: most of a gigabyte.
+        var hungry = await ledger.Post($"/data/queries/{name}", new { parameters = new { n = 4_000_000 }, limit = 1 }, token);
         hungry.Status.ShouldBe(422, hungry.Text[..Math.Min(300, hungry.Text.Length)]);
         hungry.Node("errors.0.rule")!.GetValue<string>().ShouldBe("memory-limit");
         hungry.Text.ShouldContain("Warehouse:MemoryLimitMegabytes");
@@ -431,5 +439,63 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
             await using var drop = new Npgsql.NpgsqlCommand("drop function public.sha256(text)", sales);
             await drop.ExecuteNonQueryAsync();
         }
+    }
+
+    [Fact]
+    public async Task Row_level_security_follows_the_customers_into_the_warehouse_for_dataset_queries_and_templates()
+    {
+        await ExportedAsync();
+        var appId = await ledger.AnalyticsApp("wh-rls", null, "customer_id", "country");
+        var emea = await ledger.AppToken(appId, "EMEA", "read:analytics");
+        // A dataset query asking for other regions gets none of them.
+        var asked = await ledger.Post("/data/customers_sanitized/query", new JsonObject
+        {
+            ["fields"] = new JsonArray("customer_id", "country"), ["filter"] = new JsonArray(new JsonObject { ["field"] = "country", ["op"] = "ne", ["value"] = "EMEA" }),
+            ["limit"] = 10
+        }.ToJsonString(), emea);
+        asked.Status.ShouldBe(200, asked.Text);
+        asked.Node("rows")!.AsArray().Count.ShouldBe(0);
+
+        // A template reads the end user's region alone, its own CTEs and subqueries included; with no region, no row.
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        var reviewer = await ledger.PersonToken(Reviewer, "security-reviewer");
+        async Task<string> Approved(string sql)
+        {
+            var name = $"rls-{Guid.NewGuid():N}"[..20];
+            (await ledger.Post("/query-templates", new JsonObject { ["name"] = name, ["description"] = "Customers per country, for a dashboard", ["sql"] = sql }.ToJsonString(),
+                owner)).Status.ShouldBe(201, sql);
+            (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"a dashboard's counts"}""", reviewer)).Status.ShouldBe(200);
+            return name;
+        }
+        var perCountry = await Approved("with c as (select country from customers_sanitized) select country, count(*) as customers from c group by country order by country");
+        var run = await ledger.Post($"/data/queries/{perCountry}", new { limit = 10 }, emea);
+        run.Status.ShouldBe(200, run.Text);
+        run.Node("rows")!.AsArray().Select(r => r!["country"]!.GetValue<string>()).ShouldBe(["EMEA"]);
+        var everywhere = await Warehouse.QueryAsync("select count(*) from customers_sanitized where country = 'EMEA'", [], 1, TimeSpan.FromSeconds(10), CancellationToken.None);
+        run.Node("rows.0.customers")!.GetValue<long>().ShouldBe((long)everywhere.Rows[0][0]!);
+        var noRegion = await ledger.AppToken(appId, null, "read:analytics");
+        (await ledger.Post($"/data/queries/{perCountry}", new { limit = 10 }, noRegion)).Node("rows")!.AsArray().Count.ShouldBe(0);
+
+        // Naming the table with its schema would read past the region: refused, and recorded.
+        var qualified = await Approved("select country, count(*) as customers from main.customers_sanitized group by country order by country");
+        var refused = await ledger.Post($"/data/queries/{qualified}", new { limit = 10 }, emea);
+        refused.Status.ShouldBe(403, refused.Text);
+        refused.Node("errors.0.rule")!.GetValue<string>().ShouldBe("row-scope");
+        (await ledger.AccessEvents(appId)).OfType<AccessRecorded>().ShouldContain(a => a.Status == 403 && a.Reason.StartsWith("row-scope"));
+    }
+
+    [Fact]
+    public void A_warehouse_dataset_exported_from_a_row_scoped_one_says_what_scopes_its_rows_or_why_nothing_does()
+    {
+        var export = new WarehouseOptions { Exports = [new ExportDefinition { Name = "x", Source = "SalesDb", Dataset = "customers", Target = "customers_copy" }] };
+        GovernanceLedger.Policies.DatasetEntry Copy(string? key, string? exemption) => new()
+        {
+            Name = "customers_copy", Source = WarehouseOptions.SourceName, View = "main.customers_copy", RlsKey = key, RowScopeExemption = exemption
+        };
+        GovernanceLedger.Policies.DataCatalog Catalog(GovernanceLedger.Policies.DatasetEntry copy) =>
+            new() { DatasetList = [new() { Name = "customers", RlsKey = "region" }, copy] };
+        WarehouseSetup.RowScopeGaps(Catalog(Copy(null, null)), export).ShouldHaveSingleItem().ShouldContain("'customers_copy' is exported from 'customers'");
+        WarehouseSetup.RowScopeGaps(Catalog(Copy("country", null)), export).ShouldBeEmpty();
+        WarehouseSetup.RowScopeGaps(Catalog(Copy(null, "only aggregates of every region, for the board")), export).ShouldBeEmpty();
     }
 }

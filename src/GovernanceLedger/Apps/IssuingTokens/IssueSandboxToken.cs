@@ -41,7 +41,13 @@ public static class IssueSandboxToken
         var now = clock.GetUtcNow();
         var endUser = IssueToken.ToEndUser(user);
         var decision = Decide(app, caller, endUser, Guid.NewGuid().ToString("N"), key.KeyId, settings.DefaultLifetime, now);
-        if (decision.Problem is { } problem) return problem.ToResult();
+        if (decision.Problem is { } problem)
+        {
+            // Refused like any credential: on the app's timeline, with its rule, marked as a sandbox token's.
+            await AppStream.AppendWithRetryAsync(session.DocumentStore, TokenStreams.For(appId, now), new AppTokenRefused(appId, null,
+                problem.Errors.FirstOrDefault()?.Rule ?? "refused", StrictJson.Bounded(problem.Detail, 512), caller.Actor, now, Sandbox: true), ct);
+            return problem.ToResult();
+        }
         var issued = decision.Events.OfType<AppTokenIssued>().Single();
         session.Events.Append(TokenStreams.For(appId, now), issued);
         var token = writer.Write(key, app, issued, endUser, endUser.Mfa);
