@@ -129,6 +129,19 @@ public sealed class GatewayProxy(
             shape is { MaskPii: true } or { Granted: not null } ? shape : null, config.MaxMaskedResponseBytes,
             reveal is { Reveal: true } ? (dataset!, reveal) : null) { ForwardedAt = lap };
         var error = await forwarder.SendAsync(context, target.Upstream, _client, ForwarderRequestConfig.Empty, exchange);
+        if (error != ForwarderError.None && !exchange.Recorded && context.RequestAborted.IsCancellationRequested
+            && exchange.Sent && !HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method)
+            && !HttpMethods.IsOptions(context.Request.Method)
+            && error is not (ForwarderError.RequestBodyClient or ForwarderError.RequestBodyCanceled or ForwarderError.RequestBodyDestination))
+        {
+            // A write that reached the upstream whole may have been applied there, whoever hung up before its answer: it is
+            // recorded as let through (its quota unit is spent), and says the answer was never seen. Refunded, a client that
+            // hangs up on every write would write for free, with a record saying nothing happened.
+            await recorder.AllowedAsync(context, Plane, target.Name, caller, DataPlaneRecords.ClientClosed, 0, start,
+                "client closed after the request reached the upstream; it may have been applied there");
+            Count(caller.AppId, label, DataPlaneRecords.ClientClosed, "allow", start);
+            return;
+        }
         if (error != ForwarderError.None && !exchange.Recorded && context.RequestAborted.IsCancellationRequested)
         {
             // The client went away before the answer: nothing was served, so it is a refusal (its quota unit goes back),
@@ -293,6 +306,9 @@ public sealed class GatewayProxy(
 
         public bool Recorded { get; private set; }
 
+        /// <summary>Whether the request was handed to the upstream (its body may still have been cut short on the way).</summary>
+        public bool Sent { get; private set; }
+
         /// <summary>When the request left for the upstream; the answer's arrival ends the forward stage.</summary>
         public long ForwardedAt { get; init; }
 
@@ -303,6 +319,7 @@ public sealed class GatewayProxy(
         /// </summary>
         public override ValueTask TransformRequestAsync(HttpContext context, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken ct)
         {
+            Sent = true;
             proxyRequest.RequestUri = RequestUtilities.MakeDestinationAddress(destinationPrefix, path, context.Request.QueryString);
             UpstreamHeaders.Rewrite(proxyRequest, context, caller);
             return default;
