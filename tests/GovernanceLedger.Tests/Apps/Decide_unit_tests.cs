@@ -142,6 +142,28 @@ public sealed class Decide_unit_tests
     }
 
     [Fact]
+    public void A_renewal_is_judged_by_todays_policies_a_refusal_refuses_it_and_a_review_leaves_it_to_a_reviewer_who_does_not_own_the_app()
+    {
+        var expired = Active(AppStatus.Expired, expiresAt: Now.AddDays(-3));
+        var request = new RenewRequest(30, "still needed", null);
+        GovernanceLedger.Policies.PolicyVerdict Verdict(string id, string outcome) => new(id, 2, "hash", outcome, "because", ["customers.email"]);
+        Refused(Renew.Decide(expired, Owner, request, [Verdict("no-pii", PolicyOutcomes.Deny)], Now), 409, "renewal-refused-by-policy");
+        var review = new[] { Verdict("pii-needs-security-review", PolicyOutcomes.Review), Verdict("no-pii", PolicyOutcomes.Pass) };
+        Refused(Renew.Decide(expired, Owner, request, review, Now), 403, "renewal-needs-review");
+        // The owner's own reviewer role does not count, nor does an agent's.
+        Refused(Renew.Decide(expired, Person(OwnerEmail, Role.AppOwner, Role.SecurityReviewer), request, review, Now), 403, "renewal-needs-review");
+        Refused(Renew.Decide(expired, new Caller("bot@example.com", "bot@example.com", new HashSet<string> { Role.SecurityReviewer }, true, new HashSet<string>()),
+            request, review, Now), 403, "renewal-needs-review");
+        // A reviewer who does not own it renews it, and the verdicts the new term began under are recorded with it.
+        var renewed = Renew.Decide(expired, Reviewer, request, review, Now);
+        renewed.Problem.ShouldBeNull();
+        renewed.Events.OfType<PolicyChecked>().Select(p => (p.PolicyId, p.Outcome)).ShouldBe([("pii-needs-security-review", PolicyOutcomes.Review), ("no-pii", PolicyOutcomes.Pass)]);
+        renewed.Events.OfType<AppRenewed>().Single().ExpiresAt.ShouldBe(Now.AddDays(30));
+        // With every policy passing, the owner renews as before.
+        Renew.Decide(expired, Owner, request, [Verdict("no-pii", PolicyOutcomes.Pass)], Now).Events.OfType<AppRenewed>().ShouldHaveSingleItem();
+    }
+
+    [Fact]
     public void Retirement_revokes_live_tokens_and_access_and_records_how_long_data_is_kept()
     {
         var app = Active() with { DataRetentionDays = 30 };

@@ -46,6 +46,38 @@ public sealed class Lifecycle_tests(LedgerFixture ledger)
     }
 
     [Fact]
+    public async Task Renewing_an_app_todays_policies_send_to_review_is_a_reviewers_decision_and_its_verdicts_are_recorded()
+    {
+        // Writes to production: a reviewer approved it for its first term.
+        var appId = NewAppId("renew-review");
+        (await ledger.Register(ReviewManifest(appId).With("expires_in_days", 7))).Str("status").ShouldBe("pending_review");
+        (await ledger.Post($"/apps/{appId}/approvals", """{"decision":"approve","reason":"writes interactions only"}""",
+            await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+        ledger.Clock.Advance(TimeSpan.FromDays(7) + TimeSpan.FromMinutes(1));
+        await Expire(appId);
+        var owner = await ledger.PersonToken(Owner, "app-owner");
+        (await ledger.Get($"/apps/{appId}", owner)).Str("status").ShouldBe("expired");
+
+        // The owner cannot bring it back alone: today's policies still ask a reviewer. The refusal is recorded.
+        var refused = await ledger.Post($"/apps/{appId}/renew", """{"days": 30, "reason": "still needed"}""", owner);
+        refused.Status.ShouldBe(403, refused.Text);
+        refused.Str("errors.0.rule").ShouldBe("renewal-needs-review");
+        (await ledger.StreamOf(GovernanceLedger.Apps.GovernanceStreams.For(appId, ledger.Clock.GetUtcNow()))).Select(e => e.Data)
+            .OfType<GovernanceActionRefused>().ShouldContain(r => r.Action == "renew" && r.Rule == "renewal-needs-review");
+        (await ledger.Get($"/apps/{appId}", owner)).Str("status").ShouldBe("expired");
+
+        // A reviewer renews it; the verdicts of the new term are on its stream with the renewal.
+        var renewed = await ledger.Post($"/apps/{appId}/renew", """{"days": 30, "reason": "reviewed again for the quarter"}""",
+            await ledger.PersonToken(SecondReviewer, "security-reviewer"));
+        renewed.Status.ShouldBe(200, renewed.Text);
+        renewed.Str("status").ShouldBe("active");
+        var stream = (await ledger.StreamOf(appId)).Select(e => e.Data).ToList();
+        var renewal = stream.FindIndex(e => e is AppRenewed);
+        stream.Take(renewal).Reverse().TakeWhile(e => e is PolicyChecked).OfType<PolicyChecked>()
+            .ShouldContain(p => p.PolicyId == "production-writes-need-review" && p.Outcome == "review");
+    }
+
+    [Fact]
     public async Task A_stale_expiry_message_after_a_renewal_does_nothing()
     {
         var appId = NewAppId("stale");
