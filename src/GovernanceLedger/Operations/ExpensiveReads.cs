@@ -19,11 +19,11 @@ public static class ExpensiveReads
 
     /// <summary>
     /// Also a query template's proposal: the warehouse plans it before anyone has reviewed it, so a person holds at most two
-    /// plans at once, however costly the SQL they propose.
+    /// plans at once, however costly the SQL they propose; and the registry's compatibility checks, which anyone may ask for.
     /// </summary>
     public static bool Applies(PathString path) =>
         path.StartsWithSegments("/audit") || path.StartsWithSegments("/chargeback") || path.StartsWithSegments("/admin")
-        || path.StartsWithSegments("/query-templates");
+        || path.StartsWithSegments("/query-templates") || path.StartsWithSegments("/registry/compatibility");
 
     private static bool Heavy(PathString path) =>
         path.StartsWithSegments("/audit/verify") || path.StartsWithSegments("/audit/chain-export") || path.StartsWithSegments("/admin");

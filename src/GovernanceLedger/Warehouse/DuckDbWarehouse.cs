@@ -246,11 +246,19 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
         foreach (var (name, value) in parameters)
             command.Parameters.Add(name is null ? new DuckDBParameter(value ?? DBNull.Value) : new DuckDBParameter(name, value ?? DBNull.Value));
         string json;
-        await using (ct.Register(() => { try { command.Cancel(); } catch (ObjectDisposedException) { } }))
-        await using (var reader = await command.ExecuteReaderAsync(ct))
+        try
         {
-            if (!await reader.ReadAsync(ct)) throw new InvalidOperationException("EXPLAIN gave no plan.");
-            json = reader.GetString(1);
+            await using (ct.Register(() => { try { command.Cancel(); } catch (ObjectDisposedException) { } }))
+            await using (var reader = await command.ExecuteReaderAsync(ct))
+            {
+                if (!await reader.ReadAsync(ct)) throw new InvalidOperationException("EXPLAIN gave no plan.");
+                json = reader.GetString(1);
+            }
+        }
+        finally
+        {
+            // The setting is the whole warehouse's (DuckDB has it global only): runs get their optimizers back at once.
+            Execute(connection, "reset disabled_optimizers");
         }
         var tables = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
         var others = new List<string>();
@@ -280,23 +288,23 @@ public sealed class DuckDbWarehouse : IWarehouse, IDisposable
             Walk(children);
         }
         Walk(System.Text.Json.Nodes.JsonNode.Parse(json));
-        // The answer's column names as the warehouse names them: the statement asked for no rows, in a read-only transaction,
-        // with the optimizers back on, so a limit of 0 is an empty result and nothing beneath it runs (with them off, the
-        // whole statement ran to give no rows: a cross join proposed for review took every core for as long as it ran).
+        // The answer's column names as the warehouse names them, from DESCRIBE: the statement is bound, never run and never
+        // optimised (a limit of 0 ran the whole statement with the optimizers off, and folded its constants with them on:
+        // a cross join, or a levenshtein of two long repeats, took a core for as long as it ran, past every bound).
         var output = new List<string>();
         if (others.Count == 0)
         {
-            Execute(connection, "reset disabled_optimizers");
             Execute(connection, "begin transaction read only");
             try
             {
                 await using var shape = connection.CreateCommand();
-                shape.CommandText = $"select * from (\n{sql}\n) as template_answer limit 0";
+                shape.CommandText = $"describe select * from (\n{sql}\n) as template_answer";
                 foreach (var (name, value) in parameters)
                     shape.Parameters.Add(name is null ? new DuckDBParameter(value ?? DBNull.Value) : new DuckDBParameter(name, value ?? DBNull.Value));
                 await using var stop = ct.Register(() => { try { shape.Cancel(); } catch (ObjectDisposedException) { } });
                 await using var reader = await shape.ExecuteReaderAsync(ct);
-                output.AddRange(Enumerable.Range(0, reader.FieldCount).Select(reader.GetName));
+                var column = reader.GetOrdinal("column_name");
+                while (await reader.ReadAsync(ct)) output.Add(reader.GetString(column));
             }
             finally
             {

@@ -94,8 +94,21 @@ public static class ProposeQueryTemplate
             }
         }
         var stream = Identifiers.IsSlug(request.Name) ? await session.Events.FetchForWriting<QueryTemplate>(QueryTemplate.StreamFor(request.Name!), ct) : null;
-        var decision = Decide(stream?.Aggregate, request, reads, violations, parameters, Caller.From(user), clock.GetUtcNow());
-        if (decision.Problem is { } problem) return problem.ToResult();
+        var (caller, now) = (Caller.From(user), clock.GetUtcNow());
+        var decision = Decide(stream?.Aggregate, request, reads, violations, parameters, caller, now);
+        if (decision.Problem is { } problem)
+        {
+            // A refused proposal (SQL reading what templates may not, a plan past its time) is on the template's stream too,
+            // with its first rule, whoever proposed it.
+            if (stream is not null)
+            {
+                stream.AppendOne(new GovernanceLedger.Contracts.Apps.GovernanceActionRefused("", "propose-query-template",
+                    problem.Errors.FirstOrDefault()?.Rule ?? "refused", StrictJson.Bounded(problem.Detail + " " +
+                    string.Join("; ", problem.Errors.Select(e => $"{e.Field}: {e.Rule}")), 512), caller.Actor, now));
+                await session.SaveChangesAsync(ct);
+            }
+            return problem.ToResult();
+        }
         stream!.AppendMany(decision.Events);
         await session.SaveChangesAsync(ct);
         return Results.Json(decision.Events[0], LedgerSetup.ApiJson, statusCode: StatusCodes.Status201Created);

@@ -252,4 +252,56 @@ public sealed class Topic_produce_tests(StreamingFixture ledger)
         changed.Node("errors.0.rule")!.GetValue<string>().ShouldBe("cdc-owned-topic");
         (await ledger.Send(HttpMethod.Delete, $"/cdc/connectors/{connector}?reason=test+done", null, admin)).Status.ShouldBe(200);
     }
+
+    [Fact]
+    public async Task A_produce_whose_body_arrives_after_its_grant_was_revoked_is_refused_when_the_body_is_in()
+    {
+        await WriterAsync();
+        var app = await ledger.DataApp("slow-writer");
+        (await Grant(app, "write")).Status.ShouldBe(201);
+        var token = await ledger.AppToken(app);
+        // The body's first bytes, then nothing until the grant is gone.
+        var rest = new TaskCompletionSource();
+        var body = Records(Good(77));
+        using var client = ledger.Host.Server.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/topics/{Topic}/records") { Content = new SlowContent(body, rest.Task) };
+        request.Headers.Authorization = new("Bearer", token);
+        var before = EndOffset();
+        var sending = client.SendAsync(request);
+        (await ledger.Send(HttpMethod.Delete, $"/topics/{Topic}/grants/{app}?reason=feedback+closed&access=write", null,
+            await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+        rest.SetResult();
+        using var answered = await sending;
+        ((int)answered.StatusCode).ShouldBe(403, await answered.Content.ReadAsStringAsync());
+        (await answered.Content.ReadAsStringAsync()).ShouldContain("no longer has");
+        EndOffset().ShouldBe(before);
+    }
+
+    /// <summary>A request body that sends its first half, then the rest once told to.</summary>
+    private sealed class SlowContent : HttpContent
+    {
+        private readonly string body;
+        private readonly Task release;
+
+        public SlowContent(string body, Task release)
+        {
+            (this.body, this.release) = (body, release);
+            Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(body);
+            await stream.WriteAsync(bytes.AsMemory(0, bytes.Length / 2));
+            await stream.FlushAsync();
+            await release;
+            await stream.WriteAsync(bytes.AsMemory(bytes.Length / 2));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = System.Text.Encoding.UTF8.GetByteCount(body);
+            return true;
+        }
+    }
 }

@@ -315,6 +315,14 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         }.ToJsonString(), owner);
         proposed.Status.ShouldBe(201, proposed.Text);
         proposed.Node("output")!.AsArray().Select(c => c!.GetValue<string>()).ShouldBe(["quintuples"]);
+        // Nor are its constants computed: an edit distance between two strings of 200,000 characters is hours of one core.
+        var folded = await ledger.Post("/query-templates", new JsonObject
+        {
+            ["name"] = $"fold-{Guid.NewGuid():N}"[..20], ["description"] = "How far apart two long labels are",
+            ["sql"] = "select country, levenshtein(repeat('a', 200000), repeat('b', 200000)) as distance from customers_sanitized"
+        }.ToJsonString(), owner);
+        folded.Status.ShouldBe(201, folded.Text);
+        folded.Node("output")!.AsArray().Select(c => c!.GetValue<string>()).ShouldBe(["country", "distance"]);
         (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"a bound for a dashboard"}""",
             await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
         var appId = await ledger.AnalyticsApp("wh-cross", null, "customer_id", "country");
@@ -364,11 +372,16 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
     {
         await ExportedAsync();
         var owner = await ledger.PersonToken(Owner, "app-owner");
-        async Task<ApiResponse> Propose(string sql, JsonArray? parameters = null) => await ledger.Post("/query-templates", new JsonObject
+        var proposed = new List<string>();
+        async Task<ApiResponse> Propose(string sql, JsonArray? parameters = null)
         {
-            ["name"] = $"t-{Guid.NewGuid():N}"[..20], ["description"] = "an attempt at reading what templates may not read",
-            ["sql"] = sql, ["parameters"] = parameters ?? []
-        }.ToJsonString(), owner);
+            proposed.Add($"t-{Guid.NewGuid():N}"[..20]);
+            return await ledger.Post("/query-templates", new JsonObject
+            {
+                ["name"] = proposed[^1], ["description"] = "an attempt at reading what templates may not read",
+                ["sql"] = sql, ["parameters"] = parameters ?? []
+            }.ToJsonString(), owner);
+        }
 
         foreach (var (sql, rule) in new[]
         {
@@ -395,6 +408,10 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
             var refused = await Propose(sql);
             refused.Status.ShouldBe(400, sql + " " + refused.Text);
             refused.Node("errors")!.AsArray().ShouldContain(e => e!["rule"]!.GetValue<string>() == rule, sql + " " + refused.Text);
+            // The attempt is on the template's stream, with its rules, and its proposer.
+            (await ledger.StreamOf(GovernanceLedger.Projections.Warehouse.QueryTemplate.StreamFor(proposed[^1]))).Select(e => e.Data)
+                .OfType<GovernanceLedger.Contracts.Apps.GovernanceActionRefused>()
+                .ShouldContain(r => r.Action == "propose-query-template" && r.Reason.Contains(rule) && r.Actor.Contains(Owner), sql);
         }
         var unbounded = await Propose("select customer_id from customers_sanitized where country = $country",
             new JsonArray(new JsonObject { ["name"] = "country", ["type"] = "string" }));

@@ -32,7 +32,8 @@ public static class DeclareConnector
     // An explicit endpoint rather than the aggregate workflow: the declaration is committed, then the connector
     // starts its replication slot at the source, which no ledger transaction can include.
     public static async Task<IResult> HandleAsync(HttpContext http, IDocumentStore store, CdcConnectors connectors,
-        IOptionsMonitor<DataCatalog> catalog, GovernanceLedger.Streaming.Kafka.AvroTopics avro, TimeProvider clock, ILogger<CdcConnectors> logger, CancellationToken ct)
+        IOptionsMonitor<DataCatalog> catalog, GovernanceLedger.Streaming.Kafka.AvroTopics avro, LedgerDatabase ledger, TimeProvider clock,
+        ILogger<CdcConnectors> logger, CancellationToken ct)
     {
         var caller = Caller.From(http.User);
         var (body, malformed) = await JsonBody.ReadAsync<DeclareConnectorRequest>(http.Request, ct);
@@ -90,6 +91,8 @@ public static class DeclareConnector
             return Problem.Conflict("schema-required",
                 $"No schema is registered under '{GovernanceLedger.Streaming.Kafka.AvroTopics.ValueSubject(body.TargetTopic!)}': register the topic's value schema before a connector feeds it.").ToResult();
         }
+        // Held until the declaration commits: a produce checking the topic now waits, and one in flight finishes first.
+        await using var writing = await TopicWrites.TakeAsync(ledger, body.TargetTopic!, ct);
         // A connector's topic carries the source database's changes alone: apps still holding write grants on it are named,
         // to be revoked first (a produce is refused on a fed topic whatever grant it holds).
         var writers = (await session.Query<GovernanceLedger.Projections.Streaming.TopicGrant>()

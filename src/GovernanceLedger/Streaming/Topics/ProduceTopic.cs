@@ -20,8 +20,8 @@ namespace GovernanceLedger.Streaming.Topics;
 /// registered id. Each produce, served or refused, is an access event: it counts against the app's quotas
 /// and its bytes (the Avro bytes produced) are charged to it.
 /// </summary>
-public sealed class ProduceTopic(DataPlaneGuard guard, AccessRecorder recorder, IDocumentStore store, KafkaSettings settings, AvroTopics avro)
-    : IDisposable
+public sealed class ProduceTopic(DataPlaneGuard guard, AccessRecorder recorder, IDocumentStore store, KafkaSettings settings, AvroTopics avro,
+    LedgerDatabase ledger) : IDisposable
 {
     public const int MaxRecords = 500;
     public const int MaxBytes = 1024 * 1024;
@@ -81,6 +81,19 @@ public sealed class ProduceTopic(DataPlaneGuard guard, AccessRecorder recorder, 
 
         var payloads = new List<(string? Key, byte[] Value)>(records.Count);
         foreach (var (key, value) in records) payloads.Add((key, await avro.SerializeAsync(topic, value)));
+        // The grant and the topic's feed are checked again now that the body is in (it may have taken minutes to arrive),
+        // under the topic's write lock: a connector declared, or a grant revoked, before this point is seen; one declared
+        // after it waits until these records are on the topic, so they precede the connector's snapshot.
+        await using var writing = await TopicWrites.ShareAsync(ledger, topic, context.RequestAborted);
+        await using (var session = store.QuerySession())
+        {
+            if (await session.LoadAsync<TopicGrant>(TopicGrant.IdFor(caller.AppId, topic, TopicAccess.Write), context.RequestAborted) is not { Active: true })
+                return await RefuseAsync(context, topic, Refused(caller, 403, "topic-grant",
+                    $"App '{caller.AppId}' no longer has a {GrantTopic.ScopeOf(topic, TopicAccess.Write)} grant."), start);
+            if (await Cdc.CdcConnectors.FeedingAsync(session, topic, context.RequestAborted) is { } connector)
+                return await RefuseAsync(context, topic, Refused(caller, 409, "cdc-owned-topic",
+                    $"Topic '{topic}' is fed by CDC connector '{connector}'; no app writes to it."), start);
+        }
         var deliveries = payloads.Select(p => _producer.Value.ProduceAsync(topic, new Message<string?, byte[]> { Key = p.Key, Value = p.Value })).ToList();
         try
         {
@@ -144,5 +157,50 @@ public sealed class ProduceTopic(DataPlaneGuard guard, AccessRecorder recorder, 
         if (!_producer.IsValueCreated) return;
         _producer.Value.Flush(TimeSpan.FromSeconds(5));
         _producer.Value.Dispose();
+    }
+}
+
+/// <summary>
+/// A topic's write lock in PostgreSQL (an advisory lock held by a transaction): produces share it while they check and
+/// write, a connector's declaration takes it alone while it checks for writers and commits, so neither sees the other
+/// half done, across every instance.
+/// </summary>
+public sealed class TopicWrites : IAsyncDisposable
+{
+    private const string Sql = "select pg_advisory_xact_lock{0}(hashtextextended('topic-writes:' || $1, 0))";
+    private readonly Npgsql.NpgsqlConnection _connection;
+    private readonly Npgsql.NpgsqlTransaction _transaction;
+
+    private TopicWrites(Npgsql.NpgsqlConnection connection, Npgsql.NpgsqlTransaction transaction) => (_connection, _transaction) = (connection, transaction);
+
+    /// <summary>The lock a produce holds while it checks and writes: shared with other produces.</summary>
+    public static Task<TopicWrites> ShareAsync(LedgerDatabase ledger, string topic, CancellationToken ct) => LockAsync(ledger, topic, "_shared", ct);
+
+    /// <summary>The lock a connector's declaration holds while it checks for writers and commits: alone.</summary>
+    public static Task<TopicWrites> TakeAsync(LedgerDatabase ledger, string topic, CancellationToken ct) => LockAsync(ledger, topic, "", ct);
+
+    private static async Task<TopicWrites> LockAsync(LedgerDatabase ledger, string topic, string kind, CancellationToken ct)
+    {
+        var connection = await ledger.Source.OpenConnectionAsync(ct);
+        try
+        {
+            var transaction = await connection.BeginTransactionAsync(ct);
+            await using var command = new Npgsql.NpgsqlCommand(string.Format(System.Globalization.CultureInfo.InvariantCulture, Sql, kind), connection, transaction);
+            command.Parameters.Add(new Npgsql.NpgsqlParameter { Value = topic });
+            await command.ExecuteNonQueryAsync(ct);
+            return new TopicWrites(connection, transaction);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Ends the transaction, which releases the lock, and returns the connection to the pool.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _transaction.DisposeAsync();
+        await _connection.DisposeAsync();
     }
 }
