@@ -36,17 +36,8 @@ public sealed class ProduceTopic(DataPlaneGuard guard, AccessRecorder recorder, 
         var (caller, denial) = await guard.AdmitAsync(context, []);
         if (caller is null) return await RefuseAsync(context, topic, denial!, start);
 
-        await using (var session = store.QuerySession())
-        {
-            if (await session.LoadAsync<TopicGrant>(TopicGrant.IdFor(caller.AppId, topic, TopicAccess.Write), context.RequestAborted) is not { Active: true })
-                return await RefuseAsync(context, topic, Refused(caller, 403, "topic-grant",
-                    $"App '{caller.AppId}' has no {GrantTopic.ScopeOf(topic, TopicAccess.Write)} grant."), start);
-            // Checked on every produce, not only when the grant was given: a connector declared onto the topic since then
-            // makes it the source database's alone, and a grant from before that writes nothing to it.
-            if (await Cdc.CdcConnectors.FeedingAsync(session, topic, context.RequestAborted) is { } connector)
-                return await RefuseAsync(context, topic, Refused(caller, 409, "cdc-owned-topic",
-                    $"Topic '{topic}' is fed by CDC connector '{connector}'; no app writes to it."), start);
-        }
+        if (await WriterRefusalAsync(caller, topic, "has no", context.RequestAborted) is { } refused)
+            return await RefuseAsync(context, topic, refused, start);
 
         var (body, invalid) = await StrictJson.ReadObjectAsync(context.Request, MaxBytes, "The records", context.RequestAborted);
         if (invalid is not null)
@@ -85,15 +76,8 @@ public sealed class ProduceTopic(DataPlaneGuard guard, AccessRecorder recorder, 
         // under the topic's write lock: a connector declared, or a grant revoked, before this point is seen; one declared
         // after it waits until these records are on the topic, so they precede the connector's snapshot.
         await using var writing = await TopicWrites.ShareAsync(ledger, topic, context.RequestAborted);
-        await using (var session = store.QuerySession())
-        {
-            if (await session.LoadAsync<TopicGrant>(TopicGrant.IdFor(caller.AppId, topic, TopicAccess.Write), context.RequestAborted) is not { Active: true })
-                return await RefuseAsync(context, topic, Refused(caller, 403, "topic-grant",
-                    $"App '{caller.AppId}' no longer has a {GrantTopic.ScopeOf(topic, TopicAccess.Write)} grant."), start);
-            if (await Cdc.CdcConnectors.FeedingAsync(session, topic, context.RequestAborted) is { } connector)
-                return await RefuseAsync(context, topic, Refused(caller, 409, "cdc-owned-topic",
-                    $"Topic '{topic}' is fed by CDC connector '{connector}'; no app writes to it."), start);
-        }
+        if (await WriterRefusalAsync(caller, topic, "no longer has a", context.RequestAborted) is { } revoked)
+            return await RefuseAsync(context, topic, revoked, start);
         var deliveries = payloads.Select(p => _producer.Value.ProduceAsync(topic, new Message<string?, byte[]> { Key = p.Key, Value = p.Value })).ToList();
         try
         {
@@ -141,6 +125,21 @@ public sealed class ProduceTopic(DataPlaneGuard guard, AccessRecorder recorder, 
                 return new Violation($"records[{i}].key", "type", $"A key is a string of at most {MaxKeyLength} characters.");
         }
         return null;
+    }
+
+    /// <summary>
+    /// Why the app may not write to the topic now, if it may not: no active write grant, or a connector feeds the topic
+    /// (checked on every produce, not only when the grant was given: a connector declared since makes the topic the source
+    /// database's alone, and a grant from before that writes nothing to it).
+    /// </summary>
+    private async Task<Denial?> WriterRefusalAsync(AppCaller caller, string topic, string hasNo, CancellationToken ct)
+    {
+        await using var session = store.QuerySession();
+        if (await session.LoadAsync<TopicGrant>(TopicGrant.IdFor(caller.AppId, topic, TopicAccess.Write), ct) is not { Active: true })
+            return Refused(caller, 403, "topic-grant", $"App '{caller.AppId}' {hasNo} {GrantTopic.ScopeOf(topic, TopicAccess.Write)} grant.");
+        return await Cdc.CdcConnectors.FeedingAsync(session, topic, ct) is { } connector
+            ? Refused(caller, 409, "cdc-owned-topic", $"Topic '{topic}' is fed by CDC connector '{connector}'; no app writes to it.")
+            : null;
     }
 
     private static Denial Refused(AppCaller caller, int status, string rule, string reason) =>
