@@ -30,6 +30,21 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
 
     private IWarehouse Warehouse => ledger.Host.Services.GetRequiredService<IWarehouse>();
 
+    /// <summary>A template the owner proposes and a reviewer approves (with an integer parameter when named): its name.</summary>
+    private async Task<string> ApprovedTemplateAsync(string prefix, string description, string sql, string? integerParameter = null)
+    {
+        var name = $"{prefix}-{Guid.NewGuid():N}"[..20];
+        var proposed = await ledger.Post("/query-templates", new JsonObject
+        {
+            ["name"] = name, ["description"] = description, ["sql"] = sql,
+            ["parameters"] = integerParameter is null ? new JsonArray() : new JsonArray(new JsonObject { ["name"] = integerParameter, ["type"] = "integer" })
+        }.ToJsonString(), await ledger.PersonToken(Owner, "app-owner"));
+        proposed.Status.ShouldBe(201, sql + " " + proposed.Text);
+        (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"reviewed for a dashboard"}""",
+            await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+        return name;
+    }
+
     [Fact]
     public async Task An_export_yields_customers_sanitized_with_hashed_emails_and_no_email_anywhere_in_the_warehouse_file()
     {
@@ -254,17 +269,8 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
     public async Task A_template_whose_parameter_swells_its_answer_is_stopped_at_the_answer_bound_and_the_refusal_recorded()
     {
         await ExportedAsync();
-        var name = $"swell-{Guid.NewGuid():N}"[..20];
-        var owner = await ledger.PersonToken(Owner, "app-owner");
-        var proposed = await ledger.Post("/query-templates", new JsonObject
-        {
-            ["name"] = name, ["description"] = "Each country's name repeated, to see how long a label can get",
-            ["sql"] = "select customer_id, repeat(country, $n) as label from customers_sanitized order by customer_id",
-            ["parameters"] = new JsonArray(new JsonObject { ["name"] = "n", ["type"] = "integer" })
-        }.ToJsonString(), owner);
-        proposed.Status.ShouldBe(201, proposed.Text);
-        (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"labels for a dashboard"}""",
-            await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+        var name = await ApprovedTemplateAsync("swell", "Each country's name repeated, to see how long a label can get",
+            "select customer_id, repeat(country, $n) as label from customers_sanitized order by customer_id", "n");
         var appId = await ledger.AnalyticsApp("wh-swell", null, "customer_id", "country");
         var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
 
@@ -284,14 +290,7 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
             ("select customer_id, {'c': [repeat(country, $n)]} as label from (select * from customers_sanitized order by customer_id limit 5)", new { n = 2_000_000 })
         })
         {
-            var nested = $"nest-{Guid.NewGuid():N}"[..20];
-            (await ledger.Post("/query-templates", new JsonObject
-            {
-                ["name"] = nested, ["description"] = "Labels built as lists and structs, to see how long they can get", ["sql"] = sql,
-                ["parameters"] = new JsonArray(new JsonObject { ["name"] = "n", ["type"] = "integer" })
-            }.ToJsonString(), owner)).Status.ShouldBe(201);
-            (await ledger.Post($"/query-templates/{nested}/versions/1/decision", """{"decision":"approve","reason":"labels for a dashboard"}""",
-                await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+            var nested = await ApprovedTemplateAsync("nest", "Labels built as lists and structs, to see how long they can get", sql, "n");
             var answer = await ledger.Post($"/data/queries/{nested}", new { parameters = values, limit = 5 }, token);
             answer.Status.ShouldBe(422, sql);
             answer.Node("errors.0.rule")!.GetValue<string>().ShouldBe("answer-too-large");
@@ -344,16 +343,8 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         // The fixture's warehouse has 256 MB and may spill 256 MB more, on one thread.
         (await Warehouse.QueryAsync("select current_setting('memory_limit') as memory, current_setting('threads') as threads", [], 1,
             TimeSpan.FromSeconds(10), CancellationToken.None)).Rows[0].ShouldBe(["244.1 MiB", 1L]);
-        var name = $"agg-{Guid.NewGuid():N}"[..20];
-        var owner = await ledger.PersonToken(Owner, "app-owner");
-        (await ledger.Post("/query-templates", new JsonObject
-        {
-            ["name"] = name, ["description"] = "Every country name joined into one label, each repeated",
-            ["sql"] = "select string_agg(repeat(country, $n), ',') as label from customers_sanitized",
-            ["parameters"] = new JsonArray(new JsonObject { ["name"] = "n", ["type"] = "integer" })
-        }.ToJsonString(), owner)).Status.ShouldBe(201);
-        (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"one label for a dashboard"}""",
-            await ledger.PersonToken(Reviewer, "security-reviewer"))).Status.ShouldBe(200);
+        var name = await ApprovedTemplateAsync("agg", "Every country name joined into one label, each repeated",
+            "select string_agg(repeat(country, $n), ',') as label from customers_sanitized", "n");
         var appId = await ledger.AnalyticsApp("wh-memory", null, "customer_id", "country");
         var token = await ledger.AppToken(appId, "EMEA", "read:analytics");
 
@@ -474,16 +465,7 @@ public sealed class Warehouse_tests(LedgerFixture ledger)
         asked.Node("rows")!.AsArray().Count.ShouldBe(0);
 
         // A template reads the end user's region alone, its own CTEs and subqueries included; with no region, no row.
-        var owner = await ledger.PersonToken(Owner, "app-owner");
-        var reviewer = await ledger.PersonToken(Reviewer, "security-reviewer");
-        async Task<string> Approved(string sql)
-        {
-            var name = $"rls-{Guid.NewGuid():N}"[..20];
-            (await ledger.Post("/query-templates", new JsonObject { ["name"] = name, ["description"] = "Customers per country, for a dashboard", ["sql"] = sql }.ToJsonString(),
-                owner)).Status.ShouldBe(201, sql);
-            (await ledger.Post($"/query-templates/{name}/versions/1/decision", """{"decision":"approve","reason":"a dashboard's counts"}""", reviewer)).Status.ShouldBe(200);
-            return name;
-        }
+        Task<string> Approved(string sql) => ApprovedTemplateAsync("rls", "Customers per country, for a dashboard", sql);
         var perCountry = await Approved("with c as (select country from customers_sanitized) select country, count(*) as customers from c group by country order by country");
         var run = await ledger.Post($"/data/queries/{perCountry}", new { limit = 10 }, emea);
         run.Status.ShouldBe(200, run.Text);
